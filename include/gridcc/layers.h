@@ -1,0 +1,46 @@
+/* layers: imports any OGR source (GeoJSON, Shapefile, GeoPackage, KML, CSV
+ * with WKT or lon/lat columns) as one layer of the grid hierarchy, reprojected
+ * to EPSG:4326, validated, and stored atomically. Validation names the file,
+ * the feature (number, id and name) and where: invalid geometry (GEOS's reason
+ * and location), empty or wrong geometry, duplicate ids, missing parents,
+ * siblings overlapping, gaps inside a parent, children partly outside. */
+#ifndef GRIDCC_LAYERS_H
+#define GRIDCC_LAYERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gridcc/err.h"
+#include "gridcc/store.h"
+
+typedef enum { LAYERS_MSG_INFO, LAYERS_MSG_WARN, LAYERS_MSG_ERROR } layers_msg_kind;
+
+typedef struct layers_import_opts {
+    const char *path;
+    const char *level;          /* district … unit, dedicated, dept:NAME */
+    const char *layer_name;     /* collection id; default: level, or dept-NAME */
+    const char *srs;            /* override the file's CRS: EPSG:N, gcj02, bd09 */
+    const char *encoding;       /* attribute encoding, e.g. GBK; default: the file's */
+    const char *id_field, *name_field, *code_field, *parent_field;
+    bool repair;                /* make invalid geometries valid, report each repair */
+    bool dry_run;               /* validate and report only */
+    bool topology_warn;         /* overlaps, gaps, outside: warnings, not errors */
+    double tolerance_m2;        /* overlaps/gaps/outside parts below this are ignored; 0 → 1 m² */
+    /* called for each problem and note; may be NULL */
+    void (*message)(void *ud, layers_msg_kind kind, const char *text);
+    /* called during long phases; may be NULL */
+    void (*progress)(void *ud, const char *phase, size_t done, size_t total);
+    void *ud;
+} layers_import_opts;
+
+typedef struct layers_report {
+    char layer[128];
+    int version;                /* stored version, 0 on dry run or rejection */
+    size_t features, errors, warnings, repaired;
+} layers_report;
+
+/* GC_EINVAL if the input was rejected (report->errors says how many problems,
+ * each already passed to opts->message); the stored layer is then untouched. */
+int layers_import(store *s, const layers_import_opts *o, layers_report *rep, gc_err *err);
+
+#endif

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what gridcc needs on Debian 12 (as root), then configures and builds.
+# Idempotent: packages already present are not fetched again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DEPS=(build-essential cmake pkg-config git curl ca-certificates
+      libgdal-dev gdal-bin libproj-dev proj-bin libgeos-dev
+      libspatialite-dev libsqlite3-mod-spatialite sqlite3 spatialite-bin
+      libglib2.0-dev libwebsockets-dev libwebsockets-evlib-glib
+      libjansson-dev libexif-dev libsodium-dev libcmocka-dev
+      python3 valgrind)
+
+missing=()
+for p in "${DEPS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+if ! command -v node >/dev/null 2>&1; then
+  echo "setup: installing nodejs and npm from Debian"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
+fi
+
+BUILD=${BUILD:-build}
+cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} ${CMAKE_EXTRA:-} >/dev/null
+cmake --build "$BUILD" -j"$(nproc)"
