@@ -1,2 +1,382 @@
+/* app: the daemon. Opens the store, builds the index, serves HTTP on one GLib
+ * main loop. Imports may happen in another process (gridcc import): a timer
+ * notices another connection's commits (PRAGMA data_version), reads the
+ * change log for layer changes, and rebuilds the index in a worker thread
+ * (GTask) with its own store connection; the new index is swapped in on the
+ * loop, so requests never see a half-built one. */
 #include "gridcc/app.h"
-int app_serve(const app_opts *o) { (void)o; return 1; }
+
+#include <gio/gio.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gridcc/auth.h"
+#include "gridcc/geotag.h"
+#include "gridcc/log.h"
+#include "gridcc/ogc.h"
+
+#define LOGIN_TTL_S (12 * 3600)
+
+struct app {
+    const app_opts *o;
+    GMainLoop *loop;
+    store *s;
+    gc_index *ix;
+    http_server *http;
+    ogc_env ogc;
+    auth_limiter *lim_user, *lim_peer;
+    int64_t seen_seq;          /* change-log position already reflected */
+    bool rebuilding, rebuild_again;
+    gint64 started;
+};
+
+const gc_index *app_index(app *a) { return a->ix; }
+store *app_store(app *a) { return a->s; }
+
+static unsigned role_bit(const char *role)
+{
+    if (!strcmp(role, "operator")) return ROLE_OPERATOR;
+    if (!strcmp(role, "worker")) return ROLE_WORKER;
+    if (!strcmp(role, "planner")) return ROLE_PLANNER;
+    if (!strcmp(role, "admin")) return ROLE_ADMIN;
+    return 0;
+}
+
+static bool authorize_user(app *a, http_req *r, unsigned roles, store_user *u)
+{
+    gc_err err = {0};
+    if (auth_check_bearer(a->s, r->authorization[0] ? r->authorization : NULL, u, &err)) {
+        http_add_header(r, "WWW-Authenticate", "Bearer realm=\"gridcc\"");
+        http_reply_err(r, &err);
+        return false;
+    }
+    if (!(role_bit(u->role) & roles)) {
+        http_reply_error(r, 403, "forbidden", "Authorization",
+                         "role %s may not do this", u->role);
+        return false;
+    }
+    return true;
+}
+
+bool app_authorize(app *a, http_req *r, unsigned roles)
+{
+    store_user u;
+    return authorize_user(a, r, roles, &u);
+}
+
+static bool ogc_authorize(void *ud, http_req *r, bool open)
+{
+    app *a = ud;
+    if (open || (a->o->public_read && !r->authorization[0]))
+        return true;
+    return app_authorize(a, r, ROLE_ANY);
+}
+
+/* ---- index ---- */
+
+static void rebuild_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
+{
+    const char *path = data;
+    store *s;
+    gc_err err = {0};
+    if (store_open(path, &s, &err)) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+        return;
+    }
+    gint64 t0 = g_get_monotonic_time();
+    gc_index *ix = geotag_build_index(s, &err);
+    store_close(s);
+    if (!ix) {
+        g_task_return_new_error(task, G_IO_ERROR, G_IO_ERROR_FAILED, "%s", err.msg);
+        return;
+    }
+    log_info("index", "rebuilt features=%zu bytes=%zu ms=%.0f", index_feature_count(ix),
+             index_memory_bytes(ix), (double)(g_get_monotonic_time() - t0) / 1000.0);
+    g_task_return_pointer(task, ix, (GDestroyNotify)index_free);
+}
+
+static void start_rebuild(app *a);
+
+static void rebuild_done(GObject *src, GAsyncResult *res, gpointer ud)
+{
+    app *a = ud;
+    GError *e = NULL;
+    gc_index *ix = g_task_propagate_pointer(G_TASK(res), &e);
+    a->rebuilding = false;
+    if (ix) {
+        gc_index *old = a->ix;
+        a->ix = ix;   /* handlers run on this loop: none holds the old one now */
+        index_free(old);
+    } else {
+        log_error("index", "rebuild failed: %s", e ? e->message : "?");
+        g_clear_error(&e);
+    }
+    if (a->rebuild_again) {
+        a->rebuild_again = false;
+        start_rebuild(a);
+    }
+}
+
+static void start_rebuild(app *a)
+{
+    if (a->rebuilding) {
+        a->rebuild_again = true;
+        return;
+    }
+    a->rebuilding = true;
+    GTask *t = g_task_new(NULL, NULL, rebuild_done, a);
+    g_task_set_task_data(t, g_strdup(store_path(a->s)), g_free);
+    g_task_run_in_thread(t, rebuild_thread);
+    g_object_unref(t);
+}
+
+typedef struct scan {
+    bool layers_changed;
+    int64_t last;
+} scan;
+
+static int scan_change(void *ud, const store_change *c)
+{
+    scan *sc = ud;
+    if (!strcmp(c->topic, "layers"))
+        sc->layers_changed = true;
+    sc->last = c->seq;
+    return 0;
+}
+
+static gboolean poll_store(gpointer ud)
+{
+    app *a = ud;
+    if (!store_changed_elsewhere(a->s))
+        return G_SOURCE_CONTINUE;
+    scan sc = {false, a->seen_seq};
+    store_changes_since(a->s, a->seen_seq, 0, scan_change, &sc, NULL);
+    a->seen_seq = sc.last;
+    if (sc.layers_changed) {
+        log_info("index", "layers changed in the store; rebuilding off the loop");
+        start_rebuild(a);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- handlers ---- */
+
+static void h_health(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_layer *ls;
+    size_t n;
+    gc_err err = {0};
+    if (store_layers_list(a->s, &ls, &n, &err)) {
+        http_reply_json(r, 503, json_pack("{s:s,s:s}", "status", "error", "store", err.msg));
+        return;
+    }
+    json_t *layers = json_object();
+    for (size_t i = 0; i < n; i++)
+        json_object_set_new(layers, ls[i].name,
+                            json_pack("{s:s,s:I,s:i}", "level", ls[i].level, "count",
+                                      (json_int_t)ls[i].count, "version", ls[i].version));
+    store_layers_free(ls, n);
+    http_reply_json(
+        r, 200,
+        json_pack("{s:s,s:s,s:{s:s,s:s,s:i,s:I},s:{s:I,s:I,s:b},s:o,s:I}", "status", "ok",
+                  "version", GRIDCC_VERSION, "store", "backend", "spatialite", "path",
+                  store_path(a->s), "schema_version", store_schema_version(a->s), "last_seq",
+                  (json_int_t)store_last_seq(a->s), "index", "features",
+                  (json_int_t)(a->ix ? index_feature_count(a->ix) : 0), "bytes",
+                  (json_int_t)(a->ix ? index_memory_bytes(a->ix) : 0), "rebuilding",
+                  a->rebuilding, "layers", layers, "uptime_s",
+                  (json_int_t)((g_get_monotonic_time() - a->started) / 1000000)));
+}
+
+static json_t *parse_body(http_req *r)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
+    if (!j) {
+        http_reply_error(r, 400, "invalid_json", "body", "malformed JSON at line %d column %d: %s",
+                         je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_reply_error(r, 400, "invalid", "body", "expected a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+static void h_login(http_req *r, void *ud)
+{
+    app *a = ud;
+    json_t *j = parse_body(r);
+    if (!j)
+        return;
+    json_t *jn = json_object_get(j, "username");
+    if (!jn)
+        jn = json_object_get(j, "name");
+    json_t *jp = json_object_get(j, "password");
+    if (!json_is_string(jn) || !json_string_length(jn)) {
+        json_decref(j);
+        http_reply_error(r, 400, "invalid", "username", "username is required (a string)");
+        return;
+    }
+    if (!json_is_string(jp)) {
+        json_decref(j);
+        http_reply_error(r, 400, "invalid", "password", "password is required (a string)");
+        return;
+    }
+    char name[128];
+    snprintf(name, sizeof name, "%s", json_string_value(jn));
+    int64_t now = time(NULL);
+    int wait = auth_limiter_check(a->lim_user, name, now);
+    int wait2 = auth_limiter_check(a->lim_peer, r->peer, now);
+    if (wait2 > wait)
+        wait = wait2;
+    if (wait) {
+        json_decref(j);
+        char ra[16];
+        snprintf(ra, sizeof ra, "%d", wait);
+        http_add_header(r, "Retry-After", ra);
+        log_warn("auth", "login refused: too many failures user=%s peer=%s", name, r->peer);
+        http_reply_error(r, 429, "rate_limited", "username",
+                         "too many failed logins; try again in %d s", wait);
+        return;
+    }
+    store_user u;
+    /* argon2id costs ~0.1 s; a rate-limited login path makes that acceptable
+     * on the loop for now */
+    bool ok = store_user_get(a->s, name, &u, NULL) == 0 && !u.disabled &&
+              auth_verify_password(u.pwhash, json_string_value(jp));
+    json_decref(j);
+    if (!ok) {
+        auth_limiter_fail(a->lim_user, name, now);
+        auth_limiter_fail(a->lim_peer, r->peer, now);
+        log_warn("auth", "login failed user=%s peer=%s", name, r->peer);
+        http_reply_error(r, 401, "unauthorized", "password", "wrong username or password");
+        return;
+    }
+    auth_limiter_reset(a->lim_user, name);
+    char token[AUTH_TOKEN_CHARS];
+    gc_err err = {0};
+    if (auth_issue_token(a->s, u.id, LOGIN_TTL_S, "login", token, &err)) {
+        http_reply_err(r, &err);
+        return;
+    }
+    log_info("auth", "login user=%s role=%s peer=%s", u.name, u.role, r->peer);
+    http_reply_json(r, 200,
+                    json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "token", token, "token_type", "Bearer",
+                              "expires_in", LOGIN_TTL_S, "user", "name", u.name, "role", u.role));
+}
+
+static void h_me(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_user u;
+    if (!authorize_user(a, r, ROLE_ANY, &u))
+        return;
+    http_reply_json(r, 200, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)u.id, "name", u.name,
+                                      "role", u.role));
+}
+
+static void h_users_add(http_req *r, void *ud)
+{
+    app *a = ud;
+    if (!app_authorize(a, r, ROLE_ADMIN))
+        return;
+    json_t *j = parse_body(r);
+    if (!j)
+        return;
+    const char *name = json_string_value(json_object_get(j, "username"));
+    const char *role = json_string_value(json_object_get(j, "role"));
+    const char *pw = json_string_value(json_object_get(j, "password"));
+    char hash[256] = "";
+    gc_err err = {0};
+    int64_t uid;
+    char token[AUTH_TOKEN_CHARS];
+    if (!name || !*name || strlen(name) > 64)
+        http_reply_error(r, 400, "invalid", "username", "username: 1 to 64 characters");
+    else if (!role || !auth_role_valid(role))
+        http_reply_error(r, 400, "invalid", "role", "role must be operator, worker, planner or admin");
+    else if (pw && auth_hash_password(pw, hash, &err))
+        http_reply_err(r, &err);
+    else if (store_user_add(a->s, name, role, hash[0] ? hash : NULL, &uid, &err) ||
+             auth_issue_token(a->s, uid, 0, "api", token, &err))
+        http_reply_err(r, &err);
+    else
+        http_reply_json(r, 201, json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)uid, "username",
+                                          name, "role", role, "token", token));
+    json_decref(j);
+}
+
+static gboolean on_signal(gpointer ud)
+{
+    app *a = ud;
+    log_info("app", "signal received; stopping");
+    g_main_loop_quit(a->loop);
+    return G_SOURCE_REMOVE;
+}
+
+int app_serve(const app_opts *o)
+{
+    app a = {.o = o, .started = g_get_monotonic_time()};
+    gc_err err = {0};
+    if (store_open(o->db, &a.s, &err)) {
+        log_error("app", "%s", err.msg);
+        return 1;
+    }
+    gint64 t0 = g_get_monotonic_time();
+    a.ix = geotag_build_index(a.s, &err);
+    if (!a.ix) {
+        log_error("index", "%s", err.msg);
+        store_close(a.s);
+        return 1;
+    }
+    log_info("index", "built features=%zu bytes=%zu ms=%.0f", index_feature_count(a.ix),
+             index_memory_bytes(a.ix), (double)(g_get_monotonic_time() - t0) / 1000.0);
+    a.seen_seq = store_last_seq(a.s);
+    store_changed_elsewhere(a.s);
+    a.loop = g_main_loop_new(NULL, FALSE);
+    a.lim_user = auth_limiter_new(5, 900);
+    a.lim_peer = auth_limiter_new(20, 900);
+    http_limits lim = {.max_body = 1 << 20, .idle_timeout_s = 30};
+    a.http = http_server_new(a.loop, o->bind, o->port, &lim, &err);
+    if (!a.http) {
+        log_error("http", "%s", err.msg);
+        index_free(a.ix);
+        store_close(a.s);
+        g_main_loop_unref(a.loop);
+        return 1;
+    }
+    http_route(a.http, "GET", "/api/health", 0, h_health, &a);
+    http_route(a.http, "POST", "/api/login", 0, h_login, &a);
+    http_route(a.http, "GET", "/api/me", 0, h_me, &a);
+    http_route(a.http, "POST", "/api/users", 0, h_users_add, &a);
+    geotag_api_register(a.http, &a);
+    a.ogc = (ogc_env){.store = a.s, .authorize = ogc_authorize, .ud = &a};
+    ogc_register(a.http, &a.ogc);
+
+    guint poll = g_timeout_add(1000, poll_store, &a);
+    g_unix_signal_add(SIGINT, on_signal, &a);
+    g_unix_signal_add(SIGTERM, on_signal, &a);
+    signal(SIGPIPE, SIG_IGN);
+    log_info("app", "serving http://%s:%d db=%s public_read=%d", o->bind,
+             http_server_port(a.http), o->db, o->public_read);
+    g_main_loop_run(a.loop);
+
+    g_source_remove(poll);
+    http_server_free(a.http);
+    /* a rebuild in flight completes on the loop */
+    while (a.rebuilding)
+        g_main_context_iteration(NULL, TRUE);
+    auth_limiter_free(a.lim_user);
+    auth_limiter_free(a.lim_peer);
+    index_free(a.ix);
+    store_close(a.s);
+    g_main_loop_unref(a.loop);
+    log_info("app", "stopped");
+    return 0;
+}

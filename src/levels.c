@@ -30,7 +30,7 @@ gc_level level_parent(gc_level l)
     case LEVEL_UNIT:
         return (gc_level)(l - 1);
     case LEVEL_DEDICATED:
-        return LEVEL_COMMUNITY;
+        return LEVEL_STREET;   /* a campus spans communities, not streets */
     default:
         return LEVEL_NONE;
     }

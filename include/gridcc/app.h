@@ -16,3 +16,22 @@ typedef struct app_opts {
 int app_serve(const app_opts *o);
 
 #endif
+
+/* For the API modules (http layer): the daemon's shared state. */
+#include "gridcc/http.h"
+#include "gridcc/index.h"
+#include "gridcc/store.h"
+
+typedef struct app app;
+
+enum { ROLE_OPERATOR = 1, ROLE_WORKER = 2, ROLE_PLANNER = 4, ROLE_ADMIN = 8,
+       ROLE_ANY = 15 };
+
+/* True if the request carries a valid token of one of the roles; otherwise
+ * it has replied 401 (no or bad token) or 403 (wrong role). */
+bool app_authorize(app *a, http_req *r, unsigned roles);
+/* The current index, borrowed: valid while the handler runs on the loop. */
+const gc_index *app_index(app *a);
+store *app_store(app *a);
+
+void geotag_api_register(http_server *s, app *a);

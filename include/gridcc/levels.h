@@ -22,7 +22,7 @@ const char *level_name(gc_level l);
 /* Accepts the names above; "dept:NAME" gives LEVEL_DEPT (NAME not checked). */
 gc_level level_parse(const char *s);
 /* The level a feature's parent sits on: LEVEL_NONE for district and dept;
- * dedicated grids hang under a community. */
+ * dedicated grids hang under a street. */
 gc_level level_parent(gc_level l);
 /* Whether children of this level must tile their parent (no gaps). */
 int level_tiles_parent(gc_level l);

@@ -1,0 +1,78 @@
+/* http: an HTTP/1.1 server on libwebsockets, driven by the GLib main loop.
+ * It owns connections, limits (header and body sizes, idle time), routing
+ * and JSON errors; handlers fill a response and return. Handlers run on the
+ * loop; one that finishes later (work handed to a thread) calls
+ * http_defer() and then http_complete(). */
+#ifndef GRIDCC_HTTP_H
+#define GRIDCC_HTTP_H
+
+#include <glib.h>
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "gridcc/err.h"
+
+typedef struct http_server http_server;
+
+typedef enum { HTTP_GET, HTTP_HEAD, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE,
+               HTTP_OPTIONS, HTTP_OTHER } http_method;
+
+typedef struct http_req {
+    http_method method;
+    const char *method_name;
+    char path[1024];              /* URL-decoded path, no query */
+    GPtrArray *qkeys, *qvals;     /* query parameters in order, decoded */
+    char authorization[512];
+    char content_type[256];
+    char accept[512];
+    char host[256];
+    char peer[64];
+    GByteArray *body;
+    void *user;                   /* per-request data for the handler's use */
+    /* response */
+    int status;
+    const char *ctype;
+    GString *out;
+    GString *headers;             /* extra "Name: value\r\n" lines */
+    /* private */
+    void *priv;
+} http_req;
+
+typedef void (*http_handler)(http_req *r, void *ud);
+
+typedef struct http_limits {
+    size_t max_body;              /* default 1 MiB */
+    int idle_timeout_s;           /* default 30 */
+} http_limits;
+
+http_server *http_server_new(GMainLoop *loop, const char *bind, int port,
+                             const http_limits *lim, gc_err *err);
+void http_server_free(http_server *s);
+int http_server_port(const http_server *s);
+/* The last route added wins when several match. pattern: an exact path, or a
+ * prefix ending in '*'. max_body overrides the default for this route (0: default). */
+void http_route(http_server *s, const char *method, const char *pattern, size_t max_body,
+                http_handler h, void *ud);
+
+/* ---- request helpers ---- */
+const char *http_query(const http_req *r, const char *key);   /* first value or NULL */
+bool http_wants_html(const http_req *r);                     /* f=html, or Accept: text/html */
+
+/* ---- responses ---- */
+void http_reply(http_req *r, int status, const char *ctype, const char *body, size_t len);
+void http_reply_json(http_req *r, int status, json_t *j);    /* steals j */
+/* {"error":{"status":…,"code":…,"field":…,"message":…}} */
+void http_reply_error(http_req *r, int status, const char *code, const char *field,
+                      const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void http_reply_err(http_req *r, const gc_err *e);           /* status from e->code */
+void http_add_header(http_req *r, const char *name, const char *value);
+
+/* For handlers that answer later, from the loop. */
+void http_defer(http_req *r);
+/* Sends the response now filled in; if the client left meanwhile, frees it. */
+void http_complete(http_req *r);
+/* True when the client has gone (the deferred response will be dropped). */
+bool http_gone(const http_req *r);
+
+#endif

@@ -1,0 +1,789 @@
+/* ogc: OGC API - Features Part 1. The shapes follow the standard (OGC 17-069r4):
+ * landing page, conformance, the OpenAPI definition, collections, items with
+ * limit/offset/bbox/property filters and next/prev links, single items.
+ * GDAL's OAPIF driver opens /collections, reads a first page, follows rel=next
+ * links as given and takes numberMatched as the count, so links are absolute
+ * and paging is by offset over a stable uid order. */
+#include "gridcc/ogc.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gridcc/crs.h"
+
+#define CONF_CORE "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
+#define CONF_OAS30 "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
+#define CONF_HTML "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html"
+#define CONF_GEOJSON "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
+#define CRS84 "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
+#define GEOJSON "application/geo+json"
+
+static char *base_url(const http_req *r)
+{
+    return g_strdup_printf("http://%s/ogc", r->host[0] ? r->host : "127.0.0.1");
+}
+
+static json_t *link(const char *href, const char *rel, const char *type, const char *title)
+{
+    json_t *l = json_pack("{s:s,s:s}", "href", href, "rel", rel);
+    if (type)
+        json_object_set_new(l, "type", json_string(type));
+    if (title)
+        json_object_set_new(l, "title", json_string(title));
+    return l;
+}
+
+static char *url_escape(const char *s) { return g_uri_escape_string(s, NULL, FALSE); }
+
+/* ---- HTML ---- */
+
+static void html_begin(GString *h, const char *title)
+{
+    char *t = g_markup_escape_text(title, -1);
+    g_string_append_printf(
+        h,
+        "<!DOCTYPE html><html lang=\"zh\"><head><meta charset=\"utf-8\"><title>%s</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}</style></head><body>"
+        "<p><a href=\"/ogc?f=html\">gridcc</a> · <a href=\"/ogc/collections?f=html\">collections</a>"
+        "</p><h1>%s</h1>",
+        t, t);
+    g_free(t);
+}
+
+static void html_end(http_req *r, GString *h)
+{
+    g_string_append(h, "</body></html>");
+    http_reply(r, 200, "text/html; charset=utf-8", h->str, h->len);
+    g_string_free(h, TRUE);
+}
+
+static void html_text(GString *h, const char *s)
+{
+    char *t = g_markup_escape_text(s ? s : "", -1);
+    g_string_append(h, t);
+    g_free(t);
+}
+
+/* ---- landing, conformance ---- */
+
+static void h_landing(http_req *r, void *ud)
+{
+    ogc_env *env = ud;
+    if (!env->authorize(env->ud, r, true))
+        return;
+    char *b = base_url(r);
+    if (http_wants_html(r)) {
+        GString *h = g_string_new(NULL);
+        html_begin(h, "gridcc — OGC API - Features");
+        g_string_append(h, "<ul><li><a href=\"/ogc/collections?f=html\">collections</a></li>"
+                           "<li><a href=\"/ogc/conformance?f=html\">conformance</a></li>"
+                           "<li><a href=\"/ogc/api\">API definition (OpenAPI 3.0)</a></li></ul>");
+        html_end(r, h);
+        g_free(b);
+        return;
+    }
+    json_t *links = json_array();
+    char *u;
+    json_array_append_new(links, link((u = g_strdup_printf("%s?f=json", b)), "self",
+                                      "application/json", "this document"));
+    g_free(u);
+    json_array_append_new(links, link((u = g_strdup_printf("%s?f=html", b)), "alternate",
+                                      "text/html", "this document as HTML"));
+    g_free(u);
+    json_array_append_new(links, link((u = g_strdup_printf("%s/api", b)), "service-desc",
+                                      "application/vnd.oai.openapi+json;version=3.0",
+                                      "the API definition"));
+    g_free(u);
+    json_array_append_new(links, link((u = g_strdup_printf("%s/api?f=html", b)), "service-doc",
+                                      "text/html", "the API documentation"));
+    g_free(u);
+    json_array_append_new(links, link((u = g_strdup_printf("%s/conformance", b)), "conformance",
+                                      "application/json", "conformance classes"));
+    g_free(u);
+    json_array_append_new(links, link((u = g_strdup_printf("%s/collections", b)), "data",
+                                      "application/json", "the layers of the grid hierarchy"));
+    g_free(u);
+    g_free(b);
+    http_reply_json(r, 200,
+                    json_pack("{s:s,s:s,s:o}", "title", "gridcc",
+                              "description",
+                              "Grid layers of a city grid-governance command center "
+                              "(district, street, community, grid, building, unit, dedicated "
+                              "and department grids)",
+                              "links", links));
+}
+
+static void h_conformance(http_req *r, void *ud)
+{
+    ogc_env *env = ud;
+    if (!env->authorize(env->ud, r, true))
+        return;
+    if (http_wants_html(r)) {
+        GString *h = g_string_new(NULL);
+        html_begin(h, "conformance");
+        g_string_append(h, "<ul><li>" CONF_CORE "</li><li>" CONF_OAS30 "</li><li>" CONF_HTML
+                           "</li><li>" CONF_GEOJSON "</li></ul>");
+        html_end(r, h);
+        return;
+    }
+    http_reply_json(r, 200, json_pack("{s:[ssss]}", "conformsTo", CONF_CORE, CONF_OAS30,
+                                      CONF_HTML, CONF_GEOJSON));
+}
+
+/* ---- collections ---- */
+
+static json_t *collection_json(const store_layer *l, const char *b)
+{
+    char *id = url_escape(l->name);
+    json_t *links = json_array();
+    char *u;
+    json_array_append_new(links, link((u = g_strdup_printf("%s/collections/%s", b, id)), "self",
+                                      "application/json", "this collection"));
+    g_free(u);
+    json_array_append_new(links, link((u = g_strdup_printf("%s/collections/%s/items", b, id)),
+                                      "items", GEOJSON, "the features"));
+    g_free(u);
+    json_array_append_new(links,
+                          link((u = g_strdup_printf("%s/collections/%s/items?f=html", b, id)),
+                               "items", "text/html", "the features as HTML"));
+    g_free(u);
+    g_free(id);
+    json_t *c = json_pack("{s:s,s:s,s:s,s:s,s:[s],s:o}", "id", l->name, "title", l->title,
+                          "description", l->level, "itemType", "feature", "crs", CRS84, "links",
+                          links);
+    char desc[512];
+    snprintf(desc, sizeof desc, "level %s%s%s; %lld features; version %d imported %s", l->level,
+             l->department[0] ? ", department " : "", l->department, (long long)l->count,
+             l->version, l->imported_at);
+    json_object_set_new(c, "description", json_string(desc));
+    if (l->has_bbox)
+        json_object_set_new(c, "extent",
+                            json_pack("{s:{s:[[ffff]],s:s}}", "spatial", "bbox", l->bbox[0],
+                                      l->bbox[1], l->bbox[2], l->bbox[3], "crs", CRS84));
+    json_object_set_new(c, "level", json_string(l->level));
+    if (l->department[0])
+        json_object_set_new(c, "department", json_string(l->department));
+    json_object_set_new(c, "numberMatched", json_integer(l->count));
+    return c;
+}
+
+static void h_collections(http_req *r, void *ud)
+{
+    ogc_env *env = ud;
+    if (!env->authorize(env->ud, r, false))
+        return;
+    store_layer *ls;
+    size_t n;
+    gc_err err = {0};
+    if (store_layers_list(env->store, &ls, &n, &err)) {
+        http_reply_err(r, &err);
+        return;
+    }
+    if (http_wants_html(r)) {
+        GString *h = g_string_new(NULL);
+        html_begin(h, "collections");
+        g_string_append(h, "<table><tr><th>id</th><th>level</th><th>features</th><th>version</th></tr>");
+        for (size_t i = 0; i < n; i++) {
+            char *id = url_escape(ls[i].name);
+            g_string_append_printf(h, "<tr><td><a href=\"/ogc/collections/%s/items?f=html\">", id);
+            html_text(h, ls[i].name);
+            g_string_append(h, "</a></td><td>");
+            html_text(h, ls[i].level);
+            g_string_append_printf(h, "</td><td>%lld</td><td>%d</td></tr>", (long long)ls[i].count,
+                                   ls[i].version);
+            g_free(id);
+        }
+        g_string_append(h, "</table>");
+        store_layers_free(ls, n);
+        html_end(r, h);
+        return;
+    }
+    char *b = base_url(r);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, collection_json(&ls[i], b));
+    store_layers_free(ls, n);
+    char *self = g_strdup_printf("%s/collections", b);
+    json_t *links = json_pack("[o]", link(self, "self", "application/json", "this document"));
+    g_free(self);
+    g_free(b);
+    http_reply_json(r, 200, json_pack("{s:o,s:o}", "links", links, "collections", arr));
+}
+
+/* ---- items ---- */
+
+typedef struct page {
+    GString *out;
+    bool html;
+    size_t n;
+} page;
+
+/* properties: the feature's own attributes, then what the hierarchy says of
+ * it (these win on a clash, so id/name/code/level/parent are always ours) */
+static json_t *feature_props(const store_feature *f)
+{
+    json_t *p = json_loads(f->props_json ? f->props_json : "{}", 0, NULL);
+    if (!json_is_object(p)) {
+        json_decref(p);
+        p = json_object();
+    }
+    json_object_set_new(p, "id", json_string(f->fid));
+    json_object_set_new(p, "name", f->name ? json_string(f->name) : json_null());
+    json_object_set_new(p, "code", f->code ? json_string(f->code) : json_null());
+    json_object_set_new(p, "level", json_string(f->level));
+    json_object_set_new(p, "parent", f->parent_fid ? json_string(f->parent_fid) : json_null());
+    json_t *anc = json_loads(f->ancestors_json ? f->ancestors_json : "[]", 0, NULL);
+    json_t *ids = json_array();
+    size_t i;
+    json_t *a;
+    json_array_foreach(anc, i, a)
+    {
+        const char *lv = json_string_value(json_object_get(a, "level"));
+        json_t *id = json_object_get(a, "id");
+        if (!lv || !json_is_string(id))
+            continue;
+        json_array_append(ids, id);
+        char key[48];
+        snprintf(key, sizeof key, "%s_id", lv);
+        json_object_set(p, key, id);
+    }
+    json_decref(anc);
+    json_object_set_new(p, "ancestors", ids);
+    return p;
+}
+
+static void feature_json(GString *out, const store_feature *f)
+{
+    json_t *p = feature_props(f);
+    char *ps = json_dumps(p, JSON_COMPACT | JSON_REAL_PRECISION(15));
+    json_t *id = json_string(f->fid);
+    char *ids = json_dumps(id, JSON_ENCODE_ANY);
+    g_string_append_printf(out, "{\"type\":\"Feature\",\"id\":%s,\"geometry\":%s,\"properties\":%s}",
+                           ids, f->geojson ? f->geojson : "null", ps);
+    free(ids);
+    json_decref(id);
+    free(ps);
+    json_decref(p);
+}
+
+static int page_feature(void *ud, const store_feature *f)
+{
+    page *pg = ud;
+    if (pg->html) {
+        char *fid = url_escape(f->fid);
+        g_string_append_printf(pg->out, "<tr><td><a href=\"/ogc/collections/%s/items/%s?f=html\">",
+                               f->layer, fid);
+        g_free(fid);
+        html_text(pg->out, f->fid);
+        g_string_append(pg->out, "</a></td><td>");
+        html_text(pg->out, f->name);
+        g_string_append(pg->out, "</td><td>");
+        html_text(pg->out, f->code);
+        g_string_append(pg->out, "</td><td>");
+        html_text(pg->out, f->parent_fid);
+        g_string_append(pg->out, "</td></tr>");
+    } else {
+        if (pg->n)
+            g_string_append_c(pg->out, ',');
+        feature_json(pg->out, f);
+    }
+    pg->n++;
+    return 0;
+}
+
+static bool parse_long(const char *s, long long lo, long long hi, long long *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (*end || errno || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool is_known_param(const char *k)
+{
+    static const char *known[] = {"limit", "offset", "bbox", "bbox-crs", "f", "datetime", "crs", NULL};
+    for (int i = 0; known[i]; i++)
+        if (!strcmp(k, known[i]))
+            return true;
+    return false;
+}
+
+static bool is_queryable(const store_layer *l, const char *k)
+{
+    static const char *builtin[] = {"id", "name", "code", "level", "parent", NULL};
+    for (int i = 0; builtin[i]; i++)
+        if (!strcmp(k, builtin[i]))
+            return true;
+    json_t *fields = json_loads(l->fields_json ? l->fields_json : "[]", 0, NULL);
+    bool found = false;
+    size_t i;
+    json_t *v;
+    json_array_foreach(fields, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), k))
+        found = true;
+    json_decref(fields);
+    return found;
+}
+
+/* bbox as 4 (or 6, 3D) numbers, in bbox-crs (default CRS84) → EPSG:4326 */
+static bool parse_bbox(http_req *r, double bb[4])
+{
+    const char *s = http_query(r, "bbox");
+    gchar **parts = g_strsplit(s, ",", -1);
+    guint n = g_strv_length(parts);
+    double v[6];
+    bool ok = n == 4 || n == 6;
+    for (guint i = 0; ok && i < n; i++) {
+        char *end;
+        v[i] = g_ascii_strtod(parts[i], &end);
+        ok = *end == 0 && end != parts[i] && isfinite(v[i]);
+    }
+    g_strfreev(parts);
+    if (!ok) {
+        http_reply_error(r, 400, "invalid", "bbox",
+                         "bbox takes 4 (or 6) comma-separated numbers: minlon,minlat,maxlon,maxlat");
+        return false;
+    }
+    if (n == 6) {
+        v[2] = v[3];
+        v[3] = v[4];
+    }
+    const char *bc = http_query(r, "bbox-crs");
+    crs_def d;
+    gc_err err = {0};
+    crs_transform *t = NULL;
+    if (crs_parse(bc, &d, &err) || !(t = crs_transform_new(&d, &err))) {
+        snprintf(err.field, sizeof err.field, "bbox-crs");
+        http_reply_err(r, &err);
+        return false;
+    }
+    double xs[2] = {v[0], v[2]}, ys[2] = {v[1], v[3]};
+    int rc = crs_transform_to_wgs84(t, xs, ys, 2, NULL, &err);
+    crs_transform_free(t);
+    if (rc) {
+        snprintf(err.field, sizeof err.field, "bbox");
+        http_reply_err(r, &err);
+        return false;
+    }
+    if (xs[0] > xs[1] || ys[0] > ys[1]) {
+        http_reply_error(r, 400, "invalid", "bbox",
+                         "bbox lower corner must come first (minlon,minlat,maxlon,maxlat)");
+        return false;
+    }
+    bb[0] = xs[0];
+    bb[1] = ys[0];
+    bb[2] = xs[1];
+    bb[3] = ys[1];
+    return true;
+}
+
+static bool collection_from_path(http_req *r, ogc_env *env, const char *rest, char *id,
+                                 size_t idlen, const char **tail, store_layer *L)
+{
+    const char *slash = strchr(rest, '/');
+    size_t n = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (n == 0 || n >= idlen) {
+        http_reply_error(r, 404, "not_found", "collectionId", "no collection named in %s", r->path);
+        return false;
+    }
+    memcpy(id, rest, n);
+    id[n] = 0;
+    *tail = slash ? slash : "";
+    gc_err err = {0};
+    if (store_layer_get(env->store, id, L, &err)) {
+        if (err.code == GC_ENOTFOUND)
+            http_reply_error(r, 404, "not_found", "collectionId", "no collection '%s'", id);
+        else
+            http_reply_err(r, &err);
+        return false;
+    }
+    return true;
+}
+
+static void h_items(http_req *r, ogc_env *env, store_layer *L)
+{
+    long long limit = OGC_LIMIT_DEFAULT, offset = 0;
+    const char *ls = http_query(r, "limit"), *os = http_query(r, "offset");
+    if (ls && !parse_long(ls, 1, 1000000000, &limit)) {
+        http_reply_error(r, 400, "invalid", "limit", "limit must be an integer from 1 to %d",
+                         OGC_LIMIT_MAX);
+        return;
+    }
+    if (limit > OGC_LIMIT_MAX)
+        limit = OGC_LIMIT_MAX;   /* the standard: serve the maximum, not an error */
+    if (os && !parse_long(os, 0, (long long)1 << 40, &offset)) {
+        http_reply_error(r, 400, "invalid", "offset", "offset must be a non-negative integer");
+        return;
+    }
+    const char *f = http_query(r, "f");
+    if (f && strcasecmp(f, "json") && strcasecmp(f, "geojson") && strcasecmp(f, "html")) {
+        http_reply_error(r, 400, "invalid", "f", "f must be json or html");
+        return;
+    }
+    const char *crs = http_query(r, "crs");
+    if (crs) {
+        crs_def d;
+        if (crs_parse(crs, &d, NULL) || d.kind != CRS_WGS84) {
+            http_reply_error(r, 400, "invalid", "crs", "only CRS84 output is offered (crs=%s)", crs);
+            return;
+        }
+    }
+    store_query q = {.layer = L->name, .limit = limit, .offset = offset};
+    if (http_query(r, "bbox")) {
+        if (!parse_bbox(r, q.bbox))
+            return;
+        q.has_bbox = true;
+    }
+    GPtrArray *keys = g_ptr_array_new(), *vals = g_ptr_array_new();
+    for (guint i = 0; i < r->qkeys->len; i++) {
+        const char *k = g_ptr_array_index(r->qkeys, i);
+        if (is_known_param(k))
+            continue;
+        if (!is_queryable(L, k)) {
+            http_reply_error(r, 400, "invalid", k,
+                             "unknown parameter '%s': not a property of collection %s", k, L->name);
+            g_ptr_array_free(keys, TRUE);
+            g_ptr_array_free(vals, TRUE);
+            return;
+        }
+        g_ptr_array_add(keys, (gpointer)k);
+        g_ptr_array_add(vals, g_ptr_array_index(r->qvals, i));
+    }
+    q.nprops = keys->len;
+    q.prop_keys = (const char *const *)keys->pdata;
+    q.prop_vals = (const char *const *)vals->pdata;
+
+    bool html = http_wants_html(r);
+    page pg = {.out = g_string_sized_new(html ? 4096 : (gsize)limit * 600), .html = html};
+    int64_t matched = 0;
+    gc_err err = {0};
+    if (html) {
+        html_begin(pg.out, L->title);
+        g_string_append(pg.out, "<table><tr><th>id</th><th>name</th><th>code</th><th>parent</th></tr>");
+    } else {
+        g_string_append(pg.out, "{\"type\":\"FeatureCollection\",\"features\":[");
+    }
+    int rc = store_features_query(env->store, &q, &matched, page_feature, &pg, &err);
+    if (rc) {
+        g_string_free(pg.out, TRUE);
+        g_ptr_array_free(keys, TRUE);
+        g_ptr_array_free(vals, TRUE);
+        http_reply_err(r, &err);
+        return;
+    }
+    /* links keep every parameter but offset */
+    char *b = base_url(r);
+    char *id = url_escape(L->name);
+    GString *qs = g_string_new(NULL);
+    for (guint i = 0; i < r->qkeys->len; i++) {
+        const char *k = g_ptr_array_index(r->qkeys, i);
+        if (!strcmp(k, "offset") || !strcmp(k, "limit"))
+            continue;
+        char *ek = url_escape(k), *ev = url_escape(g_ptr_array_index(r->qvals, i));
+        g_string_append_printf(qs, "&%s=%s", ek, ev);
+        g_free(ek);
+        g_free(ev);
+    }
+    json_t *links = json_array();
+    char *u = g_strdup_printf("%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
+                              offset, qs->str);
+    json_array_append_new(links, link(u, "self", GEOJSON, "this page"));
+    g_free(u);
+    bool has_next = offset + (long long)pg.n < matched && pg.n > 0;
+    if (has_next) {
+        u = g_strdup_printf("%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
+                            offset + limit, qs->str);
+        json_array_append_new(links, link(u, "next", GEOJSON, "next page"));
+        if (html)
+            g_string_append_printf(pg.out, "</table><p><a href=\"%s&f=html\">next page</a></p>", u);
+        g_free(u);
+    }
+    if (offset > 0) {
+        u = g_strdup_printf("%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
+                            offset > limit ? offset - limit : 0, qs->str);
+        json_array_append_new(links, link(u, "prev", GEOJSON, "previous page"));
+        g_free(u);
+    }
+    u = g_strdup_printf("%s/collections/%s", b, id);
+    json_array_append_new(links, link(u, "collection", "application/json", "the collection"));
+    g_free(u);
+    g_string_free(qs, TRUE);
+    g_free(id);
+    g_free(b);
+    if (html) {
+        json_decref(links);
+        if (!has_next)
+            g_string_append(pg.out, "</table>");
+        g_string_append_printf(pg.out, "<p>%zu of %lld features</p>", pg.n, (long long)matched);
+        html_end(r, pg.out);
+    } else {
+        char *lj = json_dumps(links, JSON_COMPACT);
+        json_decref(links);
+        GDateTime *now = g_date_time_new_now_utc();
+        char *ts = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+        g_date_time_unref(now);
+        g_string_append_printf(pg.out,
+                               "],\"numberMatched\":%lld,\"numberReturned\":%zu,\"timeStamp\":\"%s\","
+                               "\"links\":%s}",
+                               (long long)matched, pg.n, ts, lj);
+        g_free(ts);
+        free(lj);
+        http_reply(r, 200, GEOJSON, pg.out->str, pg.out->len);
+        g_string_free(pg.out, TRUE);
+    }
+    g_ptr_array_free(keys, TRUE);
+    g_ptr_array_free(vals, TRUE);
+}
+
+typedef struct one {
+    GString *out;
+    bool found;
+    bool html;
+} one;
+
+static int one_feature(void *ud, const store_feature *f)
+{
+    one *o = ud;
+    o->found = true;
+    if (o->html) {
+        html_begin(o->out, f->name ? f->name : f->fid);
+        json_t *p = feature_props(f);
+        g_string_append(o->out, "<table>");
+        const char *k;
+        json_t *v;
+        json_object_foreach(p, k, v)
+        {
+            char *s = json_is_string(v) ? g_strdup(json_string_value(v))
+                                        : json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            g_string_append(o->out, "<tr><th>");
+            html_text(o->out, k);
+            g_string_append(o->out, "</th><td>");
+            html_text(o->out, s);
+            g_string_append(o->out, "</td></tr>");
+            if (json_is_string(v))
+                g_free(s);
+            else
+                free(s);
+        }
+        g_string_append(o->out, "</table>");
+        json_decref(p);
+    } else {
+        feature_json(o->out, f);
+    }
+    return 1;
+}
+
+static void h_item(http_req *r, ogc_env *env, store_layer *L, const char *fid)
+{
+    one o = {.out = g_string_new(NULL), .html = http_wants_html(r)};
+    store_query q = {.layer = L->name, .fid = fid, .limit = 1};
+    gc_err err = {0};
+    if (store_features_query(env->store, &q, NULL, one_feature, &o, &err)) {
+        g_string_free(o.out, TRUE);
+        http_reply_err(r, &err);
+        return;
+    }
+    if (!o.found) {
+        g_string_free(o.out, TRUE);
+        http_reply_error(r, 404, "not_found", "featureId", "no feature '%s' in collection %s", fid,
+                         L->name);
+        return;
+    }
+    if (o.html) {
+        html_end(r, o.out);
+        return;
+    }
+    /* add links to the feature */
+    char *b = base_url(r), *id = url_escape(L->name), *ef = url_escape(fid);
+    g_string_truncate(o.out, o.out->len - 1);   /* drop the closing brace */
+    g_string_append_printf(o.out,
+                           ",\"links\":[{\"href\":\"%s/collections/%s/items/%s\",\"rel\":\"self\","
+                           "\"type\":\"" GEOJSON "\"},{\"href\":\"%s/collections/%s\",\"rel\":"
+                           "\"collection\",\"type\":\"application/json\"}]}",
+                           b, id, ef, b, id);
+    g_free(b);
+    g_free(id);
+    g_free(ef);
+    http_reply(r, 200, GEOJSON, o.out->str, o.out->len);
+    g_string_free(o.out, TRUE);
+}
+
+static void h_collection_tree(http_req *r, void *ud)
+{
+    ogc_env *env = ud;
+    if (!env->authorize(env->ud, r, false))
+        return;
+    const char *rest = r->path + strlen("/ogc/collections/");
+    char id[256];
+    const char *tail;
+    store_layer L;
+    if (!collection_from_path(r, env, rest, id, sizeof id, &tail, &L))
+        return;
+    if (!*tail || !strcmp(tail, "/")) {
+        if (http_wants_html(r)) {
+            GString *h = g_string_new(NULL);
+            html_begin(h, L.title);
+            char *e = url_escape(L.name);
+            g_string_append_printf(h, "<p><a href=\"/ogc/collections/%s/items?f=html\">items</a> (%lld)</p>",
+                                   e, (long long)L.count);
+            g_free(e);
+            html_end(r, h);
+        } else {
+            char *b = base_url(r);
+            http_reply_json(r, 200, collection_json(&L, b));
+            g_free(b);
+        }
+    } else if (!strcmp(tail, "/items")) {
+        h_items(r, env, &L);
+    } else if (!strncmp(tail, "/items/", 7) && tail[7] && !strchr(tail + 7, '/')) {
+        h_item(r, env, &L, tail + 7);
+    } else {
+        http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
+    }
+    free(L.fields_json);
+}
+
+/* ---- OpenAPI ---- */
+
+static json_t *param_ref(const char *name) {
+    char *ref = g_strdup_printf("#/components/parameters/%s", name);
+    json_t *j = json_pack("{s:s}", "$ref", ref);
+    g_free(ref);
+    return j;
+}
+
+static json_t *response(const char *desc, const char *type)
+{
+    return json_pack("{s:{s:s,s:{s:{s:{s:s}}}}}", "200", "description", desc, "content", type,
+                     "schema", "type", "object");
+}
+
+static void h_api(http_req *r, void *ud)
+{
+    ogc_env *env = ud;
+    if (!env->authorize(env->ud, r, true))
+        return;
+    store_layer *ls;
+    size_t n;
+    gc_err err = {0};
+    if (store_layers_list(env->store, &ls, &n, &err)) {
+        http_reply_err(r, &err);
+        return;
+    }
+    char *b = base_url(r);
+    json_t *paths = json_object();
+    json_object_set_new(paths, "/", json_pack("{s:{s:s,s:o}}", "get", "summary", "landing page",
+                                              "responses", response("landing page", "application/json")));
+    json_object_set_new(paths, "/conformance",
+                        json_pack("{s:{s:s,s:o}}", "get", "summary", "conformance classes",
+                                  "responses", response("conformance", "application/json")));
+    json_object_set_new(paths, "/api", json_pack("{s:{s:s,s:o}}", "get", "summary",
+                                                 "this definition", "responses",
+                                                 response("the API definition", "application/json")));
+    json_object_set_new(paths, "/collections",
+                        json_pack("{s:{s:s,s:o}}", "get", "summary", "the collections",
+                                  "responses", response("collections", "application/json")));
+    for (size_t i = 0; i < n; i++) {
+        json_t *params = json_pack("[ooo]", param_ref("limit"), param_ref("offset"),
+                                   param_ref("bbox"));
+        json_array_append_new(params, param_ref("f"));
+        static const char *builtin[] = {"id", "name", "code", "level", "parent"};
+        for (size_t k = 0; k < 5; k++)
+            json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s},s:s}", "name",
+                                                    builtin[k], "in", "query", "required", 0,
+                                                    "schema", "type", "string", "style", "form"));
+        json_t *fields = json_loads(ls[i].fields_json, 0, NULL);
+        size_t k;
+        json_t *v;
+        json_array_foreach(fields, k, v)
+        {
+            const char *fname = json_string_value(v);
+            bool dup = false;
+            for (size_t j = 0; j < 5 && fname; j++)
+                dup |= !strcmp(fname, builtin[j]);
+            if (!fname || dup)
+                continue;
+            json_array_append_new(params, json_pack("{s:s,s:s,s:b,s:{s:s},s:s}", "name", fname,
+                                                    "in", "query", "required", 0, "schema",
+                                                    "type", "string", "style", "form"));
+        }
+        json_decref(fields);
+        char *p1 = g_strdup_printf("/collections/%s", ls[i].name);
+        char *p2 = g_strdup_printf("/collections/%s/items", ls[i].name);
+        char *p3 = g_strdup_printf("/collections/%s/items/{featureId}", ls[i].name);
+        json_object_set_new(paths, p1, json_pack("{s:{s:s,s:o}}", "get", "summary", ls[i].title,
+                                                 "responses", response("collection", "application/json")));
+        json_object_set_new(paths, p2,
+                            json_pack("{s:{s:s,s:s,s:o,s:o}}", "get", "summary", ls[i].title,
+                                      "operationId", p2, "parameters", params, "responses",
+                                      response("features", GEOJSON)));
+        json_object_set_new(paths, p3,
+                            json_pack("{s:{s:s,s:[{s:s,s:s,s:b,s:{s:s}}],s:o}}", "get", "summary",
+                                      "one feature", "parameters", "name", "featureId", "in",
+                                      "path", "required", 1, "schema", "type", "string",
+                                      "responses", response("feature", GEOJSON)));
+        g_free(p1);
+        g_free(p2);
+        g_free(p3);
+    }
+    store_layers_free(ls, n);
+    json_t *components = json_pack(
+        "{s:{s:{s:s,s:s,s:b,s:s,s:{s:s,s:i,s:i,s:i},s:b},"
+        "s:{s:s,s:s,s:b,s:{s:s,s:i,s:i}},"
+        "s:{s:s,s:s,s:b,s:s,s:{s:s,s:i,s:i,s:{s:s}},s:s,s:b},"
+        "s:{s:s,s:s,s:b,s:{s:s,s:[ss]}}},"
+        "s:{s:{s:s,s:{s:s}}}}",
+        "parameters",
+        "limit", "name", "limit", "in", "query", "required", 0, "description",
+        "number of features per page", "schema", "type", "integer", "minimum", 1, "maximum",
+        OGC_LIMIT_MAX, "default", OGC_LIMIT_DEFAULT, "explode", 0,
+        "offset", "name", "offset", "in", "query", "required", 0, "schema", "type", "integer",
+        "minimum", 0, "default", 0,
+        "bbox", "name", "bbox", "in", "query", "required", 0, "style", "form", "schema", "type",
+        "array", "minItems", 4, "maxItems", 6, "items", "type", "number", "style", "form",
+        "explode", 0,
+        "f", "name", "f", "in", "query", "required", 0, "schema", "type", "string", "enum", "json",
+        "html",
+        "schemas", "featureCollectionGeoJSON", "type", "object", "properties", "type", "object");
+    json_t *api = json_pack("{s:s,s:{s:s,s:s,s:s},s:[{s:s}],s:o,s:o}", "openapi", "3.0.3",
+                            "info", "title", "gridcc OGC API - Features", "version",
+                            GRIDCC_VERSION, "description",
+                            "grid layers of a city grid-governance command center", "servers",
+                            "url", b, "paths", paths, "components", components);
+    g_free(b);
+    if (http_wants_html(r)) {
+        GString *h = g_string_new(NULL);
+        html_begin(h, "API definition");
+        char *s = json_dumps(api, JSON_INDENT(2));
+        g_string_append(h, "<pre>");
+        html_text(h, s);
+        g_string_append(h, "</pre>");
+        free(s);
+        json_decref(api);
+        html_end(r, h);
+        return;
+    }
+    char *s = json_dumps(api, JSON_COMPACT);
+    json_decref(api);
+    http_reply(r, 200, "application/vnd.oai.openapi+json;version=3.0", s, strlen(s));
+    free(s);
+}
+
+void ogc_register(http_server *s, ogc_env *env)
+{
+    http_route(s, "GET", "/ogc", 0, h_landing, env);
+    http_route(s, "GET", "/ogc/", 0, h_landing, env);
+    http_route(s, "GET", "/ogc/conformance", 0, h_conformance, env);
+    http_route(s, "GET", "/ogc/api", 0, h_api, env);
+    http_route(s, "GET", "/ogc/collections", 0, h_collections, env);
+    http_route(s, "GET", "/ogc/collections/*", 0, h_collection_tree, env);
+}
