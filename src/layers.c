@@ -59,6 +59,7 @@ typedef struct ctx {
     item *items;
     size_t n, cap;
     parent_set par;
+    bool recode;            /* attributes need --encoding → UTF-8 by us */
 } ctx;
 
 /* ---- reporting ---- */
@@ -195,9 +196,7 @@ static char *field_string(ctx *c, OGRFeatureH f, int idx, bool *bad_utf8)
         return NULL;
     const char *raw = OGR_F_GetFieldAsString(f, idx);
     char *s;
-    if (c->o->encoding && !c->o->encoding[0])
-        s = strdup(raw);
-    else if (c->o->encoding && strcasecmp(c->o->encoding, "UTF-8")) {
+    if (c->recode) {
         char *r = CPLRecode(raw, c->o->encoding, CPL_ENC_UTF8);
         s = strdup(r);
         CPLFree(r);
@@ -282,8 +281,11 @@ static int read_source(ctx *c, gc_err *err)
         oo = CSLSetNameValue(oo, "Y_POSSIBLE_NAMES", "lat,latitude,Latitude,LATITUDE,y,Y");
         oo = CSLSetNameValue(oo, "KEEP_GEOM_COLUMNS", "NO");
     }
+    /* the Shapefile driver recodes DBF text itself; other drivers hand us bytes */
     if (is_shp && o->encoding)
         oo = CSLSetNameValue(oo, "ENCODING", o->encoding);
+    c->recode = o->encoding && !is_shp && strcasecmp(o->encoding, "UTF-8") &&
+                strcasecmp(o->encoding, "UTF8");
     CPLErrorReset();
     CPLPushErrorHandler(CPLQuietErrorHandler);
     GDALDatasetH ds = GDALOpenEx(open_path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL,
@@ -338,15 +340,14 @@ static int read_source(ctx *c, gc_err *err)
             OSRDestroySpatialReference(to);
             GDALClose(ds);
             return gc_fail(err, GC_EINVAL, "srs",
-                           "%s: the file names no CRS (a Shapefile without .prj?) and its "
-                           "coordinates (%.1f..%.1f, %.1f..%.1f) are not lon/lat: pass --srs EPSG:N",
-                           o->path, env.MinX, env.MaxX, env.MinY, env.MaxY);
+                           "%s: the file names no CRS%s and its coordinates (%.1f..%.1f, "
+                           "%.1f..%.1f) are not lon/lat: pass --srs EPSG:N",
+                           o->path, is_shp ? " (no .prj beside the Shapefile)" : "", env.MinX, env.MaxX, env.MinY, env.MaxY);
         }
         say(c, LAYERS_MSG_WARN,
-            "%s: the file names no CRS (a Shapefile without .prj?); its coordinates fit "
-            "lon/lat, so EPSG:4326 is assumed: pass --srs to say otherwise",
-            c->file);
-        c->rep->warnings++;
+            "%s: the file names no CRS%s; its coordinates fit lon/lat, so EPSG:4326 is "
+            "assumed: pass --srs to say otherwise",
+            c->file, is_shp ? " (no .prj beside the Shapefile)" : "");
     }
     OGRCoordinateTransformationH ct = NULL;
     if (from) {
@@ -394,7 +395,15 @@ static int read_source(ctx *c, gc_err *err)
     long k = 0;
     CPLErrorReset();
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    while (!rc && (f = OGR_L_GetNextFeature(lyr)) != NULL) {
+    for (;;) {
+        CPLErrorReset();
+        if (rc || !(f = OGR_L_GetNextFeature(lyr)))
+            break;
+        /* an error raised while reading this feature belongs to it */
+        char gdal_msg[512] = "";
+        if (CPLGetLastErrorType() >= CE_Failure)
+            snprintf(gdal_msg, sizeof gdal_msg, " (%s)", CPLGetLastErrorMsg());
+        CPLErrorReset();
         k++;
         if (c->n == c->cap) {
             c->cap = c->cap ? c->cap * 2 : 1024;
@@ -456,7 +465,9 @@ static int read_source(ctx *c, gc_err *err)
 
         OGRGeometryH g = OGR_F_GetGeometryRef(f);
         if (!g) {
-            problem(c, it, false, "no geometry");
+            problem(c, it, false, "no geometry%s", gdal_msg[0] ? gdal_msg
+                                    : is_csv ? " (no WKT or lon/lat column, or it does not parse)"
+                                             : "");
         } else if (OGR_G_IsEmpty(g)) {
             problem(c, it, false, "empty geometry");
         } else {

@@ -305,22 +305,38 @@ static int cmd_geotag(int argc, char **argv)
     static struct option opts[] = {{"db", 1, 0, 'd'}, {"srs", 1, 0, 's'}, {"crs", 1, 0, 's'},
                                    {0, 0, 0, 0}};
     const char *db = NULL, *srs = NULL;
+    /* negative coordinates look like options to getopt: take numbers out first */
+    char *pos[2];
+    int npos = 0, n = 0;
+    char **args = g_new0(char *, argc + 1);
+    for (int i = 0; i < argc; i++) {
+        double v;
+        bool is_value = i > 0 && !strchr(argv[i - 1], '=') &&
+                        (!strcmp(argv[i - 1], "--db") || !strcmp(argv[i - 1], "--srs") ||
+                         !strcmp(argv[i - 1], "--crs"));
+        if (i > 0 && !is_value && parse_coord(argv[i], &v) == 0 && npos < 2)
+            pos[npos++] = argv[i];
+        else
+            args[n++] = argv[i];
+    }
     int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((ch = getopt_long(n, args, "", opts, NULL)) != -1) {
         if (ch == 'd')
             db = optarg;
         else if (ch == 's')
             srs = optarg;
-        else
+        else {
+            g_free(args);
             return usage(NULL);
+        }
     }
-    if (optind + 2 != argc)
-        return usage("geotag takes LON LAT");
+    bool extra = optind != n;
+    g_free(args);
+    if (npos != 2 || extra)
+        return usage("geotag takes LON LAT (numbers)");
     double x, y;
-    if (parse_coord(argv[optind], &x) || parse_coord(argv[optind + 1], &y)) {
-        fprintf(stderr, "gridcc geotag: LON and LAT must be numbers\n");
-        return 1;
-    }
+    parse_coord(pos[0], &x);
+    parse_coord(pos[1], &y);
     crs_def d;
     gc_err err = {0};
     crs_transform *t = NULL;

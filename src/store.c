@@ -484,8 +484,10 @@ int store_features_query(store *s, const store_query *q, int64_t *matched, store
         g_string_append(sql, "AsBinary(geom)");
     else
         g_string_append_printf(sql, "AsGeoJSON(geom, %d)", q->precision ? q->precision : 7);
+    /* page over uids first, so columns are computed only for the page */
+    g_string_append(sql, " FROM features WHERE uid IN (SELECT uid");
     where_clause(q, sql);
-    g_string_append(sql, " ORDER BY uid LIMIT ? OFFSET ?");
+    g_string_append(sql, " ORDER BY uid LIMIT ? OFFSET ?) ORDER BY uid");
     if (sqlite3_prepare_v2(s->db, sql->str, -1, &st, NULL) != SQLITE_OK) {
         g_string_free(sql, TRUE);
         return db_fail(s, err, "query");

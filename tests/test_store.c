@@ -1,0 +1,200 @@
+/* store: migrations (a file made by an older build opens and upgrades with
+ * its data), WAL mode, the change log written with every mutation, bad
+ * files refused with a message. */
+#include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include <sqlite3.h>
+
+#include "gridcc/store.h"
+
+static char *tmpdir;
+
+static char *path(const char *name) { return g_build_filename(tmpdir, name, NULL); }
+
+/* a 1x1 degree square as WKB (little-endian polygon) */
+static size_t square_wkb(unsigned char *buf, double x, double y)
+{
+    unsigned char *p = buf;
+    *p++ = 1;
+    uint32_t type = 3, rings = 1, pts = 5;
+    memcpy(p, &type, 4), p += 4;
+    memcpy(p, &rings, 4), p += 4;
+    memcpy(p, &pts, 4), p += 4;
+    double c[10] = {x, y, x + 1, y, x + 1, y + 1, x, y + 1, x, y};
+    memcpy(p, c, sizeof c), p += sizeof c;
+    return (size_t)(p - buf);
+}
+
+static int put_layer(store *s, const char *name, int n)
+{
+    store_feature_in f[4];
+    unsigned char wkb[4][128];
+    char ids[4][8];
+    for (int i = 0; i < n; i++) {
+        snprintf(ids[i], sizeof ids[i], "F%d", i);
+        f[i] = (store_feature_in){.fid = ids[i], .name = "名", .code = ids[i], .wkb = wkb[i],
+                                  .props_json = "{\"households\":300}"};
+        f[i].wkb_len = square_wkb(wkb[i], 116 + i, 39);
+    }
+    store_layer meta = {0};
+    snprintf(meta.name, sizeof meta.name, "%s", name);
+    snprintf(meta.level, sizeof meta.level, "grid");
+    return store_layer_replace(s, &meta, f, (size_t)n, NULL, NULL, NULL);
+}
+
+static void test_migrates_older_file(void **st)
+{
+    char *p = path("old.db");
+    store *s;
+    gc_err e = {0};
+    /* an "older build": schema version 1 only */
+    assert_int_equal(store_open_version(p, 1, &s, &e), 0);
+    assert_int_equal(store_schema_version(s), 1);
+    assert_int_equal(put_layer(s, "grid", 3), 0);
+    store_close(s);
+    /* this build opens it, upgrades, keeps the data */
+    assert_int_equal(store_open(p, &s, &e), 0);
+    assert_int_equal(store_schema_version(s), store_latest_version());
+    assert_true(store_latest_version() >= 3);
+    store_query q = {.layer = "grid"};
+    int64_t n = 0;
+    assert_int_equal(store_features_query(s, &q, &n, NULL, NULL, &e), 0);
+    assert_int_equal(n, 3);
+    /* the users table of migration 2 works */
+    int64_t uid;
+    assert_int_equal(store_user_add(s, "alice", "operator", NULL, &uid, &e), 0);
+    store_close(s);
+    /* reopening changes nothing */
+    assert_int_equal(store_open(p, &s, &e), 0);
+    assert_int_equal(store_schema_version(s), store_latest_version());
+    store_close(s);
+    g_free(p);
+}
+
+static void test_refuses_newer_and_garbage(void **st)
+{
+    char *p = path("newer.db");
+    sqlite3 *db;
+    sqlite3_open(p, &db);
+    sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL);
+    sqlite3_close(db);
+    store *s;
+    gc_err e = {0};
+    assert_int_equal(store_open(p, &s, &e), GC_EINVAL);
+    assert_non_null(strstr(e.msg, "newer than this build"));
+    g_free(p);
+    p = path("garbage.db");
+    FILE *f = fopen(p, "w");
+    fputs("this is not a database, just text that is long enough to look like a header......"
+          "..........................................", f);
+    fclose(f);
+    assert_int_not_equal(store_open(p, &s, &e), 0);
+    assert_non_null(strstr(e.msg, "garbage.db"));
+    g_free(p);
+    assert_int_not_equal(store_open("/nonexistent-dir/x.db", &s, &e), 0);
+    assert_non_null(strstr(e.msg, "/nonexistent-dir/x.db"));
+}
+
+static int collect(void *ud, const store_change *c)
+{
+    GPtrArray *a = ud;
+    g_ptr_array_add(a, g_strdup_printf("%lld %s %s", (long long)c->seq, c->topic, c->id));
+    return 0;
+}
+
+static void test_change_log_and_wal(void **st)
+{
+    char *p = path("log.db");
+    store *s;
+    gc_err e = {0};
+    assert_int_equal(store_open(p, &s, &e), 0);
+    int64_t seq0 = store_last_seq(s);
+    assert_int_equal(put_layer(s, "grid", 2), 0);
+    assert_int_equal(put_layer(s, "grid", 4), 0);
+    int64_t uid;
+    assert_int_equal(store_user_add(s, "bob", "worker", NULL, &uid, &e), 0);
+    assert_int_equal(store_user_add(s, "bob", "worker", NULL, &uid, &e), GC_ECONFLICT);
+    assert_int_equal(store_user_add(s, "eve", "emperor", NULL, &uid, &e), GC_EINVAL);
+    assert_string_equal(e.field, "role");
+    GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
+    assert_int_equal(store_changes_since(s, seq0, 0, collect, a, &e), 0);
+    assert_int_equal(a->len, 3);   /* failed mutations log nothing */
+    assert_non_null(strstr(g_ptr_array_index(a, 0), "layers grid"));
+    assert_non_null(strstr(g_ptr_array_index(a, 2), "users"));
+    g_ptr_array_free(a, TRUE);
+    store_layer L;
+    assert_int_equal(store_layer_get(s, "grid", &L, &e), 0);
+    assert_int_equal(L.version, 2);
+    assert_int_equal(L.count, 4);
+    free(L.fields_json);
+    /* another connection's commit is noticed */
+    store *s2;
+    assert_int_equal(store_open(p, &s2, &e), 0);
+    store_changed_elsewhere(s);
+    assert_int_equal(put_layer(s2, "grid", 1), 0);
+    assert_true(store_changed_elsewhere(s));
+    assert_false(store_changed_elsewhere(s));
+    store_close(s2);
+    store_close(s);
+    sqlite3 *db;
+    sqlite3_open(p, &db);
+    sqlite3_stmt *stt;
+    sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stt, NULL);
+    assert_int_equal(sqlite3_step(stt), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(stt, 0), "wal");
+    sqlite3_finalize(stt);
+    sqlite3_close(db);
+    g_free(p);
+}
+
+static void test_queries(void **st)
+{
+    char *p = path("q.db");
+    store *s;
+    gc_err e = {0};
+    assert_int_equal(store_open(p, &s, &e), 0);
+    assert_int_equal(put_layer(s, "grid", 4), 0);
+    int64_t n = 0;
+    store_query q = {.layer = "grid", .has_bbox = true, .bbox = {116.5, 39.5, 117.5, 39.6}};
+    assert_int_equal(store_features_query(s, &q, &n, NULL, NULL, &e), 0);
+    assert_int_equal(n, 2);   /* F0 and F1 touch the box */
+    const char *k[] = {"households"}, *v[] = {"300"};
+    store_query q2 = {.layer = "grid", .nprops = 1, .prop_keys = k, .prop_vals = v};
+    assert_int_equal(store_features_query(s, &q2, &n, NULL, NULL, &e), 0);
+    assert_int_equal(n, 4);
+    const char *v2[] = {"301"};
+    q2.prop_vals = v2;
+    assert_int_equal(store_features_query(s, &q2, &n, NULL, NULL, &e), 0);
+    assert_int_equal(n, 0);
+    const char *k3[] = {"id"}, *v3[] = {"F2"};
+    store_query q3 = {.layer = "grid", .nprops = 1, .prop_keys = k3, .prop_vals = v3};
+    assert_int_equal(store_features_query(s, &q3, &n, NULL, NULL, &e), 0);
+    assert_int_equal(n, 1);
+    const char *k4[] = {"bad\"key"};
+    q3.prop_keys = k4;
+    assert_int_equal(store_features_query(s, &q3, &n, NULL, NULL, &e), GC_EINVAL);
+    store_close(s);
+    g_free(p);
+}
+
+int main(void)
+{
+    tmpdir = g_dir_make_tmp("gridcc-store-XXXXXX", NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_migrates_older_file), cmocka_unit_test(test_refuses_newer_and_garbage),
+        cmocka_unit_test(test_change_log_and_wal), cmocka_unit_test(test_queries),
+    };
+    int rc = cmocka_run_group_tests(tests, NULL, NULL);
+    char *cmd = g_strdup_printf("rm -rf '%s'", tmpdir);
+    if (system(cmd) != 0)
+        rc = 1;
+    g_free(cmd);
+    g_free(tmpdir);
+    return rc;
+}
