@@ -296,6 +296,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 {
     pss *ps = user;
     http_server *srv = lws_context_user(lws_get_context(wsi));
+    /* lws calls some reasons (a connection refused while parsing headers)
+     * before any per-session data exists */
+    if (!ps)
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
     case LWS_CALLBACK_HTTP: {
         if (ps->req) {   /* a previous transaction on this connection, finished */

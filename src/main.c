@@ -20,7 +20,7 @@
 
 static const char usage_text[] =
     "usage: gridcc COMMAND [options]\n"
-    "  serve --db FILE [--port 8080] [--bind 127.0.0.1] [--public-read]\n"
+    "  serve --db FILE [--port 8080] [--bind 127.0.0.1] [--public-read] [--idle-timeout 30]\n"
     "  import FILE --level LEVEL --db FILE [--layer NAME] [--srs EPSG:N|gcj02|bd09]\n"
     "         [--encoding GBK] [--id-field F] [--name-field F] [--code-field F]\n"
     "         [--parent-field F] [--repair] [--dry-run] [--topology warn|error]\n"
@@ -374,7 +374,7 @@ static int cmd_serve(int argc, char **argv)
 {
     static struct option opts[] = {{"db", 1, 0, 'd'},   {"port", 1, 0, 'p'},
                                    {"bind", 1, 0, 'b'}, {"public-read", 0, 0, 'r'},
-                                   {0, 0, 0, 0}};
+                                   {"idle-timeout", 1, 0, 't'}, {0, 0, 0, 0}};
     app_opts o = {.bind = "127.0.0.1", .port = 8080};
     int ch;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -382,6 +382,14 @@ static int cmd_serve(int argc, char **argv)
         case 'd': o.db = optarg; break;
         case 'b': o.bind = optarg; break;
         case 'r': o.public_read = true; break;
+        case 't': {
+            char *end;
+            long t = strtol(optarg, &end, 10);
+            if (*end || t < 1 || t > 3600)
+                return usage("--idle-timeout takes 1..3600 seconds");
+            o.idle_timeout_s = (int)t;
+            break;
+        }
         case 'p': {
             char *end;
             long p = strtol(optarg, &end, 10);

@@ -10,6 +10,7 @@ typedef struct app_opts {
     const char *bind;       /* default 127.0.0.1 */
     int port;               /* default 8080 */
     bool public_read;       /* OGC API readable without a token */
+    int idle_timeout_s;     /* close idle connections after this; default 30 */
 } app_opts;
 
 /* Runs until SIGINT/SIGTERM. Returns a process exit status. */
