@@ -419,6 +419,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     case LWS_CALLBACK_CLOSED_HTTP:
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        /* either may be the last word on a connection, depending on how it ended */
         if (ps->req) {
             req_priv *p = ps->req->priv;
             if (p->deferred && !p->ready) {

@@ -28,6 +28,28 @@
 
 #define MAX_REPORTED 200   /* problems printed one by one; the rest are counted */
 
+/* Validation runs on up to three threads (the reader, a per-feature checker
+ * fed as features are read, an overlap/gap checker beside the writer). GEOS
+ * objects are used by one thread at a time; each thread has its own GEOS
+ * context handle. */
+static __thread GEOSContextHandle_t tls_geos;
+
+static GEOSContextHandle_t geos_handle(void)
+{
+    if (!tls_geos)
+        tls_geos = GEOS_init_r();
+    return tls_geos;
+}
+
+static void geos_release(void)
+{
+    if (tls_geos)
+        GEOS_finish_r(tls_geos);
+    tls_geos = NULL;
+}
+
+#define GH geos_handle()
+
 typedef struct item {
     long k;                 /* 1-based feature number in the file */
     long line;              /* CSV line, 0 if unknown */
@@ -38,6 +60,9 @@ typedef struct item {
     double area_m2;
     int parent;             /* index into parents, -1 if none */
     char *ancestors;        /* JSON array */
+    unsigned char *wkb;     /* EPSG:4326 WKB as stored */
+    size_t wkb_len;
+    double bbox[4];
 } item;
 
 typedef struct parent_set {
@@ -53,11 +78,13 @@ typedef struct parent_set {
 typedef struct ctx {
     const layers_import_opts *o;
     layers_report *rep;
-    GEOSContextHandle_t geos;
     const char *file;       /* as the user named it */
     gc_level level;
-    item *items;
+    item **items;           /* stable pointers: the checker thread holds some */
     size_t n, cap;
+    GMutex lock;            /* guards reporting (counters and messages) */
+    GAsyncQueue *feed;      /* items read, for the per-feature checker */
+    bool have_parents;
     parent_set par;
     bool recode;            /* attributes need --encoding → UTF-8 by us */
 } ctx;
@@ -72,16 +99,15 @@ static void say(ctx *c, layers_msg_kind kind, const char *fmt, ...)
     size_t *counter = kind == LAYERS_MSG_ERROR  ? &c->rep->errors
                       : kind == LAYERS_MSG_WARN ? &c->rep->warnings
                                                 : NULL;
-    if (counter && ++*counter > MAX_REPORTED)
-        return;
-    if (!c->o->message)
-        return;
     char buf[2048];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    c->o->message(c->o->ud, kind, buf);
+    g_mutex_lock(&c->lock);
+    if ((!counter || ++*counter <= MAX_REPORTED) && c->o->message)
+        c->o->message(c->o->ud, kind, buf);
+    g_mutex_unlock(&c->lock);
 }
 
 /* "file: feature #k (id X, name Y, line N)" */
@@ -125,53 +151,53 @@ static double m2_per_deg2(double lat) { return 111320.0 * cos(lat * M_PI / 180.0
 static double area_m2(ctx *c, const GEOSGeometry *g)
 {
     double a = 0, miny = 0, maxy = 0;
-    if (!GEOSArea_r(c->geos, g, &a) || a == 0)
+    if (!GEOSArea_r(GH, g, &a) || a == 0)
         return 0;
-    GEOSGeom_getYMin_r(c->geos, g, &miny);
-    GEOSGeom_getYMax_r(c->geos, g, &maxy);
+    GEOSGeom_getYMin_r(GH, g, &miny);
+    GEOSGeom_getYMax_r(GH, g, &maxy);
     return a * m2_per_deg2((miny + maxy) / 2);
 }
 
 static void point_of(ctx *c, const GEOSGeometry *g, double *x, double *y)
 {
     *x = *y = NAN;
-    GEOSGeometry *p = GEOSPointOnSurface_r(c->geos, g);
+    GEOSGeometry *p = GEOSPointOnSurface_r(GH, g);
     if (p) {
-        GEOSGeomGetX_r(c->geos, p, x);
-        GEOSGeomGetY_r(c->geos, p, y);
-        GEOSGeom_destroy_r(c->geos, p);
+        GEOSGeomGetX_r(GH, p, x);
+        GEOSGeomGetY_r(GH, p, y);
+        GEOSGeom_destroy_r(GH, p);
     }
 }
 
 /* Keeps the polygonal parts of g (consumed) as one (Multi)Polygon, or NULL. */
 static GEOSGeometry *polygonal(ctx *c, GEOSGeometry *g)
 {
-    int t = GEOSGeomTypeId_r(c->geos, g);
+    int t = GEOSGeomTypeId_r(GH, g);
     if (t == GEOS_POLYGON || t == GEOS_MULTIPOLYGON)
         return g;
     if (t != GEOS_GEOMETRYCOLLECTION) {
-        GEOSGeom_destroy_r(c->geos, g);
+        GEOSGeom_destroy_r(GH, g);
         return NULL;
     }
-    int n = GEOSGetNumGeometries_r(c->geos, g);
+    int n = GEOSGetNumGeometries_r(GH, g);
     GEOSGeometry **parts = malloc(sizeof *parts * (size_t)(n ? n : 1) * 4);
     unsigned int np = 0;
     for (int i = 0; i < n; i++) {
-        const GEOSGeometry *s = GEOSGetGeometryN_r(c->geos, g, i);
-        int st = GEOSGeomTypeId_r(c->geos, s);
+        const GEOSGeometry *s = GEOSGetGeometryN_r(GH, g, i);
+        int st = GEOSGeomTypeId_r(GH, s);
         if (st == GEOS_POLYGON) {
-            parts[np++] = GEOSGeom_clone_r(c->geos, s);
+            parts[np++] = GEOSGeom_clone_r(GH, s);
         } else if (st == GEOS_MULTIPOLYGON) {
-            int m = GEOSGetNumGeometries_r(c->geos, s);
+            int m = GEOSGetNumGeometries_r(GH, s);
             parts = realloc(parts, sizeof *parts * (np + (unsigned)m + (unsigned)n));
             for (int j = 0; j < m; j++)
-                parts[np++] = GEOSGeom_clone_r(c->geos, GEOSGetGeometryN_r(c->geos, s, j));
+                parts[np++] = GEOSGeom_clone_r(GH, GEOSGetGeometryN_r(GH, s, j));
         }
     }
-    GEOSGeom_destroy_r(c->geos, g);
+    GEOSGeom_destroy_r(GH, g);
     GEOSGeometry *out = NULL;
     if (np)
-        out = GEOSGeom_createCollection_r(c->geos, GEOS_MULTIPOLYGON, parts, np);
+        out = GEOSGeom_createCollection_r(GH, GEOS_MULTIPOLYGON, parts, np);
     free(parts);
     return out;
 }
@@ -388,7 +414,7 @@ static int read_source(ctx *c, gc_err *err)
     int codei = codef ? OGR_FD_GetFieldIndex(defn, codef) : -1;
     int pari = parf ? OGR_FD_GetFieldIndex(defn, parf) : -1;
 
-    GEOSWKBReader *rd = GEOSWKBReader_create_r(c->geos);
+    GEOSWKBReader *rd = GEOSWKBReader_create_r(GH);
     GIntBig total = OGR_L_GetFeatureCount(lyr, FALSE);
     OGR_L_ResetReading(lyr);
     OGRFeatureH f;
@@ -409,8 +435,7 @@ static int read_source(ctx *c, gc_err *err)
             c->cap = c->cap ? c->cap * 2 : 1024;
             c->items = realloc(c->items, c->cap * sizeof *c->items);
         }
-        item *it = &c->items[c->n++];
-        memset(it, 0, sizeof *it);
+        item *it = c->items[c->n++] = calloc(1, sizeof *it);
         it->k = k;
         it->parent = -1;
         if (is_csv)
@@ -502,11 +527,14 @@ static int read_source(ctx *c, gc_err *err)
                             "degrees; wrong --srs?",
                             e.MinX, e.MaxX, e.MinY, e.MaxY);
                 } else {
-                    size_t len = (size_t)OGR_G_WkbSize(gg);
-                    unsigned char *wkb = malloc(len);
-                    OGR_G_ExportToWkb(gg, wkbNDR, wkb);
-                    it->g = GEOSWKBReader_read_r(c->geos, rd, wkb, len);
-                    free(wkb);
+                    it->wkb_len = (size_t)OGR_G_WkbSize(gg);
+                    it->wkb = malloc(it->wkb_len);
+                    OGR_G_ExportToWkb(gg, wkbNDR, it->wkb);
+                    it->bbox[0] = e.MinX;
+                    it->bbox[1] = e.MinY;
+                    it->bbox[2] = e.MaxX;
+                    it->bbox[3] = e.MaxY;
+                    it->g = GEOSWKBReader_read_r(GH, rd, it->wkb, it->wkb_len);
                     if (!it->g)
                         problem(c, it, false, "geometry GEOS cannot read");
                 }
@@ -514,6 +542,7 @@ static int read_source(ctx *c, gc_err *err)
             OGR_G_DestroyGeometry(gg);
         }
         OGR_F_Destroy(f);
+        g_async_queue_push(c->feed, it);
         if (k % 2000 == 0)
             progress(c, "reading", (size_t)k, total > 0 ? (size_t)total : 0);
     }
@@ -524,7 +553,7 @@ static int read_source(ctx *c, gc_err *err)
     if (!rc && k == 0)
         rc = gc_fail(err, GC_EINVAL, "file", "%s: no features", o->path);
     progress(c, "reading", (size_t)k, (size_t)k);
-    GEOSWKBReader_destroy_r(c->geos, rd);
+    GEOSWKBReader_destroy_r(GH, rd);
     if (ct)
         OCTDestroyCoordinateTransformation(ct);
     crs_transform_free(chinese);
@@ -537,28 +566,44 @@ static int read_source(ctx *c, gc_err *err)
 
 /* ---- validation ---- */
 
-static void check_geometry(ctx *c)
+static void check_geometry(ctx *c, item *it)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        item *it = &c->items[i];
+    {
         if (!it->g)
-            continue;
+            return;
         char *reason = NULL;
         GEOSGeometry *loc = NULL;
-        char valid = GEOSisValidDetail_r(c->geos, it->g, 0, &reason, &loc);
+        char valid = GEOSisValidDetail_r(GH, it->g, 0, &reason, &loc);
         if (valid != 1) {
             double x = NAN, y = NAN;
             if (loc) {
-                GEOSGeomGetX_r(c->geos, loc, &x);
-                GEOSGeomGetY_r(c->geos, loc, &y);
+                GEOSGeomGetX_r(GH, loc, &x);
+                GEOSGeomGetY_r(GH, loc, &y);
             }
             if (c->o->repair) {
                 double before = area_m2(c, it->g);
-                GEOSGeometry *fixed = polygonal(c, GEOSMakeValid_r(c->geos, it->g));
-                if (fixed && !GEOSisEmpty_r(c->geos, fixed)) {
-                    GEOSGeom_destroy_r(c->geos, it->g);
+                GEOSGeometry *fixed = polygonal(c, GEOSMakeValid_r(GH, it->g));
+                if (fixed && !GEOSisEmpty_r(GH, fixed)) {
+                    GEOSGeom_destroy_r(GH, it->g);
                     it->g = fixed;
+                    /* the stored geometry is now the repaired one */
+                    GEOSWKBWriter *ww = GEOSWKBWriter_create_r(GH);
+                    GEOSWKBWriter_setByteOrder_r(GH, ww, GEOS_WKB_NDR);
+                    size_t len;
+                    unsigned char *wkb = GEOSWKBWriter_write_r(GH, ww, it->g, &len);
+                    GEOSWKBWriter_destroy_r(GH, ww);
+                    free(it->wkb);
+                    it->wkb = malloc(len);
+                    memcpy(it->wkb, wkb, len);
+                    it->wkb_len = len;
+                    GEOSFree_r(GH, wkb);
+                    GEOSGeom_getXMin_r(GH, it->g, &it->bbox[0]);
+                    GEOSGeom_getYMin_r(GH, it->g, &it->bbox[1]);
+                    GEOSGeom_getXMax_r(GH, it->g, &it->bbox[2]);
+                    GEOSGeom_getYMax_r(GH, it->g, &it->bbox[3]);
+                    g_mutex_lock(&c->lock);
                     c->rep->repaired++;
+                    g_mutex_unlock(&c->lock);
                     char w[512];
                     say(c, LAYERS_MSG_WARN,
                         "%s: repaired: %s at %.7f %.7f (area %.1f m² before, %.1f m² after)",
@@ -566,30 +611,28 @@ static void check_geometry(ctx *c)
                         area_m2(c, it->g));
                 } else {
                     if (fixed)
-                        GEOSGeom_destroy_r(c->geos, fixed);
+                        GEOSGeom_destroy_r(GH, fixed);
                     problem(c, it, false,
                             "invalid geometry: %s at %.7f %.7f, and repair left no area",
                             reason ? reason : "?", x, y);
-                    GEOSGeom_destroy_r(c->geos, it->g);
+                    GEOSGeom_destroy_r(GH, it->g);
                     it->g = NULL;
                 }
             } else {
                 problem(c, it, false, "invalid geometry: %s at %.7f %.7f (--repair fixes it)",
                         reason ? reason : "?", x, y);
-                GEOSGeom_destroy_r(c->geos, it->g);
+                GEOSGeom_destroy_r(GH, it->g);
                 it->g = NULL;
             }
         }
         if (reason)
-            GEOSFree_r(c->geos, reason);
+            GEOSFree_r(GH, reason);
         if (loc)
-            GEOSGeom_destroy_r(c->geos, loc);
+            GEOSGeom_destroy_r(GH, loc);
         if (it->g) {
             it->area_m2 = area_m2(c, it->g);
-            it->pg = GEOSPrepare_r(c->geos, it->g);
+            it->pg = GEOSPrepare_r(GH, it->g);
         }
-        if (i % 2000 == 1999)
-            progress(c, "checking geometry", i + 1, c->n);
     }
 }
 
@@ -597,11 +640,11 @@ static void check_duplicates(ctx *c)
 {
     GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
     for (size_t i = 0; i < c->n; i++) {
-        item *it = &c->items[i];
+        item *it = c->items[i];
         gpointer prev = g_hash_table_lookup(seen, it->fid);
         if (prev)
             problem(c, it, false, "duplicate id %s (also feature #%ld)", it->fid,
-                    c->items[GPOINTER_TO_SIZE(prev) - 1].k);
+                    c->items[GPOINTER_TO_SIZE(prev) - 1]->k);
         else
             g_hash_table_insert(seen, it->fid, GSIZE_TO_POINTER(i + 1));
     }
@@ -627,25 +670,25 @@ static double tolerance(ctx *c) { return c->o->tolerance_m2 > 0 ? c->o->toleranc
 
 static void check_overlaps(ctx *c)
 {
-    GEOSSTRtree *tree = GEOSSTRtree_create_r(c->geos, 10);
+    GEOSSTRtree *tree = GEOSSTRtree_create_r(GH, 10);
     for (size_t i = 0; i < c->n; i++)
-        if (c->items[i].g)
-            GEOSSTRtree_insert_r(c->geos, tree, c->items[i].g, (void *)(uintptr_t)(i + 1));
+        if (c->items[i]->g)
+            GEOSSTRtree_insert_r(GH, tree, c->items[i]->g, (void *)(uintptr_t)(i + 1));
     query_hits h = {0};
     for (size_t i = 0; i < c->n; i++) {
-        item *a = &c->items[i];
+        item *a = c->items[i];
         if (!a->g)
             continue;
         h.n = 0;
-        GEOSSTRtree_query_r(c->geos, tree, a->g, collect, &h);
+        GEOSSTRtree_query_r(GH, tree, a->g, collect, &h);
         for (size_t q = 0; q < h.n; q++) {
             size_t j = h.v[q];
             if (j <= i)
                 continue;
-            item *b = &c->items[j];
-            if (GEOSPreparedIntersects_r(c->geos, a->pg, b->g) != 1)
+            item *b = c->items[j];
+            if (GEOSPreparedIntersects_r(GH, a->pg, b->g) != 1)
                 continue;
-            GEOSGeometry *x = GEOSIntersection_r(c->geos, a->g, b->g);
+            GEOSGeometry *x = GEOSIntersection_r(GH, a->g, b->g);
             double ar = x ? area_m2(c, x) : 0;
             if (ar > tolerance(c)) {
                 double px, py;
@@ -654,13 +697,11 @@ static void check_overlaps(ctx *c)
                         ar, px, py);
             }
             if (x)
-                GEOSGeom_destroy_r(c->geos, x);
+                GEOSGeom_destroy_r(GH, x);
         }
-        if (i % 2000 == 1999)
-            progress(c, "checking overlaps", i + 1, c->n);
     }
     free(h.v);
-    GEOSSTRtree_destroy_r(c->geos, tree);
+    GEOSSTRtree_destroy_r(GH, tree);
 }
 
 typedef struct load_ctx {
@@ -672,7 +713,7 @@ static int load_parent(void *ud, const store_feature *f)
 {
     load_ctx *l = ud;
     parent_set *p = &l->c->par;
-    GEOSGeometry *g = GEOSWKBReader_read_r(l->c->geos, l->rd, f->wkb, f->wkb_len);
+    GEOSGeometry *g = GEOSWKBReader_read_r(GH, l->rd, f->wkb, f->wkb_len);
     if (!g)
         return 0;
     size_t i = p->n++;
@@ -685,7 +726,7 @@ static int load_parent(void *ud, const store_feature *f)
     p->code[i] = strdup(f->code ? f->code : f->fid);
     p->ancestors[i] = strdup(f->ancestors_json ? f->ancestors_json : "[]");
     p->g[i] = g;
-    p->pg[i] = GEOSPrepare_r(l->c->geos, g);
+    p->pg[i] = GEOSPrepare_r(GH, g);
     return 0;
 }
 
@@ -697,44 +738,43 @@ static int load_parents(ctx *c, store *s, gc_level pl, gc_err *err)
         return 0;
     free(L.fields_json);
     snprintf(c->par.layer, sizeof c->par.layer, "%s", L.name);
-    load_ctx lc = {c, GEOSWKBReader_create_r(c->geos)};
+    load_ctx lc = {c, GEOSWKBReader_create_r(GH)};
     store_query q = {.layer = L.name, .want_wkb = true};
     int rc = store_features_query(s, &q, NULL, load_parent, &lc, err);
-    GEOSWKBReader_destroy_r(c->geos, lc.rd);
+    GEOSWKBReader_destroy_r(GH, lc.rd);
     if (rc)
         return rc;
     parent_set *p = &c->par;
     p->by_code = g_hash_table_new(g_str_hash, g_str_equal);
-    p->tree = GEOSSTRtree_create_r(c->geos, 10);
+    p->tree = GEOSSTRtree_create_r(GH, 10);
     for (size_t i = 0; i < p->n; i++) {
         g_hash_table_insert(p->by_code, p->code[i], GSIZE_TO_POINTER(i + 1));
         if (!g_hash_table_contains(p->by_code, p->fid[i]))
             g_hash_table_insert(p->by_code, p->fid[i], GSIZE_TO_POINTER(i + 1));
-        GEOSSTRtree_insert_r(c->geos, p->tree, p->g[i], (void *)(uintptr_t)(i + 1));
+        GEOSSTRtree_insert_r(GH, p->tree, p->g[i], (void *)(uintptr_t)(i + 1));
     }
     return 1;
 }
 
 static double outside_m2(ctx *c, const item *it, size_t pi)
 {
-    if (GEOSPreparedContains_r(c->geos, c->par.pg[pi], it->g) == 1)
+    if (GEOSPreparedContains_r(GH, c->par.pg[pi], it->g) == 1)
         return 0;
-    GEOSGeometry *d = GEOSDifference_r(c->geos, it->g, c->par.g[pi]);
+    GEOSGeometry *d = GEOSDifference_r(GH, it->g, c->par.g[pi]);
     double a = d ? area_m2(c, d) : 0;
     if (d)
-        GEOSGeom_destroy_r(c->geos, d);
+        GEOSGeom_destroy_r(GH, d);
     return a;
 }
 
-static void assign_parents(ctx *c, gc_level pl)
+static void assign_parent(ctx *c, item *it, query_hits *hits)
 {
-    const char *plname = level_name(pl);
+    const char *plname = level_name(level_parent(c->level));
     bool required = c->level != LEVEL_DEDICATED;
-    query_hits h = {0};
-    for (size_t i = 0; i < c->n; i++) {
-        item *it = &c->items[i];
+    query_hits h = *hits;
+    do {
         if (!it->g)
-            continue;
+            break;
         long best = -1;
         double out = 0;
         if (c->o->parent_field) {
@@ -743,26 +783,26 @@ static void assign_parents(ctx *c, gc_level pl)
             if (!v) {
                 problem(c, it, false, "missing parent: %s '%s' is not in layer %s", plname,
                         it->parent_code ? it->parent_code : "(empty)", c->par.layer);
-                continue;
+                break;
             }
             best = (long)GPOINTER_TO_SIZE(v) - 1;
             out = outside_m2(c, it, (size_t)best);
         } else {
             h.n = 0;
-            GEOSSTRtree_query_r(c->geos, c->par.tree, it->g, collect, &h);
+            GEOSSTRtree_query_r(GH, c->par.tree, it->g, collect, &h);
             double best_area = 0;
             for (size_t q = 0; q < h.n && best < 0; q++)
-                if (GEOSPreparedContains_r(c->geos, c->par.pg[h.v[q]], it->g) == 1)
+                if (GEOSPreparedContains_r(GH, c->par.pg[h.v[q]], it->g) == 1)
                     best = (long)h.v[q];
             if (best < 0) {
                 for (size_t q = 0; q < h.n; q++) {
                     size_t pi = h.v[q];
-                    if (GEOSPreparedIntersects_r(c->geos, c->par.pg[pi], it->g) != 1)
+                    if (GEOSPreparedIntersects_r(GH, c->par.pg[pi], it->g) != 1)
                         continue;
-                    GEOSGeometry *x = GEOSIntersection_r(c->geos, it->g, c->par.g[pi]);
+                    GEOSGeometry *x = GEOSIntersection_r(GH, it->g, c->par.g[pi]);
                     double a = x ? area_m2(c, x) : 0;
                     if (x)
-                        GEOSGeom_destroy_r(c->geos, x);
+                        GEOSGeom_destroy_r(GH, x);
                     if (a > best_area) {
                         best_area = a;
                         best = (long)pi;
@@ -780,7 +820,7 @@ static void assign_parents(ctx *c, gc_level pl)
                     say(c, LAYERS_MSG_WARN, "%s: lies in no %s; stored without a parent",
                         where(c, it, w, sizeof w), plname);
                 }
-                continue;
+                break;
             }
         }
         it->parent = (int)best;
@@ -798,10 +838,8 @@ static void assign_parents(ctx *c, gc_level pl)
                                              c->par.fid[best]));
         it->ancestors = json_dumps(anc, JSON_COMPACT);
         json_decref(anc);
-        if (i % 2000 == 1999)
-            progress(c, "finding parents", i + 1, c->n);
-    }
-    free(h.v);
+    } while (0);
+    *hits = h;
 }
 
 static void check_gaps(ctx *c)
@@ -810,25 +848,25 @@ static void check_gaps(ctx *c)
     for (size_t pi = 0; pi < c->par.n; pi++) {
         GPtrArray *kids = g_ptr_array_new();
         for (size_t i = 0; i < c->n; i++)
-            if (c->items[i].parent == (int)pi && c->items[i].g)
-                g_ptr_array_add(kids, GEOSGeom_clone_r(c->geos, c->items[i].g));
+            if (c->items[i]->parent == (int)pi && c->items[i]->g)
+                g_ptr_array_add(kids, GEOSGeom_clone_r(GH, c->items[i]->g));
         GEOSGeometry *u = NULL;
         if (kids->len) {
             GEOSGeometry *coll = GEOSGeom_createCollection_r(
-                c->geos, GEOS_GEOMETRYCOLLECTION, (GEOSGeometry **)kids->pdata, kids->len);
-            u = GEOSUnaryUnion_r(c->geos, coll);
-            GEOSGeom_destroy_r(c->geos, coll);
+                GH, GEOS_GEOMETRYCOLLECTION, (GEOSGeometry **)kids->pdata, kids->len);
+            u = GEOSUnaryUnion_r(GH, coll);
+            GEOSGeom_destroy_r(GH, coll);
         }
         g_ptr_array_free(kids, TRUE);
-        GEOSGeometry *gap = u ? GEOSDifference_r(c->geos, c->par.g[pi], u)
-                              : GEOSGeom_clone_r(c->geos, c->par.g[pi]);
+        GEOSGeometry *gap = u ? GEOSDifference_r(GH, c->par.g[pi], u)
+                              : GEOSGeom_clone_r(GH, c->par.g[pi]);
         if (u)
-            GEOSGeom_destroy_r(c->geos, u);
+            GEOSGeom_destroy_r(GH, u);
         if (!gap)
             continue;
-        int np = GEOSGetNumGeometries_r(c->geos, gap);
+        int np = GEOSGetNumGeometries_r(GH, gap);
         for (int k = 0; k < np; k++) {
-            const GEOSGeometry *part = GEOSGetGeometryN_r(c->geos, gap, k);
+            const GEOSGeometry *part = GEOSGetGeometryN_r(GH, gap, k);
             double a = area_m2(c, part);
             if (a <= tolerance(c))
                 continue;
@@ -838,41 +876,33 @@ static void check_gaps(ctx *c)
             say(c, kind, "%s: gap inside parent %s %s: %.1f m² not covered by any %s, near %.7f %.7f",
                 c->file, plname, c->par.fid[pi], a, level_name(c->level), x, y);
         }
-        GEOSGeom_destroy_r(c->geos, gap);
+        GEOSGeom_destroy_r(GH, gap);
     }
 }
 
 /* ---- writing ---- */
 
+/* The writer touches no GEOS object: the overlap/gap checker may be working
+ * on them meanwhile; approve() waits for its verdict before the commit. */
 static int write_layer(ctx *c, store *s, const char *lname, const char *dept, const char *fields,
-                       const char *srcname, gc_err *err)
+                       const char *srcname, int (*approve)(void *), void *approve_ud, gc_err *err)
 {
-    GEOSWKBWriter *w = GEOSWKBWriter_create_r(c->geos);
-    GEOSWKBWriter_setByteOrder_r(c->geos, w, GEOS_WKB_NDR);
-    store_feature_in *in = calloc(c->n, sizeof *in);
-    unsigned char **bufs = calloc(c->n, sizeof *bufs);
+    store_feature_in *in = calloc(c->n ? c->n : 1, sizeof *in);
     store_layer meta = {0};
     meta.bbox[0] = meta.bbox[1] = INFINITY;
     meta.bbox[2] = meta.bbox[3] = -INFINITY;
     for (size_t i = 0; i < c->n; i++) {
-        item *it = &c->items[i];
-        size_t len;
-        bufs[i] = GEOSWKBWriter_write_r(c->geos, w, it->g, &len);
-        double v;
-        GEOSGeom_getXMin_r(c->geos, it->g, &v);
-        meta.bbox[0] = fmin(meta.bbox[0], v);
-        GEOSGeom_getYMin_r(c->geos, it->g, &v);
-        meta.bbox[1] = fmin(meta.bbox[1], v);
-        GEOSGeom_getXMax_r(c->geos, it->g, &v);
-        meta.bbox[2] = fmax(meta.bbox[2], v);
-        GEOSGeom_getYMax_r(c->geos, it->g, &v);
-        meta.bbox[3] = fmax(meta.bbox[3], v);
+        item *it = c->items[i];
+        meta.bbox[0] = fmin(meta.bbox[0], it->bbox[0]);
+        meta.bbox[1] = fmin(meta.bbox[1], it->bbox[1]);
+        meta.bbox[2] = fmax(meta.bbox[2], it->bbox[2]);
+        meta.bbox[3] = fmax(meta.bbox[3], it->bbox[3]);
         in[i] = (store_feature_in){
             .fid = it->fid, .name = it->name, .code = it->code,
             .parent_layer = it->parent >= 0 ? c->par.layer : NULL,
             .parent_fid = it->parent >= 0 ? c->par.fid[it->parent] : NULL,
             .ancestors_json = it->ancestors, .props_json = it->props,
-            .wkb = bufs[i], .wkb_len = len};
+            .wkb = it->wkb, .wkb_len = it->wkb_len};
     }
     meta.has_bbox = c->n > 0;
     snprintf(meta.name, sizeof meta.name, "%s", lname);
@@ -883,21 +913,18 @@ static int write_layer(ctx *c, store *s, const char *lname, const char *dept, co
     meta.fields_json = (char *)fields;
     snprintf(meta.source, sizeof meta.source, "%s", srcname);
     snprintf(meta.source_crs, sizeof meta.source_crs, "%s", c->o->srs ? c->o->srs : "");
-    int rc = store_layer_replace(s, &meta, in, c->n, NULL, NULL, err);
+    int rc = store_layer_replace(s, &meta, in, c->n, approve, approve_ud, err);
     if (!rc)
         c->rep->version = meta.version;
-    for (size_t i = 0; i < c->n; i++)
-        GEOSFree_r(c->geos, bufs[i]);
-    free(bufs);
     free(in);
-    GEOSWKBWriter_destroy_r(c->geos, w);
     return rc;
 }
 
 static void ctx_free(ctx *c)
 {
     for (size_t i = 0; i < c->n; i++) {
-        item *it = &c->items[i];
+        item *it = c->items[i];
+        free(it->wkb);
         free(it->fid);
         free(it->name);
         free(it->code);
@@ -905,9 +932,10 @@ static void ctx_free(ctx *c)
         free(it->props);
         free(it->ancestors);
         if (it->pg)
-            GEOSPreparedGeom_destroy_r(c->geos, it->pg);
+            GEOSPreparedGeom_destroy_r(GH, it->pg);
         if (it->g)
-            GEOSGeom_destroy_r(c->geos, it->g);
+            GEOSGeom_destroy_r(GH, it->g);
+        free(it);
     }
     free(c->items);
     parent_set *p = &c->par;
@@ -915,8 +943,8 @@ static void ctx_free(ctx *c)
         free(p->fid[i]);
         free(p->code[i]);
         free(p->ancestors[i]);
-        GEOSPreparedGeom_destroy_r(c->geos, p->pg[i]);
-        GEOSGeom_destroy_r(c->geos, p->g[i]);
+        GEOSPreparedGeom_destroy_r(GH, p->pg[i]);
+        GEOSGeom_destroy_r(GH, p->g[i]);
     }
     free(p->fid);
     free(p->code);
@@ -926,8 +954,58 @@ static void ctx_free(ctx *c)
     if (p->by_code)
         g_hash_table_destroy(p->by_code);
     if (p->tree)
-        GEOSSTRtree_destroy_r(c->geos, p->tree);
-    GEOS_finish_r(c->geos);
+        GEOSSTRtree_destroy_r(GH, p->tree);
+    g_mutex_clear(&c->lock);
+    if (c->feed)
+        g_async_queue_unref(c->feed);
+}
+
+/* The per-feature checker: geometry validity, then the parent, for each
+ * feature as the reader hands it over. The context itself ends the feed. */
+static gpointer check_feed(gpointer ud)
+{
+    ctx *c = ud;
+    query_hits h = {0};
+    for (;;) {
+        void *p = g_async_queue_pop(c->feed);
+        if (p == c)
+            break;
+        item *it = p;
+        check_geometry(c, it);
+        if (c->have_parents)
+            assign_parent(c, it, &h);
+    }
+    free(h.v);
+    geos_release();
+    return NULL;
+}
+
+static void check_siblings(ctx *c)
+{
+    check_overlaps(c);
+    if (c->have_parents && level_tiles_parent(c->level))
+        check_gaps(c);
+}
+
+static gpointer check_siblings_thread(gpointer ud)
+{
+    check_siblings(ud);
+    geos_release();
+    return NULL;
+}
+
+typedef struct approval {
+    ctx *c;
+    GThread *thread;
+} approval;
+
+/* Called by the store before it commits: 0 lets the commit go ahead. */
+static int approve(void *ud)
+{
+    approval *a = ud;
+    g_thread_join(a->thread);
+    a->thread = NULL;
+    return a->c->rep->errors ? GC_EINVAL : 0;
 }
 
 int layers_import(store *s, const layers_import_opts *o, layers_report *rep, gc_err *err)
@@ -968,38 +1046,50 @@ int layers_import(store *s, const layers_import_opts *o, layers_report *rep, gc_
     }
     snprintf(rep->layer, sizeof rep->layer, "%s", lname);
 
-    ctx c = {.o = o, .rep = rep, .geos = GEOS_init_r(), .level = level};
-    c.file = o->path;
-    int rc = read_source(&c, err);
+    ctx c = {.o = o, .rep = rep, .level = level, .file = o->path, .feed = g_async_queue_new()};
+    g_mutex_init(&c.lock);
+    gint64 t0 = g_get_monotonic_time(), t1;
+#define PHASE(name)                                                                            \
+    do {                                                                                       \
+        t1 = g_get_monotonic_time();                                                           \
+        log_debug("layers", "phase=%s ms=%.0f", name, (double)(t1 - t0) / 1000.0);             \
+        t0 = t1;                                                                               \
+    } while (0)
+    /* parents first: the checker assigns them while the file is still read */
+    gc_level pl = level_parent(level);
+    int rc = 0;
+    if (pl != LEVEL_NONE) {
+        int have = load_parents(&c, s, pl, err);
+        if (have < 0)
+            rc = have;
+        else if (have == 0)
+            say(&c, LAYERS_MSG_WARN,
+                "%s: no %s layer in the store yet: features are stored without parents", c.file,
+                level_name(pl));
+        c.have_parents = have > 0;
+    }
+    GThread *checker = NULL;
     if (!rc) {
-        check_geometry(&c);
-        check_duplicates(&c);
-        check_overlaps(&c);
-        gc_level pl = level_parent(level);
-        if (pl != LEVEL_NONE) {
-            int have = load_parents(&c, s, pl, err);
-            if (have < 0)
-                rc = have;
-            else if (have == 0)
-                say(&c, LAYERS_MSG_WARN,
-                    "%s: no %s layer in the store yet: features are stored without parents",
-                    c.file, level_name(pl));
-            else {
-                assign_parents(&c, pl);
-                if (level_tiles_parent(level))
-                    check_gaps(&c);
-            }
-        }
+        checker = g_thread_new("layers-check", check_feed, &c);
+        rc = read_source(&c, err);
+        g_async_queue_push(c.feed, &c);   /* the end of the feed */
+        g_thread_join(checker);
+        PHASE("read+check");
     }
     rep->features = c.n;
-    if (!rc && rep->errors)
-        rc = gc_fail(err, GC_EINVAL, "file", "%s: %zu problem%s: import rejected, layer %s left as it was",
-                     o->path, rep->errors, rep->errors == 1 ? "" : "s", lname);
-    if (!rc && !o->dry_run) {
+    if (!rc)
+        check_duplicates(&c);
+    bool write = !rc && !o->dry_run && rep->errors == 0;
+    if (!rc && !write) {
+        /* report every problem, nothing to write */
+        check_siblings(&c);
+        PHASE("overlaps+gaps");
+    }
+    if (write) {
         /* field names, in file order, for queryables */
         json_t *fields = json_array();
         if (c.n) {
-            json_t *p = json_loads(c.items[0].props, 0, NULL);
+            json_t *p = json_loads(c.items[0]->props, 0, NULL);
             const char *key;
             json_t *v;
             json_object_foreach(p, key, v) json_array_append_new(fields, json_string(key));
@@ -1008,10 +1098,19 @@ int layers_import(store *s, const layers_import_opts *o, layers_report *rep, gc_
         char *fj = json_dumps(fields, JSON_COMPACT);
         json_decref(fields);
         progress(&c, "writing", 0, c.n);
-        rc = write_layer(&c, s, lname, dept, fj, o->path, err);
+        GThread *sib = g_thread_new("layers-siblings", check_siblings_thread, &c);
+        approval ap = {&c, sib};
+        rc = write_layer(&c, s, lname, dept, fj, o->path, approve, &ap, err);
+        if (ap.thread)   /* the write failed before asking */
+            g_thread_join(ap.thread);
         progress(&c, "writing", c.n, c.n);
+        PHASE("write+overlaps+gaps");
         free(fj);
     }
+    if ((!rc || rc == GC_EINVAL) && rep->errors)
+        rc = gc_fail(err, GC_EINVAL, "file", "%s: %zu problem%s: import rejected, layer %s left as it was",
+                     o->path, rep->errors, rep->errors == 1 ? "" : "s", lname);
     ctx_free(&c);
+    geos_release();
     return rc;
 }

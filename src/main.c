@@ -416,6 +416,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "gridcc: libsodium failed to initialise\n");
         return 1;
     }
+    const char *lvl = getenv("GRIDCC_LOG");
+    if (lvl && !strcmp(lvl, "debug"))
+        log_set_level(LOG_DEBUG);
+    else if (lvl && !strcmp(lvl, "warn"))
+        log_set_level(LOG_WARN);
     GDALAllRegister();
     const char *cmd = argv[1];
     int rc;

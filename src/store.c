@@ -6,6 +6,7 @@
 #include "gridcc/store.h"
 
 #include <sqlite3.h>
+#include <spatialite/gaiageo.h>
 #include <spatialite.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,7 +110,10 @@ int store_open_version(const char *path, int max_version, store **out, gc_err *e
     spatialite_init_ex(s->db, s->splite, 0);
     sqlite3_busy_timeout(s->db, 10000);
     /* a file that is not a database fails here, not later */
-    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+    /* a big page cache keeps a layer replacement in memory until commit, so
+     * each page reaches the WAL once instead of spilling repeatedly */
+    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;",
              err)) {
         gc_fail(err, GC_EINVAL, "db", "%s: not a gridcc store: %s", path, sqlite3_errmsg(s->db));
         store_close(s);
@@ -289,12 +293,12 @@ int store_layer_for_level(store *s, const char *level, store_layer *out, gc_err 
 }
 
 int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, size_t n,
-                        store_progress_cb progress, void *ud, gc_err *err)
+                        store_approve_cb approve, void *ud, gc_err *err)
 {
+    gint64 t_start = g_get_monotonic_time();
     if (exec(s, "BEGIN IMMEDIATE", err))
         return GC_EIO;
-    sqlite3_stmt *st = NULL;
-    int rc = GC_EIO;
+    sqlite3_stmt *st = NULL, *rt = NULL;
     int version = 1;
 
     if (sqlite3_prepare_v2(s->db, "SELECT version FROM layers WHERE name = ?", -1, &st, NULL))
@@ -305,6 +309,15 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
     sqlite3_finalize(st);
     st = NULL;
 
+    if (sqlite3_prepare_v2(s->db,
+                           "DELETE FROM features_rtree WHERE uid IN "
+                           "(SELECT uid FROM features WHERE layer = ?)",
+                           -1, &st, NULL))
+        goto fail;
+    sqlite3_bind_text(st, 1, meta->name, -1, SQLITE_STATIC);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        goto fail;
+    sqlite3_finalize(st);
     if (sqlite3_prepare_v2(s->db, "DELETE FROM features WHERE layer = ?", -1, &st, NULL))
         goto fail;
     sqlite3_bind_text(st, 1, meta->name, -1, SQLITE_STATIC);
@@ -346,11 +359,28 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
 
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO features(layer, fid, name, code, level, parent_layer, "
-                           "parent_fid, ancestors, props, geom) VALUES (?,?,?,?,?,?,?,?,?, "
-                           "CastToMultiPolygon(GeomFromWKB(?, 4326)))",
-                           -1, &st, NULL))
+                           "parent_fid, ancestors, props, geom) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                           -1, &st, NULL) ||
+        sqlite3_prepare_v2(s->db, "INSERT INTO features_rtree VALUES (?,?,?,?,?)", -1, &rt,
+                           NULL))
         goto fail;
     for (size_t i = 0; i < n; i++) {
+        /* SpatiaLite's blob straight from WKB: no SQL function per row */
+        gaiaGeomCollPtr g = gaiaFromWkb(f[i].wkb, (int)f[i].wkb_len);
+        if (!g || (g->FirstPoint || g->FirstLinestring) || !g->FirstPolygon) {
+            if (g)
+                gaiaFreeGeomColl(g);
+            gc_fail(err, GC_EINVAL, "geometry", "store: feature %s: not a polygon WKB", f[i].fid);
+            goto fail_quiet;
+        }
+        g->Srid = 4326;
+        g->DeclaredType = GAIA_MULTIPOLYGON;
+        gaiaMbrGeometry(g);
+        unsigned char *blob;
+        int blob_len;
+        gaiaToSpatiaLiteBlobWkb(g, &blob, &blob_len);
+        double mbr[4] = {g->MinX, g->MaxX, g->MinY, g->MaxY};
+        gaiaFreeGeomColl(g);
         sqlite3_reset(st);
         sqlite3_clear_bindings(st);
         sqlite3_bind_text(st, 1, meta->name, -1, SQLITE_STATIC);
@@ -363,19 +393,22 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
         sqlite3_bind_text(st, 8, f[i].ancestors_json ? f[i].ancestors_json : "[]", -1,
                           SQLITE_STATIC);
         sqlite3_bind_text(st, 9, f[i].props_json ? f[i].props_json : "{}", -1, SQLITE_STATIC);
-        sqlite3_bind_blob(st, 10, f[i].wkb, (int)f[i].wkb_len, SQLITE_STATIC);
+        sqlite3_bind_blob(st, 10, blob, blob_len, free);
         if (sqlite3_step(st) != SQLITE_DONE) {
             gc_fail(err, GC_EIO, NULL, "store: feature %s: %s", f[i].fid,
                     sqlite3_errmsg(s->db));
-            sqlite3_finalize(st);
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-            return GC_EIO;
+            goto fail_quiet;
         }
-        if (progress && (i % 1000 == 999 || i + 1 == n))
-            progress(ud, i + 1, n);
+        sqlite3_reset(rt);
+        sqlite3_bind_int64(rt, 1, sqlite3_last_insert_rowid(s->db));
+        for (int k = 0; k < 4; k++)
+            sqlite3_bind_double(rt, 2 + k, mbr[k]);
+        if (sqlite3_step(rt) != SQLITE_DONE)
+            goto fail;
     }
     sqlite3_finalize(st);
-    st = NULL;
+    sqlite3_finalize(rt);
+    st = rt = NULL;
 
     char json[1024];
     snprintf(json, sizeof json,
@@ -386,19 +419,30 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return GC_EIO;
     }
+    int verdict = approve ? approve(ud) : 0;
+    if (verdict) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return gc_fail(err, verdict, NULL, "layer %s: not approved; rolled back", meta->name);
+    }
+    gint64 tc = g_get_monotonic_time();
     if (exec(s, "COMMIT", err)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return GC_EIO;
     }
+    log_debug("store", "layer=%s rows=%zu insert_ms=%.0f commit_ms=%.0f", meta->name, n,
+              (double)(tc - t_start) / 1000.0, (double)(g_get_monotonic_time() - tc) / 1000.0);
     meta->version = version;
     return 0;
 
 fail:
-    rc = db_fail(s, err, "replacing layer");
+    db_fail(s, err, "replacing layer");
+fail_quiet:
     if (st)
         sqlite3_finalize(st);
+    if (rt)
+        sqlite3_finalize(rt);
     sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    return rc;
+    return err ? (err->code ? err->code : GC_EIO) : GC_EIO;
 }
 
 /* ---- feature reads ---- */
@@ -420,8 +464,8 @@ static void where_clause(const store_query *q, GString *sql)
     if (q->fid)
         g_string_append(sql, " AND fid = ?");
     if (q->has_bbox)
-        g_string_append(sql, " AND uid IN (SELECT pkid FROM idx_features_geom WHERE "
-                             "xmin <= ? AND xmax >= ? AND ymin <= ? AND ymax >= ?)"
+        g_string_append(sql, " AND uid IN (SELECT uid FROM features_rtree WHERE "
+                             "minx <= ? AND maxx >= ? AND miny <= ? AND maxy >= ?)"
                              " AND Intersects(geom, BuildMbr(?, ?, ?, ?, 4326))");
     for (size_t i = 0; i < q->nprops; i++) {
         const char *col = builtin_column(q->prop_keys[i]);

@@ -246,16 +246,17 @@ static void test_crs_sources(void **st)
     index_free(ix);
 }
 
+static int first_name(void *ud, const store_feature *ft)
+{
+    *(char **)ud = g_strdup(ft->name);
+    return 1;
+}
+
 static char *stored_name(fixture *f, const char *layer)
 {
     char *name = NULL;
     store_query q = {.layer = layer, .limit = 1};
-    int cb(void *ud, const store_feature *ft)
-    {
-        *(char **)ud = g_strdup(ft->name);
-        return 1;
-    }
-    store_features_query(f->s, &q, NULL, cb, &name, NULL);
+    store_features_query(f->s, &q, NULL, first_name, &name, NULL);
     return name;
 }
 

@@ -35,7 +35,7 @@ static int put_layer(store *s, const char *name, int n)
 {
     store_feature_in f[4];
     unsigned char wkb[4][128];
-    char ids[4][8];
+    char ids[4][16];
     for (int i = 0; i < n; i++) {
         snprintf(ids[i], sizeof ids[i], "F%d", i);
         f[i] = (store_feature_in){.fid = ids[i], .name = "名", .code = ids[i], .wkb = wkb[i],
@@ -56,8 +56,26 @@ static void test_migrates_older_file(void **st)
     /* an "older build": schema version 1 only */
     assert_int_equal(store_open_version(p, 1, &s, &e), 0);
     assert_int_equal(store_schema_version(s), 1);
-    assert_int_equal(put_layer(s, "grid", 3), 0);
     store_close(s);
+    /* ...which wrote its rows its own way: SQL through SpatiaLite, with
+     * SpatiaLite's trigger-kept spatial index */
+    sqlite3 *db;
+    assert_int_equal(sqlite3_open(p, &db), SQLITE_OK);
+    sqlite3_enable_load_extension(db, 1);
+    char *msg = NULL;
+    int rc = sqlite3_exec(
+        db,
+        "SELECT load_extension('mod_spatialite');"
+        "INSERT INTO layers(name, level, title, version, feature_count, imported_at) "
+        "  VALUES ('grid', 'grid', 'grid', 1, 3, '2025-01-01T00:00:00Z');"
+        "INSERT INTO features(layer, fid, level, geom) VALUES "
+        " ('grid', 'F0', 'grid', CastToMultiPolygon(GeomFromText('POLYGON((116 39,117 39,117 40,116 40,116 39))', 4326))),"
+        " ('grid', 'F1', 'grid', CastToMultiPolygon(GeomFromText('POLYGON((117 39,118 39,118 40,117 40,117 39))', 4326))),"
+        " ('grid', 'F2', 'grid', CastToMultiPolygon(GeomFromText('POLYGON((118 39,119 39,119 40,118 40,118 39))', 4326)));",
+        NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("old build's insert: %s", msg);
+    sqlite3_close(db);
     /* this build opens it, upgrades, keeps the data */
     assert_int_equal(store_open(p, &s, &e), 0);
     assert_int_equal(store_schema_version(s), store_latest_version());
@@ -66,6 +84,12 @@ static void test_migrates_older_file(void **st)
     int64_t n = 0;
     assert_int_equal(store_features_query(s, &q, &n, NULL, NULL, &e), 0);
     assert_int_equal(n, 3);
+    /* migration 4 carried the rows into our own R*Tree: bbox queries find them */
+    store_query qb = {.layer = "grid", .has_bbox = true, .bbox = {117.5, 39.5, 118.5, 39.6}};
+    assert_int_equal(store_features_query(s, &qb, &n, NULL, NULL, &e), 0);
+    assert_int_equal(n, 2);
+    /* and new writes work on the upgraded file */
+    assert_int_equal(put_layer(s, "grid2", 2), 0);
     /* the users table of migration 2 works */
     int64_t uid;
     assert_int_equal(store_user_add(s, "alice", "operator", NULL, &uid, &e), 0);

@@ -71,13 +71,15 @@ typedef struct store_feature_in {
     size_t wkb_len;
 } store_feature_in;
 
-typedef void (*store_progress_cb)(void *ud, size_t done, size_t total);
+/* Asked just before the commit; a non-zero answer rolls everything back and
+ * is returned. Lets a caller validate in parallel with the write. */
+typedef int (*store_approve_cb)(void *ud);
 
 /* Replaces a layer's features and metadata in one transaction: readers see the
  * old version or the new one, never a mix; on failure the old one stays. The
- * version is bumped; meta->version is set to the new one. */
+ * version is bumped; meta->version is set to the new one. approve may be NULL. */
 int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, size_t n,
-                        store_progress_cb progress, void *ud, gc_err *err);
+                        store_approve_cb approve, void *ud, gc_err *err);
 
 /* ---- feature reads ---- */
 typedef struct store_feature {

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs what is missing, builds, and runs every test: the whole ctest
+# suite (unit and integration), then the unit tests and the HTTP
+# integration test (the daemon itself) again under AddressSanitizer +
+# LeakSanitizer + UBSan.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+
+echo "test: ctest (unit + integration)"
+(cd build && ctest --output-on-failure -j2)
+
+echo "test: unit tests under ASan+LSan+UBSan"
+BUILD=build-asan BUILD_TYPE=Debug CMAKE_EXTRA="-DGRIDCC_SANITIZE=ON" bash scripts/setup.sh
+(cd build-asan && \
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0 \
+  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+  ctest --output-on-failure -L unit -j2 && \
+  ctest --output-on-failure -R test_http)
