@@ -324,6 +324,20 @@ static int read_source(ctx *c, gc_err *err)
                        CPLGetLastErrorMsg()[0] ? CPLGetLastErrorMsg()
                                                : "not a format GDAL recognises (truncated?)");
     OGRLayerH lyr = NULL;
+    if (o->source_layer) {
+        lyr = GDALDatasetGetLayerByName(ds, o->source_layer);
+        if (!lyr) {
+            GString *names = g_string_new(NULL);
+            for (int i = 0; i < GDALDatasetGetLayerCount(ds); i++)
+                g_string_append_printf(names, "%s%s", i ? ", " : "",
+                                       OGR_L_GetName(GDALDatasetGetLayer(ds, i)));
+            gc_fail(err, GC_EINVAL, "source-layer", "%s: no layer '%s' (it has: %s)", o->path,
+                    o->source_layer, names->str);
+            g_string_free(names, TRUE);
+            GDALClose(ds);
+            return GC_EINVAL;
+        }
+    }
     for (int i = 0; i < GDALDatasetGetLayerCount(ds) && !lyr; i++) {
         OGRLayerH l = GDALDatasetGetLayer(ds, i);
         OGRwkbGeometryType t = wkbFlatten(OGR_L_GetGeomType(l));
@@ -337,9 +351,9 @@ static int read_source(ctx *c, gc_err *err)
         GDALClose(ds);
         return gc_fail(err, GC_EINVAL, "file", "%s: contains no layer", o->path);
     }
-    if (GDALDatasetGetLayerCount(ds) > 1)
-        say(c, LAYERS_MSG_INFO, "%s: %d layers; importing '%s'", c->file,
-            GDALDatasetGetLayerCount(ds), OGR_L_GetName(lyr));
+    if (GDALDatasetGetLayerCount(ds) > 1 && !o->source_layer)
+        say(c, LAYERS_MSG_INFO, "%s: %d layers; importing '%s' (--source-layer picks another)",
+            c->file, GDALDatasetGetLayerCount(ds), OGR_L_GetName(lyr));
 
     /* CRS: --srs, else the file's, else lon/lat if every coordinate fits */
     crs_def src = {0};
@@ -825,7 +839,7 @@ static void assign_parent(ctx *c, item *it, query_hits *hits)
         }
         it->parent = (int)best;
         if (out > tolerance(c))
-            problem(c, it, true, "partly outside its parent %s %s: %.1f m² (%.2f%%) outside",
+            problem(c, it, true, "partly outside its parent %s %s: %.1f m² (%.4g%%) outside",
                     plname, c->par.fid[best], out,
                     it->area_m2 > 0 ? 100.0 * out / it->area_m2 : 0.0);
         /* ancestors: the parent's, then the parent */

@@ -24,7 +24,7 @@ static const char usage_text[] =
     "  import FILE --level LEVEL --db FILE [--layer NAME] [--srs EPSG:N|gcj02|bd09]\n"
     "         [--encoding GBK] [--id-field F] [--name-field F] [--code-field F]\n"
     "         [--parent-field F] [--repair] [--dry-run] [--topology warn|error]\n"
-    "         [--tolerance M2]\n"
+    "         [--tolerance M2] [--source-layer NAME]\n"
     "         LEVEL: district street community grid building unit dedicated dept:NAME\n"
     "  seed --db FILE [--layers DIR]\n"
     "  user add NAME --role operator|worker|planner|admin --db FILE [--password-stdin]\n"
@@ -116,7 +116,7 @@ static int cmd_import(int argc, char **argv)
         {"srs", 1, 0, 's'},         {"encoding", 1, 0, 'e'},    {"id-field", 1, 0, 'i'},
         {"name-field", 1, 0, 'n'},  {"parent-field", 1, 0, 'p'}, {"repair", 0, 0, 'r'},
         {"dry-run", 0, 0, 'D'},     {"code-field", 1, 0, 'c'},   {"topology", 1, 0, 't'},
-        {"tolerance", 1, 0, 'T'},   {0, 0, 0, 0}};
+        {"tolerance", 1, 0, 'T'},   {"source-layer", 1, 0, 'S'}, {0, 0, 0, 0}};
     layers_import_opts o = {0};
     const char *db = NULL;
     int ch;
@@ -125,6 +125,7 @@ static int cmd_import(int argc, char **argv)
         case 'l': o.level = optarg; break;
         case 'd': db = optarg; break;
         case 'L': o.layer_name = optarg; break;
+        case 'S': o.source_layer = optarg; break;
         case 's': o.srs = optarg; break;
         case 'e': o.encoding = optarg; break;
         case 'i': o.id_field = optarg; break;

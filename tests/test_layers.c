@@ -288,6 +288,11 @@ static void test_formats(void **st)
     ground(f);
     assert_int_equal(import(f, "ok-streets.gpkg", "street", NULL), 0);
     assert_int_equal(f->rep.features, 2);
+    layers_import_opts sl = {.source_layer = "streets"};
+    assert_int_equal(import(f, "ok-streets.gpkg", "street", &sl), 0);
+    sl.source_layer = "roads";
+    assert_int_equal(import(f, "ok-streets.gpkg", "street", &sl), GC_EINVAL);
+    assert_msg(f, "no layer 'roads' (it has: streets)");
     assert_int_equal(import(f, "ok-streets.kml", "street", NULL), 0);
     assert_int_equal(f->rep.features, 2);
     layers_import_opts o = {.parent_field = "parent_code"};

@@ -17,6 +17,7 @@ typedef enum { LAYERS_MSG_INFO, LAYERS_MSG_WARN, LAYERS_MSG_ERROR } layers_msg_k
 
 typedef struct layers_import_opts {
     const char *path;
+    const char *source_layer;   /* for files with several layers; default: the first polygons */
     const char *level;          /* district … unit, dedicated, dept:NAME */
     const char *layer_name;     /* collection id; default: level, or dept-NAME */
     const char *srs;            /* override the file's CRS: EPSG:N, gcj02, bd09 */

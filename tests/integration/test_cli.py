@@ -3,9 +3,12 @@
 name the file, feature and line, seed, user add, geotag."""
 import json
 import os
+import signal
 import sqlite3
+import subprocess
+import time
 
-from harness import DATA, TempDir, main, run
+from harness import BIN, DATA, LAYERS, TempDir, main, run
 
 
 def test_usage_is_2():
@@ -92,5 +95,39 @@ def test_seed_and_geotag():
         assert st == 1 and "unknown CRS" in err
 
 
+def test_kill_9_mid_write_keeps_previous_version():
+    with TempDir() as d:
+        db = os.path.join(d, "t.db")
+        run("seed", "--db", db, check=0)
+        con = sqlite3.connect(db)
+        before = con.execute("select version, feature_count from layers where name='building'").fetchone()
+        seq = con.execute("select max(seq) from change_log").fetchone()[0]
+        con.close()
+        wal = db + "-wal"
+        base = os.path.getsize(wal) if os.path.exists(wal) else 0
+        p = subprocess.Popen([BIN, "import", os.path.join(LAYERS, "buildings.geojson.gz"), "--level", "building",
+                              "--db", db, "--parent-field", "parent_code"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # the write has begun once the WAL grows by a few MB; then kill -9
+        deadline = time.time() + 60
+        while time.time() < deadline and p.poll() is None:
+            if os.path.exists(wal) and os.path.getsize(wal) > base + (2 << 20):
+                break
+            time.sleep(0.005)
+        assert p.poll() is None, "import finished before it could be killed"
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+        con = sqlite3.connect(db)
+        assert con.execute("pragma integrity_check").fetchone()[0] == "ok"
+        assert con.execute("select version, feature_count from layers where name='building'").fetchone() == before
+        assert con.execute("select count(*) from features where layer='building'").fetchone()[0] == before[1]
+        assert con.execute("select max(seq) from change_log").fetchone()[0] == seq
+        con.close()
+        # and the store opens and serves the old version
+        st, out, err = run("geotag", "116.3262", "40.0032", "--db", db)
+        assert st == 0 and json.loads(out)["chain"]["grid"] is not None
+
+
 if __name__ == "__main__":
-    main([test_usage_is_2, test_rejections_are_1_and_named, test_user_add, test_seed_and_geotag])
+    main([test_usage_is_2, test_rejections_are_1_and_named, test_user_add, test_seed_and_geotag,
+          test_kill_9_mid_write_keeps_previous_version])
