@@ -172,18 +172,26 @@ static json_t *collection_json(const store_layer *l, const char *b)
     return c;
 }
 
+/* Authorizes, then lists the layers; false if it has replied instead. */
+static bool layers_or_reply(http_req *r, ogc_env *env, bool open, store_layer **ls, size_t *n)
+{
+    if (!env->authorize(env->ud, r, open))
+        return false;
+    gc_err err = {0};
+    if (store_layers_list(env->store, ls, n, &err)) {
+        http_reply_err(r, &err);
+        return false;
+    }
+    return true;
+}
+
 static void h_collections(http_req *r, void *ud)
 {
     ogc_env *env = ud;
-    if (!env->authorize(env->ud, r, false))
-        return;
     store_layer *ls;
     size_t n;
-    gc_err err = {0};
-    if (store_layers_list(env->store, &ls, &n, &err)) {
-        http_reply_err(r, &err);
+    if (!layers_or_reply(r, env, false, &ls, &n))
         return;
-    }
     if (http_wants_html(r)) {
         GString *h = g_string_new(NULL);
         html_begin(h, "collections");
@@ -670,15 +678,10 @@ static json_t *response(const char *desc, const char *type)
 static void h_api(http_req *r, void *ud)
 {
     ogc_env *env = ud;
-    if (!env->authorize(env->ud, r, true))
-        return;
     store_layer *ls;
     size_t n;
-    gc_err err = {0};
-    if (store_layers_list(env->store, &ls, &n, &err)) {
-        http_reply_err(r, &err);
+    if (!layers_or_reply(r, env, true, &ls, &n))
         return;
-    }
     char *b = base_url(r);
     json_t *paths = json_object();
     json_object_set_new(paths, "/", json_pack("{s:{s:s,s:o}}", "get", "summary", "landing page",

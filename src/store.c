@@ -644,14 +644,18 @@ int store_user_get(store *s, const char *name, store_user *out, gc_err *err)
 int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_t expires_at,
                     const char *label, gc_err *err)
 {
+    if (exec(s, "BEGIN IMMEDIATE", err))
+        return GC_EIO;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
                            "INSERT INTO tokens(hash, user_id, created_at, expires_at, label) "
                            "VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now'), "
                            "CASE WHEN ? > 0 THEN strftime('%Y-%m-%dT%H:%M:%SZ', ?, 'unixepoch') "
                            "END, ?)",
-                           -1, &st, NULL) != SQLITE_OK)
+                           -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return db_fail(s, err, "tokens");
+    }
     sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, user_id);
     sqlite3_bind_int64(st, 3, expires_at);
@@ -659,7 +663,24 @@ int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_
     sqlite3_bind_text(st, 5, label, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(s, err, "tokens");
+    if (rc != SQLITE_DONE) {
+        db_fail(s, err, "tokens");
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return GC_EIO;
+    }
+    /* the change log says a token was issued, never the token or its hash */
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)user_id);
+    char *json = sqlite3_mprintf("{\"user_id\":%lld,\"label\":\"%w\",\"expires_at\":%lld,"
+                                 "\"action\":\"issued\"}",
+                                 (long long)user_id, label ? label : "", (long long)expires_at);
+    rc = change_append(s, "tokens", id, json, err);
+    sqlite3_free(json);
+    if (rc || exec(s, "COMMIT", err)) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return GC_EIO;
+    }
+    return 0;
 }
 
 int store_token_lookup(store *s, const unsigned char *hash, store_user *out, gc_err *err)

@@ -37,7 +37,9 @@ static void test_tokens(void **st)
     int64_t uid;
     assert_int_equal(store_user_add(s, "op", "operator", NULL, &uid, &e), 0);
     char tok[AUTH_TOKEN_CHARS], tok2[AUTH_TOKEN_CHARS];
+    int64_t seq = store_last_seq(s);
     assert_int_equal(auth_issue_token(s, uid, 0, "t", tok, &e), 0);
+    assert_int_equal(store_last_seq(s), seq + 1);   /* logged, without the secret */
     assert_int_equal(auth_issue_token(s, uid, 3600, "t", tok2, &e), 0);
     assert_string_not_equal(tok, tok2);
     assert_int_equal(strlen(tok), 47);
@@ -57,6 +59,11 @@ static void test_tokens(void **st)
     sqlite3_stmt *q;
     sqlite3_prepare_v2(db, "SELECT count(*) FROM tokens WHERE instr(hash, ?) > 0", -1, &q, NULL);
     sqlite3_bind_blob(q, 1, tok, (int)strlen(tok), SQLITE_STATIC);
+    sqlite3_step(q);
+    assert_int_equal(sqlite3_column_int(q, 0), 0);
+    sqlite3_finalize(q);
+    sqlite3_prepare_v2(db, "SELECT count(*) FROM change_log WHERE instr(data, ?) > 0", -1, &q, NULL);
+    sqlite3_bind_text(q, 1, tok + 4, 20, SQLITE_STATIC);
     sqlite3_step(q);
     assert_int_equal(sqlite3_column_int(q, 0), 0);
     sqlite3_finalize(q);
