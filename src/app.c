@@ -30,6 +30,7 @@ struct app {
     auth_limiter *lim_user, *lim_peer;
     int64_t seen_seq;          /* change-log position already reflected */
     bool rebuilding, rebuild_again;
+    int logins;                /* password checks in flight on worker threads */
     gint64 started;
 };
 
@@ -209,6 +210,56 @@ static json_t *parse_body(http_req *r)
     return j;
 }
 
+typedef struct login_job {
+    app *a;
+    http_req *r;
+    store_user u;
+    bool found, ok;
+    char *password;
+    char name[128], peer[64];
+} login_job;
+
+static void login_verify(GTask *t, gpointer src, gpointer data, GCancellable *c)
+{
+    login_job *j = data;
+    j->ok = j->found && !j->u.disabled && auth_verify_password(j->u.pwhash, j->password);
+    g_task_return_boolean(t, TRUE);
+}
+
+static void login_done(GObject *src, GAsyncResult *res, gpointer ud)
+{
+    login_job *j = ud;
+    app *a = j->a;
+    http_req *r = j->r;
+    int64_t now = time(NULL);
+    a->logins--;
+    if (!j->ok) {
+        auth_limiter_fail(a->lim_user, j->name, now);
+        auth_limiter_fail(a->lim_peer, j->peer, now);
+        log_warn("auth", "login failed user=%s peer=%s", j->name, j->peer);
+        http_reply_error(r, 401, "unauthorized", "password", "wrong username or password");
+    } else if (http_gone(r)) {
+        log_info("auth", "login verified but the client left user=%s peer=%s", j->name, j->peer);
+    } else {
+        auth_limiter_reset(a->lim_user, j->name);
+        char token[AUTH_TOKEN_CHARS];
+        gc_err err = {0};
+        if (auth_issue_token(a->s, j->u.id, LOGIN_TTL_S, "login", token, &err)) {
+            http_reply_err(r, &err);
+        } else {
+            log_info("auth", "login user=%s role=%s peer=%s", j->u.name, j->u.role, j->peer);
+            http_reply_json(r, 200, json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "token", token,
+                                              "token_type", "Bearer", "expires_in", LOGIN_TTL_S,
+                                              "user", "name", j->u.name, "role", j->u.role));
+        }
+    }
+    http_complete(r);
+    memset(j->password, 0, strlen(j->password));
+    g_free(j->password);
+    memset(&j->u, 0, sizeof j->u);
+    g_free(j);
+}
+
 static void h_login(http_req *r, void *ud)
 {
     app *a = ud;
@@ -246,30 +297,22 @@ static void h_login(http_req *r, void *ud)
                          "too many failed logins; try again in %d s", wait);
         return;
     }
-    store_user u;
-    /* argon2id costs ~0.1 s; a rate-limited login path makes that acceptable
-     * on the loop for now */
-    bool ok = store_user_get(a->s, name, &u, NULL) == 0 && !u.disabled &&
-              auth_verify_password(u.pwhash, json_string_value(jp));
+    /* argon2id takes ~0.1 s of a core by design: verify on a worker thread,
+     * answer from the loop when it is done */
+    login_job *job = g_new0(login_job, 1);
+    job->a = a;
+    job->r = r;
+    job->found = store_user_get(a->s, name, &job->u, NULL) == 0;
+    job->password = g_strdup(json_string_value(jp));
+    snprintf(job->name, sizeof job->name, "%s", name);
+    snprintf(job->peer, sizeof job->peer, "%s", r->peer);
     json_decref(j);
-    if (!ok) {
-        auth_limiter_fail(a->lim_user, name, now);
-        auth_limiter_fail(a->lim_peer, r->peer, now);
-        log_warn("auth", "login failed user=%s peer=%s", name, r->peer);
-        http_reply_error(r, 401, "unauthorized", "password", "wrong username or password");
-        return;
-    }
-    auth_limiter_reset(a->lim_user, name);
-    char token[AUTH_TOKEN_CHARS];
-    gc_err err = {0};
-    if (auth_issue_token(a->s, u.id, LOGIN_TTL_S, "login", token, &err)) {
-        http_reply_err(r, &err);
-        return;
-    }
-    log_info("auth", "login user=%s role=%s peer=%s", u.name, u.role, r->peer);
-    http_reply_json(r, 200,
-                    json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "token", token, "token_type", "Bearer",
-                              "expires_in", LOGIN_TTL_S, "user", "name", u.name, "role", u.role));
+    http_defer(r);
+    a->logins++;
+    GTask *t = g_task_new(NULL, NULL, login_done, job);
+    g_task_set_task_data(t, job, NULL);
+    g_task_run_in_thread(t, login_verify);
+    g_object_unref(t);
 }
 
 static void h_me(http_req *r, void *ud)
@@ -370,8 +413,8 @@ int app_serve(const app_opts *o)
 
     g_source_remove(poll);
     http_server_free(a.http);
-    /* a rebuild in flight completes on the loop */
-    while (a.rebuilding)
+    /* a rebuild or login in flight completes on the loop */
+    while (a.rebuilding || a.logins)
         g_main_context_iteration(NULL, TRUE);
     auth_limiter_free(a.lim_user);
     auth_limiter_free(a.lim_peer);

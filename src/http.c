@@ -237,6 +237,8 @@ static void dispatch(http_req *r, route *rt)
     p->dispatched = true;
     if (rt)
         rt->h(r, rt->ud);
+    if (p->deferred)
+        return;   /* the handler answers later through http_complete */
     if (!r->status)
         http_reply_error(r, 500, "internal", NULL, "handler gave no response");
     if (!p->deferred) {
@@ -321,7 +323,10 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                                  r->method_name, r->path);
             else
                 http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
-            if (!has_body || !lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH))
+            char cl[32] = "";
+            copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+            /* answer now unless a body is on its way (it is drained first) */
+            if (!has_body || g_ascii_strtoull(cl, NULL, 10) == 0)
                 dispatch(r, NULL);
             return 0;
         }

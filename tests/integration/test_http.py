@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import time
+import urllib.parse
 
 from harness import DATA, Daemon, TempDir, expect_error, main, q, run
 
@@ -79,6 +80,14 @@ def test_login_and_rate_limit():
         expect_error(d.json("POST", "/api/login", {"username": "pw", "password": "wrong"}), 401)
     st, hdrs, data = d.request("POST", "/api/login", {"username": "pw", "password": "correct horse battery"})
     assert st == 429 and int(hdrs["retry-after"]) > 0, (st, data)
+    # a client that leaves while its password is being checked costs nothing
+    for _ in range(3):
+        s = socket.create_connection(("127.0.0.1", d.port))
+        body = json.dumps({"username": "root", "password": "whatever-password"}).encode()
+        s.sendall(b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                  b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        s.close()
+    assert d.json("GET", "/api/health")[0] == 200
     # another user is not locked out by pw's failures
     expect_error(d.json("POST", "/api/login", {"username": "op", "password": "nopassword"}), 401)
 
@@ -189,6 +198,38 @@ def test_limits():
     s.close()
     assert got == b"" and time.time() - t0 < 15
     assert d.json("GET", "/api/health")[0] == 200
+
+
+def test_random_inputs_never_crash():
+    import random
+    d, t = ctx["d"], ctx["op"]
+    rnd = random.Random(1234)
+    paths = ["/api/geotag", "/api/login", "/api/users", "/api/me", "/api/health", "/ogc",
+             "/ogc/collections", "/ogc/collections/grid", "/ogc/collections/grid/items",
+             "/ogc/collections/grid/items/x", "/ogc/api", "/ogc/conformance"]
+    junk = ["", "%", "%zz", "%00", "\u0000", "NaN", "-inf", "1e309", "[[[", '{"a":', "\u7f51\u683c",
+            "' or 1=1 --", "../../etc/passwd", "9" * 400, ",,,", "1,2,3,4,5", "null"]
+    statuses = set()
+    for i in range(400):
+        path = rnd.choice(paths)
+        params = "&".join(f"{rnd.choice(['lon', 'lat', 'crs', 'limit', 'offset', 'bbox', 'f', 'name', 'x'])}="
+                          f"{urllib.parse.quote(rnd.choice(junk))}" for _ in range(rnd.randint(0, 4)))
+        method = rnd.choice(["GET", "POST", "PUT", "DELETE", "OPTIONS"])
+        body = rnd.choice(junk).encode() if method in ("POST", "PUT") else None
+        url = path + ("?" + params if params else "")
+        try:
+            st, hdrs, data = d.request(method, url, body=body, token=rnd.choice([t, None, "gcc_bad"]))
+        except ConnectionError:
+            # libwebsockets refuses a NUL (%00) in a URL by closing the connection
+            assert "%00" in url, url
+            continue
+        statuses.add(st)
+        assert st < 500, (method, path, params, body, st, data[:200])
+        if st >= 400:
+            err = json.loads(data)["error"]
+            assert err["status"] == st and err["message"]
+    assert d.json("GET", "/api/health")[0] == 200
+    assert {200, 400, 401}.issubset(statuses), statuses
 
 
 def items(path, token):
@@ -302,7 +343,8 @@ if __name__ == "__main__":
     setup()
     try:
         main([test_health_is_open, test_auth_401_403, test_login_and_rate_limit, test_geotag_get,
-              test_geotag_post, test_limits, test_ogc_paging_and_filters, test_public_read,
+              test_geotag_post, test_limits, test_random_inputs_never_crash,
+              test_ogc_paging_and_filters, test_public_read,
               test_import_while_serving_rebuilds_index, teardown])
     finally:
         if ctx.get("d"):
