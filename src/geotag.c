@@ -36,6 +36,8 @@ gc_index *geotag_build_index(store *s, gc_err *err)
         rc = store_features_query(s, &q, NULL, add_feature, &ld, err);
         if (!rc)
             rc = ld.rc;
+        if (!rc && layers[i].department[0])
+            index_builder_set_department(b, layers[i].name, layers[i].department);
     }
     store_layers_free(layers, n);
     if (rc) {
@@ -64,8 +66,7 @@ json_t *geotag_chain_json(const index_chain *c, double lon, double lat)
     for (size_t i = 0; i < c->nextra; i++) {
         json_t *h = hit_json(c->extra[i]);
         if (c->extra[i]->level == LEVEL_DEPT) {
-            const char *d = strncmp(c->extra[i]->layer, "dept-", 5) ? c->extra[i]->layer
-                                                                     : c->extra[i]->layer + 5;
+            const char *d = c->extra[i]->department ? c->extra[i]->department : c->extra[i]->layer;
             json_object_set_new(h, "department", json_string(d));
             json_array_append_new(dept, h);
         } else {

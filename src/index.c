@@ -28,6 +28,7 @@ typedef struct ring {
 
 typedef struct layer {
     char *name;
+    char *department;
     gc_level level;
     uint32_t f0, nf;         /* features [f0, f0+nf) */
     double x0, y0, cw, ch, icw, ich;
@@ -157,6 +158,7 @@ int index_builder_add(index_builder *b, const char *lname, gc_level level, const
     feat *f = &ix->feats[ix->nfeats];
     memset(f, 0, sizeof *f);
     f->hit.layer = l->name;
+    f->hit.department = l->department;
     f->hit.level = level;
     f->hit.fid = g_string_chunk_insert(ix->strings, fid ? fid : "");
     f->hit.name = name ? g_string_chunk_insert(ix->strings, name) : NULL;
@@ -177,6 +179,19 @@ int index_builder_add(index_builder *b, const char *lname, gc_level level, const
         l->nf++;
     }
     return 0;
+}
+
+void index_builder_set_department(index_builder *b, const char *lname, const char *department)
+{
+    gc_index *ix = b->ix;
+    for (size_t i = 0; i < ix->nlayers; i++) {
+        layer *l = &ix->layers[i];
+        if (strcmp(l->name, lname))
+            continue;
+        l->department = department ? g_string_chunk_insert_const(ix->strings, department) : NULL;
+        for (uint32_t f = l->f0; f < l->f0 + l->nf; f++)
+            ix->feats[f].hit.department = l->department;
+    }
 }
 
 /* ---- exact point in polygon ---- */

@@ -300,6 +300,16 @@ static void test_formats(void **st)
     assert_int_equal(f->rep.features, 2);
     assert_int_equal(import(f, "holes-multipolygon.geojson", "dept:城管", NULL), 0);
     assert_string_equal(f->rep.layer, "dept-城管");
+    /* a department layer under a name of its own still says its department */
+    layers_import_opts named = {.layer_name = "chengguan-2026"};
+    assert_int_equal(import(f, "holes-multipolygon.geojson", "dept:城管", &named), 0);
+    gc_index *ix = geotag_build_index(f->s, NULL);
+    index_chain c;
+    index_geotag(ix, 116.01, 39.01, &c);
+    assert_int_equal(c.nextra, 2);
+    for (size_t i = 0; i < c.nextra; i++)
+        assert_string_equal(c.extra[i]->department, "城管");
+    index_free(ix);
 }
 
 static void test_atomic_replace(void **st)

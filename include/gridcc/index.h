@@ -26,6 +26,7 @@ typedef struct index_builder index_builder;
 
 typedef struct index_hit {
     const char *layer, *fid, *name, *code;
+    const char *department;   /* for LEVEL_DEPT layers, else NULL */
     gc_level level;
 } index_hit;    /* borrowed from the index; valid until index_free */
 
@@ -43,6 +44,8 @@ index_builder *index_builder_new(void);
 int index_builder_add(index_builder *b, const char *layer, gc_level level, const char *fid,
                       const char *name, const char *code, const unsigned char *wkb, size_t len,
                       gc_err *err);
+/* Names the department of a LEVEL_DEPT layer (before or after its features). */
+void index_builder_set_department(index_builder *b, const char *layer, const char *department);
 /* Builds the cell rasters; consumes the builder. */
 gc_index *index_builder_finish(index_builder *b);
 void index_builder_free(index_builder *b);
