@@ -580,73 +580,76 @@ static int read_source(ctx *c, gc_err *err)
 
 /* ---- validation ---- */
 
+/* The stored geometry (WKB and bounding box) follows it->g after a repair. */
+static void store_geometry(item *it)
+{
+    GEOSWKBWriter *w = GEOSWKBWriter_create_r(GH);
+    GEOSWKBWriter_setByteOrder_r(GH, w, GEOS_WKB_NDR);
+    size_t len;
+    unsigned char *wkb = GEOSWKBWriter_write_r(GH, w, it->g, &len);
+    GEOSWKBWriter_destroy_r(GH, w);
+    free(it->wkb);
+    it->wkb = malloc(len);
+    memcpy(it->wkb, wkb, len);
+    it->wkb_len = len;
+    GEOSFree_r(GH, wkb);
+    GEOSGeom_getXMin_r(GH, it->g, &it->bbox[0]);
+    GEOSGeom_getYMin_r(GH, it->g, &it->bbox[1]);
+    GEOSGeom_getXMax_r(GH, it->g, &it->bbox[2]);
+    GEOSGeom_getYMax_r(GH, it->g, &it->bbox[3]);
+}
+
 static void check_geometry(ctx *c, item *it)
 {
-    {
-        if (!it->g)
-            return;
-        char *reason = NULL;
-        GEOSGeometry *loc = NULL;
-        char valid = GEOSisValidDetail_r(GH, it->g, 0, &reason, &loc);
-        if (valid != 1) {
-            double x = NAN, y = NAN;
-            if (loc) {
-                GEOSGeomGetX_r(GH, loc, &x);
-                GEOSGeomGetY_r(GH, loc, &y);
-            }
-            if (c->o->repair) {
-                double before = area_m2(c, it->g);
-                GEOSGeometry *fixed = polygonal(c, GEOSMakeValid_r(GH, it->g));
-                if (fixed && !GEOSisEmpty_r(GH, fixed)) {
-                    GEOSGeom_destroy_r(GH, it->g);
-                    it->g = fixed;
-                    /* the stored geometry is now the repaired one */
-                    GEOSWKBWriter *ww = GEOSWKBWriter_create_r(GH);
-                    GEOSWKBWriter_setByteOrder_r(GH, ww, GEOS_WKB_NDR);
-                    size_t len;
-                    unsigned char *wkb = GEOSWKBWriter_write_r(GH, ww, it->g, &len);
-                    GEOSWKBWriter_destroy_r(GH, ww);
-                    free(it->wkb);
-                    it->wkb = malloc(len);
-                    memcpy(it->wkb, wkb, len);
-                    it->wkb_len = len;
-                    GEOSFree_r(GH, wkb);
-                    GEOSGeom_getXMin_r(GH, it->g, &it->bbox[0]);
-                    GEOSGeom_getYMin_r(GH, it->g, &it->bbox[1]);
-                    GEOSGeom_getXMax_r(GH, it->g, &it->bbox[2]);
-                    GEOSGeom_getYMax_r(GH, it->g, &it->bbox[3]);
-                    g_mutex_lock(&c->lock);
-                    c->rep->repaired++;
-                    g_mutex_unlock(&c->lock);
-                    char w[512];
-                    say(c, LAYERS_MSG_WARN,
-                        "%s: repaired: %s at %.7f %.7f (area %.1f m² before, %.1f m² after)",
-                        where(c, it, w, sizeof w), reason ? reason : "invalid", x, y, before,
-                        area_m2(c, it->g));
-                } else {
-                    if (fixed)
-                        GEOSGeom_destroy_r(GH, fixed);
-                    problem(c, it, false,
-                            "invalid geometry: %s at %.7f %.7f, and repair left no area",
-                            reason ? reason : "?", x, y);
-                    GEOSGeom_destroy_r(GH, it->g);
-                    it->g = NULL;
-                }
+    if (!it->g)
+        return;
+    char *reason = NULL;
+    GEOSGeometry *loc = NULL;
+    char valid = GEOSisValidDetail_r(GH, it->g, 0, &reason, &loc);
+    if (valid != 1) {
+        double x = NAN, y = NAN;
+        if (loc) {
+            GEOSGeomGetX_r(GH, loc, &x);
+            GEOSGeomGetY_r(GH, loc, &y);
+        }
+        if (c->o->repair) {
+            double before = area_m2(c, it->g);
+            GEOSGeometry *fixed = polygonal(c, GEOSMakeValid_r(GH, it->g));
+            if (fixed && !GEOSisEmpty_r(GH, fixed)) {
+                GEOSGeom_destroy_r(GH, it->g);
+                it->g = fixed;
+                store_geometry(it);
+                g_mutex_lock(&c->lock);
+                c->rep->repaired++;
+                g_mutex_unlock(&c->lock);
+                char w[512];
+                say(c, LAYERS_MSG_WARN,
+                    "%s: repaired: %s at %.7f %.7f (area %.1f m² before, %.1f m² after)",
+                    where(c, it, w, sizeof w), reason ? reason : "invalid", x, y, before,
+                    area_m2(c, it->g));
             } else {
-                problem(c, it, false, "invalid geometry: %s at %.7f %.7f (--repair fixes it)",
+                if (fixed)
+                    GEOSGeom_destroy_r(GH, fixed);
+                problem(c, it, false,
+                        "invalid geometry: %s at %.7f %.7f, and repair left no area",
                         reason ? reason : "?", x, y);
                 GEOSGeom_destroy_r(GH, it->g);
                 it->g = NULL;
             }
+        } else {
+            problem(c, it, false, "invalid geometry: %s at %.7f %.7f (--repair fixes it)",
+                    reason ? reason : "?", x, y);
+            GEOSGeom_destroy_r(GH, it->g);
+            it->g = NULL;
         }
-        if (reason)
-            GEOSFree_r(GH, reason);
-        if (loc)
-            GEOSGeom_destroy_r(GH, loc);
-        if (it->g) {
-            it->area_m2 = area_m2(c, it->g);
-            it->pg = GEOSPrepare_r(GH, it->g);
-        }
+    }
+    if (reason)
+        GEOSFree_r(GH, reason);
+    if (loc)
+        GEOSGeom_destroy_r(GH, loc);
+    if (it->g) {
+        it->area_m2 = area_m2(c, it->g);
+        it->pg = GEOSPrepare_r(GH, it->g);
     }
 }
 

@@ -2,6 +2,7 @@
  * what it shows; reprojection (State Plane feet, CGCS2000 Gauss-Krüger,
  * GCJ-02); encodings; every supported format; atomic replacement. */
 #include <gdal.h>
+#include <geos_c.h>
 #include <glib.h>
 #include <glib/gstdio.h>
 #include <math.h>
@@ -118,6 +119,19 @@ static void test_ok_hierarchy(void **st)
     assert_int_equal(f->rep.version, 2);
 }
 
+typedef struct wkb_reader {
+    GEOSContextHandle_t h;
+    GEOSWKBReader *rd;
+    GEOSGeometry **g;
+} wkb_reader;
+
+static int read_wkb(void *ud, const store_feature *ft)
+{
+    wkb_reader *u = ud;
+    *u->g = GEOSWKBReader_read_r(u->h, u->rd, ft->wkb, ft->wkb_len);
+    return 1;
+}
+
 static void test_invalid_bowtie(void **st)
 {
     fixture *f = *st;
@@ -130,6 +144,18 @@ static void test_invalid_bowtie(void **st)
     assert_int_equal(f->rep.repaired, 1);
     assert_msg(f, "repaired: Self-intersection");
     assert_int_equal(count(f, "district"), 1);
+    /* what is stored is the repaired geometry, valid */
+    GEOSContextHandle_t h = GEOS_init_r();
+    GEOSWKBReader *rd = GEOSWKBReader_create_r(h);
+    store_query q = {.layer = "district", .want_wkb = true};
+    GEOSGeometry *g = NULL;
+    wkb_reader ud = {h, rd, &g};
+    assert_int_equal(store_features_query(f->s, &q, NULL, read_wkb, &ud, NULL), 0);
+    assert_non_null(g);
+    assert_int_equal(GEOSisValid_r(h, g), 1);
+    GEOSGeom_destroy_r(h, g);
+    GEOSWKBReader_destroy_r(h, rd);
+    GEOS_finish_r(h);
 }
 
 static void test_empty_and_wrong_geometry(void **st)
