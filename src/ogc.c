@@ -7,6 +7,7 @@
 #include "gridcc/ogc.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,21 @@ static json_t *link(const char *href, const char *rel, const char *type, const c
     if (title)
         json_object_set_new(l, "title", json_string(title));
     return l;
+}
+
+/* Appends a link whose href is formatted from the arguments. */
+static void add_link(json_t *links, const char *rel, const char *type, const char *title,
+                     const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void add_link(json_t *links, const char *rel, const char *type, const char *title,
+                     const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *href = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    json_array_append_new(links, link(href, rel, type, title));
+    g_free(href);
 }
 
 static char *url_escape(const char *s) { return g_uri_escape_string(s, NULL, FALSE); }
@@ -88,26 +104,14 @@ static void h_landing(http_req *r, void *ud)
         return;
     }
     json_t *links = json_array();
-    char *u;
-    json_array_append_new(links, link((u = g_strdup_printf("%s?f=json", b)), "self",
-                                      "application/json", "this document"));
-    g_free(u);
-    json_array_append_new(links, link((u = g_strdup_printf("%s?f=html", b)), "alternate",
-                                      "text/html", "this document as HTML"));
-    g_free(u);
-    json_array_append_new(links, link((u = g_strdup_printf("%s/api", b)), "service-desc",
-                                      "application/vnd.oai.openapi+json;version=3.0",
-                                      "the API definition"));
-    g_free(u);
-    json_array_append_new(links, link((u = g_strdup_printf("%s/api?f=html", b)), "service-doc",
-                                      "text/html", "the API documentation"));
-    g_free(u);
-    json_array_append_new(links, link((u = g_strdup_printf("%s/conformance", b)), "conformance",
-                                      "application/json", "conformance classes"));
-    g_free(u);
-    json_array_append_new(links, link((u = g_strdup_printf("%s/collections", b)), "data",
-                                      "application/json", "the layers of the grid hierarchy"));
-    g_free(u);
+    add_link(links, "self", "application/json", "this document", "%s?f=json", b);
+    add_link(links, "alternate", "text/html", "this document as HTML", "%s?f=html", b);
+    add_link(links, "service-desc", "application/vnd.oai.openapi+json;version=3.0",
+             "the API definition", "%s/api", b);
+    add_link(links, "service-doc", "text/html", "the API documentation", "%s/api?f=html", b);
+    add_link(links, "conformance", "application/json", "conformance classes", "%s/conformance", b);
+    add_link(links, "data", "application/json", "the layers of the grid hierarchy",
+             "%s/collections", b);
     g_free(b);
     http_reply_json(r, 200,
                     json_pack("{s:s,s:s,s:o}", "title", "gridcc",
@@ -141,17 +145,10 @@ static json_t *collection_json(const store_layer *l, const char *b)
 {
     char *id = url_escape(l->name);
     json_t *links = json_array();
-    char *u;
-    json_array_append_new(links, link((u = g_strdup_printf("%s/collections/%s", b, id)), "self",
-                                      "application/json", "this collection"));
-    g_free(u);
-    json_array_append_new(links, link((u = g_strdup_printf("%s/collections/%s/items", b, id)),
-                                      "items", GEOJSON, "the features"));
-    g_free(u);
-    json_array_append_new(links,
-                          link((u = g_strdup_printf("%s/collections/%s/items?f=html", b, id)),
-                               "items", "text/html", "the features as HTML"));
-    g_free(u);
+    add_link(links, "self", "application/json", "this collection", "%s/collections/%s", b, id);
+    add_link(links, "items", GEOJSON, "the features", "%s/collections/%s/items", b, id);
+    add_link(links, "items", "text/html", "the features as HTML", "%s/collections/%s/items?f=html",
+             b, id);
     g_free(id);
     json_t *c = json_pack("{s:s,s:s,s:s,s:s,s:[s],s:o}", "id", l->name, "title", l->title,
                           "description", l->level, "itemType", "feature", "crs", CRS84, "links",
