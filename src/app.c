@@ -43,6 +43,8 @@ static unsigned role_bit(const char *role)
     if (!strcmp(role, "worker")) return ROLE_WORKER;
     if (!strcmp(role, "planner")) return ROLE_PLANNER;
     if (!strcmp(role, "admin")) return ROLE_ADMIN;
+    if (!strcmp(role, "department")) return ROLE_DEPARTMENT;
+    if (!strcmp(role, "resident")) return ROLE_RESIDENT;
     return 0;
 }
 
@@ -321,8 +323,10 @@ static void h_me(http_req *r, void *ud)
     store_user u;
     if (!authorize_user(a, r, ROLE_ANY, &u))
         return;
-    http_reply_json(r, 200, json_pack("{s:I,s:s,s:s}", "id", (json_int_t)u.id, "name", u.name,
-                                      "role", u.role));
+    json_t *me = json_pack("{s:I,s:s,s:s}", "id", (json_int_t)u.id, "name", u.name, "role", u.role);
+    if (u.department[0])
+        json_object_set_new(me, "department", json_string(u.department));
+    http_reply_json(r, 200, me);
 }
 
 static void h_users_add(http_req *r, void *ud)
@@ -336,6 +340,7 @@ static void h_users_add(http_req *r, void *ud)
     const char *name = json_string_value(json_object_get(j, "username"));
     const char *role = json_string_value(json_object_get(j, "role"));
     const char *pw = json_string_value(json_object_get(j, "password"));
+    const char *dept = json_string_value(json_object_get(j, "department"));
     char hash[256] = "";
     gc_err err = {0};
     int64_t uid;
@@ -343,10 +348,14 @@ static void h_users_add(http_req *r, void *ud)
     if (!name || !*name || strlen(name) > 64)
         http_reply_error(r, 400, "invalid", "username", "username: 1 to 64 characters");
     else if (!role || !auth_role_valid(role))
-        http_reply_error(r, 400, "invalid", "role", "role must be operator, worker, planner or admin");
+        http_reply_error(r, 400, "invalid", "role",
+                         "role must be operator, worker, planner, admin, department or resident");
+    else if (!strcmp(role, "department") != !(dept && *dept))
+        http_reply_error(r, 400, "invalid", "department",
+                         "department is required for role department, and only for it");
     else if (pw && auth_hash_password(pw, hash, &err))
         http_reply_err(r, &err);
-    else if (store_user_add(a->s, name, role, hash[0] ? hash : NULL, &uid, &err) ||
+    else if (store_user_add(a->s, name, role, dept, hash[0] ? hash : NULL, &uid, &err) ||
              auth_issue_token(a->s, uid, 0, "api", token, &err))
         http_reply_err(r, &err);
     else

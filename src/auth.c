@@ -13,7 +13,8 @@ int auth_init(void) { return sodium_init() < 0 ? -1 : 0; }
 
 bool auth_role_valid(const char *role)
 {
-    static const char *roles[] = {"operator", "worker", "planner", "admin"};
+    static const char *roles[] = {"operator", "worker",     "planner",
+                                  "admin",    "department", "resident"};
     for (size_t i = 0; role && i < sizeof roles / sizeof *roles; i++)
         if (!strcmp(role, roles[i]))
             return true;

@@ -27,7 +27,8 @@ static const char usage_text[] =
     "         [--tolerance M2] [--source-layer NAME]\n"
     "         LEVEL: district street community grid building unit dedicated dept:NAME\n"
     "  seed --db FILE [--layers DIR]\n"
-    "  user add NAME --role operator|worker|planner|admin --db FILE [--password-stdin]\n"
+    "  user add NAME --role operator|worker|planner|admin|department|resident --db FILE\n"
+    "           [--department NAME] [--password-stdin]\n"
     "  geotag LON LAT --db FILE [--srs EPSG:N|gcj02|bd09]\n"
     "  version\n";
 
@@ -230,8 +231,9 @@ static int cmd_user(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "add"))
         return usage("user: the only subcommand is 'add'");
     static struct option opts[] = {
-        {"role", 1, 0, 'r'}, {"db", 1, 0, 'd'}, {"password-stdin", 0, 0, 'p'}, {0, 0, 0, 0}};
-    const char *role = NULL, *db = NULL;
+        {"role", 1, 0, 'r'}, {"db", 1, 0, 'd'}, {"password-stdin", 0, 0, 'p'},
+        {"department", 1, 0, 'D'}, {0, 0, 0, 0}};
+    const char *role = NULL, *db = NULL, *dept = NULL;
     bool pw_stdin = false;
     int ch;
     optind = 2;
@@ -242,6 +244,8 @@ static int cmd_user(int argc, char **argv)
             db = optarg;
         else if (ch == 'p')
             pw_stdin = true;
+        else if (ch == 'D')
+            dept = optarg;
         else
             return usage(NULL);
     }
@@ -251,8 +255,14 @@ static int cmd_user(int argc, char **argv)
     if (!role)
         return usage("--role is required");
     if (!auth_role_valid(role)) {
-        fprintf(stderr, "gridcc user add: unknown role '%s': use operator, worker, planner or admin\n",
+        fprintf(stderr, "gridcc user add: unknown role '%s': use operator, worker, planner, admin, "
+                        "department or resident\n",
                 role);
+        return 1;
+    }
+    if (!strcmp(role, "department") != !(dept && *dept)) {
+        fprintf(stderr, "gridcc user add: --department NAME goes with --role department, and only "
+                        "with it\n");
         return 1;
     }
     if (!*name || strlen(name) > 64 || !g_utf8_validate(name, -1, NULL)) {
@@ -280,7 +290,7 @@ static int cmd_user(int argc, char **argv)
     gc_err err = {0};
     int64_t uid;
     char token[AUTH_TOKEN_CHARS];
-    if (store_user_add(s, name, role, pwhash[0] ? pwhash : NULL, &uid, &err) ||
+    if (store_user_add(s, name, role, dept, pwhash[0] ? pwhash : NULL, &uid, &err) ||
         auth_issue_token(s, uid, 0, "cli", token, &err)) {
         fprintf(stderr, "gridcc user add: %s\n", err.msg);
         store_close(s);

@@ -15,25 +15,20 @@
 #include <glib.h>
 
 #include "gridcc/log.h"
+#include "store_priv.h"
 
 extern const struct {
     int version;
     const char *sql;
 } store_migrations[];
 
-struct store {
-    sqlite3 *db;
-    void *splite;        /* SpatiaLite's per-connection cache */
-    char *path;
-    int64_t data_version;
-};
 
-static int db_fail(store *s, gc_err *err, const char *what)
+int store_db_fail(store *s, gc_err *err, const char *what)
 {
     return gc_fail(err, GC_EIO, NULL, "store: %s: %s", what, sqlite3_errmsg(s->db));
 }
 
-static int exec(store *s, const char *sql, gc_err *err)
+int store_exec(store *s, const char *sql, gc_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
@@ -78,15 +73,15 @@ static int migrate(store *s, int max_version, gc_err *err)
         int v = store_migrations[i].version;
         if (v <= cur || v > max_version)
             continue;
-        if (exec(s, "BEGIN IMMEDIATE", err))
+        if (store_exec(s, "BEGIN IMMEDIATE", err))
             return GC_EIO;
         char pragma[64];
         snprintf(pragma, sizeof pragma, "PRAGMA user_version = %d", v);
-        if (exec(s, store_migrations[i].sql, err) || exec(s, pragma, err)) {
+        if (store_exec(s, store_migrations[i].sql, err) || store_exec(s, pragma, err)) {
             sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
             return GC_EIO;
         }
-        if (exec(s, "COMMIT", err))
+        if (store_exec(s, "COMMIT", err))
             return GC_EIO;
         log_info("store", "migrated schema to version %d path=%s", v, s->path);
     }
@@ -112,7 +107,7 @@ int store_open_version(const char *path, int max_version, store **out, gc_err *e
     /* a file that is not a database fails here, not later */
     /* a big page cache keeps a layer replacement in memory until commit, so
      * each page reaches the WAL once instead of spilling repeatedly */
-    if (exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+    if (store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
                 "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;",
              err)) {
         gc_fail(err, GC_EINVAL, "db", "%s: not a gridcc store: %s", path, sqlite3_errmsg(s->db));
@@ -147,20 +142,20 @@ void store_close(store *s)
 
 /* ---- change log ---- */
 
-static int change_append(store *s, const char *topic, const char *id, const char *json,
+int store_change_text(store *s, const char *topic, const char *id, const char *json,
                          gc_err *err)
 {
     static const char sql[] = "INSERT INTO change_log(ts, topic, id, data) VALUES "
                               "(strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?)";
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, err, "change log");
+        return store_db_fail(s, err, "change log");
     sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
-    return rc == SQLITE_DONE ? 0 : db_fail(s, err, "change log");
+    return rc == SQLITE_DONE ? 0 : store_db_fail(s, err, "change log");
 }
 
 int64_t store_last_seq(store *s)
@@ -177,7 +172,7 @@ int store_changes_since(store *s, int64_t since, int limit, store_change_cb cb, 
                            "SELECT seq, ts, topic, id, data FROM change_log WHERE seq > ? "
                            "ORDER BY seq LIMIT ?",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, err, "change log");
+        return store_db_fail(s, err, "change log");
     sqlite3_bind_int64(st, 1, since);
     sqlite3_bind_int(st, 2, limit > 0 ? limit : -1);
     int rc;
@@ -191,7 +186,7 @@ int store_changes_since(store *s, int64_t since, int limit, store_change_cb cb, 
             break;
     }
     sqlite3_finalize(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_fail(s, err, "change log");
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_db_fail(s, err, "change log");
 }
 
 bool store_changed_elsewhere(store *s)
@@ -244,7 +239,7 @@ int store_layers_list(store *s, store_layer **out, size_t *n, gc_err *err)
                            "WHEN 'grid' THEN 4 WHEN 'building' THEN 5 WHEN 'unit' THEN 6 "
                            "WHEN 'dedicated' THEN 7 ELSE 8 END, name",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, err, "layers");
+        return store_db_fail(s, err, "layers");
     size_t cap = 0;
     while (sqlite3_step(st) == SQLITE_ROW) {
         if (*n == cap) {
@@ -271,7 +266,7 @@ static int layer_get_by(store *s, const char *col, const char *val, store_layer 
     snprintf(sql, sizeof sql, "SELECT " LAYER_COLS " FROM layers WHERE %s = ? LIMIT 1", col);
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, err, "layers");
+        return store_db_fail(s, err, "layers");
     sqlite3_bind_text(st, 1, val, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -296,7 +291,7 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
                         store_approve_cb approve, void *ud, gc_err *err)
 {
     gint64 t_start = g_get_monotonic_time();
-    if (exec(s, "BEGIN IMMEDIATE", err))
+    if (store_exec(s, "BEGIN IMMEDIATE", err))
         return GC_EIO;
     sqlite3_stmt *st = NULL, *rt = NULL;
     int version = 1;
@@ -415,7 +410,7 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
              "{\"layer\":\"%s\",\"level\":\"%s\",\"version\":%d,\"count\":%zu,"
              "\"action\":\"replaced\"}",
              meta->name, meta->level, version, n);
-    if (change_append(s, "layers", meta->name, json, err)) {
+    if (store_change_text(s, "layers", meta->name, json, err)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return GC_EIO;
     }
@@ -425,7 +420,7 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
         return gc_fail(err, verdict, NULL, "layer %s: not approved; rolled back", meta->name);
     }
     gint64 tc = g_get_monotonic_time();
-    if (exec(s, "COMMIT", err)) {
+    if (store_exec(s, "COMMIT", err)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return GC_EIO;
     }
@@ -435,7 +430,7 @@ int store_layer_replace(store *s, store_layer *meta, const store_feature_in *f, 
     return 0;
 
 fail:
-    db_fail(s, err, "replacing layer");
+    store_db_fail(s, err, "replacing layer");
 fail_quiet:
     if (st)
         sqlite3_finalize(st);
@@ -512,7 +507,7 @@ int store_features_query(store *s, const store_query *q, int64_t *matched, store
         where_clause(q, sql);
         if (sqlite3_prepare_v2(s->db, sql->str, -1, &st, NULL) != SQLITE_OK) {
             g_string_free(sql, TRUE);
-            return db_fail(s, err, "query");
+            return store_db_fail(s, err, "query");
         }
         bind_where(st, q, &k);
         *matched = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
@@ -534,7 +529,7 @@ int store_features_query(store *s, const store_query *q, int64_t *matched, store
     g_string_append(sql, " ORDER BY uid LIMIT ? OFFSET ?) ORDER BY uid");
     if (sqlite3_prepare_v2(s->db, sql->str, -1, &st, NULL) != SQLITE_OK) {
         g_string_free(sql, TRUE);
-        return db_fail(s, err, "query");
+        return store_db_fail(s, err, "query");
     }
     g_string_free(sql, TRUE);
     k = 1;
@@ -566,28 +561,29 @@ int store_features_query(store *s, const store_query *q, int64_t *matched, store
     }
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
-        return db_fail(s, err, "query");
+        return store_db_fail(s, err, "query");
     return 0;
 }
 
 /* ---- users and tokens ---- */
 
-int store_user_add(store *s, const char *name, const char *role, const char *pwhash,
-                   int64_t *id, gc_err *err)
+int store_user_add(store *s, const char *name, const char *role, const char *department,
+                   const char *pwhash, int64_t *id, gc_err *err)
 {
-    if (exec(s, "BEGIN IMMEDIATE", err))
+    if (store_exec(s, "BEGIN IMMEDIATE", err))
         return GC_EIO;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "INSERT INTO users(name, role, pwhash, created_at) VALUES "
-                           "(?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
+                           "INSERT INTO users(name, role, department, pwhash, created_at) VALUES "
+                           "(?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ','now'))",
                            -1, &st, NULL) != SQLITE_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return db_fail(s, err, "users");
+        return store_db_fail(s, err, "users");
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, pwhash, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, department, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 4, pwhash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     int ext = sqlite3_extended_errcode(s->db);
     sqlite3_finalize(st);
@@ -595,9 +591,13 @@ int store_user_add(store *s, const char *name, const char *role, const char *pwh
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         if (ext == SQLITE_CONSTRAINT_UNIQUE)
             return gc_fail(err, GC_ECONFLICT, "name", "user '%s' already exists", name);
+        if (ext == SQLITE_CONSTRAINT_CHECK &&
+            (strcmp(role, "department") ? department != NULL : department == NULL))
+            return gc_fail(err, GC_EINVAL, "department",
+                           "a user has a department exactly when its role is department");
         if (ext == SQLITE_CONSTRAINT_CHECK)
             return gc_fail(err, GC_EINVAL, "role", "unknown role '%s'", role);
-        return db_fail(s, err, "users");
+        return store_db_fail(s, err, "users");
     }
     int64_t uid = sqlite3_last_insert_rowid(s->db);
     char idstr[32], json[512];
@@ -606,7 +606,7 @@ int store_user_add(store *s, const char *name, const char *role, const char *pwh
                               (long long)uid, name, role);
     snprintf(json, sizeof json, "%s", q);
     sqlite3_free(q);
-    if (change_append(s, "users", idstr, json, err) || exec(s, "COMMIT", err)) {
+    if (store_change_text(s, "users", idstr, json, err) || store_exec(s, "COMMIT", err)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return GC_EIO;
     }
@@ -624,15 +624,17 @@ static void user_from_row(sqlite3_stmt *st, store_user *u)
     const char *h = (const char *)sqlite3_column_text(st, 3);
     snprintf(u->pwhash, sizeof u->pwhash, "%s", h ? h : "");
     u->disabled = sqlite3_column_int(st, 4) != 0;
+    const char *d = (const char *)sqlite3_column_text(st, 5);
+    snprintf(u->department, sizeof u->department, "%s", d ? d : "");
 }
 
 int store_user_get(store *s, const char *name, store_user *out, gc_err *err)
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT id, name, role, pwhash, disabled FROM users WHERE name = ?",
+                           "SELECT id, name, role, pwhash, disabled, department FROM users WHERE name = ?",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, err, "users");
+        return store_db_fail(s, err, "users");
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
@@ -644,7 +646,7 @@ int store_user_get(store *s, const char *name, store_user *out, gc_err *err)
 int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_t expires_at,
                     const char *label, gc_err *err)
 {
-    if (exec(s, "BEGIN IMMEDIATE", err))
+    if (store_exec(s, "BEGIN IMMEDIATE", err))
         return GC_EIO;
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
@@ -654,7 +656,7 @@ int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_
                            "END, ?)",
                            -1, &st, NULL) != SQLITE_OK) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-        return db_fail(s, err, "tokens");
+        return store_db_fail(s, err, "tokens");
     }
     sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
     sqlite3_bind_int64(st, 2, user_id);
@@ -664,7 +666,7 @@ int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_
     int rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_DONE) {
-        db_fail(s, err, "tokens");
+        store_db_fail(s, err, "tokens");
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return GC_EIO;
     }
@@ -674,9 +676,9 @@ int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_
     char *json = sqlite3_mprintf("{\"user_id\":%lld,\"label\":\"%w\",\"expires_at\":%lld,"
                                  "\"action\":\"issued\"}",
                                  (long long)user_id, label ? label : "", (long long)expires_at);
-    rc = change_append(s, "tokens", id, json, err);
+    rc = store_change_text(s, "tokens", id, json, err);
     sqlite3_free(json);
-    if (rc || exec(s, "COMMIT", err)) {
+    if (rc || store_exec(s, "COMMIT", err)) {
         sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
         return GC_EIO;
     }
@@ -687,12 +689,12 @@ int store_token_lookup(store *s, const unsigned char *hash, store_user *out, gc_
 {
     sqlite3_stmt *st;
     if (sqlite3_prepare_v2(s->db,
-                           "SELECT u.id, u.name, u.role, u.pwhash, u.disabled FROM tokens t "
+                           "SELECT u.id, u.name, u.role, u.pwhash, u.disabled, u.department FROM tokens t "
                            "JOIN users u ON u.id = t.user_id WHERE t.hash = ? AND "
                            "(t.expires_at IS NULL OR t.expires_at > "
                            "strftime('%Y-%m-%dT%H:%M:%SZ','now')) AND u.disabled = 0",
                            -1, &st, NULL) != SQLITE_OK)
-        return db_fail(s, err, "tokens");
+        return store_db_fail(s, err, "tokens");
     sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)

@@ -35,7 +35,7 @@ static void test_tokens(void **st)
     gc_err e = {0};
     assert_int_equal(store_open(p, &s, &e), 0);
     int64_t uid;
-    assert_int_equal(store_user_add(s, "op", "operator", NULL, &uid, &e), 0);
+    assert_int_equal(store_user_add(s, "op", "operator", NULL, NULL, &uid, &e), 0);
     char tok[AUTH_TOKEN_CHARS], tok2[AUTH_TOKEN_CHARS];
     int64_t seq = store_last_seq(s);
     assert_int_equal(auth_issue_token(s, uid, 0, "t", tok, &e), 0);

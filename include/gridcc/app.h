@@ -26,7 +26,7 @@ int app_serve(const app_opts *o);
 typedef struct app app;
 
 enum { ROLE_OPERATOR = 1, ROLE_WORKER = 2, ROLE_PLANNER = 4, ROLE_ADMIN = 8,
-       ROLE_ANY = 15 };
+       ROLE_DEPARTMENT = 16, ROLE_RESIDENT = 32, ROLE_STAFF = 31, ROLE_ANY = 63 };
 
 /* True if the request carries a valid token of one of the roles; otherwise
  * it has replied 401 (no or bad token) or 403 (wrong role). */

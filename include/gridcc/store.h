@@ -13,6 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <jansson.h>
+
 #include "gridcc/err.h"
 
 typedef struct store store;
@@ -116,17 +118,91 @@ typedef struct store_user {
     int64_t id;
     char name[128];
     char role[16];
+    char department[64];          /* role department: which one; else "" */
     char pwhash[256];
     bool disabled;
 } store_user;
 
-int store_user_add(store *s, const char *name, const char *role, const char *pwhash,
-                   int64_t *id, gc_err *err);
+/* department: for role "department" (required), else NULL. */
+int store_user_add(store *s, const char *name, const char *role, const char *department,
+                   const char *pwhash, int64_t *id, gc_err *err);
 int store_user_get(store *s, const char *name, store_user *out, gc_err *err);
 /* hash: 32 bytes. expires_at: Unix seconds, 0 for never. */
 int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_t expires_at,
                     const char *label, gc_err *err);
 /* GC_ENOTFOUND for unknown or expired tokens and disabled users. */
 int store_token_lookup(store *s, const unsigned char *hash, store_user *out, gc_err *err);
+
+/* ---- transactions ----
+ * A domain operation that writes several rows wraps them in one transaction:
+ * store_begin nests (a savepoint inside an open transaction), so an
+ * operation can also run inside a caller's batch. */
+int store_begin(store *s, gc_err *err);
+int store_commit(store *s, gc_err *err);
+void store_rollback(store *s);
+/* Appends a change-log row (data: a JSON object) inside the open transaction. */
+int store_change_append(store *s, const char *topic, const char *id, json_t *data, gc_err *err);
+
+/* ---- incidents ----
+ * Rows travel as jansson objects keyed by column (see migration 005):
+ * JSON-valued columns (chain, reporter, flags, props) as JSON values. */
+
+/* key: the numeric id or the case number. *row: new reference. */
+int store_incident_get(store *s, const char *key, json_t **row, gc_err *err);
+/* An earlier report by (user, Idempotency-Key) or by (source, external_id);
+ * either pair may be NULL. *id 0 when there is none. */
+int store_incident_find(store *s, int64_t idem_user, const char *idem_key, const char *source,
+                        const char *external_id, int64_t *id, gc_err *err);
+/* Inserts row (no id, no case_no: they are assigned and set in row), its
+ * photos (row.photos: [{hash, bytes, exif, part}]) and the idempotency key. */
+int store_incident_insert(store *s, json_t *row, int64_t idem_user, const char *idem_key,
+                          gc_err *err);
+/* Sets the columns in `set` on case id, if it is still in expect_status
+ * (NULL: any); GC_ECONFLICT when another change got there first. */
+int store_incident_update(store *s, int64_t id, const char *expect_status, json_t *set,
+                          gc_err *err);
+/* Audit trail: {at, actor_id, actor, role, action, from_status, to_status,
+ * note, data}. Rows can be added, never edited (a trigger refuses). */
+int store_incident_history_add(store *s, int64_t id, json_t *h, gc_err *err);
+int store_incident_history(store *s, int64_t id, json_t **arr, gc_err *err);
+int store_incident_photo_add(store *s, int64_t id, json_t *photo, const char *stage,
+                             gc_err *err);
+int store_incident_photos(store *s, int64_t id, json_t **arr, gc_err *err);
+/* Cases whose deadline is at or before now; *ids: g_free. */
+int store_incidents_due(store *s, int64_t now, int64_t **ids, size_t *n, gc_err *err);
+/* The earliest deadline of any open step, 0 if none. */
+int64_t store_incidents_next_deadline(store *s);
+
+typedef struct store_incident_filter {
+    const char *statuses;        /* comma list, or NULL */
+    const char *category;        /* a code: itself and its sub-classes */
+    const char *unit_level;      /* district, street, community, grid, building */
+    const char *unit_id;
+    const char *source, *department;
+    const char *ids;             /* comma list of case numbers or ids */
+    int64_t from, to;            /* created_at in [from, to); 0: open */
+    int64_t updated_from, updated_to;
+    bool has_bbox;
+    double bbox[4];
+    bool overdue;                /* deadline < now */
+    bool unplaced;               /* no location yet */
+    int64_t now;
+    int64_t limit, offset;       /* limit 0: all */
+    bool oldest_first;           /* default newest first */
+} store_incident_filter;
+typedef int (*store_row_cb)(void *ud, json_t *row);   /* row borrowed */
+int store_incidents_query(store *s, const store_incident_filter *f, int64_t *matched,
+                          store_row_cb cb, void *ud, gc_err *err);
+
+/* Categories and time limits (admin-editable data). */
+int store_categories(store *s, json_t **arr, gc_err *err);
+int store_category_get(store *s, const char *code, json_t **row, gc_err *err);
+int store_category_put(store *s, json_t *row, gc_err *err);
+/* The limit for a category's step: its own row, its major class's, then '*'. */
+int store_time_limit(store *s, const char *category, const char *step, int64_t *seconds,
+                     gc_err *err);
+int store_time_limits(store *s, json_t **arr, gc_err *err);
+int store_time_limit_put(store *s, const char *category, const char *step, int64_t seconds,
+                         gc_err *err);
 
 #endif

@@ -1,0 +1,974 @@
+/* incidents: the closed loop of 事件 as an explicit state machine, its
+ * deadlines and escalation, reports and their geotags, statistics. The rules
+ * are tables at the top of this file; every operation below is one store
+ * transaction that writes the case, its audit trail and a change-log row
+ * together, so the live map and the history never disagree with the case. */
+#include "gridcc/incidents.h"
+
+#include <glib.h>
+#include <math.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gridcc/crs.h"
+#include "gridcc/geotag.h"
+#include "gridcc/log.h"
+
+static const char *const STATUS[INC_NSTATUS] = {"reported", "registered", "rejected",
+                                                 "dispatched", "handled", "verified",
+                                                 "closed", "evaluated"};
+static const char *const ACTION[ACT_N] = {"register", "reject",    "dispatch", "handle",
+                                          "verify",   "send_back", "close",    "evaluate"};
+
+/* The loop: NEXT[status][action] is the state reached, or -1. */
+static const int NEXT[INC_NSTATUS][ACT_N] = {
+    /*                register        reject        dispatch        handle       verify
+                      send_back       close         evaluate */
+    [INC_REPORTED] = {INC_REGISTERED, INC_REJECTED, -1, -1, -1, -1, -1, -1},
+    [INC_REGISTERED] = {-1, -1, INC_DISPATCHED, -1, -1, -1, -1, -1},
+    [INC_REJECTED] = {-1, -1, -1, -1, -1, -1, -1, -1},
+    [INC_DISPATCHED] = {-1, -1, -1, INC_HANDLED, -1, -1, -1, -1},
+    [INC_HANDLED] = {-1, -1, -1, -1, INC_VERIFIED, INC_DISPATCHED, -1, -1},
+    [INC_VERIFIED] = {-1, -1, -1, -1, -1, -1, INC_CLOSED, -1},
+    [INC_CLOSED] = {-1, -1, -1, -1, -1, -1, -1, INC_EVALUATED},
+    [INC_EVALUATED] = {-1, -1, -1, -1, -1, -1, -1, -1},
+};
+
+/* The step whose clock runs in each state. */
+static const char *const STEP[INC_NSTATUS] = {
+    [INC_REPORTED] = "register", [INC_REGISTERED] = "dispatch", [INC_DISPATCHED] = "handle",
+    [INC_HANDLED] = "verify",    [INC_VERIFIED] = "close"};
+
+static const char *const LEVELS[] = {"grid", "community", "street", "district"};
+
+const char *incident_status_name(inc_status s)
+{
+    return (unsigned)s < INC_NSTATUS ? STATUS[s] : "?";
+}
+
+const char *incident_action_name(inc_action a)
+{
+    return (unsigned)a < ACT_N ? ACTION[a] : "?";
+}
+
+const char *incident_level_name(int level)
+{
+    return level >= 0 && level < (int)G_N_ELEMENTS(LEVELS) ? LEVELS[level] : "?";
+}
+
+int incident_status_parse(const char *name)
+{
+    for (int i = 0; name && i < INC_NSTATUS; i++)
+        if (!strcmp(name, STATUS[i]))
+            return i;
+    return -1;
+}
+
+int incident_action_parse(const char *name)
+{
+    for (int i = 0; name && i < ACT_N; i++)
+        if (!strcmp(name, incident_action_name((inc_action)i)))
+            return i;
+    return -1;
+}
+
+bool incident_status_is_closed(inc_status s)
+{
+    return s == INC_REJECTED || s == INC_CLOSED || s == INC_EVALUATED;
+}
+
+int incident_next(inc_status from, inc_action a)
+{
+    if ((unsigned)from >= INC_NSTATUS || (unsigned)a >= ACT_N)
+        return -1;
+    return NEXT[from][a];
+}
+
+const char *incident_step(inc_status s) { return (unsigned)s < INC_NSTATUS ? STEP[s] : NULL; }
+
+const char *incident_allowed(inc_status s, char *buf, size_t len)
+{
+    buf[0] = 0;
+    size_t used = 0;
+    for (int a = 0; a < ACT_N; a++) {
+        if (incident_next(s, (inc_action)a) < 0)
+            continue;
+        int n = snprintf(buf + used, len - used, "%s%s", used ? "," : "",
+                         incident_action_name((inc_action)a));
+        if (n < 0 || (size_t)n >= len - used)
+            break;
+        used += (size_t)n;
+    }
+    return buf;
+}
+
+static bool role_is(const inc_actor *who, const char *role)
+{
+    return who->role && !strcmp(who->role, role);
+}
+
+int incident_check(const inc_case *c, inc_action a, const inc_actor *who, gc_err *err)
+{
+    if (incident_next(c->status, a) < 0) {
+        char allowed[128];
+        incident_allowed(c->status, allowed, sizeof allowed);
+        return gc_fail(err, GC_ECONFLICT, "action", "a %s case cannot be %s; allowed: %s",
+                       incident_status_name(c->status), incident_action_name(a),
+                       allowed[0] ? allowed : "none (the case is finished)");
+    }
+    bool staff = role_is(who, "operator") || role_is(who, "admin");
+    switch (a) {
+    case ACT_HANDLE:
+        if (role_is(who, "admin"))
+            return 0;
+        if (!role_is(who, "department"))
+            return gc_fail(err, GC_EFORBIDDEN, "action",
+                           "only a user of the department it was dispatched to may handle a "
+                           "case; role %s may not",
+                           who->role);
+        if (!c->department || !who->department || strcmp(c->department, who->department))
+            return gc_fail(err, GC_EFORBIDDEN, "action",
+                           "this case is dispatched to %s, not to %s",
+                           c->department ? c->department : "no department",
+                           who->department ? who->department : "?");
+        return 0;
+    case ACT_EVALUATE:
+        if (role_is(who, "resident")) {
+            if (c->reporter_id && c->reporter_id == who->id)
+                return 0;
+            return gc_fail(err, GC_EFORBIDDEN, "action",
+                           "a resident evaluates only the cases they reported");
+        }
+        if (staff) {
+            if (c->reporter_id && c->source && !strcmp(c->source, "resident"))
+                return gc_fail(err, GC_EFORBIDDEN, "action",
+                               "the resident who reported this case evaluates it");
+            return 0;   /* the 回访 call's result, for cases no resident account reported */
+        }
+        return gc_fail(err, GC_EFORBIDDEN, "action", "role %s may not evaluate a case",
+                       who->role);
+    default:
+        if (staff)
+            return 0;
+        return gc_fail(err, GC_EFORBIDDEN, "action", "only an operator may %s a case; role %s may not",
+                       incident_action_name(a), who->role);
+    }
+}
+
+/* ---- deadlines ---- */
+
+int64_t incident_deadline(int64_t start, int64_t limit_s) { return start + limit_s; }
+
+int64_t incident_timer_ms(int64_t earliest, int64_t now_ms, int64_t max_ms)
+{
+    if (earliest <= 0)
+        return max_ms;
+    int64_t ms = earliest * 1000 - now_ms;
+    return ms < 0 ? 0 : ms > max_ms ? max_ms : ms;
+}
+
+void incident_escalation(int level, int64_t now, int64_t limit_s, int *next_level,
+                         int64_t *next_deadline)
+{
+    *next_level = level < INC_LEVEL_DISTRICT ? level + 1 : INC_LEVEL_DISTRICT;
+    *next_deadline = incident_deadline(now, limit_s);
+}
+
+/* ---- helpers ---- */
+
+static const char *jstr(json_t *o, const char *k) { return json_string_value(json_object_get(o, k)); }
+static int64_t jint(json_t *o, const char *k) { return json_integer_value(json_object_get(o, k)); }
+
+static inc_case case_of(json_t *row)
+{
+    return (inc_case){.status = incident_status_parse(jstr(row, "status")),
+                      .department = jstr(row, "department"),
+                      .reporter_id = jint(row, "reporter_id"),
+                      .source = jstr(row, "source")};
+}
+
+static json_t *history_row(const inc_actor *who, int64_t at, const char *action, const char *from,
+                           const char *to, const char *note)
+{
+    json_t *h = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)at, "actor",
+                          who->name ? who->name : "system", "role",
+                          who->role ? who->role : "system", "action", action);
+    if (who->id)
+        json_object_set_new(h, "actor_id", json_integer(who->id));
+    if (from)
+        json_object_set_new(h, "from_status", json_string(from));
+    if (to)
+        json_object_set_new(h, "to_status", json_string(to));
+    if (note && *note)
+        json_object_set_new(h, "note", json_string(note));
+    return h;
+}
+
+json_t *incident_feature(json_t *row)
+{
+    json_t *props = json_deep_copy(row);
+    json_object_del(props, "reporter");
+    json_object_del(props, "token");
+    json_t *lon = json_object_get(row, "lon"), *lat = json_object_get(row, "lat");
+    json_t *geom = json_is_number(lon) && json_is_number(lat)
+                       ? json_pack("{s:s,s:[f,f]}", "type", "Point", "coordinates",
+                                   json_number_value(lon), json_number_value(lat))
+                       : json_null();
+    json_object_del(props, "lon");
+    json_object_del(props, "lat");
+    return json_pack("{s:s,s:O,s:o,s:o}", "type", "Feature", "id", json_object_get(row, "case_no"),
+                     "geometry", geom, "properties", props);
+}
+
+/* The change-log row of a case: its feature without personal data. */
+static int publish(store *s, json_t *row, gc_err *err)
+{
+    char id[32];
+    snprintf(id, sizeof id, "%lld", (long long)jint(row, "id"));
+    json_t *f = incident_feature(row);
+    int rc = store_change_append(s, "incidents", id, f, err);
+    json_decref(f);
+    return rc;
+}
+
+static int limit_for(store *s, const char *category, inc_status st, int64_t *limit, gc_err *err)
+{
+    const char *step = incident_step(st);
+    *limit = 0;
+    return step ? store_time_limit(s, category, step, limit, err) : 0;
+}
+
+/* Geotags lon/lat into the row: chain JSON plus the ids the queries filter
+ * on. */
+static void tag_row(json_t *row, const gc_index *ix, double lon, double lat)
+{
+    if (!ix)
+        return;
+    index_chain c;
+    if (index_geotag(ix, lon, lat, &c))
+        return;
+    json_object_set_new(row, "chain", geotag_chain_json(&c, lon, lat));
+    static const struct {
+        gc_level level;
+        const char *col;
+    } cols[] = {{LEVEL_DISTRICT, "district_id"}, {LEVEL_STREET, "street_id"},
+                {LEVEL_COMMUNITY, "community_id"}, {LEVEL_GRID, "grid_id"},
+                {LEVEL_BUILDING, "building_id"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(cols); i++)
+        if (c.chain[cols[i].level])
+            json_object_set_new(row, cols[i].col, json_string(c.chain[cols[i].level]->fid));
+}
+
+/* Reads the location of a report: lon/lat in EPSG:4326, or x/y (or lon/lat)
+ * in `crs`. 1 if there is one, 0 if none, negative on bad input. */
+static int read_location(json_t *in, double *lon, double *lat, json_t *row, gc_err *err)
+{
+    json_t *jx = json_object_get(in, "lon"), *jy = json_object_get(in, "lat");
+    const char *fx = "lon", *fy = "lat";
+    if (!jx && !jy) {
+        jx = json_object_get(in, "x");
+        jy = json_object_get(in, "y");
+        fx = "x";
+        fy = "y";
+    }
+    if (!jx && !jy)
+        return 0;
+    if (!json_is_number(jx))
+        return gc_fail(err, GC_EINVAL, fx, "%s must be a number", fx);
+    if (!json_is_number(jy))
+        return gc_fail(err, GC_EINVAL, fy, "%s must be a number", fy);
+    double x = json_number_value(jx), y = json_number_value(jy);
+    const char *crs = jstr(in, "crs");
+    crs_def def;
+    if (crs_parse(crs, &def, err)) {
+        snprintf(err->field, sizeof err->field, "crs");
+        return GC_EINVAL;
+    }
+    if (!isfinite(x) || !isfinite(y))
+        return gc_fail(err, GC_EINVAL, fx, "coordinates must be finite numbers");
+    double ox = x, oy = y;
+    if (def.kind == CRS_GCJ02)
+        crs_gcj02_to_wgs84(x, y, &ox, &oy);
+    else if (def.kind == CRS_BD09)
+        crs_bd09_to_wgs84(x, y, &ox, &oy);
+    else if (def.kind == CRS_EPSG && def.epsg != 4326) {
+        crs_transform *t = crs_transform_new(&def, err);
+        if (!t)
+            return GC_EINVAL;
+        size_t bad;
+        int rc = crs_transform_to_wgs84(t, &ox, &oy, 1, &bad, err);
+        crs_transform_free(t);
+        if (rc) {
+            snprintf(err->field, sizeof err->field, "%s", fx);
+            return GC_EINVAL;
+        }
+    }
+    if (ox < -180 || ox > 180)
+        return gc_fail(err, GC_EINVAL, fx, "longitude %.7f is outside [-180, 180]", ox);
+    if (oy < -90 || oy > 90)
+        return gc_fail(err, GC_EINVAL, fy, "latitude %.7f is outside [-90, 90]", oy);
+    *lon = ox;
+    *lat = oy;
+    json_object_set_new(row, "src_x", json_real(x));
+    json_object_set_new(row, "src_y", json_real(y));
+    json_object_set_new(row, "src_crs", json_string(def.name));
+    return 1;
+}
+
+static bool valid_source(const char *s)
+{
+    static const char *ok[] = {"worker", "resident", "department", "hotline", "camera"};
+    for (size_t i = 0; s && i < G_N_ELEMENTS(ok); i++)
+        if (!strcmp(s, ok[i]))
+            return true;
+    return false;
+}
+
+/* Where a report comes from follows from who sends it; operators and admins
+ * enter calls and camera finds, so they may say. */
+static const char *source_for(const inc_actor *who, const char *asked)
+{
+    if (role_is(who, "worker"))
+        return "worker";
+    if (role_is(who, "resident"))
+        return "resident";
+    if (role_is(who, "department"))
+        return "department";
+    return asked ? asked : "resident";
+}
+
+int incident_get(store *s, const char *id, bool with_history, json_t **out, gc_err *err)
+{
+    json_t *row;
+    if (store_incident_get(s, id, &row, err))
+        return err ? err->code : GC_ENOTFOUND;
+    json_t *photos;
+    if (store_incident_photos(s, jint(row, "id"), &photos, err)) {
+        json_decref(row);
+        return GC_EIO;
+    }
+    json_object_set_new(row, "photos", photos);
+    if (with_history) {
+        json_t *h;
+        if (store_incident_history(s, jint(row, "id"), &h, err)) {
+            json_decref(row);
+            return GC_EIO;
+        }
+        json_object_set_new(row, "history", h);
+    }
+    *out = row;
+    return 0;
+}
+
+/* ---- report ---- */
+
+int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *in,
+                    const char *idem_key, int64_t now, json_t **out, bool *existing,
+                    gc_err *err)
+{
+    *out = NULL;
+    *existing = false;
+    const char *category = jstr(in, "category");
+    const char *desc = jstr(in, "description");
+    json_t *cat = NULL;
+    if (!category || !*category)
+        return gc_fail(err, GC_EINVAL, "category", "category is required (a code such as E01.02)");
+    if (store_category_get(s, category, &cat, err))
+        return gc_fail(err, GC_EINVAL, "category",
+                       "unknown category '%s'; GET /api/categories lists them", category);
+    bool active = jint(cat, "active") != 0;
+    char *cat_dept = g_strdup(jstr(cat, "department"));
+    json_decref(cat);
+    if (!active) {
+        g_free(cat_dept);
+        return gc_fail(err, GC_EINVAL, "category", "category '%s' is retired", category);
+    }
+    if (!desc || !*desc) {
+        g_free(cat_dept);
+        return gc_fail(err, GC_EINVAL, "description", "description is required");
+    }
+    if (g_utf8_strlen(desc, -1) > 4000) {
+        g_free(cat_dept);
+        return gc_fail(err, GC_EINVAL, "description", "description: at most 4000 characters");
+    }
+    const char *asked = jstr(in, "source");
+    if (asked && !valid_source(asked)) {
+        g_free(cat_dept);
+        return gc_fail(err, GC_EINVAL, "source",
+                       "source must be worker, resident, department, hotline or camera");
+    }
+    const char *source = source_for(who, asked);
+
+    json_t *row = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:I}", "category", category,
+                            "description", desc, "source", source, "status", "reported",
+                            "step_started", (json_int_t)now, "created_at", (json_int_t)now,
+                            "updated_at", (json_int_t)now);
+    if (cat_dept)
+        json_object_set_new(row, "department", json_string(cat_dept));
+    g_free(cat_dept);
+    double lon = 0, lat = 0;
+    int has = read_location(in, &lon, &lat, row, err);
+    if (has < 0) {
+        json_decref(row);
+        return has;
+    }
+    if (has) {
+        json_object_set_new(row, "lon", json_real(lon));
+        json_object_set_new(row, "lat", json_real(lat));
+        tag_row(row, ix, lon, lat);
+    }
+    static const char *copy[] = {"address", "reporter", "props", "flags", "external_id",
+                                 "photos"};
+    for (size_t i = 0; i < G_N_ELEMENTS(copy); i++)
+        if (json_object_get(in, copy[i]) && !json_is_null(json_object_get(in, copy[i])))
+            json_object_set(row, copy[i], json_object_get(in, copy[i]));
+    if (json_object_get(in, "building_id") && has)
+        json_object_set(row, "building_id", json_object_get(in, "building_id"));
+    if (who->id)
+        json_object_set_new(row, "reporter_id", json_integer(who->id));
+    unsigned char rnd[12];
+    randombytes_buf(rnd, sizeof rnd);
+    char token[2 * sizeof rnd + 1];
+    sodium_bin2hex(token, sizeof token, rnd, sizeof rnd);
+    json_object_set_new(row, "token", json_string(token));
+
+    int64_t limit;
+    if (store_begin(s, err)) {
+        json_decref(row);
+        return GC_EIO;
+    }
+    int64_t found = 0;
+    int rc = store_incident_find(s, who->id, idem_key, source, jstr(in, "external_id"), &found, err);
+    if (!rc && found) {
+        store_rollback(s);
+        json_decref(row);
+        *existing = true;
+        char key[32];
+        snprintf(key, sizeof key, "%lld", (long long)found);
+        return incident_get(s, key, false, out, err);
+    }
+    if (!rc)
+        rc = limit_for(s, category, INC_REPORTED, &limit, err);
+    if (!rc) {
+        json_object_set_new(row, "deadline", json_integer(incident_deadline(now, limit)));
+        rc = store_incident_insert(s, row, who->id, idem_key, err);
+    }
+    if (!rc) {
+        json_t *h = history_row(who, now, "report", NULL, "reported", NULL);
+        json_object_set_new(h, "data", json_pack("{s:s}", "source", source));
+        rc = store_incident_history_add(s, jint(row, "id"), h, err);
+        json_decref(h);
+    }
+    if (!rc)
+        rc = publish(s, row, err);
+    if (!rc)
+        rc = store_commit(s, err);
+    if (rc) {
+        store_rollback(s);
+        json_decref(row);
+        return rc;
+    }
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)jint(row, "id"));
+    json_decref(row);
+    return incident_get(s, key, false, out, err);
+}
+
+/* ---- actions ---- */
+
+int incident_act(store *s, const char *id, inc_action a, const inc_actor *who, json_t *params,
+                 int64_t now, json_t **out, gc_err *err)
+{
+    *out = NULL;
+    if (store_begin(s, err))
+        return GC_EIO;
+    json_t *row = NULL, *set = NULL, *h = NULL;
+    inc_status to = INC_REPORTED;
+    int rc = store_incident_get(s, id, &row, err);
+    if (rc)
+        goto done;
+    inc_case c = case_of(row);
+    rc = incident_check(&c, a, who, err);
+    if (rc)
+        goto done;
+    to = (inc_status)incident_next(c.status, a);
+    const char *note = jstr(params, "note");
+    set = json_pack("{s:s,s:I,s:I}", "status", incident_status_name(to), "step_started",
+                    (json_int_t)now, "updated_at", (json_int_t)now);
+    json_t *data = json_object();
+    if (a == ACT_DISPATCH) {
+        const char *dept = jstr(params, "department");
+        if (!dept)
+            dept = c.department;
+        if (!dept || !*dept) {
+            json_decref(data);
+            rc = gc_fail(err, GC_EINVAL, "department",
+                         "dispatch needs a department (this category names none)");
+            goto done;
+        }
+        json_object_set_new(set, "department", json_string(dept));
+        json_object_set_new(data, "department", json_string(dept));
+    } else if (a == ACT_HANDLE) {
+        const char *result = jstr(params, "result");
+        if (!result)
+            result = note;
+        if (!result || !*result) {
+            json_decref(data);
+            rc = gc_fail(err, GC_EINVAL, "result", "handling needs a result: what was done");
+            goto done;
+        }
+        json_object_set_new(set, "result", json_string(result));
+    } else if (a == ACT_EVALUATE) {
+        json_t *jr = json_object_get(params, "rating");
+        if (!json_is_integer(jr) || json_integer_value(jr) < 1 || json_integer_value(jr) > 5) {
+            json_decref(data);
+            rc = gc_fail(err, GC_EINVAL, "rating", "rating must be an integer from 1 to 5");
+            goto done;
+        }
+        json_object_set(set, "rating", jr);
+        json_object_set(data, "rating", jr);
+        if (jstr(params, "comment"))
+            json_object_set(set, "rating_comment", json_object_get(params, "comment"));
+    } else if ((a == ACT_REJECT || a == ACT_SEND_BACK) && (!note || !*note)) {
+        json_decref(data);
+        rc = gc_fail(err, GC_EINVAL, "note", "%s needs a note saying why",
+                     incident_action_name(a));
+        goto done;
+    }
+    if (a == ACT_CLOSE || a == ACT_REJECT)
+        json_object_set_new(set, "closed_at", json_integer(now));
+    /* the step just finished: was it on time? */
+    json_t *dl = json_object_get(row, "deadline");
+    if (json_is_integer(dl) && json_integer_value(dl) < now && jint(row, "level") == 0)
+        json_object_set_new(set, "overdue_count", json_integer(jint(row, "overdue_count") + 1));
+    int64_t limit;
+    rc = limit_for(s, jstr(row, "category"), to, &limit, err);
+    if (rc) {
+        json_decref(data);
+        goto done;
+    }
+    json_object_set_new(set, "deadline", limit ? json_integer(incident_deadline(now, limit))
+                                               : json_null());
+    if (limit)   /* a new step starts at the grid level again */
+        json_object_set_new(set, "level", json_integer(0));
+    rc = store_incident_update(s, jint(row, "id"), incident_status_name(c.status), set, err);
+    if (rc) {
+        json_decref(data);
+        goto done;
+    }
+    h = history_row(who, now, incident_action_name(a), incident_status_name(c.status),
+                    incident_status_name(to), note);
+    json_object_set_new(h, "data", data);
+    rc = store_incident_history_add(s, jint(row, "id"), h, err);
+    size_t i;
+    json_t *p;
+    json_array_foreach(json_object_get(params, "photos"), i, p) if (!rc) rc =
+        store_incident_photo_add(s, jint(row, "id"), p, incident_action_name(a), err);
+    if (!rc) {
+        json_object_update(row, set);
+        rc = publish(s, row, err);
+    }
+    if (!rc)
+        rc = store_commit(s, err);
+done:
+    if (rc)
+        store_rollback(s);
+    char key[32];
+    if (!rc)
+        snprintf(key, sizeof key, "%lld", (long long)jint(row, "id"));
+    json_decref(row);
+    json_decref(set);
+    json_decref(h);
+    if (rc)
+        return rc;
+    log_info("incidents", "case=%s action=%s by=%s status=%s", id, incident_action_name(a),
+             who->name ? who->name : "system", incident_status_name(to));
+    return incident_get(s, key, false, out, err);
+}
+
+/* ---- escalation ---- */
+
+static int escalate_one(store *s, int64_t id, int64_t now, gc_err *err)
+{
+    char key[32];
+    snprintf(key, sizeof key, "%lld", (long long)id);
+    if (store_begin(s, err))
+        return GC_EIO;
+    json_t *row = NULL, *set = NULL, *h = NULL, *alert = NULL;
+    int done = 0;
+    int rc = store_incident_get(s, key, &row, err);
+    json_t *dl = row ? json_object_get(row, "deadline") : NULL;
+    /* another process may have escalated it, or moved it on, meanwhile */
+    if (rc || !json_is_integer(dl) || json_integer_value(dl) > now)
+        goto out;
+    inc_status st = incident_status_parse(jstr(row, "status"));
+    int64_t limit;
+    rc = limit_for(s, jstr(row, "category"), st, &limit, err);
+    if (rc || !limit)
+        goto out;
+    int level = (int)jint(row, "level"), next;
+    int64_t deadline;
+    incident_escalation(level, now, limit, &next, &deadline);
+    set = json_pack("{s:i,s:I,s:I,s:I}", "level", next, "deadline", (json_int_t)deadline,
+                    "updated_at", (json_int_t)now, "overdue_count",
+                    (json_int_t)(jint(row, "overdue_count") + (level == 0)));
+    rc = store_incident_update(s, id, jstr(row, "status"), set, err);
+    if (rc)
+        goto out;
+    /* who answers now: the chain's unit at the new level */
+    json_t *unit = json_object_get(json_object_get(json_object_get(row, "chain"), "chain"),
+                                   incident_level_name(next));
+    const char *uname = json_string_value(json_object_get(unit, "name"));
+    char note[256];
+    snprintf(note, sizeof note, "step %s overdue since %lld; escalated to %s %s",
+             incident_step(st), (long long)json_integer_value(dl), incident_level_name(next),
+             uname ? uname : "(not in the chain)");
+    inc_actor sys = {0, "system", "system", NULL};
+    h = history_row(&sys, now, "escalate", jstr(row, "status"), jstr(row, "status"), note);
+    json_object_set_new(h, "data", json_pack("{s:s,s:s,s:I}", "from_level",
+                                             incident_level_name(level), "to_level",
+                                             incident_level_name(next), "deadline_was",
+                                             json_integer_value(dl)));
+    rc = store_incident_history_add(s, id, h, err);
+    if (rc)
+        goto out;
+    json_object_update(row, set);
+    rc = publish(s, row, err);
+    if (rc)
+        goto out;
+    alert = json_pack("{s:s,s:O,s:O,s:s,s:s,s:O,s:I}", "kind", "overdue", "case_no",
+                      json_object_get(row, "case_no"), "status", json_object_get(row, "status"),
+                      "step", incident_step(st), "level", incident_level_name(next), "unit",
+                      unit ? unit : json_null(), "deadline", (json_int_t)deadline);
+    rc = store_change_append(s, "alerts", key, alert, err);
+    if (!rc)
+        rc = store_commit(s, err);
+    if (!rc) {
+        done = 1;
+        log_warn("incidents", "overdue case=%s step=%s escalated to=%s unit=%s",
+                 jstr(row, "case_no"), incident_step(st), incident_level_name(next),
+                 uname ? uname : "-");
+    }
+out:
+    if (!done)
+        store_rollback(s);
+    json_decref(row);
+    json_decref(set);
+    json_decref(h);
+    json_decref(alert);
+    return rc ? rc : done;
+}
+
+int incident_escalate_due(store *s, int64_t now, gc_err *err)
+{
+    int64_t *ids;
+    size_t n;
+    if (store_incidents_due(s, now, &ids, &n, err))
+        return GC_EIO;
+    int count = 0, rc = 0;
+    for (size_t i = 0; i < n && rc >= 0; i++) {
+        rc = escalate_one(s, ids[i], now, err);
+        if (rc > 0)
+            count++;
+    }
+    g_free(ids);
+    return rc < 0 ? rc : count;
+}
+
+/* ---- public ---- */
+
+/* Masks mainland mobile numbers (138****1234) and ID-card numbers in text. */
+static char *mask_personal(const char *text)
+{
+    static GRegex *phone, *idcard;
+    if (g_once_init_enter(&phone)) {
+        GRegex *p = g_regex_new("(?<![0-9])(1[3-9][0-9])[0-9]{4}([0-9]{4})(?![0-9])",
+                                G_REGEX_OPTIMIZE, 0, NULL);
+        g_once_init_leave(&phone, p);
+    }
+    if (g_once_init_enter(&idcard)) {
+        GRegex *p = g_regex_new("(?<![0-9])([0-9]{6})[0-9]{8}([0-9]{3}[0-9Xx])(?![0-9])",
+                                G_REGEX_OPTIMIZE, 0, NULL);
+        g_once_init_leave(&idcard, p);
+    }
+    char *a = g_regex_replace(idcard, text, -1, 0, "\\1********\\2", 0, NULL);
+    char *b = a ? g_regex_replace(phone, a, -1, 0, "\\1****\\2", 0, NULL) : NULL;
+    g_free(a);
+    return b ? b : g_strdup("");
+}
+
+json_t *incident_public(json_t *row)
+{
+    json_t *o = json_object();
+    static const char *keep[] = {"case_no", "category", "status", "department", "rating",
+                                 "created_at", "closed_at", "grid_id", "community_id",
+                                 "street_id"};
+    for (size_t i = 0; i < G_N_ELEMENTS(keep); i++) {
+        json_t *v = json_object_get(row, keep[i]);
+        if (v && !json_is_null(v))
+            json_object_set(o, keep[i], v);
+    }
+    static const char *masked[] = {"description", "result"};
+    for (size_t i = 0; i < G_N_ELEMENTS(masked); i++) {
+        const char *t = jstr(row, masked[i]);
+        if (t) {
+            char *m = mask_personal(t);
+            json_object_set_new(o, masked[i], json_string(m));
+            g_free(m);
+        }
+    }
+    json_t *chain = json_object_get(json_object_get(row, "chain"), "chain");
+    json_t *grid = json_object_get(chain, "grid"), *comm = json_object_get(chain, "community");
+    if (json_is_object(grid))
+        json_object_set(o, "grid", json_object_get(grid, "name"));
+    if (json_is_object(comm))
+        json_object_set(o, "community", json_object_get(comm, "name"));
+    /* the place to about ten metres: enough to find the pothole, not the flat */
+    json_t *lon = json_object_get(row, "lon"), *lat = json_object_get(row, "lat");
+    json_t *geom = json_null();
+    if (json_is_number(lon) && json_is_number(lat))
+        geom = json_pack("{s:s,s:[f,f]}", "type", "Point", "coordinates",
+                         round(json_number_value(lon) * 1e4) / 1e4,
+                         round(json_number_value(lat) * 1e4) / 1e4);
+    return json_pack("{s:s,s:O,s:o,s:o}", "type", "Feature", "id", json_object_get(row, "case_no"),
+                     "geometry", geom, "properties", o);
+}
+
+/* ---- statistics ---- */
+
+typedef struct unit_stats {
+    char *id, *name;
+    int64_t total, overdue_now, finished, on_time, rated, rating_sum, satisfied;
+    GHashTable *by_status, *by_category;   /* name → count (GINT_TO_POINTER) */
+    GArray *handle_s;                      /* report → close, seconds */
+} unit_stats;
+
+static void unit_free(gpointer p)
+{
+    unit_stats *u = p;
+    g_free(u->id);
+    g_free(u->name);
+    g_hash_table_destroy(u->by_status);
+    g_hash_table_destroy(u->by_category);
+    g_array_free(u->handle_s, TRUE);
+    g_free(u);
+}
+
+typedef struct stats_ctx {
+    const char *col, *level;
+    int64_t now;
+    GHashTable *units;   /* id → unit_stats */
+} stats_ctx;
+
+static void count(GHashTable *t, const char *k)
+{
+    gpointer old = g_hash_table_lookup(t, k);
+    g_hash_table_replace(t, g_strdup(k), GINT_TO_POINTER(GPOINTER_TO_INT(old) + 1));
+}
+
+static int stats_row(void *ud, json_t *row)
+{
+    stats_ctx *x = ud;
+    const char *id = jstr(row, x->col);
+    if (!id)
+        id = "";   /* cases outside every unit of the level: listed as "" */
+    unit_stats *u = g_hash_table_lookup(x->units, id);
+    if (!u) {
+        u = g_new0(unit_stats, 1);
+        u->id = g_strdup(id);
+        json_t *unit = json_object_get(json_object_get(json_object_get(row, "chain"), "chain"),
+                                       x->level);
+        u->name = g_strdup(json_string_value(json_object_get(unit, "name")));
+        u->by_status = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        u->by_category = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+        u->handle_s = g_array_new(FALSE, FALSE, sizeof(double));
+        g_hash_table_insert(x->units, u->id, u);
+    }
+    u->total++;
+    const char *status = jstr(row, "status");
+    count(u->by_status, status);
+    /* counted by major class: 市容环境, 街面秩序 … */
+    char major[16];
+    snprintf(major, sizeof major, "%s", jstr(row, "category"));
+    major[strcspn(major, ".")] = 0;
+    count(u->by_category, major);
+    json_t *dl = json_object_get(row, "deadline");
+    if (json_is_integer(dl) && json_integer_value(dl) < x->now)
+        u->overdue_now++;
+    json_t *closed = json_object_get(row, "closed_at");
+    int st = incident_status_parse(status);
+    if (json_is_integer(closed) && st != INC_REJECTED) {
+        u->finished++;
+        if (jint(row, "overdue_count") == 0)
+            u->on_time++;
+        double d = (double)(json_integer_value(closed) - jint(row, "created_at"));
+        g_array_append_val(u->handle_s, d);
+    }
+    json_t *r = json_object_get(row, "rating");
+    if (json_is_integer(r)) {
+        u->rated++;
+        u->rating_sum += json_integer_value(r);
+        if (json_integer_value(r) >= 4)
+            u->satisfied++;
+    }
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static json_t *counts_json(GHashTable *t)
+{
+    json_t *o = json_object();
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, t);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        json_object_set_new(o, k, json_integer(GPOINTER_TO_INT(v)));
+    return o;
+}
+
+static json_t *unit_json(unit_stats *u)
+{
+    json_t *o = json_pack("{s:s,s:I,s:o,s:o,s:I,s:I}", "id", u->id, "total",
+                          (json_int_t)u->total, "by_status", counts_json(u->by_status),
+                          "by_category", counts_json(u->by_category), "overdue",
+                          (json_int_t)u->overdue_now, "finished", (json_int_t)u->finished);
+    json_object_set_new(o, "name", u->name ? json_string(u->name) : json_null());
+    json_object_set_new(o, "on_time_rate",
+                        u->finished ? json_real((double)u->on_time / (double)u->finished)
+                                    : json_null());
+    if (u->handle_s->len) {
+        double *d = (double *)(void *)u->handle_s->data;
+        size_t n = u->handle_s->len;
+        qsort(d, n, sizeof *d, cmp_double);
+        double sum = 0;
+        for (size_t i = 0; i < n; i++)
+            sum += d[i];
+        /* nearest-rank 90th percentile */
+        size_t rank = (size_t)ceil(0.9 * (double)n);
+        json_object_set_new(o, "handling_mean_s", json_real(sum / (double)n));
+        json_object_set_new(o, "handling_p90_s", json_real(d[rank ? rank - 1 : 0]));
+    } else {
+        json_object_set_new(o, "handling_mean_s", json_null());
+        json_object_set_new(o, "handling_p90_s", json_null());
+    }
+    json_object_set_new(o, "rated", json_integer(u->rated));
+    json_object_set_new(o, "satisfaction",
+                        u->rated ? json_real((double)u->rating_sum / (double)u->rated)
+                                 : json_null());
+    json_object_set_new(o, "satisfied_rate",
+                        u->rated ? json_real((double)u->satisfied / (double)u->rated)
+                                 : json_null());
+    return o;
+}
+
+static int collect_units(store *s, const char *level, int64_t from, int64_t to, int64_t now,
+                         GHashTable **units, gc_err *err)
+{
+    static const char *levels[][2] = {{"grid", "grid_id"},
+                                      {"community", "community_id"},
+                                      {"street", "street_id"},
+                                      {"district", "district_id"}};
+    const char *col = NULL;
+    for (size_t i = 0; i < G_N_ELEMENTS(levels); i++)
+        if (!strcmp(level, levels[i][0]))
+            col = levels[i][1];
+    if (!col)
+        return gc_fail(err, GC_EINVAL, "level", "level must be grid, community, street or district");
+    stats_ctx x = {col, level, now, g_hash_table_new_full(g_str_hash, g_str_equal, NULL, unit_free)};
+    store_incident_filter f = {.from = from, .to = to, .oldest_first = true};
+    if (store_incidents_query(s, &f, NULL, stats_row, &x, err)) {
+        g_hash_table_destroy(x.units);
+        return GC_EIO;
+    }
+    *units = x.units;
+    return 0;
+}
+
+/* GLib 2.74 (Debian 12) has no g_hash_table_get_values_as_ptr_array. */
+static GPtrArray *units_array(GHashTable *units)
+{
+    GPtrArray *a = g_ptr_array_new();
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, units);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        g_ptr_array_add(a, v);
+    return a;
+}
+
+static gint by_id(gconstpointer a, gconstpointer b)
+{
+    return strcmp((*(unit_stats *const *)a)->id, (*(unit_stats *const *)b)->id);
+}
+
+int incident_stats(store *s, const char *level, int64_t from, int64_t to, int64_t now,
+                   json_t **out, gc_err *err)
+{
+    GHashTable *units;
+    if (collect_units(s, level, from, to, now, &units, err))
+        return err ? err->code : GC_EINVAL;
+    GPtrArray *list = units_array(units);
+    g_ptr_array_sort(list, by_id);
+    json_t *arr = json_array();
+    for (guint i = 0; i < list->len; i++)
+        json_array_append_new(arr, unit_json(list->pdata[i]));
+    g_ptr_array_free(list, TRUE);
+    g_hash_table_destroy(units);
+    *out = json_pack("{s:s,s:I,s:I,s:o}", "level", level, "from", (json_int_t)from, "to",
+                     (json_int_t)to, "units", arr);
+    return 0;
+}
+
+/* The 红旗网格 score, out of 100: on-time rate 40, satisfaction 30 (mean
+ * rating / 5), closure rate 20 (finished / reported), minus 2 per case
+ * overdue now (at most 10). Grids with no case in the month are not ranked. */
+static double grid_score(unit_stats *u)
+{
+    double on_time = u->finished ? (double)u->on_time / (double)u->finished : 0;
+    double sat = u->rated ? (double)u->rating_sum / (double)u->rated / 5.0 : 0.6;
+    double closure = u->total ? (double)u->finished / (double)u->total : 0;
+    double penalty = fmin(10.0, 2.0 * (double)u->overdue_now);
+    return 40 * on_time + 30 * sat + 20 * closure - penalty;
+}
+
+static gint by_score(gconstpointer a, gconstpointer b)
+{
+    unit_stats *x = *(unit_stats *const *)a, *y = *(unit_stats *const *)b;
+    double d = grid_score(y) - grid_score(x);
+    if (d != 0)
+        return d > 0 ? 1 : -1;
+    if (x->total != y->total)
+        return x->total < y->total ? 1 : -1;   /* more cases handled ranks higher on a tie */
+    return strcmp(x->id, y->id);
+}
+
+int incident_ranking(store *s, int64_t from, int64_t to, int64_t now, json_t **out, gc_err *err)
+{
+    GHashTable *units;
+    if (collect_units(s, "grid", from, to, now, &units, err))
+        return err ? err->code : GC_EINVAL;
+    g_hash_table_remove(units, "");   /* cases outside every grid */
+    GPtrArray *list = units_array(units);
+    g_ptr_array_sort(list, by_score);
+    json_t *arr = json_array();
+    for (guint i = 0; i < list->len; i++) {
+        json_t *u = unit_json(list->pdata[i]);
+        json_object_set_new(u, "rank", json_integer(i + 1));
+        json_object_set_new(u, "score", json_real(round(grid_score(list->pdata[i]) * 100) / 100));
+        json_array_append_new(arr, u);
+    }
+    g_ptr_array_free(list, TRUE);
+    g_hash_table_destroy(units);
+    *out = json_pack("{s:I,s:I,s:s,s:o}", "from", (json_int_t)from, "to", (json_int_t)to,
+                     "formula",
+                     "40*on_time_rate + 30*mean_rating/5 + 20*finished/total - 2*overdue(max 10)",
+                     "grids", arr);
+    return 0;
+}

@@ -1,0 +1,25 @@
+/* store_priv.h: what the files of the store module share (store.c: schema,
+ * layers, users; store_incidents.c: incidents). Nothing outside the store
+ * includes this. */
+#ifndef GRIDCC_STORE_PRIV_H
+#define GRIDCC_STORE_PRIV_H
+
+#include <sqlite3.h>
+
+#include "gridcc/store.h"
+
+struct store {
+    sqlite3 *db;
+    void *splite;        /* SpatiaLite's per-connection cache */
+    char *path;
+    int64_t data_version;
+    int depth;           /* store_begin nesting: 0 outside a transaction */
+};
+
+int store_exec(store *s, const char *sql, gc_err *err);
+/* Fills err with what SQLite says went wrong while doing `what`; GC_EIO. */
+int store_db_fail(store *s, gc_err *err, const char *what);
+/* Appends a change-log row inside the caller's transaction. */
+int store_change_text(store *s, const char *topic, const char *id, const char *json, gc_err *err);
+
+#endif
