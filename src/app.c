@@ -15,6 +15,7 @@
 
 #include "gridcc/auth.h"
 #include "gridcc/geotag.h"
+#include "gridcc/incidents.h"
 #include "gridcc/log.h"
 #include "gridcc/ogc.h"
 
@@ -31,10 +32,13 @@ struct app {
     int64_t seen_seq;          /* change-log position already reflected */
     bool rebuilding, rebuild_again;
     int logins;                /* password checks in flight on worker threads */
+    char *photo_dir;
+    guint deadline_timer;      /* fires at the earliest incident deadline */
     gint64 started;
 };
 
 const gc_index *app_index(app *a) { return a->ix; }
+const char *app_photo_dir(app *a) { return a->photo_dir; }
 store *app_store(app *a) { return a->s; }
 
 static unsigned role_bit(const char *role)
@@ -48,7 +52,7 @@ static unsigned role_bit(const char *role)
     return 0;
 }
 
-static bool authorize_user(app *a, http_req *r, unsigned roles, store_user *u)
+bool app_authorize_user(app *a, http_req *r, unsigned roles, store_user *u)
 {
     gc_err err = {0};
     if (auth_check_bearer(a->s, r->authorization[0] ? r->authorization : NULL, u, &err)) {
@@ -67,7 +71,7 @@ static bool authorize_user(app *a, http_req *r, unsigned roles, store_user *u)
 bool app_authorize(app *a, http_req *r, unsigned roles)
 {
     store_user u;
-    return authorize_user(a, r, roles, &u);
+    return app_authorize_user(a, r, roles, &u);
 }
 
 static bool ogc_authorize(void *ud, http_req *r, bool open)
@@ -136,8 +140,40 @@ static void start_rebuild(app *a)
     g_object_unref(t);
 }
 
+/* ---- deadlines ----
+ * One timer, armed for the earliest deadline of any open step (and at least
+ * once a minute, so a wall-clock jump is noticed). When it fires, every due
+ * case escalates once, in its own transaction; a case escalated by someone
+ * else meanwhile is left alone (the update is conditional on its deadline). */
+
+#define DEADLINE_RECHECK_MS 60000
+
+static gboolean on_deadline(gpointer ud);
+
+void app_incidents_changed(app *a)
+{
+    if (a->deadline_timer)
+        g_source_remove(a->deadline_timer);
+    int64_t ms = incident_timer_ms(store_incidents_next_deadline(a->s),
+                                   g_get_real_time() / 1000, DEADLINE_RECHECK_MS);
+    /* a deadline in the same second fires just after it, not just before */
+    a->deadline_timer = g_timeout_add((guint)ms + (ms < DEADLINE_RECHECK_MS ? 5 : 0), on_deadline, a);
+}
+
+static gboolean on_deadline(gpointer ud)
+{
+    app *a = ud;
+    a->deadline_timer = 0;
+    gc_err err = {0};
+    int n = incident_escalate_due(a->s, (int64_t)(g_get_real_time() / 1000000), &err);
+    if (n < 0)
+        log_error("incidents", "escalation: %s", err.msg);
+    app_incidents_changed(a);
+    return G_SOURCE_REMOVE;
+}
+
 typedef struct scan {
-    bool layers_changed;
+    bool layers_changed, incidents_changed;
     int64_t last;
 } scan;
 
@@ -146,6 +182,8 @@ static int scan_change(void *ud, const store_change *c)
     scan *sc = ud;
     if (!strcmp(c->topic, "layers"))
         sc->layers_changed = true;
+    if (!strcmp(c->topic, "incidents") || !strcmp(c->topic, "time_limits"))
+        sc->incidents_changed = true;
     sc->last = c->seq;
     return 0;
 }
@@ -155,13 +193,15 @@ static gboolean poll_store(gpointer ud)
     app *a = ud;
     if (!store_changed_elsewhere(a->s))
         return G_SOURCE_CONTINUE;
-    scan sc = {false, a->seen_seq};
+    scan sc = {false, false, a->seen_seq};
     store_changes_since(a->s, a->seen_seq, 0, scan_change, &sc, NULL);
     a->seen_seq = sc.last;
     if (sc.layers_changed) {
         log_info("index", "layers changed in the store; rebuilding off the loop");
         start_rebuild(a);
     }
+    if (sc.incidents_changed)   /* a CLI report or import: its deadlines count too */
+        app_incidents_changed(a);
     return G_SOURCE_CONTINUE;
 }
 
@@ -193,23 +233,6 @@ static void h_health(http_req *r, void *ud)
                   (json_int_t)(a->ix ? index_memory_bytes(a->ix) : 0), "rebuilding",
                   a->rebuilding, "layers", layers, "uptime_s",
                   (json_int_t)((g_get_monotonic_time() - a->started) / 1000000)));
-}
-
-static json_t *parse_body(http_req *r)
-{
-    json_error_t je;
-    json_t *j = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
-    if (!j) {
-        http_reply_error(r, 400, "invalid_json", "body", "malformed JSON at line %d column %d: %s",
-                         je.line, je.column, je.text);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        http_reply_error(r, 400, "invalid", "body", "expected a JSON object");
-        return NULL;
-    }
-    return j;
 }
 
 typedef struct login_job {
@@ -265,7 +288,7 @@ static void login_done(GObject *src, GAsyncResult *res, gpointer ud)
 static void h_login(http_req *r, void *ud)
 {
     app *a = ud;
-    json_t *j = parse_body(r);
+    json_t *j = http_json_object(r);
     if (!j)
         return;
     json_t *jn = json_object_get(j, "username");
@@ -321,7 +344,7 @@ static void h_me(http_req *r, void *ud)
 {
     app *a = ud;
     store_user u;
-    if (!authorize_user(a, r, ROLE_ANY, &u))
+    if (!app_authorize_user(a, r, ROLE_ANY, &u))
         return;
     json_t *me = json_pack("{s:I,s:s,s:s}", "id", (json_int_t)u.id, "name", u.name, "role", u.role);
     if (u.department[0])
@@ -334,7 +357,7 @@ static void h_users_add(http_req *r, void *ud)
     app *a = ud;
     if (!app_authorize(a, r, ROLE_ADMIN))
         return;
-    json_t *j = parse_body(r);
+    json_t *j = http_json_object(r);
     if (!j)
         return;
     const char *name = json_string_value(json_object_get(j, "username"));
@@ -350,7 +373,7 @@ static void h_users_add(http_req *r, void *ud)
     else if (!role || !auth_role_valid(role))
         http_reply_error(r, 400, "invalid", "role",
                          "role must be operator, worker, planner, admin, department or resident");
-    else if (!strcmp(role, "department") != !(dept && *dept))
+    else if ((strcmp(role, "department") == 0) != (dept && *dept))
         http_reply_error(r, 400, "invalid", "department",
                          "department is required for role department, and only for it");
     else if (pw && auth_hash_password(pw, hash, &err))
@@ -409,9 +432,16 @@ int app_serve(const app_opts *o)
     http_route(a.http, "GET", "/api/me", 0, h_me, &a);
     http_route(a.http, "POST", "/api/users", 0, h_users_add, &a);
     geotag_api_register(a.http, &a);
+    incidents_api_register(a.http, &a);
     a.ogc = (ogc_env){.store = a.s, .authorize = ogc_authorize, .ud = &a};
     ogc_register(a.http, &a.ogc);
 
+    a.photo_dir = g_strconcat(o->db, ".photos", NULL);
+    /* cases that fell due while the daemon was down escalate now, once */
+    int due = incident_escalate_due(a.s, (int64_t)time(NULL), &err);
+    if (due > 0)
+        log_warn("incidents", "escalated overdue cases at start count=%d", due);
+    app_incidents_changed(&a);
     guint poll = g_timeout_add(1000, poll_store, &a);
     g_unix_signal_add(SIGINT, on_signal, &a);
     g_unix_signal_add(SIGTERM, on_signal, &a);
@@ -421,6 +451,8 @@ int app_serve(const app_opts *o)
     g_main_loop_run(a.loop);
 
     g_source_remove(poll);
+    if (a.deadline_timer)
+        g_source_remove(a.deadline_timer);
     http_server_free(a.http);
     /* a rebuild or login in flight completes on the loop */
     while (a.rebuilding || a.logins)
@@ -429,6 +461,7 @@ int app_serve(const app_opts *o)
     auth_limiter_free(a.lim_peer);
     index_free(a.ix);
     store_close(a.s);
+    g_free(a.photo_dir);
     g_main_loop_unref(a.loop);
     log_info("app", "stopped");
     return 0;

@@ -160,6 +160,104 @@ void http_complete(http_req *r)
     lws_callback_on_writable(p->wsi);
 }
 
+json_t *http_json_object(http_req *r)
+{
+    json_error_t je;
+    json_t *j = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
+    if (!j) {
+        http_reply_error(r, 400, "invalid_json", "body", "malformed JSON at line %d column %d: %s",
+                         je.line, je.column, je.text);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        http_reply_error(r, 400, "invalid", "body", "expected a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+/* ---- forms ---- */
+
+bool http_is_form(const http_req *r)
+{
+    return !g_ascii_strncasecmp(r->content_type, "multipart/form-data", 19) ||
+           !g_ascii_strncasecmp(r->content_type, "application/x-www-form-urlencoded", 33);
+}
+
+typedef struct form_ctx {
+    http_form *f;
+    http_form_file *cur;
+} form_ctx;
+
+static int form_file(void *data, const char *name, const char *filename, char *buf, int len,
+                     enum lws_spa_fileupload_states state)
+{
+    form_ctx *c = data;
+    if (state == LWS_UFS_OPEN) {
+        c->cur = g_new0(http_form_file, 1);
+        c->cur->name = g_strdup(name ? name : "");
+        c->cur->filename = g_strdup(filename ? filename : "");
+        c->cur->data = g_byte_array_new();
+        g_ptr_array_add(c->f->files, c->cur);
+    } else if ((state == LWS_UFS_CONTENT || state == LWS_UFS_FINAL_CONTENT) && c->cur) {
+        if (len > 0)
+            g_byte_array_append(c->cur->data, (const guint8 *)buf, (guint)len);
+        if (state == LWS_UFS_FINAL_CONTENT)
+            c->cur = NULL;
+    }
+    return 0;
+}
+
+static void form_file_free(gpointer p)
+{
+    http_form_file *f = p;
+    g_free(f->name);
+    g_free(f->filename);
+    g_byte_array_free(f->data, TRUE);
+    g_free(f);
+}
+
+int http_form_parse(http_req *r, const char *const *names, int n, http_form *out, gc_err *err)
+{
+    req_priv *p = r->priv;
+    out->fields = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+    out->files = g_ptr_array_new_with_free_func(form_file_free);
+    if (!g_ascii_strncasecmp(r->content_type, "multipart/", 10) &&
+        !strstr(r->content_type, "boundary="))
+        return gc_fail(err, GC_EINVAL, "Content-Type", "multipart body without a boundary");
+    form_ctx c = {out, NULL};
+    lws_spa_create_info_t info = {.param_names = names, .count_params = n,
+                                  .max_storage = 65536, .opt_cb = form_file, .opt_data = &c};
+    struct lws_spa *spa = lws_spa_create_via_info(p->wsi, &info);
+    if (!spa)
+        return gc_fail(err, GC_EINVAL, "Content-Type", "cannot parse a %s body", r->content_type);
+    int rc = lws_spa_process(spa, (const char *)r->body->data, (int)r->body->len);
+    if (rc >= 0)
+        rc = lws_spa_finalize(spa);
+    if (rc < 0) {
+        lws_spa_destroy(spa);
+        return gc_fail(err, GC_EINVAL, "body", "malformed form body (%s)", r->content_type);
+    }
+    for (int i = 0; i < n; i++) {
+        const char *v = lws_spa_get_string(spa, i);
+        if (v)
+            g_hash_table_insert(out->fields, (gpointer)names[i], g_strdup(v));
+    }
+    lws_spa_destroy(spa);
+    return 0;
+}
+
+void http_form_clear(http_form *f)
+{
+    if (f->fields)
+        g_hash_table_destroy(f->fields);
+    if (f->files)
+        g_ptr_array_free(f->files, TRUE);
+    f->fields = NULL;
+    f->files = NULL;
+}
+
 /* ---- parsing ---- */
 
 static http_method method_of(struct lws *wsi, const char **name, char *uri, size_t len)
@@ -200,6 +298,12 @@ static void parse_request(struct lws *wsi, http_req *r)
     copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, r->content_type, sizeof r->content_type);
     copy_header(wsi, WSI_TOKEN_HTTP_ACCEPT, r->accept, sizeof r->accept);
     copy_header(wsi, WSI_TOKEN_HOST, r->host, sizeof r->host);
+    int il = lws_hdr_custom_length(wsi, "idempotency-key:", 16);
+    if (il > 0 && il < (int)sizeof r->idempotency_key)
+        lws_hdr_custom_copy(wsi, r->idempotency_key, sizeof r->idempotency_key,
+                            "idempotency-key:", 16);
+    else if (il >= (int)sizeof r->idempotency_key)
+        r->idempotency_too_long = true;
     lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
     char frag[4096];
     for (int i = 0;; i++) {

@@ -260,7 +260,7 @@ static int cmd_user(int argc, char **argv)
                 role);
         return 1;
     }
-    if (!strcmp(role, "department") != !(dept && *dept)) {
+    if ((strcmp(role, "department") == 0) != (dept && *dept)) {
         fprintf(stderr, "gridcc user add: --department NAME goes with --role department, and only "
                         "with it\n");
         return 1;

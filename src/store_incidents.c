@@ -575,6 +575,8 @@ int store_incidents_query(store *s, const store_incident_filter *f, int64_t *mat
         g_string_append(w, cond);                                                              \
         g_array_append_val(nb, v_);                                                            \
     } while (0)
+    if (f->reporter_id)
+        NUM(" AND reporter_id = ?", f->reporter_id);
     if (f->from)
         NUM(" AND created_at >= ?", f->from);
     if (f->to)

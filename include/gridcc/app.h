@@ -31,8 +31,15 @@ enum { ROLE_OPERATOR = 1, ROLE_WORKER = 2, ROLE_PLANNER = 4, ROLE_ADMIN = 8,
 /* True if the request carries a valid token of one of the roles; otherwise
  * it has replied 401 (no or bad token) or 403 (wrong role). */
 bool app_authorize(app *a, http_req *r, unsigned roles);
+/* The same, filling in who it is. */
+bool app_authorize_user(app *a, http_req *r, unsigned roles, store_user *u);
+/* Where photos live: beside the database, DB.photos/. */
+const char *app_photo_dir(app *a);
+/* Cases changed: re-arm the deadline timer for the earliest deadline. */
+void app_incidents_changed(app *a);
 /* The current index, borrowed: valid while the handler runs on the loop. */
 const gc_index *app_index(app *a);
 store *app_store(app *a);
 
 void geotag_api_register(http_server *s, app *a);
+void incidents_api_register(http_server *s, app *a);

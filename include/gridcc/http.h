@@ -28,6 +28,8 @@ typedef struct http_req {
     char accept[512];
     char host[256];
     char peer[64];
+    char idempotency_key[128];    /* Idempotency-Key header, or "" */
+    bool idempotency_too_long;
     GByteArray *body;
     void *user;                   /* per-request data for the handler's use */
     /* response */
@@ -58,6 +60,26 @@ void http_route(http_server *s, const char *method, const char *pattern, size_t 
 /* ---- request helpers ---- */
 const char *http_query(const http_req *r, const char *key);   /* first value or NULL */
 bool http_wants_html(const http_req *r);                     /* f=html, or Accept: text/html */
+
+/* The body as a JSON object, or NULL after replying 400 naming what is wrong. */
+json_t *http_json_object(http_req *r);
+
+/* ---- forms ----
+ * A multipart/form-data or application/x-www-form-urlencoded body, parsed by
+ * libwebsockets' lws_spa. Call from the handler itself (before http_defer). */
+typedef struct http_form_file {
+    char *name, *filename;        /* as the client sent them: untrusted */
+    GByteArray *data;
+} http_form_file;
+typedef struct http_form {
+    GHashTable *fields;           /* name → value, for the names asked for */
+    GPtrArray *files;             /* http_form_file*, in order */
+} http_form;
+bool http_is_form(const http_req *r);
+/* names: the text fields wanted (others are ignored); file parts are all
+ * kept. GC_EINVAL when the body is not a well-formed form. */
+int http_form_parse(http_req *r, const char *const *names, int n, http_form *out, gc_err *err);
+void http_form_clear(http_form *f);
 
 /* ---- responses ---- */
 void http_reply(http_req *r, int status, const char *ctype, const char *body, size_t len);

@@ -180,6 +180,7 @@ typedef struct store_incident_filter {
     const char *unit_id;
     const char *source, *department;
     const char *ids;             /* comma list of case numbers or ids */
+    int64_t reporter_id;         /* only this user's reports; 0: anyone's */
     int64_t from, to;            /* created_at in [from, to); 0: open */
     int64_t updated_from, updated_to;
     bool has_bbox;

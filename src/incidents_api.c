@@ -1,0 +1,770 @@
+/* incidents_api: the HTTP face of the incidents module.
+ *   POST /api/incidents                 a report: JSON, or multipart with JPEG photos
+ *   GET  /api/incidents                 list and filter (GeoJSON), paged
+ *   GET  /api/incidents/{id}            one case with photos and its audit trail
+ *   POST /api/incidents/{id}/actions    take a step of the loop
+ *   GET  /api/incidents/stats           per grid / community / street / district
+ *   GET  /api/incidents/ranking         the 红旗网格 of a month
+ *   GET  /api/public/incidents          closed cases and their results, anonymous
+ *   GET  /api/photos/{hash}             a stored photo
+ *   GET|PUT /api/categories, /api/time-limits   the admin-editable catalogue */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gridcc/app.h"
+#include "gridcc/crs.h"
+#include "gridcc/incidents.h"
+#include "gridcc/log.h"
+#include "gridcc/photo.h"
+
+#define MAX_PHOTOS 9
+#define MAX_PHOTO_BYTES (10 << 20)
+#define MAX_REPORT_BODY ((size_t)MAX_PHOTOS * MAX_PHOTO_BYTES + (1 << 20))
+#define MISMATCH_M 200.0
+
+static inc_actor actor_of(const store_user *u)
+{
+    return (inc_actor){u->id, u->name, u->role, u->department[0] ? u->department : NULL};
+}
+
+static int64_t now_s(void) { return (int64_t)time(NULL); }
+
+/* A JSON number from a form's text field; NULL if absent, and sets *bad if
+ * not a number. */
+static json_t *form_number(GHashTable *f, const char *k, bool *bad)
+{
+    const char *v = g_hash_table_lookup(f, k);
+    if (!v || !*v)
+        return NULL;
+    char *end;
+    errno = 0;
+    double d = g_ascii_strtod(v, &end);
+    if (*end || errno || !isfinite(d)) {
+        *bad = true;
+        return NULL;
+    }
+    return json_real(d);
+}
+
+static const char *const REPORT_FIELDS[] = {
+    "category", "description", "lon", "lat", "x", "y", "crs", "address", "source",
+    "reporter_name", "reporter_phone", "external_id", "action", "note", "department",
+    "result", "rating", "comment"};
+
+/* Reads a form into the same JSON a JSON body would give. */
+static json_t *form_json(http_req *r, http_form *form, gc_err *err)
+{
+    if (http_form_parse(r, REPORT_FIELDS, G_N_ELEMENTS(REPORT_FIELDS), form, err))
+        return NULL;
+    json_t *in = json_object();
+    static const char *nums[] = {"lon", "lat", "x", "y", "rating"};
+    for (size_t i = 0; i < G_N_ELEMENTS(REPORT_FIELDS); i++) {
+        const char *k = REPORT_FIELDS[i];
+        bool isnum = false;
+        for (size_t j = 0; j < G_N_ELEMENTS(nums); j++)
+            isnum |= !strcmp(k, nums[j]);
+        if (isnum) {
+            bool bad = false;
+            json_t *v = form_number(form->fields, k, &bad);
+            if (bad) {
+                json_decref(in);
+                gc_fail(err, GC_EINVAL, k, "%s must be a number", k);
+                return NULL;
+            }
+            if (v) {
+                if (!strcmp(k, "rating"))
+                    json_object_set_new(in, k, json_integer((json_int_t)json_real_value(v)));
+                else
+                    json_object_set(in, k, v);
+                json_decref(v);
+            }
+        } else {
+            const char *v = g_hash_table_lookup(form->fields, k);
+            if (v && *v)
+                json_object_set_new(in, k, json_string(v));
+        }
+    }
+    const char *name = g_hash_table_lookup(form->fields, "reporter_name");
+    const char *phone = g_hash_table_lookup(form->fields, "reporter_phone");
+    if (name || phone) {
+        json_t *rep = json_object();
+        if (name)
+            json_object_set_new(rep, "name", json_string(name));
+        if (phone)
+            json_object_set_new(rep, "phone", json_string(phone));
+        json_object_set_new(in, "reporter", rep);
+    }
+    return in;
+}
+
+/* Checks and stores each photo part. Good ones go to photos[] as {hash,
+ * bytes, exif, part}; bad ones to errors[] naming the part. The first GPS
+ * position found is returned in *gps. */
+static void take_photos(app *a, http_form *form, json_t *photos, json_t *errors, json_t **gps)
+{
+    const char *dir = app_photo_dir(a);
+    for (guint i = 0; i < form->files->len; i++) {
+        http_form_file *f = form->files->pdata[i];
+        char part[300];
+        snprintf(part, sizeof part, "%s%s%s", f->name, f->filename[0] ? ":" : "", f->filename);
+        gc_err e = {0};
+        photo_info pi;
+        if ((int)i >= MAX_PHOTOS) {
+            json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
+                                                    "too_many", "message",
+                                                    "at most 9 photos per report"));
+            continue;
+        }
+        if (f->data->len > MAX_PHOTO_BYTES) {
+            json_array_append_new(
+                errors, json_pack("{s:s,s:s,s:s}", "field", part, "code", "too_big", "message",
+                                  "a photo may have at most 10 MiB"));
+            continue;
+        }
+        if (photo_inspect(f->data->data, f->data->len, &pi, &e)) {
+            json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
+                                                    "invalid_photo", "message", e.msg));
+            continue;
+        }
+        char hash[65];
+        photo_hash(f->data->data, f->data->len, hash);
+        if (photo_save(dir, f->data->data, f->data->len, hash, &e)) {
+            log_error("incidents", "photo not stored part=%s: %s", part, e.msg);
+            json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
+                                                    "io_error", "message", e.msg));
+            continue;
+        }
+        json_t *exif = photo_info_json(&pi);
+        json_array_append_new(photos, json_pack("{s:s,s:I,s:o,s:s}", "hash", hash, "bytes",
+                                                (json_int_t)f->data->len, "exif", exif, "part",
+                                                part));
+        if (!*gps && pi.has_gps)
+            *gps = json_pack("{s:f,s:f,s:s}", "lon", pi.lon, "lat", pi.lat, "part", part);
+    }
+}
+
+static void reply_incident(http_req *r, int status, json_t *row, json_t *photo_errors)
+{
+    json_t *f = incident_feature(row);
+    json_t *props = json_object_get(f, "properties");
+    json_object_set(props, "reporter", json_object_get(row, "reporter"));
+    if (photo_errors && json_array_size(photo_errors)) {
+        json_t *first = json_array_get(photo_errors, 0);
+        http_reply_json(r, 400,
+                        json_pack("{s:{s:i,s:s,s:O,s:O,s:O},s:o}", "error", "status", 400, "code",
+                                  "invalid_photo", "field", json_object_get(first, "field"),
+                                  "message", json_object_get(first, "message"), "photos",
+                                  photo_errors, "incident", f));
+        return;
+    }
+    http_reply_json(r, status, f);
+}
+
+static void h_report(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_user u;
+    if (!app_authorize_user(a, r, ROLE_ANY & ~ROLE_PLANNER, &u))
+        return;
+    if (r->idempotency_too_long) {
+        http_reply_error(r, 400, "invalid", "Idempotency-Key",
+                         "Idempotency-Key: at most 127 characters");
+        return;
+    }
+    gc_err err = {0};
+    http_form form = {0};
+    json_t *in;
+    if (http_is_form(r)) {
+        in = form_json(r, &form, &err);
+        if (!in) {
+            http_form_clear(&form);
+            http_reply_err(r, &err);
+            return;
+        }
+    } else if (!(in = http_json_object(r))) {
+        return;
+    }
+    const char *key = r->idempotency_key[0] ? r->idempotency_key : NULL;
+    /* a retry of a stored report answers at once, before any photo work */
+    int64_t prior = 0;
+    if (key && !store_incident_find(app_store(a), u.id, key, NULL, NULL, &prior, &err) && prior) {
+        char id[32];
+        json_t *row;
+        snprintf(id, sizeof id, "%lld", (long long)prior);
+        if (!incident_get(app_store(a), id, false, &row, &err)) {
+            http_add_header(r, "Idempotent-Replayed", "true");
+            reply_incident(r, 200, row, NULL);
+            json_decref(row);
+        } else {
+            http_reply_err(r, &err);
+        }
+        json_decref(in);
+        http_form_clear(&form);
+        return;
+    }
+    json_t *photos = json_array(), *perrs = json_array(), *gps = NULL;
+    if (form.files)
+        take_photos(a, &form, photos, perrs, &gps);
+    http_form_clear(&form);
+    json_object_set_new(in, "photos", photos);
+
+    bool has_loc = json_object_get(in, "lon") || json_object_get(in, "x");
+    json_t *flags = json_array();
+    if (!has_loc && gps) {
+        json_object_set(in, "lon", json_object_get(gps, "lon"));
+        json_object_set(in, "lat", json_object_get(gps, "lat"));
+        json_object_del(in, "crs");
+        json_array_append_new(flags, json_pack("{s:s,s:O}", "flag", "location_from_photo",
+                                               "part", json_object_get(gps, "part")));
+    } else if (!has_loc && !json_object_get(in, "address") && !json_array_size(perrs)) {
+        json_decref(in);
+        json_decref(flags);
+        json_decref(perrs);
+        http_reply_error(r, 400, "invalid", "lon",
+                         "a report needs a place: lon/lat (or x/y with crs), an address, or a "
+                         "photo whose EXIF has GPS");
+        return;
+    }
+    if (json_array_size(perrs) && !has_loc && !gps)
+        json_array_append_new(flags, json_pack("{s:s}", "flag", "unplaced"));
+    json_object_set_new(in, "flags", flags);
+    json_t *row;
+    bool existing;
+    inc_actor who = actor_of(&u);
+    int rc = incident_report(app_store(a), app_index(a), &who, in, key, now_s(), &row, &existing,
+                             &err);
+    /* both a place and a photo position: far apart is worth an operator's look */
+    if (!rc && !existing && has_loc && gps) {
+        double d = crs_distance_m(json_number_value(json_object_get(row, "lon")),
+                                  json_number_value(json_object_get(row, "lat")),
+                                  json_number_value(json_object_get(gps, "lon")),
+                                  json_number_value(json_object_get(gps, "lat")));
+        if (d > MISMATCH_M) {
+            json_t *fl = json_array();
+            json_array_extend(fl, json_object_get(row, "flags"));
+            json_array_append_new(fl, json_pack("{s:s,s:f,s:O,s:f,s:f}", "flag",
+                                                "location_mismatch", "distance_m",
+                                                round(d), "part", json_object_get(gps, "part"),
+                                                "photo_lon", json_number_value(json_object_get(gps, "lon")),
+                                                "photo_lat", json_number_value(json_object_get(gps, "lat"))));
+            json_t *set = json_pack("{s:o}", "flags", fl);
+            gc_err e2 = {0};
+            if (!store_begin(app_store(a), &e2) &&
+                !store_incident_update(app_store(a), json_integer_value(json_object_get(row, "id")),
+                                       NULL, set, &e2) &&
+                !store_commit(app_store(a), &e2))
+                json_object_update(row, set);
+            else
+                store_rollback(app_store(a));
+            json_decref(set);
+        }
+    }
+    json_decref(gps);
+    json_decref(in);
+    if (rc) {
+        json_decref(perrs);
+        http_reply_err(r, &err);
+        return;
+    }
+    if (existing)
+        http_add_header(r, "Idempotent-Replayed", "true");
+    else
+        app_incidents_changed(a);
+    char loc[96];
+    snprintf(loc, sizeof loc, "/api/incidents/%s", json_string_value(json_object_get(row, "case_no")));
+    http_add_header(r, "Location", loc);
+    reply_incident(r, existing ? 200 : 201, row, perrs);
+    json_decref(perrs);
+    json_decref(row);
+}
+
+/* ---- reading ---- */
+
+static bool parse_time(const char *s, int64_t *out)
+{
+    if (!s || !*s)
+        return false;
+    char *end;
+    long long v = strtoll(s, &end, 10);
+    if (!*end) {
+        *out = v;
+        return true;
+    }
+    GDateTime *dt = g_date_time_new_from_iso8601(s, NULL);
+    if (!dt) {
+        /* a plain date: local midnight */
+        GTimeZone *tz = g_time_zone_new_local();
+        char buf[64];
+        snprintf(buf, sizeof buf, "%sT00:00:00", s);
+        dt = g_date_time_new_from_iso8601(buf, tz);
+        g_time_zone_unref(tz);
+    }
+    if (!dt)
+        return false;
+    *out = g_date_time_to_unix(dt);
+    g_date_time_unref(dt);
+    return true;
+}
+
+static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (!*s || *end || errno || v < lo || v > hi)
+        return false;
+    *out = v;
+    return true;
+}
+
+/* Reads the list filters from the query; replies 400 and returns false on a
+ * bad one. */
+static bool read_filter(http_req *r, store_incident_filter *f)
+{
+    f->statuses = http_query(r, "status");
+    if (f->statuses) {
+        char **parts = g_strsplit(f->statuses, ",", -1);
+        for (char **p = parts; *p; p++)
+            if (incident_status_parse(g_strstrip(*p)) < 0) {
+                http_reply_error(r, 400, "invalid", "status",
+                                 "unknown status '%s': reported, registered, rejected, "
+                                 "dispatched, handled, verified, closed, evaluated",
+                                 *p);
+                g_strfreev(parts);
+                return false;
+            }
+        g_strfreev(parts);
+    }
+    f->category = http_query(r, "category");
+    f->source = http_query(r, "source");
+    f->department = http_query(r, "department");
+    static const char *levels[] = {"grid", "community", "street", "district", "building"};
+    for (size_t i = 0; i < G_N_ELEMENTS(levels); i++)
+        if (http_query(r, levels[i])) {
+            f->unit_level = levels[i];
+            f->unit_id = http_query(r, levels[i]);
+        }
+    const char *keys[] = {"from", "to"};
+    int64_t *dst[] = {&f->from, &f->to};
+    for (int i = 0; i < 2; i++) {
+        const char *v = http_query(r, keys[i]);
+        if (v && !parse_time(v, dst[i])) {
+            http_reply_error(r, 400, "invalid", keys[i],
+                             "%s: Unix seconds, an ISO 8601 date-time or a date", keys[i]);
+            return false;
+        }
+    }
+    const char *bbox = http_query(r, "bbox");
+    if (bbox) {
+        if (sscanf(bbox, "%lf,%lf,%lf,%lf", &f->bbox[0], &f->bbox[1], &f->bbox[2],
+                   &f->bbox[3]) != 4 ||
+            f->bbox[0] > f->bbox[2] || f->bbox[1] > f->bbox[3]) {
+            http_reply_error(r, 400, "invalid", "bbox", "bbox: minlon,minlat,maxlon,maxlat");
+            return false;
+        }
+        f->has_bbox = true;
+    }
+    const char *od = http_query(r, "overdue");
+    f->overdue = od && (!strcmp(od, "true") || !strcmp(od, "1"));
+    const char *up = http_query(r, "unplaced");
+    f->unplaced = up && (!strcmp(up, "true") || !strcmp(up, "1"));
+    f->now = now_s();
+    f->limit = 100;
+    const char *lim = http_query(r, "limit"), *off = http_query(r, "offset");
+    if (lim && !parse_int(lim, 1, 10000, &f->limit)) {
+        http_reply_error(r, 400, "invalid", "limit", "limit: 1 to 10000");
+        return false;
+    }
+    if (off && !parse_int(off, 0, INT64_MAX / 2, &f->offset)) {
+        http_reply_error(r, 400, "invalid", "offset", "offset: a whole number >= 0");
+        return false;
+    }
+    return true;
+}
+
+typedef struct list_ctx {
+    json_t *features;
+    bool public_view;
+    int64_t only_reporter;
+} list_ctx;
+
+static int list_row(void *ud, json_t *row)
+{
+    list_ctx *c = ud;
+    json_array_append_new(c->features, c->public_view ? incident_public(row) : incident_feature(row));
+    return 0;
+}
+
+static void reply_list(http_req *r, app *a, store_incident_filter *f, bool public_view)
+{
+    list_ctx c = {json_array(), public_view, 0};
+    int64_t matched = 0;
+    gc_err err = {0};
+    if (store_incidents_query(app_store(a), f, &matched, list_row, &c, &err)) {
+        json_decref(c.features);
+        http_reply_err(r, &err);
+        return;
+    }
+    http_reply_json(r, 200,
+                    json_pack("{s:s,s:I,s:I,s:o}", "type", "FeatureCollection", "numberMatched",
+                              (json_int_t)matched, "numberReturned",
+                              (json_int_t)json_array_size(c.features), "features", c.features));
+}
+
+static void h_list(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_user u;
+    if (!app_authorize_user(a, r, ROLE_ANY, &u))
+        return;
+    store_incident_filter f = {0};
+    if (!read_filter(r, &f))
+        return;
+    /* residents see their own reports; department users their department's */
+    char own[32];
+    if (!strcmp(u.role, "resident")) {
+        snprintf(own, sizeof own, "%lld", (long long)u.id);
+        f.reporter_id = u.id;
+    } else if (!strcmp(u.role, "department")) {
+        f.department = u.department;
+    }
+    reply_list(r, a, &f, false);
+}
+
+static void h_public(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_incident_filter f = {0};
+    if (!read_filter(r, &f))
+        return;
+    f.statuses = "closed,evaluated";   /* 结果公开: finished cases only */
+    f.department = NULL;
+    reply_list(r, a, &f, true);
+}
+
+static bool may_see(const store_user *u, json_t *row)
+{
+    if (!strcmp(u->role, "resident"))
+        return json_integer_value(json_object_get(row, "reporter_id")) == u->id;
+    return true;
+}
+
+static void h_one(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_user u;
+    if (!app_authorize_user(a, r, ROLE_ANY, &u))
+        return;
+    const char *rest = r->path + strlen("/api/incidents/");
+    if (strchr(rest, '/')) {
+        http_reply_error(r, 404, "not_found", "path", "no such resource: %s", r->path);
+        return;
+    }
+    json_t *row;
+    gc_err err = {0};
+    if (incident_get(app_store(a), rest, true, &row, &err) || !may_see(&u, row)) {
+        if (!err.code) {
+            json_decref(row);
+            gc_fail(&err, GC_ENOTFOUND, "id", "no incident '%s'", rest);
+        }
+        http_reply_err(r, &err);
+        return;
+    }
+    reply_incident(r, 200, row, NULL);
+    json_decref(row);
+}
+
+static void h_act(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_user u;
+    if (!app_authorize_user(a, r, ROLE_ANY, &u))
+        return;
+    const char *rest = r->path + strlen("/api/incidents/");
+    const char *slash = strchr(rest, '/');
+    if (!slash || strcmp(slash, "/actions")) {
+        http_reply_error(r, 404, "not_found", "path", "no such resource: %s", r->path);
+        return;
+    }
+    char id[64];
+    snprintf(id, sizeof id, "%.*s", (int)(slash - rest), rest);
+    gc_err err = {0};
+    http_form form = {0};
+    json_t *in;
+    if (http_is_form(r)) {
+        in = form_json(r, &form, &err);
+        if (!in) {
+            http_form_clear(&form);
+            http_reply_err(r, &err);
+            return;
+        }
+    } else if (!(in = http_json_object(r))) {
+        return;
+    }
+    const char *an = json_string_value(json_object_get(in, "action"));
+    int act = incident_action_parse(an);
+    if (act < 0) {
+        http_form_clear(&form);
+        json_decref(in);
+        http_reply_error(r, 400, "invalid", "action",
+                         "action must be register, reject, dispatch, handle, verify, "
+                         "send_back, close or evaluate");
+        return;
+    }
+    json_t *perrs = json_array();
+    if (form.files) {
+        json_t *photos = json_array(), *gps = NULL;
+        take_photos(a, &form, photos, perrs, &gps);
+        json_decref(gps);
+        json_object_set_new(in, "photos", photos);
+    }
+    http_form_clear(&form);
+    if (json_array_size(perrs)) {
+        json_t *first = json_array_get(perrs, 0);
+        http_reply_error(r, 400, "invalid_photo", json_string_value(json_object_get(first, "field")),
+                         "%s", json_string_value(json_object_get(first, "message")));
+        json_decref(perrs);
+        json_decref(in);
+        return;
+    }
+    json_decref(perrs);
+    /* a resident may evaluate only what they can see */
+    inc_actor who = actor_of(&u);
+    json_t *row;
+    int rc = incident_act(app_store(a), id, (inc_action)act, &who, in, now_s(), &row, &err);
+    json_decref(in);
+    if (rc) {
+        if (rc == GC_ECONFLICT && !strcmp(err.field, "action")) {
+            /* 409 with the allowed actions named, machine-readable too */
+            json_t *cur;
+            char allowed[128] = "";
+            if (!store_incident_get(app_store(a), id, &cur, NULL)) {
+                incident_allowed(incident_status_parse(json_string_value(
+                                     json_object_get(cur, "status"))),
+                                 allowed, sizeof allowed);
+                json_decref(cur);
+            }
+            json_t *al = json_array();
+            char **parts = g_strsplit(allowed, ",", -1);
+            for (char **p = parts; *p; p++)
+                if (**p)
+                    json_array_append_new(al, json_string(*p));
+            g_strfreev(parts);
+            http_reply_json(r, 409, json_pack("{s:{s:i,s:s,s:s,s:s,s:o}}", "error", "status",
+                                              409, "code", "illegal_transition", "field",
+                                              "action", "message", err.msg, "allowed", al));
+            return;
+        }
+        http_reply_err(r, &err);
+        return;
+    }
+    app_incidents_changed(a);
+    reply_incident(r, 200, row, NULL);
+    json_decref(row);
+}
+
+static void h_incident_path(http_req *r, void *ud)
+{
+    if (r->method == HTTP_POST)
+        h_act(r, ud);
+    else
+        h_one(r, ud);
+}
+
+/* ---- statistics ---- */
+
+static bool month_range(const char *m, int64_t *from, int64_t *to)
+{
+    int y, mo;
+    char extra;
+    if (!m || sscanf(m, "%d-%d%c", &y, &mo, &extra) != 2 || mo < 1 || mo > 12 || y < 1970 ||
+        y > 9999)
+        return false;
+    GTimeZone *tz = g_time_zone_new_local();
+    GDateTime *a = g_date_time_new(tz, y, mo, 1, 0, 0, 0);
+    GDateTime *b = g_date_time_add_months(a, 1);
+    *from = g_date_time_to_unix(a);
+    *to = g_date_time_to_unix(b);
+    g_date_time_unref(a);
+    g_date_time_unref(b);
+    g_time_zone_unref(tz);
+    return true;
+}
+
+static void h_stats(http_req *r, void *ud)
+{
+    app *a = ud;
+    if (!app_authorize(a, r, ROLE_STAFF))
+        return;
+    store_incident_filter f = {0};
+    if (!read_filter(r, &f))
+        return;
+    const char *level = http_query(r, "level");
+    json_t *out;
+    gc_err err = {0};
+    if (incident_stats(app_store(a), level ? level : "grid", f.from, f.to, now_s(), &out, &err))
+        http_reply_err(r, &err);
+    else
+        http_reply_json(r, 200, out);
+}
+
+static void h_ranking(http_req *r, void *ud)
+{
+    app *a = ud;
+    if (!app_authorize(a, r, ROLE_STAFF))
+        return;
+    const char *m = http_query(r, "month");
+    int64_t from, to;
+    char cur[16];
+    if (!m) {
+        time_t t = time(NULL);
+        struct tm tm;
+        localtime_r(&t, &tm);
+        strftime(cur, sizeof cur, "%Y-%m", &tm);
+        m = cur;
+    }
+    if (!month_range(m, &from, &to)) {
+        http_reply_error(r, 400, "invalid", "month", "month: YYYY-MM");
+        return;
+    }
+    json_t *out;
+    gc_err err = {0};
+    if (incident_ranking(app_store(a), from, to, now_s(), &out, &err)) {
+        http_reply_err(r, &err);
+        return;
+    }
+    json_object_set_new(out, "month", json_string(m));
+    http_reply_json(r, 200, out);
+}
+
+/* ---- photos ---- */
+
+static void h_photo(http_req *r, void *ud)
+{
+    app *a = ud;
+    if (!app_authorize(a, r, ROLE_ANY))
+        return;
+    const char *hash = r->path + strlen("/api/photos/");
+    char h[80];
+    snprintf(h, sizeof h, "%s", hash);
+    char *dot = strstr(h, ".jpg");
+    if (dot && !dot[4])
+        *dot = 0;
+    char *path = photo_path(app_photo_dir(a), h);
+    gchar *data = NULL;
+    gsize len = 0;
+    if (!path || !g_file_get_contents(path, &data, &len, NULL)) {
+        g_free(path);
+        http_reply_error(r, 404, "not_found", "hash", "no photo %s", h);
+        return;
+    }
+    g_free(path);
+    http_add_header(r, "Cache-Control", "private, max-age=31536000, immutable");
+    http_reply(r, 200, "image/jpeg", data, len);
+    g_free(data);
+}
+
+/* ---- catalogue ---- */
+
+static void h_categories(http_req *r, void *ud)
+{
+    app *a = ud;
+    json_t *arr;
+    gc_err err = {0};
+    if (store_categories(app_store(a), &arr, &err))
+        http_reply_err(r, &err);
+    else
+        http_reply_json(r, 200, json_pack("{s:o}", "categories", arr));
+}
+
+static void h_category_put(http_req *r, void *ud)
+{
+    app *a = ud;
+    if (!app_authorize(a, r, ROLE_ADMIN))
+        return;
+    const char *code = r->path + strlen("/api/categories/");
+    json_t *in = http_json_object(r);
+    if (!in)
+        return;
+    const char *name = json_string_value(json_object_get(in, "name"));
+    const char *kind = json_string_value(json_object_get(in, "kind"));
+    gc_err err = {0};
+    if (!*code || strlen(code) > 32 || strchr(code, '/'))
+        http_reply_error(r, 400, "invalid", "code", "a category code has 1 to 32 characters");
+    else if (!name || !*name)
+        http_reply_error(r, 400, "invalid", "name", "name is required");
+    else if (!kind)
+        http_reply_error(r, 400, "invalid", "kind", "kind must be event or component");
+    else {
+        json_object_set_new(in, "code", json_string(code));
+        json_t *act = json_object_get(in, "active");
+        if (json_is_boolean(act))
+            json_object_set_new(in, "active", json_integer(json_is_true(act)));
+        if (store_category_put(app_store(a), in, &err))
+            http_reply_err(r, &err);
+        else
+            http_reply_json(r, 200, json_incref(in));
+    }
+    json_decref(in);
+}
+
+static void h_limits(http_req *r, void *ud)
+{
+    app *a = ud;
+    if (!app_authorize(a, r, ROLE_ANY))
+        return;
+    json_t *arr;
+    gc_err err = {0};
+    if (store_time_limits(app_store(a), &arr, &err))
+        http_reply_err(r, &err);
+    else
+        http_reply_json(r, 200, json_pack("{s:o}", "time_limits", arr));
+}
+
+static void h_limit_put(http_req *r, void *ud)
+{
+    app *a = ud;
+    if (!app_authorize(a, r, ROLE_ADMIN))
+        return;
+    json_t *in = http_json_object(r);
+    if (!in)
+        return;
+    const char *cat = json_string_value(json_object_get(in, "category"));
+    const char *step = json_string_value(json_object_get(in, "step"));
+    json_t *sec = json_object_get(in, "seconds");
+    gc_err err = {0};
+    json_t *c = NULL;
+    if (!cat || (strcmp(cat, "*") && store_category_get(app_store(a), cat, &c, NULL)))
+        http_reply_error(r, 400, "invalid", "category", "category: a known code, or \"*\"");
+    else if (!step)
+        http_reply_error(r, 400, "invalid", "step",
+                         "step must be register, dispatch, handle, verify or close");
+    else if (!json_is_integer(sec) || json_integer_value(sec) <= 0)
+        http_reply_error(r, 400, "invalid", "seconds", "seconds: a whole number > 0");
+    else if (store_time_limit_put(app_store(a), cat, step, json_integer_value(sec), &err)) {
+        snprintf(err.field, sizeof err.field, "step");
+        http_reply_err(r, &err);
+    } else
+        http_reply_json(r, 200, json_incref(in));
+    json_decref(c);
+    json_decref(in);
+}
+
+void incidents_api_register(http_server *h, app *a)
+{
+    http_route(h, "GET", "/api/incidents", 0, h_list, a);
+    http_route(h, "POST", "/api/incidents", MAX_REPORT_BODY, h_report, a);
+    http_route(h, "GET", "/api/incidents/*", 0, h_incident_path, a);
+    http_route(h, "POST", "/api/incidents/*", MAX_REPORT_BODY, h_incident_path, a);
+    http_route(h, "GET", "/api/incidents/stats", 0, h_stats, a);
+    http_route(h, "GET", "/api/incidents/ranking", 0, h_ranking, a);
+    http_route(h, "GET", "/api/public/incidents", 0, h_public, a);
+    http_route(h, "GET", "/api/photos/*", 0, h_photo, a);
+    http_route(h, "GET", "/api/categories", 0, h_categories, a);
+    http_route(h, "PUT", "/api/categories/*", 0, h_category_put, a);
+    http_route(h, "GET", "/api/time-limits", 0, h_limits, a);
+    http_route(h, "PUT", "/api/time-limits", 0, h_limit_put, a);
+}
