@@ -8,7 +8,7 @@ DEPS=(build-essential cmake pkg-config git curl ca-certificates
       libgdal-dev gdal-bin libproj-dev proj-bin libgeos-dev
       libspatialite-dev libsqlite3-mod-spatialite sqlite3 spatialite-bin
       libglib2.0-dev libwebsockets-dev libwebsockets-evlib-glib
-      libjansson-dev libexif-dev libsodium-dev libcmocka-dev
+      libjansson-dev libexif-dev libsodium-dev libcmocka-dev libxml2-dev
       python3)
 
 missing=()

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gridcc/address.h"
 #include "gridcc/auth.h"
 #include "gridcc/geotag.h"
 #include "gridcc/incidents.h"
@@ -33,12 +34,28 @@ struct app {
     bool rebuilding, rebuild_again;
     int logins;                /* password checks in flight on worker threads */
     char *photo_dir;
+    address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
     gint64 started;
 };
 
 const gc_index *app_index(app *a) { return a->ix; }
 const char *app_photo_dir(app *a) { return a->photo_dir; }
+
+const address_index *app_address_index(app *a)
+{
+    if (!a->addr) {
+        gc_err err = {0};
+        gint64 t0 = g_get_monotonic_time();
+        a->addr = address_index_build(a->s, &err);
+        if (!a->addr)
+            log_error("address", "%s", err.msg);
+        else
+            log_info("address", "built buildings=%zu ms=%.0f", address_index_count(a->addr),
+                     (double)(g_get_monotonic_time() - t0) / 1000.0);
+    }
+    return a->addr;
+}
 store *app_store(app *a) { return a->s; }
 
 static unsigned role_bit(const char *role)
@@ -117,6 +134,8 @@ static void rebuild_done(GObject *src, GAsyncResult *res, gpointer ud)
         gc_index *old = a->ix;
         a->ix = ix;   /* handlers run on this loop: none holds the old one now */
         index_free(old);
+        address_index_free(a->addr);   /* rebuilt from the new layers on next use */
+        a->addr = NULL;
     } else {
         log_error("index", "rebuild failed: %s", e ? e->message : "?");
         g_clear_error(&e);
@@ -433,6 +452,7 @@ int app_serve(const app_opts *o)
     http_route(a.http, "POST", "/api/users", 0, h_users_add, &a);
     geotag_api_register(a.http, &a);
     incidents_api_register(a.http, &a);
+    open311_register(a.http, &a);
     a.ogc = (ogc_env){.store = a.s, .authorize = ogc_authorize, .ud = &a};
     ogc_register(a.http, &a.ogc);
 
@@ -462,6 +482,7 @@ int app_serve(const app_opts *o)
     index_free(a.ix);
     store_close(a.s);
     g_free(a.photo_dir);
+    address_index_free(a.addr);
     g_main_loop_unref(a.loop);
     log_info("app", "stopped");
     return 0;

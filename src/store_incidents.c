@@ -551,9 +551,19 @@ int store_incidents_query(store *s, const store_incident_filter *f, int64_t *mat
         g_string_free(w2, TRUE);
     }
     if (f->category) {
-        g_string_append(w, " AND (category = ? OR category LIKE ? || '.%')");
-        g_ptr_array_add(tb, g_strdup(f->category));
-        g_ptr_array_add(tb, g_strdup(f->category));
+        /* a comma list of codes, each with its sub-classes */
+        char **parts = g_strsplit(f->category, ",", -1);
+        g_string_append(w, " AND (0");
+        for (char **p = parts; *p; p++) {
+            g_strstrip(*p);
+            if (!**p)
+                continue;
+            g_string_append(w, " OR category = ? OR category LIKE ? || '.%'");
+            g_ptr_array_add(tb, g_strdup(*p));
+            g_ptr_array_add(tb, g_strdup(*p));
+        }
+        g_string_append(w, ")");
+        g_strfreev(parts);
     }
     const char *ucol = unit_column(f->unit_level);
     if (ucol && f->unit_id) {
@@ -567,6 +577,10 @@ int store_incidents_query(store *s, const store_incident_filter *f, int64_t *mat
     if (f->department) {
         g_string_append(w, " AND department = ?");
         g_ptr_array_add(tb, g_strdup(f->department));
+    }
+    if (f->token) {
+        g_string_append(w, " AND token = ?");
+        g_ptr_array_add(tb, g_strdup(f->token));
     }
     int ntext = (int)tb->len;
 #define NUM(cond, val)                                                                         \

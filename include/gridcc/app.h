@@ -43,3 +43,8 @@ store *app_store(app *a);
 
 void geotag_api_register(http_server *s, app *a);
 void incidents_api_register(http_server *s, app *a);
+void open311_register(http_server *s, app *a);
+/* Building names for address matching, built on first use from the store
+ * and dropped when the layers change. Borrowed, like app_index. */
+struct address_index;
+const struct address_index *app_address_index(app *a);

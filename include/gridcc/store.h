@@ -175,12 +175,13 @@ int64_t store_incidents_next_deadline(store *s);
 
 typedef struct store_incident_filter {
     const char *statuses;        /* comma list, or NULL */
-    const char *category;        /* a code: itself and its sub-classes */
+    const char *category;        /* codes (comma list): each with its sub-classes */
     const char *unit_level;      /* district, street, community, grid, building */
     const char *unit_id;
     const char *source, *department;
     const char *ids;             /* comma list of case numbers or ids */
     int64_t reporter_id;         /* only this user's reports; 0: anyone's */
+    const char *token;           /* the Open311 token of one case */
     int64_t from, to;            /* created_at in [from, to); 0: open */
     int64_t updated_from, updated_to;
     bool has_bbox;

@@ -1,0 +1,605 @@
+/* open311: an Open311 GeoReport v2 server at /open311/v2 over our incidents,
+ * so any Open311 client (city apps, SeeClickFix-style tools) works unchanged.
+ *   GET  discovery.{json,xml}                  (also at /open311/)
+ *   GET  services.{json,xml}                   our categories, one service per leaf class
+ *   GET  services/{code}.{json,xml}            service definition (attributes)
+ *   POST requests.{json,xml}                   form-encoded, api_key = a gridcc token
+ *   GET  requests.{json,xml}                   filters of the spec
+ *   GET  requests/{id}.{json,xml}, tokens/{token}.{json,xml}
+ * Status maps from our loop: rejected, closed and evaluated are "closed",
+ * everything before is "open". Errors are the spec's list of {code,
+ * description}. Answers are built as JSON and written as XML by one
+ * converter (libxml2's writer), so the two formats cannot drift apart. */
+#include <errno.h>
+#include <libxml/xmlwriter.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gridcc/address.h"
+#include "gridcc/app.h"
+#include "gridcc/auth.h"
+#include "gridcc/incidents.h"
+#include "gridcc/log.h"
+
+#define BASE "/open311/v2/"
+#define DEFAULT_DAYS 90
+#define MAX_RESULTS 1000
+
+typedef enum { FMT_JSON, FMT_XML } fmt;
+
+/* ---- output ---- */
+
+static const char *item_name(const char *list)
+{
+    static const char *map[][2] = {
+        {"services", "service"},     {"service_requests", "request"}, {"attributes", "attribute"},
+        {"values", "value"},         {"errors", "error"},             {"endpoints", "endpoint"},
+        {"formats", "format"}};
+    for (size_t i = 0; i < G_N_ELEMENTS(map); i++)
+        if (!strcmp(list, map[i][0]))
+            return map[i][1];
+    return "item";
+}
+
+static void xml_value(xmlTextWriterPtr w, const char *name, json_t *v)
+{
+    xmlTextWriterStartElement(w, BAD_CAST name);
+    if (json_is_object(v)) {
+        const char *k;
+        json_t *c;
+        json_object_foreach(v, k, c) xml_value(w, k, c);
+    } else if (json_is_array(v)) {
+        size_t i;
+        json_t *c;
+        json_array_foreach(v, i, c) xml_value(w, item_name(name), c);
+    } else if (json_is_string(v)) {
+        xmlTextWriterWriteString(w, BAD_CAST json_string_value(v));
+    } else if (json_is_integer(v)) {
+        xmlTextWriterWriteFormatString(w, "%lld", (long long)json_integer_value(v));
+    } else if (json_is_real(v)) {
+        xmlTextWriterWriteFormatString(w, "%.7f", json_real_value(v));
+    } else if (json_is_boolean(v)) {
+        xmlTextWriterWriteString(w, BAD_CAST(json_is_true(v) ? "true" : "false"));
+    }
+    xmlTextWriterEndElement(w);
+}
+
+/* Sends root (an array named list, or an object named list) in the format
+ * asked for. Steals root. */
+static void reply(http_req *r, int status, fmt f, const char *list, json_t *root)
+{
+    if (f == FMT_JSON) {
+        char *s = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
+        http_reply(r, status, "application/json; charset=utf-8", s, strlen(s));
+        free(s);
+        json_decref(root);
+        return;
+    }
+    xmlBufferPtr buf = xmlBufferCreate();
+    xmlTextWriterPtr w = xmlNewTextWriterMemory(buf, 0);
+    xmlTextWriterStartDocument(w, "1.0", "utf-8", NULL);
+    xml_value(w, list, root);
+    xmlTextWriterEndDocument(w);
+    xmlFreeTextWriter(w);
+    http_reply(r, status, "text/xml; charset=utf-8", (const char *)xmlBufferContent(buf),
+               (size_t)xmlBufferLength(buf));
+    xmlBufferFree(buf);
+    json_decref(root);
+}
+
+static void reply_error(http_req *r, int status, fmt f, const char *fmtstr, ...)
+    __attribute__((format(printf, 4, 5)));
+static void reply_error(http_req *r, int status, fmt f, const char *fmtstr, ...)
+{
+    va_list ap;
+    va_start(ap, fmtstr);
+    char *msg = g_strdup_vprintf(fmtstr, ap);
+    va_end(ap);
+    reply(r, status, f, "errors",
+          json_pack("[{s:i,s:s}]", "code", status, "description", msg));
+    g_free(msg);
+}
+
+static char *iso(int64_t t)
+{
+    GDateTime *d = g_date_time_new_from_unix_local(t);
+    char *s = g_date_time_format(d, "%Y-%m-%dT%H:%M:%S%:z");
+    g_date_time_unref(d);
+    return s;
+}
+
+static json_t *iso_json(json_t *v)
+{
+    if (!json_is_integer(v))
+        return json_null();
+    char *s = iso(json_integer_value(v));
+    json_t *j = json_string(s);
+    g_free(s);
+    return j;
+}
+
+/* "/open311/v2/requests/2026-000001.json" → rest "requests/2026-000001", fmt */
+static bool split_path(http_req *r, const char *prefix, char *rest, size_t len, fmt *f)
+{
+    const char *p = r->path + strlen(prefix);
+    const char *dot = strrchr(p, '.');
+    if (!dot)
+        return false;
+    if (!strcmp(dot, ".json"))
+        *f = FMT_JSON;
+    else if (!strcmp(dot, ".xml"))
+        *f = FMT_XML;
+    else
+        return false;
+    snprintf(rest, len, "%.*s", (int)(dot - p), p);
+    return true;
+}
+
+/* ---- services ---- */
+
+static bool is_leaf(json_t *cats, json_t *c)
+{
+    const char *code = json_string_value(json_object_get(c, "code"));
+    size_t i;
+    json_t *o;
+    json_array_foreach(cats, i, o) {
+        const char *parent = json_string_value(json_object_get(o, "parent"));
+        if (parent && !strcmp(parent, code))
+            return false;
+    }
+    return true;
+}
+
+static const char *group_of(json_t *cats, json_t *c)
+{
+    const char *parent = json_string_value(json_object_get(c, "parent"));
+    size_t i;
+    json_t *o;
+    json_array_foreach(cats, i, o)
+        if (parent && !strcmp(json_string_value(json_object_get(o, "code")), parent))
+            return json_string_value(json_object_get(o, "name"));
+    return json_string_value(json_object_get(c, "name"));
+}
+
+/* Components (部件) carry their asset tag as an optional attribute. */
+static bool has_metadata(json_t *c)
+{
+    return !g_strcmp0(json_string_value(json_object_get(c, "kind")), "component");
+}
+
+static json_t *service_json(json_t *cats, json_t *c)
+{
+    const char *kind = json_string_value(json_object_get(c, "kind"));
+    char *desc = g_strdup_printf("%s (%s, %s)", json_string_value(json_object_get(c, "name")),
+                                 !g_strcmp0(kind, "component") ? "部件 component" : "事件 event",
+                                 json_string_value(json_object_get(c, "code")));
+    char *kw = g_strdup_printf("%s,%s", group_of(cats, c),
+                               json_string_value(json_object_get(c, "name")));
+    json_t *s = json_pack("{s:O,s:O,s:s,s:b,s:s,s:s,s:s}", "service_code",
+                          json_object_get(c, "code"), "service_name", json_object_get(c, "name"),
+                          "description", desc, "metadata", has_metadata(c), "type", "realtime",
+                          "keywords", kw, "group", group_of(cats, c));
+    g_free(desc);
+    g_free(kw);
+    return s;
+}
+
+static json_t *active_services(app *a)
+{
+    json_t *cats = NULL;
+    if (store_categories(app_store(a), &cats, NULL))
+        return json_array();
+    json_t *out = json_array();
+    size_t i;
+    json_t *c;
+    json_array_foreach(cats, i, c)
+        if (json_integer_value(json_object_get(c, "active")) && is_leaf(cats, c))
+            json_array_append_new(out, service_json(cats, c));
+    json_decref(cats);
+    return out;
+}
+
+static json_t *find_service(app *a, const char *code)
+{
+    json_t *svcs = active_services(a), *hit = NULL;
+    size_t i;
+    json_t *s;
+    json_array_foreach(svcs, i, s)
+        if (!strcmp(json_string_value(json_object_get(s, "service_code")), code))
+            hit = json_incref(s);
+    json_decref(svcs);
+    return hit;
+}
+
+static json_t *definition(json_t *svc)
+{
+    json_t *attrs = json_array();
+    if (json_is_true(json_object_get(svc, "metadata")))
+        json_array_append_new(
+            attrs, json_pack("{s:b,s:s,s:s,s:b,s:s,s:i,s:s,s:[]}", "variable", 1, "code",
+                             "component_id", "datatype", "string", "required", 0,
+                             "datatype_description", "部件编号: the asset tag on the component",
+                             "order", 1, "description", "部件编号 (component asset tag)",
+                             "values"));
+    return json_pack("{s:O,s:o}", "service_code", json_object_get(svc, "service_code"),
+                     "attributes", attrs);
+}
+
+/* ---- requests ---- */
+
+static json_t *request_json(app *a, json_t *row)
+{
+    const char *status = json_string_value(json_object_get(row, "status"));
+    bool closed = incident_status_is_closed(incident_status_parse(status));
+    json_t *pub = incident_public(row);   /* masked description */
+    json_t *pp = json_object_get(pub, "properties");
+    json_t *cat = NULL;
+    store_category_get(app_store(a), json_string_value(json_object_get(row, "category")), &cat,
+                       NULL);
+    const char *addr = json_string_value(json_object_get(row, "address"));
+    json_t *bld = json_object_get(json_object_get(json_object_get(row, "chain"), "chain"),
+                                  "building");
+    if (!addr && json_is_object(bld))
+        addr = json_string_value(json_object_get(bld, "name"));
+    const char *notes = json_string_value(json_object_get(row, "result"));
+    json_t *lon = json_object_get(row, "lon"), *lat = json_object_get(row, "lat");
+    json_t *props = json_object_get(row, "props");
+    json_t *o = json_object();
+    json_object_set(o, "service_request_id", json_object_get(row, "case_no"));
+    json_object_set_new(o, "status", json_string(closed ? "closed" : "open"));
+    json_object_set_new(o, "status_notes", notes ? json_string(notes) : json_null());
+    json_object_set_new(o, "service_name",
+                        cat ? json_incref(json_object_get(cat, "name")) : json_null());
+    json_object_set(o, "service_code", json_object_get(row, "category"));
+    json_object_set(o, "description", json_object_get(pp, "description"));
+    json_t *dept = json_object_get(row, "department");
+    json_object_set_new(o, "agency_responsible", json_is_string(dept) ? json_incref(dept) : json_null());
+    json_object_set_new(o, "service_notice", json_null());
+    json_object_set_new(o, "requested_datetime", iso_json(json_object_get(row, "created_at")));
+    json_object_set_new(o, "updated_datetime", iso_json(json_object_get(row, "updated_at")));
+    json_object_set_new(o, "expected_datetime",
+                        closed ? json_null() : iso_json(json_object_get(row, "deadline")));
+    json_object_set_new(o, "address", addr ? json_string(addr) : json_null());
+    json_t *bid = json_object_get(row, "building_id");
+    json_object_set_new(o, "address_id", json_is_string(bid) ? json_incref(bid) : json_null());
+    json_object_set_new(o, "zipcode", json_null());
+    json_object_set_new(o, "lat", json_is_number(lat) ? json_real(json_number_value(lat)) : json_null());
+    json_object_set_new(o, "long", json_is_number(lon) ? json_real(json_number_value(lon)) : json_null());
+    json_t *media = json_object_get(props, "media_url");
+    json_object_set_new(o, "media_url", json_is_string(media) ? json_incref(media) : json_null());
+    json_decref(cat);
+    json_decref(pub);
+    return o;
+}
+
+static const char *param(GHashTable *p, const char *k)
+{
+    const char *v = p ? g_hash_table_lookup(p, k) : NULL;
+    return v && *v ? v : NULL;   /* the spec: an empty argument is no argument */
+}
+
+static bool number(const char *s, double *v)
+{
+    char *end;
+    errno = 0;
+    *v = g_ascii_strtod(s, &end);
+    return *s && !*end && !errno && isfinite(*v);
+}
+
+static void h_post(http_req *r, app *a, fmt f)
+{
+    GError *ge = NULL;
+    char *body = g_strndup((const char *)r->body->data, r->body->len);
+    GHashTable *p = g_uri_parse_params(body, -1, "&", G_URI_PARAMS_WWW_FORM, &ge);
+    g_free(body);
+    if (!p) {
+        reply_error(r, 400, f, "the body is not application/x-www-form-urlencoded: %s",
+                    ge->message);
+        g_error_free(ge);
+        return;
+    }
+    const char *key = param(p, "api_key");
+    store_user u;
+    gc_err err = {0};
+    char bearer[600];
+    snprintf(bearer, sizeof bearer, "Bearer %s", key ? key : "");
+    if (!key) {
+        reply_error(r, 403, f, "api_key is required to submit a request");
+        goto out;
+    }
+    if (auth_check_bearer(app_store(a), bearer, &u, &err)) {
+        reply_error(r, 403, f, "api_key is not valid");
+        goto out;
+    }
+    const char *code = param(p, "service_code");
+    if (!code) {
+        reply_error(r, 400, f, "service_code is required");
+        goto out;
+    }
+    json_t *svc = find_service(a, code);
+    if (!svc) {
+        reply_error(r, 404, f, "service_code '%s' is not a service of this endpoint", code);
+        goto out;
+    }
+    json_decref(svc);
+    const char *slat = param(p, "lat"), *slon = param(p, "long");
+    const char *addr = param(p, "address_string"), *addr_id = param(p, "address_id");
+    double lat = 0, lon = 0;
+    if ((slat && !slon) || (slon && !slat)) {
+        reply_error(r, 400, f, "lat and long go together: %s is missing", slat ? "long" : "lat");
+        goto out;
+    }
+    if (slat && (!number(slat, &lat) || lat < -90 || lat > 90)) {
+        reply_error(r, 400, f, "lat must be a number from -90 to 90");
+        goto out;
+    }
+    if (slon && (!number(slon, &lon) || lon < -180 || lon > 180)) {
+        reply_error(r, 400, f, "long must be a number from -180 to 180");
+        goto out;
+    }
+    json_t *in = json_pack("{s:s}", "category", code);
+    const char *desc = param(p, "description");
+    json_object_set_new(in, "description", json_string(desc ? desc : "(no description)"));
+    json_t *flags = json_array();
+    address_match m = {0};
+    if (slat) {
+        json_object_set_new(in, "lon", json_real(lon));
+        json_object_set_new(in, "lat", json_real(lat));
+    } else if (addr_id && address_by_id(app_address_index(a), addr_id, &m)) {
+        json_object_set_new(in, "lon", json_real(m.lon));
+        json_object_set_new(in, "lat", json_real(m.lat));
+    } else if (addr) {
+        address_lookup(app_address_index(a), addr, &m);
+        if (m.found) {
+            json_object_set_new(in, "lon", json_real(m.lon));
+            json_object_set_new(in, "lat", json_real(m.lat));
+            json_array_append_new(flags, json_pack("{s:s,s:s,s:f}", "flag", "placed_by_address",
+                                                   "building", m.building_name, "score",
+                                                   m.score));
+        } else {
+            json_array_append_new(flags, json_pack("{s:s,s:s}", "flag", "unplaced", "reason",
+                                                   m.reason));
+        }
+    } else {
+        json_decref(in);
+        json_decref(flags);
+        reply_error(r, 400, f,
+                    "a location is required: lat and long, address_string or address_id");
+        goto out;
+    }
+    if (addr)
+        json_object_set_new(in, "address", json_string(addr));
+    json_object_set_new(in, "flags", flags);
+    json_t *rep = json_object(), *props = json_object(), *attrs = json_object();
+    static const char *who[] = {"email", "first_name", "last_name", "phone", "device_id",
+                                "account_id"};
+    for (size_t i = 0; i < G_N_ELEMENTS(who); i++)
+        if (param(p, who[i]))
+            json_object_set_new(rep, who[i], json_string(param(p, who[i])));
+    if (param(p, "media_url"))
+        json_object_set_new(props, "media_url", json_string(param(p, "media_url")));
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, p);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const char *name = k;
+        size_t len = strlen(name);
+        if (!strncmp(name, "attribute[", 10) && len > 11 && name[len - 1] == ']') {
+            char *code2 = g_strndup(name + 10, len - 11);
+            json_object_set_new(attrs, code2, json_string(v));
+            g_free(code2);
+        }
+    }
+    json_object_set_new(props, "open311_attributes", attrs);
+    json_object_set_new(props, "channel", json_string("open311"));
+    json_object_set_new(in, "reporter", rep);
+    json_object_set_new(in, "props", props);
+    inc_actor actor = {u.id, u.name, u.role, u.department[0] ? u.department : NULL};
+    json_t *row;
+    bool existing;
+    int rc = incident_report(app_store(a), app_index(a), &actor, in, NULL, (int64_t)time(NULL),
+                             &row, &existing, &err);
+    if (!rc && m.found && !slat) {
+        /* the building the address named, not whatever the point fell in */
+        json_t *set = json_pack("{s:s}", "building_id", m.building_id);
+        gc_err e2 = {0};
+        if (!store_begin(app_store(a), &e2) &&
+            !store_incident_update(app_store(a), json_integer_value(json_object_get(row, "id")),
+                                   NULL, set, &e2) &&
+            !store_commit(app_store(a), &e2))
+            json_object_update(row, set);
+        else
+            store_rollback(app_store(a));
+        json_decref(set);
+    }
+    json_decref(in);
+    if (rc) {
+        reply_error(r, err.code == GC_EINVAL ? 400 : 500, f, "%s", err.msg);
+        goto out;
+    }
+    app_incidents_changed(a);
+    json_t *acct = json_object_get(rep, "account_id");
+    reply(r, 200, f, "service_requests",
+          json_pack("[{s:O,s:n,s:O}]", "service_request_id", json_object_get(row, "case_no"),
+                    "service_notice", "account_id", acct ? acct : json_null()));
+    json_decref(row);
+out:
+    g_hash_table_destroy(p);
+}
+
+static int add_request(void *ud, json_t *row)
+{
+    void **c = ud;
+    json_array_append_new(c[0], request_json(c[1], row));
+    return 0;
+}
+
+static bool w3c(const char *s, int64_t *t)
+{
+    GDateTime *d = g_date_time_new_from_iso8601(s, NULL);
+    if (!d) {
+        GTimeZone *tz = g_time_zone_new_local();
+        d = g_date_time_new_from_iso8601(s, tz);
+        g_time_zone_unref(tz);
+    }
+    if (!d)
+        return false;
+    *t = g_date_time_to_unix(d);
+    g_date_time_unref(d);
+    return true;
+}
+
+static void h_requests(http_req *r, app *a, fmt f)
+{
+    store_incident_filter flt = {.limit = MAX_RESULTS};
+    const char *ids = http_query(r, "service_request_id");
+    json_t *list = json_array();
+    if (ids && *ids) {
+        flt.ids = ids;   /* the spec: ids override every other argument */
+    } else {
+        const char *sd = http_query(r, "start_date"), *ed = http_query(r, "end_date");
+        if (sd && *sd && !w3c(sd, &flt.from)) {
+            json_decref(list);
+            reply_error(r, 400, f, "start_date must be a w3c date-time");
+            return;
+        }
+        if (ed && *ed && !w3c(ed, &flt.to)) {
+            json_decref(list);
+            reply_error(r, 400, f, "end_date must be a w3c date-time");
+            return;
+        }
+        if (flt.to)
+            flt.to += 1;   /* inclusive */
+        int64_t now = (int64_t)time(NULL);
+        if (!flt.from)
+            flt.from = (flt.to ? flt.to : now) - DEFAULT_DAYS * 86400;
+        const char *st = http_query(r, "status");
+        if (st && *st) {
+            bool open = strstr(st, "open") != NULL, closed = strstr(st, "closed") != NULL;
+            if (!open && !closed) {
+                json_decref(list);
+                reply_error(r, 400, f, "status must be open or closed");
+                return;
+            }
+            if (open != closed)
+                flt.statuses = open ? "reported,registered,dispatched,handled,verified"
+                                    : "rejected,closed,evaluated";
+        }
+        const char *sc = http_query(r, "service_code");
+        if (sc && *sc)
+            flt.category = sc;
+        const char *lim = http_query(r, "limit");   /* a common extension */
+        if (lim && *lim && (flt.limit = atoi(lim)) <= 0)
+            flt.limit = MAX_RESULTS;
+    }
+    void *ctx[2] = {list, a};
+    gc_err err = {0};
+    if (store_incidents_query(app_store(a), &flt, NULL, add_request, ctx, &err)) {
+        json_decref(list);
+        reply_error(r, 500, f, "%s", err.msg);
+        return;
+    }
+    reply(r, 200, f, "service_requests", list);
+}
+
+static void h_get(http_req *r, void *ud)
+{
+    app *a = ud;
+    char rest[512];
+    fmt f = FMT_JSON;
+    if (!split_path(r, BASE, rest, sizeof rest, &f)) {
+        reply_error(r, 404, strstr(r->path, ".xml") ? FMT_XML : FMT_JSON,
+                    "no such resource: %s (ask for .json or .xml)", r->path);
+        return;
+    }
+    if (!strcmp(rest, "discovery")) {
+        char url[512];
+        snprintf(url, sizeof url, "http://%s/open311/v2", r->host[0] ? r->host : "localhost");
+        reply(r, 200, f, "discovery",
+              json_pack("{s:s,s:s,s:s,s:[{s:s,s:s,s:s,s:s,s:[s,s]}]}", "changeset",
+                        "2026-11-24T00:00:00Z", "contact", "the command center's operators",
+                        "key_service", "an api_key is a gridcc token (gridcc user add … --role resident)",
+                        "endpoints", "specification", "http://wiki.open311.org/GeoReport_v2",
+                        "url", url, "changeset", "2026-11-24T00:00:00Z", "type", "production",
+                        "formats", "text/xml", "application/json"));
+        return;
+    }
+    if (!strcmp(rest, "services")) {
+        reply(r, 200, f, "services", active_services(a));
+        return;
+    }
+    if (!strncmp(rest, "services/", 9)) {
+        json_t *svc = find_service(a, rest + 9);
+        if (!svc) {
+            reply_error(r, 404, f, "service_code '%s' is not a service of this endpoint", rest + 9);
+            return;
+        }
+        reply(r, 200, f, "service_definition", definition(svc));
+        json_decref(svc);
+        return;
+    }
+    if (!strcmp(rest, "requests")) {
+        h_requests(r, a, f);
+        return;
+    }
+    if (!strncmp(rest, "requests/", 9)) {
+        json_t *row;
+        /* service_request_id is the case number (2026-000123), not our row id */
+        if (!strchr(rest + 9, '-') || store_incident_get(app_store(a), rest + 9, &row, NULL)) {
+            reply_error(r, 404, f, "no service request '%s'", rest + 9);
+            return;
+        }
+        reply(r, 200, f, "service_requests", json_pack("[o]", request_json(a, row)));
+        json_decref(row);
+        return;
+    }
+    if (!strncmp(rest, "tokens/", 7)) {
+        json_t *list = json_array();
+        store_incident_filter flt = {.token = rest + 7, .limit = 1};
+        json_t *hit = NULL;
+        if (!store_incidents_query(app_store(a), &flt, NULL, add_request, (void *[]){list, a},
+                                   NULL))
+            hit = json_array_get(list, 0);
+        if (!hit) {
+            json_decref(list);
+            reply_error(r, 404, f, "no token '%s'", rest + 7);
+            return;
+        }
+        reply(r, 200, f, "service_requests",
+              json_pack("[{s:O,s:s}]", "service_request_id",
+                        json_object_get(hit, "service_request_id"), "token", rest + 7));
+        json_decref(list);
+        return;
+    }
+    reply_error(r, 404, f, "no such resource: %s", r->path);
+}
+
+static void h_post_route(http_req *r, void *ud)
+{
+    char rest[64];
+    fmt f = FMT_JSON;
+    if (!split_path(r, BASE, rest, sizeof rest, &f) || strcmp(rest, "requests")) {
+        reply_error(r, 404, f, "POST goes to requests.json or requests.xml");
+        return;
+    }
+    h_post(r, ud, f);
+}
+
+static void h_discovery_root(http_req *r, void *ud)
+{
+    /* /open311/discovery.json is where clients look first */
+    char tail[64];
+    snprintf(tail, sizeof tail, "%s", r->path + strlen("/open311/"));
+    snprintf(r->path, sizeof r->path, BASE "%s", tail);
+    h_get(r, ud);
+}
+
+void open311_register(http_server *h, app *a)
+{
+    http_route(h, "GET", BASE "*", 0, h_get, a);
+    http_route(h, "POST", BASE "*", 0, h_post_route, a);
+    http_route(h, "GET", "/open311/discovery.json", 0, h_discovery_root, a);
+    http_route(h, "GET", "/open311/discovery.xml", 0, h_discovery_root, a);
+}
