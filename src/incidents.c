@@ -15,6 +15,7 @@
 #include "gridcc/crs.h"
 #include "gridcc/geotag.h"
 #include "gridcc/log.h"
+#include "gridcc/photo.h"
 
 static const char *const STATUS[INC_NSTATUS] = {"reported", "registered", "rejected",
                                                  "dispatched", "handled", "verified",
@@ -368,7 +369,8 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
                     const char *idem_key, int64_t now, json_t **out, bool *existing,
                     gc_err *err)
 {
-    *out = NULL;
+    if (out)
+        *out = NULL;
     *existing = false;
     const char *category = jstr(in, "category");
     const char *desc = jstr(in, "description");
@@ -408,6 +410,14 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
     if (cat_dept)
         json_object_set_new(row, "department", json_string(cat_dept));
     g_free(cat_dept);
+    json_t *rat = json_object_get(in, "reported_at"), *cat_closed = json_object_get(in, "closed_at");
+    if (json_is_integer(rat))
+        json_object_set(row, "created_at", rat);
+    bool closed_already = json_is_integer(cat_closed);
+    if (closed_already) {
+        json_object_set_new(row, "status", json_string("closed"));
+        json_object_set(row, "closed_at", cat_closed);
+    }
     double lon = 0, lat = 0;
     int has = read_location(in, &lon, &lat, row, err);
     if (has < 0) {
@@ -447,16 +457,18 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
         *existing = true;
         char key[32];
         snprintf(key, sizeof key, "%lld", (long long)found);
-        return incident_get(s, key, false, out, err);
+        return out ? incident_get(s, key, false, out, err) : 0;
     }
-    if (!rc)
+    if (!rc && !closed_already)
         rc = limit_for(s, category, INC_REPORTED, &limit, err);
     if (!rc) {
-        json_object_set_new(row, "deadline", json_integer(incident_deadline(now, limit)));
+        if (!closed_already)
+            json_object_set_new(row, "deadline", json_integer(incident_deadline(now, limit)));
         rc = store_incident_insert(s, row, who->id, idem_key, err);
     }
     if (!rc) {
-        json_t *h = history_row(who, now, "report", NULL, "reported", NULL);
+        json_t *h = history_row(who, now, closed_already ? "import" : "report", NULL,
+                                jstr(row, "status"), closed_already ? "closed at the source" : NULL);
         json_object_set_new(h, "data", json_pack("{s:s}", "source", source));
         rc = store_incident_history_add(s, jint(row, "id"), h, err);
         json_decref(h);
@@ -469,6 +481,10 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
         store_rollback(s);
         json_decref(row);
         return rc;
+    }
+    if (!out) {   /* bulk callers need no copy back */
+        json_decref(row);
+        return 0;
     }
     char key[32];
     snprintf(key, sizeof key, "%lld", (long long)jint(row, "id"));
@@ -675,6 +691,37 @@ int incident_escalate_due(store *s, int64_t now, gc_err *err)
     }
     g_free(ids);
     return rc < 0 ? rc : count;
+}
+
+/* ---- photos ---- */
+
+int incident_photo_store(const char *dir, const unsigned char *buf, size_t len,
+                         const char *part, json_t **photo, bool *has_gps, double *lon,
+                         double *lat, gc_err *err)
+{
+    *photo = NULL;
+    *has_gps = false;
+    if (len > INCIDENT_MAX_PHOTO_BYTES)
+        return gc_fail(err, GC_ETOOBIG, part, "%s: a photo may have at most 10 MiB", part);
+    photo_info pi;
+    if (photo_inspect(buf, len, &pi, err)) {
+        snprintf(err->field, sizeof err->field, "%s", part);
+        return GC_EINVAL;
+    }
+    char hash[65];
+    photo_hash(buf, len, hash);
+    if (photo_save(dir, buf, len, hash, err)) {
+        log_error("incidents", "photo not stored part=%s: %s", part, err->msg);
+        return GC_EIO;
+    }
+    *photo = json_pack("{s:s,s:I,s:o,s:s}", "hash", hash, "bytes", (json_int_t)len, "exif",
+                       photo_info_json(&pi), "part", part);
+    if (pi.has_gps) {
+        *has_gps = true;
+        *lon = pi.lon;
+        *lat = pi.lat;
+    }
+    return 0;
 }
 
 /* ---- public ---- */

@@ -16,13 +16,13 @@
 
 #include "gridcc/app.h"
 #include "gridcc/crs.h"
+#include "gridcc/hotline.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
 #include "gridcc/photo.h"
 
 #define MAX_PHOTOS 9
-#define MAX_PHOTO_BYTES (10 << 20)
-#define MAX_REPORT_BODY ((size_t)MAX_PHOTOS * MAX_PHOTO_BYTES + (1 << 20))
+#define MAX_REPORT_BODY ((size_t)MAX_PHOTOS * INCIDENT_MAX_PHOTO_BYTES + (1 << 20))
 #define MISMATCH_M 200.0
 
 static inc_actor actor_of(const store_user *u)
@@ -110,39 +110,28 @@ static void take_photos(app *a, http_form *form, json_t *photos, json_t *errors,
         http_form_file *f = form->files->pdata[i];
         char part[300];
         snprintf(part, sizeof part, "%s%s%s", f->name, f->filename[0] ? ":" : "", f->filename);
-        gc_err e = {0};
-        photo_info pi;
         if ((int)i >= MAX_PHOTOS) {
             json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
                                                     "too_many", "message",
                                                     "at most 9 photos per report"));
             continue;
         }
-        if (f->data->len > MAX_PHOTO_BYTES) {
-            json_array_append_new(
-                errors, json_pack("{s:s,s:s,s:s}", "field", part, "code", "too_big", "message",
-                                  "a photo may have at most 10 MiB"));
-            continue;
-        }
-        if (photo_inspect(f->data->data, f->data->len, &pi, &e)) {
+        gc_err e = {0};
+        json_t *photo;
+        bool has_gps;
+        double lon, lat;
+        if (incident_photo_store(dir, f->data->data, f->data->len, part, &photo, &has_gps, &lon,
+                                 &lat, &e)) {
             json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
-                                                    "invalid_photo", "message", e.msg));
+                                                    e.code == GC_EIO ? "io_error"
+                                                    : e.code == GC_ETOOBIG ? "too_big"
+                                                                           : "invalid_photo",
+                                                    "message", e.msg));
             continue;
         }
-        char hash[65];
-        photo_hash(f->data->data, f->data->len, hash);
-        if (photo_save(dir, f->data->data, f->data->len, hash, &e)) {
-            log_error("incidents", "photo not stored part=%s: %s", part, e.msg);
-            json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
-                                                    "io_error", "message", e.msg));
-            continue;
-        }
-        json_t *exif = photo_info_json(&pi);
-        json_array_append_new(photos, json_pack("{s:s,s:I,s:o,s:s}", "hash", hash, "bytes",
-                                                (json_int_t)f->data->len, "exif", exif, "part",
-                                                part));
-        if (!*gps && pi.has_gps)
-            *gps = json_pack("{s:f,s:f,s:s}", "lon", pi.lon, "lat", pi.lat, "part", part);
+        json_array_append_new(photos, photo);
+        if (!*gps && has_gps)
+            *gps = json_pack("{s:f,s:f,s:s}", "lon", lon, "lat", lat, "part", part);
     }
 }
 
@@ -753,8 +742,37 @@ static void h_limit_put(http_req *r, void *ud)
     json_decref(in);
 }
 
+/* One 12345 work order, as the hotline system pushes it. */
+static void h_hotline(http_req *r, void *ud)
+{
+    app *a = ud;
+    store_user u;
+    if (!app_authorize_user(a, r, ROLE_OPERATOR | ROLE_ADMIN, &u))
+        return;
+    json_t *in = http_json_object(r);
+    if (!in)
+        return;
+    inc_actor who = actor_of(&u);
+    json_t *row;
+    bool existing;
+    gc_err err = {0};
+    if (hotline_order(app_store(a), app_index(a), app_address_index(a), &who, in, &row,
+                      &existing, &err)) {
+        http_reply_err(r, &err);
+    } else {
+        if (!existing)
+            app_incidents_changed(a);
+        else
+            http_add_header(r, "Idempotent-Replayed", "true");
+        reply_incident(r, existing ? 200 : 201, row, NULL);
+        json_decref(row);
+    }
+    json_decref(in);
+}
+
 void incidents_api_register(http_server *h, app *a)
 {
+    http_route(h, "POST", "/api/hotline", 0, h_hotline, a);
     http_route(h, "GET", "/api/incidents", 0, h_list, a);
     http_route(h, "POST", "/api/incidents", MAX_REPORT_BODY, h_report, a);
     http_route(h, "GET", "/api/incidents/*", 0, h_incident_path, a);

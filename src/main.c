@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gdal.h>
@@ -13,7 +14,10 @@
 #include "gridcc/app.h"
 #include "gridcc/auth.h"
 #include "gridcc/crs.h"
+#include "gridcc/address.h"
 #include "gridcc/geotag.h"
+#include "gridcc/hotline.h"
+#include "gridcc/incidents.h"
 #include "gridcc/layers.h"
 #include "gridcc/log.h"
 #include "gridcc/store.h"
@@ -30,6 +34,13 @@ static const char usage_text[] =
     "  user add NAME --role operator|worker|planner|admin|department|resident --db FILE\n"
     "           [--department NAME] [--password-stdin]\n"
     "  geotag LON LAT --db FILE [--srs EPSG:N|gcj02|bd09]\n"
+    "  incident report --db FILE --category CODE --description TEXT\n"
+    "           [--lon X --lat Y [--srs S]] [--address TEXT] [--photo FILE]...\n"
+    "           [--source worker|resident|department|hotline|camera] [--idempotency-key K]\n"
+    "  incident show ID --db FILE\n"
+    "  incident list --db FILE [--status S[,S]] [--category CODE] [--grid ID]\n"
+    "           [--overdue] [--unplaced] [--limit N]\n"
+    "  hotline import FILE.csv --db FILE [--map MAP.json]\n"
     "  version\n";
 
 static int usage(const char *why)
@@ -419,6 +430,267 @@ static int cmd_serve(int argc, char **argv)
     return app_serve(&o);
 }
 
+
+/* ---- incident ---- */
+
+static void print_json(json_t *j)
+{
+    char *t = json_dumps(j, JSON_INDENT(2));
+    printf("%s\n", t);
+    free(t);
+}
+
+static int incident_fail(const char *what, const gc_err *e)
+{
+    fprintf(stderr, "gridcc incident %s: %s%s%s\n", what, e->field[0] ? e->field : "",
+            e->field[0] ? ": " : "", e->msg);
+    return 1;
+}
+
+static int cmd_incident_report(int argc, char **argv)
+{
+    static struct option opts[] = {
+        {"db", 1, 0, 'd'},          {"category", 1, 0, 'c'}, {"description", 1, 0, 't'},
+        {"lon", 1, 0, 'x'},         {"lat", 1, 0, 'y'},      {"srs", 1, 0, 's'},
+        {"address", 1, 0, 'a'},     {"photo", 1, 0, 'p'},    {"source", 1, 0, 'S'},
+        {"idempotency-key", 1, 0, 'k'}, {0, 0, 0, 0}};
+    const char *db = NULL, *key = NULL;
+    json_t *in = json_object(), *photos = json_array();
+    GPtrArray *files = g_ptr_array_new();
+    int ch, rc = 0;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        char *end;
+        switch (ch) {
+        case 'd': db = optarg; break;
+        case 'c': json_object_set_new(in, "category", json_string(optarg)); break;
+        case 't': json_object_set_new(in, "description", json_string(optarg)); break;
+        case 's': json_object_set_new(in, "crs", json_string(optarg)); break;
+        case 'a': json_object_set_new(in, "address", json_string(optarg)); break;
+        case 'S': json_object_set_new(in, "source", json_string(optarg)); break;
+        case 'k': key = optarg; break;
+        case 'p': g_ptr_array_add(files, optarg); break;
+        case 'x':
+        case 'y': {
+            double v = g_ascii_strtod(optarg, &end);
+            if (*end || !*optarg) {
+                fprintf(stderr, "gridcc incident report: --%s: not a number: %s\n",
+                        ch == 'x' ? "lon" : "lat", optarg);
+                rc = 1;
+            }
+            json_object_set_new(in, ch == 'x' ? "lon" : "lat", json_real(v));
+            break;
+        }
+        default: rc = 2;
+        }
+    }
+    store *s = NULL;
+    if (!rc && !(rc = open_store(db, &s))) {
+        char *dir = g_strconcat(db, ".photos", NULL);
+        bool has_loc = json_object_get(in, "lon") != NULL;
+        for (guint i = 0; i < files->len && !rc; i++) {
+            const char *path = files->pdata[i];
+            gchar *buf;
+            gsize len;
+            GError *ge = NULL;
+            if (!g_file_get_contents(path, &buf, &len, &ge)) {
+                fprintf(stderr, "gridcc incident report: %s\n", ge->message);
+                g_error_free(ge);
+                rc = 1;
+                break;
+            }
+            json_t *photo;
+            bool gps;
+            double lon, lat;
+            gc_err e = {0};
+            if (incident_photo_store(dir, (unsigned char *)buf, len, path, &photo, &gps, &lon,
+                                     &lat, &e)) {
+                fprintf(stderr, "gridcc incident report: %s: %s\n", path, e.msg);
+                rc = 1;
+            } else {
+                json_array_append_new(photos, photo);
+                if (gps && !has_loc) {
+                    json_object_set_new(in, "lon", json_real(lon));
+                    json_object_set_new(in, "lat", json_real(lat));
+                    has_loc = true;
+                }
+            }
+            g_free(buf);
+        }
+        g_free(dir);
+        json_object_set_new(in, "photos", json_incref(photos));
+        if (!rc && !has_loc && !json_object_get(in, "address")) {
+            fprintf(stderr, "gridcc incident report: a report needs --lon/--lat, --address, or "
+                            "a --photo with GPS in its EXIF\n");
+            rc = 1;
+        }
+        if (!rc) {
+            gc_err e = {0};
+            gc_index *ix = geotag_build_index(s, &e);
+            inc_actor who = {0, "cli", "operator", NULL};
+            json_t *row = NULL;
+            bool existing;
+            if (!ix || incident_report(s, ix, &who, in, key, (int64_t)time(NULL), &row,
+                                       &existing, &e))
+                rc = incident_fail("report", &e);
+            else {
+                print_json(row);
+                if (existing)
+                    fprintf(stderr, "(an earlier report with this idempotency key)\n");
+            }
+            json_decref(row);
+            index_free(ix);
+        }
+        store_close(s);
+    }
+    g_ptr_array_free(files, TRUE);
+    json_decref(photos);
+    json_decref(in);
+    return rc == 2 ? usage(NULL) : rc;
+}
+
+static int print_row(void *ud, json_t *row)
+{
+    json_t *chain = json_object_get(json_object_get(row, "chain"), "chain");
+    json_t *grid = json_object_get(chain, "grid");
+    printf("%s\t%s\t%s\t%s\t%s\n", json_string_value(json_object_get(row, "case_no")),
+           json_string_value(json_object_get(row, "status")),
+           json_string_value(json_object_get(row, "category")),
+           json_is_object(grid) ? json_string_value(json_object_get(grid, "name")) : "-",
+           json_string_value(json_object_get(row, "description")));
+    return 0;
+}
+
+static int cmd_incident(int argc, char **argv)
+{
+    if (argc < 2)
+        return usage("incident: report, show or list");
+    if (!strcmp(argv[1], "report"))
+        return cmd_incident_report(argc, argv);
+    static struct option opts[] = {
+        {"db", 1, 0, 'd'},      {"status", 1, 0, 's'}, {"category", 1, 0, 'c'},
+        {"grid", 1, 0, 'g'},    {"overdue", 0, 0, 'o'}, {"unplaced", 0, 0, 'u'},
+        {"limit", 1, 0, 'l'},   {0, 0, 0, 0}};
+    const char *db = NULL;
+    store_incident_filter f = {.limit = 100, .now = (int64_t)time(NULL)};
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': db = optarg; break;
+        case 's': f.statuses = optarg; break;
+        case 'c': f.category = optarg; break;
+        case 'g': f.unit_level = "grid"; f.unit_id = optarg; break;
+        case 'o': f.overdue = true; break;
+        case 'u': f.unplaced = true; break;
+        case 'l': f.limit = atoi(optarg); break;
+        default: return usage(NULL);
+        }
+    }
+    store *s;
+    int rc = open_store(db, &s);
+    if (rc)
+        return rc;
+    gc_err e = {0};
+    if (!strcmp(argv[1], "show")) {
+        if (optind + 1 != argc) {
+            store_close(s);
+            return usage("incident show takes one ID (a case number or id)");
+        }
+        json_t *row;
+        if (incident_get(s, argv[optind], true, &row, &e))
+            rc = incident_fail("show", &e);
+        else
+            print_json(row);
+        json_decref(row);
+    } else if (!strcmp(argv[1], "list")) {
+        int64_t matched = 0;
+        if (store_incidents_query(s, &f, &matched, print_row, NULL, &e))
+            rc = incident_fail("list", &e);
+        else
+            fprintf(stderr, "%lld matching\n", (long long)matched);
+    } else {
+        rc = usage("incident: report, show or list");
+    }
+    store_close(s);
+    return rc;
+}
+
+/* ---- hotline ---- */
+
+static void hotline_progress_line(void *ud, int rows)
+{
+    if (*(bool *)ud)
+        fprintf(stderr, "\r\033[Khotline import: %d orders", rows);
+}
+
+static int cmd_hotline(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "import"))
+        return usage("hotline: the only subcommand is 'import'");
+    static struct option opts[] = {{"db", 1, 0, 'd'}, {"map", 1, 0, 'm'}, {0, 0, 0, 0}};
+    const char *db = NULL, *mapfile = NULL;
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'd')
+            db = optarg;
+        else if (ch == 'm')
+            mapfile = optarg;
+        else
+            return usage(NULL);
+    }
+    if (optind + 1 != argc)
+        return usage("hotline import takes exactly one FILE");
+    const char *path = argv[optind];
+    gc_err e = {0};
+    hotline_map *m = mapfile ? hotline_map_load(mapfile, &e) : hotline_map_default();
+    if (!m) {
+        fprintf(stderr, "gridcc hotline import: %s\n", e.msg);
+        return 1;
+    }
+    store *s;
+    int rc = open_store(db, &s);
+    if (rc) {
+        hotline_map_free(m);
+        return rc;
+    }
+    gint64 t0 = g_get_monotonic_time();
+    gc_index *ix = geotag_build_index(s, &e);
+    address_index *ax = ix ? address_index_build(s, &e) : NULL;
+    bool tty = isatty(2);
+    hotline_report rep = {0};
+    if (!ax || hotline_import(s, ix, ax, path, m, hotline_progress_line, &tty, &rep, &e)) {
+        if (tty)
+            fputs("\r\033[K", stderr);
+        fprintf(stderr, "gridcc hotline import: %s\n", e.msg);
+        rc = 1;
+    } else {
+        if (tty)
+            fputs("\r\033[K", stderr);
+        size_t i;
+        json_t *p;
+        json_array_foreach(rep.problems, i, p)
+            fprintf(stderr, "%s: %s: line %lld (order %s): %s\n", path,
+                    json_string_value(json_object_get(p, "kind")),
+                    (long long)json_integer_value(json_object_get(p, "line")),
+                    json_string_value(json_object_get(p, "order")),
+                    json_string_value(json_object_get(p, "reason")));
+        printf("%s: %d orders: %d created (%d by coordinates, %d by address, %d unplaced), "
+               "%d already imported, %d rejected in %.1f s\n",
+               path, rep.rows, rep.created, rep.placed_by_coords, rep.placed_by_address,
+               rep.unplaced, rep.existing, rep.rejected,
+               (double)(g_get_monotonic_time() - t0) / 1e6);
+        rc = rep.rejected ? 1 : 0;
+    }
+    hotline_report_clear(&rep);
+    address_index_free(ax);
+    index_free(ix);
+    store_close(s);
+    hotline_map_free(m);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -445,6 +717,10 @@ int main(int argc, char **argv)
         rc = cmd_user(argc - 1, argv + 1);
     else if (!strcmp(cmd, "geotag"))
         rc = cmd_geotag(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "incident"))
+        rc = cmd_incident(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "hotline"))
+        rc = cmd_hotline(argc - 1, argv + 1);
     else if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("gridcc %s\n", GRIDCC_VERSION);
         rc = 0;

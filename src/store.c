@@ -128,10 +128,32 @@ int store_open(const char *path, store **out, gc_err *err)
     return store_open_version(path, store_latest_version(), out, err);
 }
 
+static void stmt_free(gpointer st) { sqlite3_finalize(st); }
+
+sqlite3_stmt *store_stmt(store *s, const char *sql)
+{
+    if (!s->stmts)
+        s->stmts = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, stmt_free);
+    sqlite3_stmt *st = g_hash_table_lookup(s->stmts, sql);
+    if (st) {
+        sqlite3_reset(st);
+        sqlite3_clear_bindings(st);
+        return st;
+    }
+    if (g_hash_table_size(s->stmts) > 512)   /* many filter shapes: start over */
+        g_hash_table_remove_all(s->stmts);
+    if (sqlite3_prepare_v3(s->db, sql, -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK)
+        return NULL;
+    g_hash_table_insert(s->stmts, g_strdup(sql), st);
+    return st;
+}
+
 void store_close(store *s)
 {
     if (!s)
         return;
+    if (s->stmts)
+        g_hash_table_destroy(s->stmts);
     if (s->db)
         sqlite3_close_v2(s->db);
     if (s->splite)

@@ -133,10 +133,10 @@ static int each_row(store *s, sqlite3_stmt *st, store_row_cb cb, void *ud, gc_er
     }
     if (rc != SQLITE_DONE) {
         store_db_fail(s, err, what);
-        sqlite3_finalize(st);
+        sqlite3_reset(st);
         return GC_EIO;
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return 0;
 }
 
@@ -146,18 +146,19 @@ static int collect(void *ud, json_t *row)
     return 0;
 }
 
+/* Statements are prepared once per connection and reused: a hotline import
+ * runs a dozen per order, and preparing costs more than running them. */
 static int prepare(store *s, const char *sql, sqlite3_stmt **st, gc_err *err)
 {
-    if (sqlite3_prepare_v2(s->db, sql, -1, st, NULL) != SQLITE_OK)
-        return store_db_fail(s, err, "incidents");
-    return 0;
+    *st = store_stmt(s, sql);
+    return *st ? 0 : store_db_fail(s, err, "incidents");
 }
 
 /* A statement that returns no rows. */
 static int step_done(store *s, sqlite3_stmt *st, gc_err *err, const char *what)
 {
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : store_db_fail(s, err, what);
 }
 
@@ -204,7 +205,7 @@ int store_incident_get(store *s, const char *key, json_t **row, gc_err *err)
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *row = row_json(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return 0;
     if (rc != SQLITE_DONE)
@@ -216,7 +217,7 @@ static int64_t find_one(store *s, const char *sql, int64_t a, const char *b, con
 {
     sqlite3_stmt *st;
     int64_t id = 0;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (!(st = store_stmt(s, sql)))
         return -1;
     int k = 1;
     if (!c)
@@ -229,7 +230,7 @@ static int64_t find_one(store *s, const char *sql, int64_t a, const char *b, con
         id = sqlite3_column_int64(st, 0);
     else if (rc != SQLITE_DONE)
         id = -1;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return id;
 }
 
@@ -266,7 +267,7 @@ static int next_case_no(store *s, int64_t t, char out[24], gc_err *err)
     sqlite3_bind_int(st, 1, year);
     int rc = sqlite3_step(st);
     int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (!n)
         return store_db_fail(s, err, "case numbers");
     snprintf(out, 24, "%d-%06lld", year, (long long)n);
@@ -349,7 +350,7 @@ int store_incident_insert(store *s, json_t *row, int64_t idem_user, const char *
     g_ptr_array_free(bound, TRUE);
     rc = sqlite3_step(st);
     int ext = sqlite3_extended_errcode(s->db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
             return gc_fail(err, GC_EINVAL, "category", "unknown category");
@@ -468,7 +469,7 @@ int store_incidents_due(store *s, int64_t now, int64_t **ids, size_t *n, gc_err 
         int64_t id = sqlite3_column_int64(st, 0);
         g_array_append_val(a, id);
     }
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         g_array_free(a, TRUE);
         return store_db_fail(s, err, "incidents");
@@ -482,13 +483,11 @@ int64_t store_incidents_next_deadline(store *s)
 {
     sqlite3_stmt *st;
     int64_t t = 0;
-    if (sqlite3_prepare_v2(s->db,
-                           "SELECT min(deadline) FROM incidents WHERE deadline IS NOT NULL", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (!(st = store_stmt(s, "SELECT min(deadline) FROM incidents WHERE deadline IS NOT NULL")))
         return 0;
     if (sqlite3_step(st) == SQLITE_ROW)
         t = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return t;
 }
 
@@ -640,7 +639,7 @@ int store_incidents_query(store *s, const store_incident_filter *f, int64_t *mat
         if (pass == 0) {
             if (sqlite3_step(st) == SQLITE_ROW)
                 *matched = sqlite3_column_int64(st, 0);
-            sqlite3_finalize(st);
+            sqlite3_reset(st);
         } else {
             rc = each_row(s, st, cb, ud, err, "incidents");
         }
@@ -675,7 +674,7 @@ int store_category_get(store *s, const char *code, json_t **row, gc_err *err)
     sqlite3_bind_text(st, 1, code, -1, SQLITE_STATIC);
     if (sqlite3_step(st) == SQLITE_ROW)
         *row = row_json(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return *row ? 0 : gc_fail(err, GC_ENOTFOUND, "category", "unknown category '%s'", code);
 }
 
@@ -698,7 +697,7 @@ int store_category_put(store *s, json_t *row, gc_err *err)
         bind_json(st, (int)i + 1, json_object_get(row, cols[i]));
     int rc = sqlite3_step(st);
     int ext = sqlite3_extended_errcode(s->db);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         store_rollback(s);
         if (ext == SQLITE_CONSTRAINT_FOREIGNKEY)
@@ -732,7 +731,7 @@ int store_time_limit(store *s, const char *category, const char *step, int64_t *
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *seconds = sqlite3_column_int64(st, 0);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0
                             : gc_fail(err, GC_ENOTFOUND, "step", "no time limit for step %s", step);
 }
@@ -764,7 +763,7 @@ int store_time_limit_put(store *s, const char *category, const char *step, int64
     sqlite3_bind_text(st, 2, step, -1, SQLITE_STATIC);
     sqlite3_bind_int64(st, 3, seconds);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     if (rc != SQLITE_DONE) {
         store_rollback(s);
         return gc_fail(err, GC_EINVAL, "seconds", "a time limit is a step and seconds > 0");

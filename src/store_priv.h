@@ -4,6 +4,7 @@
 #ifndef GRIDCC_STORE_PRIV_H
 #define GRIDCC_STORE_PRIV_H
 
+#include <glib.h>
 #include <sqlite3.h>
 
 #include "gridcc/store.h"
@@ -14,7 +15,12 @@ struct store {
     char *path;
     int64_t data_version;
     int depth;           /* store_begin nesting: 0 outside a transaction */
+    GHashTable *stmts;   /* SQL text → prepared statement, reused */
 };
+
+/* A prepared statement for sql, reset and unbound, owned by the store: reset
+ * it (sqlite3_reset) when done, never finalize it. NULL on error. */
+sqlite3_stmt *store_stmt(store *s, const char *sql);
 
 int store_exec(store *s, const char *sql, gc_err *err);
 /* Fills err with what SQLite says went wrong while doing `what`; GC_EIO. */

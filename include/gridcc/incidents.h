@@ -127,6 +127,16 @@ json_t *incident_public(json_t *row);
 /* A case as a GeoJSON Feature (geometry null while unplaced). New reference. */
 json_t *incident_feature(json_t *row);
 
+/* ---- photos ---- */
+
+/* Checks a photo (a whole JPEG, at most 10 MiB) and stores it by content
+ * hash under dir. photo gets {hash, bytes, exif, part} for the "photos" of
+ * incident_report; lon/lat and has_gps when its EXIF has a position. */
+#define INCIDENT_MAX_PHOTO_BYTES (10 << 20)
+int incident_photo_store(const char *dir, const unsigned char *buf, size_t len,
+                         const char *part, json_t **photo, bool *has_gps, double *lon,
+                         double *lat, gc_err *err);
+
 /* ---- statistics ---- */
 
 /* Per unit of `level` (grid, community, street, district): counts by status
