@@ -45,7 +45,8 @@ static bool looks_like_text(const unsigned char *b, size_t n)
 {
     size_t m = n < 256 ? n : 256;
     const char *end;
-    if (!g_utf8_validate((const char *)b, (gssize)m, &end) && m - (size_t)(end - (const char *)b) > 3)
+    if (!g_utf8_validate((const char *)b, (gssize)m, &end) &&
+        m - (size_t)(end - (const char *)b) > 3)
         return false;
     for (const unsigned char *p = b; p < (const unsigned char *)end; p++)
         if (*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t')
@@ -69,8 +70,9 @@ static int refuse_not_jpeg(const unsigned char *b, size_t n, photo_info *out, gc
 {
     const char *hint = "send the photo as a JPEG (.jpg) file";
     if (n == 0)
-        return refuse(out, PHOTO_ERR_NOT_JPEG, err,
-                      "not a JPEG: the file is empty (0 bytes); choose the photo again and re-send it");
+        return refuse(
+            out, PHOTO_ERR_NOT_JPEG, err,
+            "not a JPEG: the file is empty (0 bytes); choose the photo again and re-send it");
     char what[160];
     if (n >= 8 && !memcmp(b, "\x89PNG\r\n\x1a\n", 8)) {
         snprintf(what, sizeof what, "a PNG image");
@@ -80,8 +82,8 @@ static int refuse_not_jpeg(const unsigned char *b, size_t n, photo_info *out, gc
         char brand[5] = {0};
         for (int i = 0; i < 4; i++)
             brand[i] = g_ascii_isprint(b[8 + i]) ? (char)b[8 + i] : '?';
-        static const char *const heif[] = {"heic", "heix", "hevc", "hevx", "heim", "heis",
-                                           "hevm", "hevs", "mif1", "msf1"};
+        static const char *const heif[] = {"heic", "heix", "hevc", "hevx", "heim",
+                                           "heis", "hevm", "hevs", "mif1", "msf1"};
         bool is_heif = false;
         for (size_t i = 0; i < G_N_ELEMENTS(heif); i++)
             is_heif |= !strcmp(brand, heif[i]);
@@ -114,8 +116,8 @@ static int refuse_not_jpeg(const unsigned char *b, size_t n, photo_info *out, gc
         int k = snprintf(what, sizeof what, "not an image format we know: it starts with bytes");
         for (size_t i = 0; i < n && i < 8; i++)
             k += snprintf(what + k, sizeof what - (size_t)k, " %02x", b[i]);
-        return refuse(out, PHOTO_ERR_NOT_JPEG, err,
-                      "not a JPEG: %s (a JPEG starts ff d8 ff); %s", what, hint);
+        return refuse(out, PHOTO_ERR_NOT_JPEG, err, "not a JPEG: %s (a JPEG starts ff d8 ff); %s",
+                      what, hint);
     }
     return refuse(out, PHOTO_ERR_NOT_JPEG, err, "not a JPEG: the file is %s; %s", what, hint);
 }
@@ -154,8 +156,8 @@ static bool is_sof(unsigned m)
 
 /* Walks the segments; fills width/height and points *exif at the first APP1
  * "Exif" payload (borrowed from buf). */
-static int jpeg_walk(const unsigned char *b, size_t n, photo_info *out,
-                     const unsigned char **exif, size_t *exif_len, gc_err *err)
+static int jpeg_walk(const unsigned char *b, size_t n, photo_info *out, const unsigned char **exif,
+                     size_t *exif_len, gc_err *err)
 {
     bool frame = false, scan = false;
     size_t pos = 2;
@@ -164,11 +166,13 @@ static int jpeg_walk(const unsigned char *b, size_t n, photo_info *out,
         if (pos >= n)
             return refuse(out, PHOTO_ERR_TRUNCATED, err,
                           "the JPEG is truncated: it ends after %zu bytes with no end-of-image "
-                          "marker (%s)", n, TRUNCATED_HINT);
+                          "marker (%s)",
+                          n, TRUNCATED_HINT);
         if (b[pos] != 0xFF)
             return refuse(out, PHOTO_ERR_CORRUPT, err,
                           "the JPEG is damaged: byte %zu should start a marker (ff) but is %02x; "
-                          "export the photo again", pos, b[pos]);
+                          "export the photo again",
+                          pos, b[pos]);
         size_t at = pos;
         while (pos < n && b[pos] == 0xFF) /* fill bytes may pad a marker */
             pos++;
@@ -200,7 +204,8 @@ static int jpeg_walk(const unsigned char *b, size_t n, photo_info *out,
         if (seglen < 2)
             return refuse(out, PHOTO_ERR_CORRUPT, err,
                           "the JPEG is damaged: the %s segment at byte %zu has length %zu; "
-                          "export the photo again", marker_name(m, nb), at, seglen);
+                          "export the photo again",
+                          marker_name(m, nb), at, seglen);
         if (seglen > n - pos)
             return refuse(out, PHOTO_ERR_TRUNCATED, err,
                           "the JPEG is truncated: its %s segment at byte %zu needs %zu bytes but "
@@ -214,7 +219,8 @@ static int jpeg_walk(const unsigned char *b, size_t n, photo_info *out,
             if (plen < 6)
                 return refuse(out, PHOTO_ERR_CORRUPT, err,
                               "the JPEG is damaged: its frame header is %zu bytes, too short; "
-                              "export the photo again", plen);
+                              "export the photo again",
+                              plen);
             out->height = seg[1] << 8 | seg[2];
             out->width = seg[3] << 8 | seg[4];
             /* height 0 would defer to a DNL marker: legal, never seen from a camera */
@@ -254,7 +260,8 @@ static int jpeg_walk(const unsigned char *b, size_t n, photo_info *out,
             if (pos >= n)
                 return refuse(out, PHOTO_ERR_TRUNCATED, err,
                               "the JPEG is truncated: its image data stops after %zu bytes, "
-                              "without an end-of-image marker (%s)", n, TRUNCATED_HINT);
+                              "without an end-of-image marker (%s)",
+                              n, TRUNCATED_HINT);
         }
     }
 }
@@ -264,8 +271,8 @@ static int jpeg_walk(const unsigned char *b, size_t n, photo_info *out,
 typedef struct exif_ctx {
     photo_info *p;
     ExifByteOrder order;
-    char corrupt[160];   /* libexif's first complaint about the EXIF block itself */
-    bool gps_pointer;    /* IFD0 points at a GPS IFD (libexif follows it, maybe to nothing) */
+    char corrupt[160]; /* libexif's first complaint about the EXIF block itself */
+    bool gps_pointer;  /* IFD0 points at a GPS IFD (libexif follows it, maybe to nothing) */
 } exif_ctx;
 
 static void warn(exif_ctx *c, unsigned bit, const char *fmt, ...)
@@ -331,8 +338,9 @@ static const char *show(const unsigned char *s, size_t n, char *dst, size_t cap)
 static bool entry_text(const ExifEntry *e, char *dst, size_t cap)
 {
     dst[0] = 0;
-    if (!e || !e->data || (e->format != EXIF_FORMAT_ASCII && e->format != EXIF_FORMAT_UNDEFINED &&
-                           e->format != EXIF_FORMAT_BYTE))
+    if (!e || !e->data ||
+        (e->format != EXIF_FORMAT_ASCII && e->format != EXIF_FORMAT_UNDEFINED &&
+         e->format != EXIF_FORMAT_BYTE))
         return false;
     size_t n = 0;
     while (n < e->size && e->data[n] && n + 1 < cap)
@@ -383,11 +391,11 @@ static bool gps_rationals(exif_ctx *c, const ExifEntry *e, const char *name, uns
     /* SRational is out of spec but phones write it (HMD Nokia 8.3): its
      * non-negative values mean the same, so they are read without a word */
     bool sig = e->format == EXIF_FORMAT_SRATIONAL;
-    if ((e->format != EXIF_FORMAT_RATIONAL && !sig) || e->components < min ||
-        e->components > max || !e->data || e->size < 8 * e->components) {
+    if ((e->format != EXIF_FORMAT_RATIONAL && !sig) || e->components < min || e->components > max ||
+        !e->data || e->size < 8 * e->components) {
         const char *f = exif_format_get_name(e->format);
-        warn(c, as ? as : PHOTO_WARN_GPS_TYPE, "%s is %lu value(s) of type %s, not %u rational(s)", name,
-             e->components, f ? f : "unknown", max);
+        warn(c, as ? as : PHOTO_WARN_GPS_TYPE, "%s is %lu value(s) of type %s, not %u rational(s)",
+             name, e->components, f ? f : "unknown", max);
         return false;
     }
     for (unsigned i = 0; i < e->components; i++) {
@@ -401,8 +409,8 @@ static bool gps_rationals(exif_ctx *c, const ExifEntry *e, const char *name, uns
             v[i] = (double)r.numerator / r.denominator;
             if (v[i] < 0) {
                 /* the sign belongs in the Ref tag; with both, which one is meant? */
-                warn(c, as ? as : PHOTO_WARN_GPS_TYPE, "%s %s is negative (%d/%d)", name,
-                     part[i], r.numerator, r.denominator);
+                warn(c, as ? as : PHOTO_WARN_GPS_TYPE, "%s %s is negative (%d/%d)", name, part[i],
+                     r.numerator, r.denominator);
                 return false;
             }
             continue;
@@ -431,8 +439,8 @@ static bool gps_coord(exif_ctx *c, ExifData *ed, unsigned tag, unsigned ref_tag,
     if (!gps_rationals(c, tag_in(ed, EXIF_IFD_GPS, tag), name, 1, 3, DMS, v, 0))
         return false;
     if (v[1] >= 60 || v[2] >= 60) {
-        warn(c, PHOTO_WARN_GPS_RANGE, "%s has %g minutes %g seconds (must be below 60)", name,
-             v[1], v[2]);
+        warn(c, PHOTO_WARN_GPS_RANGE, "%s has %g minutes %g seconds (must be below 60)", name, v[1],
+             v[2]);
         return false;
     }
     double deg = v[0] + v[1] / 60 + v[2] / 3600;
@@ -502,8 +510,9 @@ static void gps_time(exif_ctx *c, ExifData *ed)
     char s[16], shown[16];
     int y, mo, dd;
     char tail;
-    if (!entry_text(d, s, sizeof s) || sscanf(s, "%4d%*1[:-]%2d%*1[:-]%2d%c", &y, &mo, &dd, &tail) != 3 ||
-        y < 1 || mo < 1 || dd < 1 || !g_date_valid_dmy((GDateDay)dd, (GDateMonth)mo, (GDateYear)y)) {
+    if (!entry_text(d, s, sizeof s) ||
+        sscanf(s, "%4d%*1[:-]%2d%*1[:-]%2d%c", &y, &mo, &dd, &tail) != 3 || y < 1 || mo < 1 ||
+        dd < 1 || !g_date_valid_dmy((GDateDay)dd, (GDateMonth)mo, (GDateYear)y)) {
         warn(c, PHOTO_WARN_TIME, "GPSDateStamp '%s' is not a date",
              d->data ? show(d->data, d->size, shown, sizeof shown) : "");
         return;
@@ -538,8 +547,8 @@ static void gps_read(exif_ctx *c, ExifData *ed)
         return;
     }
     double lat, lon;
-    bool ok_lat = gps_coord(c, ed, EXIF_TAG_GPS_LATITUDE, EXIF_TAG_GPS_LATITUDE_REF,
-                            "GPSLatitude", 'N', 'S', 90, &lat);
+    bool ok_lat = gps_coord(c, ed, EXIF_TAG_GPS_LATITUDE, EXIF_TAG_GPS_LATITUDE_REF, "GPSLatitude",
+                            'N', 'S', 90, &lat);
     bool ok_lon = gps_coord(c, ed, EXIF_TAG_GPS_LONGITUDE, EXIF_TAG_GPS_LONGITUDE_REF,
                             "GPSLongitude", 'E', 'W', 180, &lon);
     if (!ok_lat || !ok_lon)
@@ -564,11 +573,10 @@ static int exif_datetime(const ExifEntry *e, char *dst, size_t cap)
         return -1;
     if (strspn(s, " :0") == strlen(s))
         return 0;
-    int y, mo, d, h, mi, sec, n = 0;
-    if (sscanf(s, "%4d%*1[:/-]%2d%*1[:/-]%2d%*1[ T]%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec,
-               &n) != 6 ||
-        y < 1 || mo < 1 || d < 1 || !g_date_valid_dmy((GDateDay)d, (GDateMonth)mo, (GDateYear)y) || h < 0 || h > 23 ||
-        mi < 0 || mi > 59 || sec < 0 || sec > 60)
+    int y, mo, d, h, mi, sec; /* anything after the seconds (a fraction, a zone) is ignored */
+    if (sscanf(s, "%4d%*1[:/-]%2d%*1[:/-]%2d%*1[ T]%2d:%2d:%2d", &y, &mo, &d, &h, &mi, &sec) != 6 ||
+        y < 1 || mo < 1 || d < 1 || !g_date_valid_dmy((GDateDay)d, (GDateMonth)mo, (GDateYear)y) ||
+        h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 60)
         return -1;
     iso_time(dst, cap, y, mo, d, h, mi, sec, "");
     return 1;
@@ -742,8 +750,7 @@ static int io_fail(gc_err *err, const char *what, const char *path)
     return gc_fail(err, GC_EIO, "", "photo store: %s %s: %s", what, path, g_strerror(e));
 }
 
-int photo_save(const char *dir, const unsigned char *buf, size_t len, const char *hash,
-               gc_err *err)
+int photo_save(const char *dir, const unsigned char *buf, size_t len, const char *hash, gc_err *err)
 {
     if (!dir || !photo_hash_valid(hash))
         return gc_fail(err, GC_EINVAL, "hash",

@@ -123,8 +123,7 @@ static const struct bad_exif {
     {"gps-empty-ifd.jpg", PHOTO_WARN_GPS_EMPTY, "GPS IFD is empty", false},
     {"gps-version-only.jpg", PHOTO_WARN_GPS_EMPTY, "no GPSLatitude/GPSLongitude", false},
     {"gps-bad-latitude.jpg", PHOTO_WARN_GPS_RANGE, "GPSLatitude 95.000000 is beyond 90", false},
-    {"gps-zero-denominator.jpg", PHOTO_WARN_GPS_ZERO_DENOM, "GPSLatitude seconds is 1152/0",
-     false},
+    {"gps-zero-denominator.jpg", PHOTO_WARN_GPS_ZERO_DENOM, "GPSLatitude seconds is 1152/0", false},
     {"gps-wrong-type.jpg", PHOTO_WARN_GPS_TYPE, "GPSLatitude is 8 value(s) of type ASCII", false},
     {"gps-wrong-count.jpg", PHOTO_WARN_GPS_TYPE, "GPSLongitude is 5 value(s) of type Rational",
      false},
@@ -224,9 +223,12 @@ static void test_refused_files(void **st)
 static void test_refused_shapes(void **st)
 {
     expect_refused(B("GIF89a\x01\0\x01\0"), PHOTO_ERR_NOT_JPEG, "a GIF image");
-    expect_refused(B("\0\0\0\x18" "ftypheic\0\0\0\0mif1heic"), PHOTO_ERR_NOT_JPEG,
-                   "HEIC/HEIF image (ftyp brand 'heic')");
-    expect_refused(B("\0\0\0\x18" "ftypisom\0\0\0\0"), PHOTO_ERR_NOT_JPEG, "ftyp brand 'isom'");
+    expect_refused(B("\0\0\0\x18"
+                     "ftypheic\0\0\0\0mif1heic"),
+                   PHOTO_ERR_NOT_JPEG, "HEIC/HEIF image (ftyp brand 'heic')");
+    expect_refused(B("\0\0\0\x18"
+                     "ftypisom\0\0\0\0"),
+                   PHOTO_ERR_NOT_JPEG, "ftyp brand 'isom'");
     expect_refused(B("%PDF-1.7\n"), PHOTO_ERR_NOT_JPEG, "a PDF document");
     expect_refused(B("RIFF\x10\0\0\0WEBPVP8 "), PHOTO_ERR_NOT_JPEG, "a WebP image");
     expect_refused(B("<!DOCTYPE html><html>"), PHOTO_ERR_NOT_JPEG, "an HTML page");
@@ -239,7 +241,9 @@ static void test_refused_shapes(void **st)
     expect_refused(B("\xff\xd8\xff\xda\0\x02\x12\x34\xff\xd9"), PHOTO_ERR_NO_FRAME,
                    "no frame header (SOF) before its image data");
     expect_refused(B("\xff\xd8"), PHOTO_ERR_TRUNCATED, "ends after 2 bytes");
-    expect_refused(B("\xff\xd8\xff\xe1\x10\x00" "Exif"), PHOTO_ERR_TRUNCATED,
+    expect_refused(B("\xff\xd8\xff\xe1\x10\x00"
+                     "Exif"),
+                   PHOTO_ERR_TRUNCATED,
                    "its APP1 segment at byte 2 needs 4096 bytes but only 6 are left");
     expect_refused(B("\xff\xd8\xff\xe0\0\x04\0\0garbage"), PHOTO_ERR_CORRUPT,
                    "byte 8 should start a marker (ff) but is 67");
@@ -273,8 +277,8 @@ static void test_refused_shapes(void **st)
  * checks above it must neither crash nor let an impossible position through. */
 static void test_exif_mutations(void **st)
 {
-    static const char *files[] = {"gps-north-east.jpg", "gps-below-sea-level.jpg",
-                                  "gps-no-ref.jpg", "gps-empty-ifd.jpg"};
+    static const char *files[] = {"gps-north-east.jpg", "gps-below-sea-level.jpg", "gps-no-ref.jpg",
+                                  "gps-empty-ifd.jpg"};
     static const unsigned char vals[] = {0x00, 0x01, 0x7f, 0x80, 0xff};
     unsigned inspected = 0;
     for (size_t f = 0; f < G_N_ELEMENTS(files); f++) {
@@ -354,15 +358,21 @@ static void test_hash(void **st)
     assert_false(photo_hash_valid(NULL));
     assert_false(photo_hash_valid(""));
     assert_false(photo_hash_valid("../etc"));
-    assert_false(photo_hash_valid("../etc/passwd/../../../../../../../../../../../../../../../../x"));
-    assert_false(photo_hash_valid("0E5751C026E543B2E8AB2EB06099DAA1D1E5DF47778F7787FAAB45CDF12FE3A8"));
-    assert_false(photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1"));          /* short */
-    assert_false(photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a80"));
-    assert_false(photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a/"));
-    assert_false(photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3ag"));
+    assert_false(
+        photo_hash_valid("../etc/passwd/../../../../../../../../../../../../../../../../x"));
+    assert_false(
+        photo_hash_valid("0E5751C026E543B2E8AB2EB06099DAA1D1E5DF47778F7787FAAB45CDF12FE3A8"));
+    assert_false(photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1")); /* short */
+    assert_false(
+        photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a80"));
+    assert_false(
+        photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a/"));
+    assert_false(
+        photo_hash_valid("0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3ag"));
 
     char *p = photo_path("/srv/photos", hex);
-    assert_string_equal(p, "/srv/photos/0e/0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8.jpg");
+    assert_string_equal(
+        p, "/srv/photos/0e/0e5751c026e543b2e8ab2eb06099daa1d1e5df47778f7787faab45cdf12fe3a8.jpg");
     g_free(p);
     assert_null(photo_path("/srv/photos", "../etc"));
 }
@@ -450,12 +460,12 @@ static void test_threads(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_photos),   cmocka_unit_test(test_no_gps),
-        cmocka_unit_test(test_bad_exif),      cmocka_unit_test(test_scan_damage),
-        cmocka_unit_test(test_refused_files),
-        cmocka_unit_test(test_refused_shapes), cmocka_unit_test(test_exif_mutations),
-        cmocka_unit_test(test_json),          cmocka_unit_test(test_hash),
-        cmocka_unit_test(test_save),          cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_good_photos),    cmocka_unit_test(test_no_gps),
+        cmocka_unit_test(test_bad_exif),       cmocka_unit_test(test_scan_damage),
+        cmocka_unit_test(test_refused_files),  cmocka_unit_test(test_refused_shapes),
+        cmocka_unit_test(test_exif_mutations), cmocka_unit_test(test_json),
+        cmocka_unit_test(test_hash),           cmocka_unit_test(test_save),
+        cmocka_unit_test(test_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,10 @@ typedef struct photo_info {
 /* Checks buf is a whole JPEG and reads its EXIF with libexif. GC_EINVAL with a message a user can act on for:
    not a JPEG (name what it looks like: PNG, GIF, HEIC/ftyp, PDF, empty, else first bytes in hex), truncated (no EOI / segment runs past the end),
    no frame header. A valid JPEG with bad EXIF is NOT an error: fill exif_warning, has_gps=false.
-   out is always cleared first; on failure only out->error is set. Bytes after EOI are ignored. */
+   out is always cleared first; on failure only out->error is set. Bytes after EOI are ignored, and so is
+   an ff before a non-marker byte inside the image data (damage a decoder can live with).
+   Two warnings are notes that keep has_gps: a missing GPSLatitudeRef/GPSLongitudeRef (read as N/E) and an
+   unusable altitude (has_alt false). has_alt is only ever true with has_gps. */
 int photo_inspect(const unsigned char *buf, size_t len, photo_info *out, gc_err *err);
 json_t *photo_info_json(const photo_info *p);   /* new reference; jansson; omit absent fields */
 void photo_hash(const unsigned char *buf, size_t len, char hex[65]);  /* BLAKE2b-256 (libsodium crypto_generichash), lowercase hex */

@@ -262,7 +262,7 @@ def noise(w, h, seed):
 
 def big(path, target=2 * 1024 * 1024):
     """One noise JPEG of about target bytes with GPS EXIF: the quality is searched for."""
-    img = noise(1000, 750, 42)
+    img = noise(1600, 1200, 42)
     exif = pil_exif("Xiaomi", "Redmi Note 12", "2008:10:23 13:20:14", 1,
                     gps_tags("N", (40, 0, 1152), "E", (116, 19, 3432), alt=52,
                              date="2008:10:23", time=(5, 20, 14)))
