@@ -244,19 +244,12 @@ static json_t *order_json(const hotline_map *m, const order_fields *o, const add
             else
                 snprintf(am.reason, sizeof am.reason, "neither coordinates nor an address");
         }
-        if (am.found) {
-            json_object_set_new(in, "lon", json_real(am.lon));
-            json_object_set_new(in, "lat", json_real(am.lat));
-            json_object_set_new(in, "building_id", json_string(am.building_id));
-            json_array_append_new(flags, json_pack("{s:s,s:s,s:f}", "flag", "placed_by_address",
-                                                   "building", am.building_name, "score",
-                                                   am.score));
+        json_object_set_new(in, "flags", flags);
+        if (incident_place_by_address(in, &am))
             *placed = 2;
-        } else {
-            json_array_append_new(flags, json_pack("{s:s,s:s}", "flag", "unplaced", "reason",
-                                                   am.reason));
+        else
             snprintf(reason, rlen, "%s", am.reason);
-        }
+        return in;
     }
     json_object_set_new(in, "flags", flags);
     return in;

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gridcc/address.h"
 #include "gridcc/crs.h"
 #include "gridcc/geotag.h"
 #include "gridcc/log.h"
@@ -424,13 +425,35 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
         json_decref(row);
         return has;
     }
+    json_t *flags = json_array();
+    json_array_extend(flags, json_object_get(in, "flags"));
+    json_t *pp = json_object_get(in, "photo_position");
+    if (json_is_object(pp)) {
+        double plon = json_number_value(json_object_get(pp, "lon"));
+        double plat = json_number_value(json_object_get(pp, "lat"));
+        if (!has) {
+            lon = plon;
+            lat = plat;
+            has = 1;
+            json_array_append_new(flags, json_pack("{s:s,s:O}", "flag", "location_from_photo",
+                                                   "part", json_object_get(pp, "part")));
+        } else {
+            /* both a place and a photo position: far apart is worth an operator's look */
+            double d = crs_distance_m(lon, lat, plon, plat);
+            if (d > INCIDENT_MISMATCH_M)
+                json_array_append_new(
+                    flags, json_pack("{s:s,s:f,s:O,s:f,s:f}", "flag", "location_mismatch",
+                                     "distance_m", round(d), "part", json_object_get(pp, "part"),
+                                     "photo_lon", plon, "photo_lat", plat));
+        }
+    }
+    json_object_set_new(row, "flags", flags);
     if (has) {
         json_object_set_new(row, "lon", json_real(lon));
         json_object_set_new(row, "lat", json_real(lat));
         tag_row(row, ix, lon, lat);
     }
-    static const char *copy[] = {"address", "reporter", "props", "flags", "external_id",
-                                 "photos"};
+    static const char *copy[] = {"address", "reporter", "props", "external_id", "photos"};
     for (size_t i = 0; i < G_N_ELEMENTS(copy); i++)
         if (json_object_get(in, copy[i]) && !json_is_null(json_object_get(in, copy[i])))
             json_object_set(row, copy[i], json_object_get(in, copy[i]));
@@ -490,6 +513,27 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
     snprintf(key, sizeof key, "%lld", (long long)jint(row, "id"));
     json_decref(row);
     return incident_get(s, key, false, out, err);
+}
+
+bool incident_place_by_address(json_t *in, const address_match *m)
+{
+    json_t *flags = json_object_get(in, "flags");
+    if (!json_is_array(flags)) {
+        flags = json_array();
+        json_object_set_new(in, "flags", flags);
+    }
+    if (!m->found) {
+        json_array_append_new(flags, json_pack("{s:s,s:s}", "flag", "unplaced", "reason",
+                                               m->reason));
+        return false;
+    }
+    json_object_set_new(in, "lon", json_real(m->lon));
+    json_object_set_new(in, "lat", json_real(m->lat));
+    json_object_del(in, "crs");
+    json_object_set_new(in, "building_id", json_string(m->building_id));
+    json_array_append_new(flags, json_pack("{s:s,s:s,s:f}", "flag", "placed_by_address",
+                                           "building", m->building_name, "score", m->score));
+    return true;
 }
 
 /* ---- actions ---- */

@@ -15,7 +15,6 @@
 #include <time.h>
 
 #include "gridcc/app.h"
-#include "gridcc/crs.h"
 #include "gridcc/hotline.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
@@ -23,7 +22,6 @@
 
 #define MAX_PHOTOS 9
 #define MAX_REPORT_BODY ((size_t)MAX_PHOTOS * INCIDENT_MAX_PHOTO_BYTES + (1 << 20))
-#define MISMATCH_M 200.0
 
 static inc_actor actor_of(const store_user *u)
 {
@@ -201,56 +199,26 @@ static void h_report(http_req *r, void *ud)
     json_object_set_new(in, "photos", photos);
 
     bool has_loc = json_object_get(in, "lon") || json_object_get(in, "x");
-    json_t *flags = json_array();
-    if (!has_loc && gps) {
-        json_object_set(in, "lon", json_object_get(gps, "lon"));
-        json_object_set(in, "lat", json_object_get(gps, "lat"));
-        json_object_del(in, "crs");
-        json_array_append_new(flags, json_pack("{s:s,s:O}", "flag", "location_from_photo",
-                                               "part", json_object_get(gps, "part")));
-    } else if (!has_loc && !json_object_get(in, "address") && !json_array_size(perrs)) {
+    if (!has_loc && !gps && !json_object_get(in, "address") && !json_array_size(perrs)) {
         json_decref(in);
-        json_decref(flags);
         json_decref(perrs);
         http_reply_error(r, 400, "invalid", "lon",
                          "a report needs a place: lon/lat (or x/y with crs), an address, or a "
                          "photo whose EXIF has GPS");
         return;
     }
-    if (json_array_size(perrs) && !has_loc && !gps)
+    json_t *flags = json_array();
+    /* a photo that failed must not lose the text: keep the report, unplaced */
+    if (!has_loc && !gps && json_array_size(perrs))
         json_array_append_new(flags, json_pack("{s:s}", "flag", "unplaced"));
     json_object_set_new(in, "flags", flags);
+    if (gps)
+        json_object_set(in, "photo_position", gps);
     json_t *row;
     bool existing;
     inc_actor who = actor_of(&u);
     int rc = incident_report(app_store(a), app_index(a), &who, in, key, now_s(), &row, &existing,
                              &err);
-    /* both a place and a photo position: far apart is worth an operator's look */
-    if (!rc && !existing && has_loc && gps) {
-        double d = crs_distance_m(json_number_value(json_object_get(row, "lon")),
-                                  json_number_value(json_object_get(row, "lat")),
-                                  json_number_value(json_object_get(gps, "lon")),
-                                  json_number_value(json_object_get(gps, "lat")));
-        if (d > MISMATCH_M) {
-            json_t *fl = json_array();
-            json_array_extend(fl, json_object_get(row, "flags"));
-            json_array_append_new(fl, json_pack("{s:s,s:f,s:O,s:f,s:f}", "flag",
-                                                "location_mismatch", "distance_m",
-                                                round(d), "part", json_object_get(gps, "part"),
-                                                "photo_lon", json_number_value(json_object_get(gps, "lon")),
-                                                "photo_lat", json_number_value(json_object_get(gps, "lat"))));
-            json_t *set = json_pack("{s:o}", "flags", fl);
-            gc_err e2 = {0};
-            if (!store_begin(app_store(a), &e2) &&
-                !store_incident_update(app_store(a), json_integer_value(json_object_get(row, "id")),
-                                       NULL, set, &e2) &&
-                !store_commit(app_store(a), &e2))
-                json_object_update(row, set);
-            else
-                store_rollback(app_store(a));
-            json_decref(set);
-        }
-    }
     json_decref(gps);
     json_decref(in);
     if (rc) {

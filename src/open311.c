@@ -342,36 +342,24 @@ static void h_post(http_req *r, app *a, fmt f)
     json_t *in = json_pack("{s:s}", "category", code);
     const char *desc = param(p, "description");
     json_object_set_new(in, "description", json_string(desc ? desc : "(no description)"));
-    json_t *flags = json_array();
+    json_object_set_new(in, "flags", json_array());
     address_match m = {0};
     if (slat) {
         json_object_set_new(in, "lon", json_real(lon));
         json_object_set_new(in, "lat", json_real(lat));
     } else if (addr_id && address_by_id(app_address_index(a), addr_id, &m)) {
-        json_object_set_new(in, "lon", json_real(m.lon));
-        json_object_set_new(in, "lat", json_real(m.lat));
+        incident_place_by_address(in, &m);
     } else if (addr) {
         address_lookup(app_address_index(a), addr, &m);
-        if (m.found) {
-            json_object_set_new(in, "lon", json_real(m.lon));
-            json_object_set_new(in, "lat", json_real(m.lat));
-            json_array_append_new(flags, json_pack("{s:s,s:s,s:f}", "flag", "placed_by_address",
-                                                   "building", m.building_name, "score",
-                                                   m.score));
-        } else {
-            json_array_append_new(flags, json_pack("{s:s,s:s}", "flag", "unplaced", "reason",
-                                                   m.reason));
-        }
+        incident_place_by_address(in, &m);
     } else {
         json_decref(in);
-        json_decref(flags);
         reply_error(r, 400, f,
                     "a location is required: lat and long, address_string or address_id");
         goto out;
     }
     if (addr)
         json_object_set_new(in, "address", json_string(addr));
-    json_object_set_new(in, "flags", flags);
     json_t *rep = json_object(), *props = json_object(), *attrs = json_object();
     static const char *who[] = {"email", "first_name", "last_name", "phone", "device_id",
                                 "account_id"};
@@ -401,19 +389,6 @@ static void h_post(http_req *r, app *a, fmt f)
     bool existing;
     int rc = incident_report(app_store(a), app_index(a), &actor, in, NULL, (int64_t)time(NULL),
                              &row, &existing, &err);
-    if (!rc && m.found && !slat) {
-        /* the building the address named, not whatever the point fell in */
-        json_t *set = json_pack("{s:s}", "building_id", m.building_id);
-        gc_err e2 = {0};
-        if (!store_begin(app_store(a), &e2) &&
-            !store_incident_update(app_store(a), json_integer_value(json_object_get(row, "id")),
-                                   NULL, set, &e2) &&
-            !store_commit(app_store(a), &e2))
-            json_object_update(row, set);
-        else
-            store_rollback(app_store(a));
-        json_decref(set);
-    }
     json_decref(in);
     if (rc) {
         reply_error(r, err.code == GC_EINVAL ? 400 : 500, f, "%s", err.msg);

@@ -33,6 +33,9 @@ typedef enum {
     ACT_EVALUATE, ACT_N
 } inc_action;
 
+/* A photo's GPS this far from the reported place flags the report. */
+#define INCIDENT_MISMATCH_M 200.0
+
 /* Escalation levels: who answers for an overdue case. */
 enum { INC_LEVEL_GRID, INC_LEVEL_COMMUNITY, INC_LEVEL_STREET, INC_LEVEL_DISTRICT };
 
@@ -98,13 +101,21 @@ void incident_escalation(int level, int64_t now, int64_t limit_s, int *next_leve
 /* A new report. in: category (code), description, location as lon/lat
  * (EPSG:4326) or x/y with crs, address, source, reporter {name, phone,
  * email}, props, external_id, photos (array of {hash, bytes, exif, part}),
- * flags. The case is geotagged with ix (may be NULL: not placed), its
+ * flags, building_id (a building named by address, kept over the geotag's),
+ * photo_position {lon, lat, part} (a photo's EXIF GPS: the place when none is
+ * given, else a location_mismatch flag beyond 200 m). The case is geotagged with ix (may be NULL: not placed), its
  * deadline set, and its first history row written. idem_key: a client's
  * Idempotency-Key (or NULL). *out: the stored case; *existing true when the
  * key or (source, external_id) was seen before and nothing was written. */
 int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *in,
                     const char *idem_key, int64_t now, json_t **out, bool *existing,
                     gc_err *err);
+
+/* Places a report by an address match: lon/lat and building_id into in,
+ * and a flag (placed_by_address with the building and score, or unplaced
+ * with the reason) appended to in.flags. True when placed. */
+struct address_match;
+bool incident_place_by_address(json_t *in, const struct address_match *m);
 
 /* Takes action on a case (id: numeric id or case number). params: note,
  * department (dispatch), result (handle), rating and comment (evaluate),
