@@ -345,7 +345,6 @@ static bool read_filter(http_req *r, store_incident_filter *f)
 typedef struct list_ctx {
     json_t *features;
     bool public_view;
-    int64_t only_reporter;
 } list_ctx;
 
 static int list_row(void *ud, json_t *row)
@@ -357,7 +356,7 @@ static int list_row(void *ud, json_t *row)
 
 static void reply_list(http_req *r, app *a, store_incident_filter *f, bool public_view)
 {
-    list_ctx c = {json_array(), public_view, 0};
+    list_ctx c = {json_array(), public_view};
     int64_t matched = 0;
     gc_err err = {0};
     if (store_incidents_query(app_store(a), f, &matched, list_row, &c, &err)) {
@@ -381,9 +380,7 @@ static void h_list(http_req *r, void *ud)
     if (!read_filter(r, &f))
         return;
     /* residents see their own reports; department users their department's */
-    char own[32];
     if (!strcmp(u.role, "resident")) {
-        snprintf(own, sizeof own, "%lld", (long long)u.id);
         f.reporter_id = u.id;
     } else if (!strcmp(u.role, "department")) {
         f.department = u.department;
@@ -488,7 +485,6 @@ static void h_act(http_req *r, void *ud)
         return;
     }
     json_decref(perrs);
-    /* a resident may evaluate only what they can see */
     inc_actor who = actor_of(&u);
     json_t *row;
     int rc = incident_act(app_store(a), id, (inc_action)act, &who, in, now_s(), &row, &err);
