@@ -459,7 +459,12 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
             json_object_set(row, copy[i], json_object_get(in, copy[i]));
     if (json_object_get(in, "building_id") && has)
         json_object_set(row, "building_id", json_object_get(in, "building_id"));
-    if (who->id)
+    /* the reporter is an account only when the report is its own (a worker's,
+     * a resident's, a department's); a case an operator enters for a caller
+     * has none, and its evaluation is the operator's 回访 call. Who entered
+     * it is in the audit trail either way. */
+    if (who->id && !strcmp(source, source_for(who, NULL)) &&
+        !role_is(who, "operator") && !role_is(who, "admin"))
         json_object_set_new(row, "reporter_id", json_integer(who->id));
     unsigned char rnd[12];
     randombytes_buf(rnd, sizeof rnd);

@@ -112,6 +112,22 @@ def test_photo_report_round_the_loop():
     ctx["closed_case"] = case
 
 
+def test_operator_entered_case_can_be_evaluated():
+    """A case an operator enters for a caller has no resident account behind
+    it: the operator records the callback rating."""
+    d = ctx["d"]
+    st, f = d.json("POST", "/api/incidents", {"category": "E05.02", "description": "来电: 店外经营",
+                                              "lon": 116.3460, "lat": 40.0178}, ctx["op"])
+    assert st == 201 and f["properties"]["reporter_id"] is None, f["properties"]
+    case = f["id"]
+    for who, a, extra in [("op", "register", {}), ("op", "dispatch", {"department": "城管"}),
+                          ("cg", "handle", {"result": "已劝离"}), ("op", "verify", {}),
+                          ("op", "close", {}), ("op", "evaluate", {"rating": 4})]:
+        assert act(d, case, ctx[who], a, **extra)[0] == 200, a
+    st, b = d.json("GET", "/api/incidents/" + case, token=ctx["op"])
+    assert b["properties"]["history"][0]["actor"] == "op"
+
+
 def test_resident_evaluates_own():
     d = ctx["d"]
     st, f = d.json("POST", "/api/incidents", {"category": "E05.05", "description": "单车乱停 13912345678",
@@ -334,7 +350,8 @@ def teardown():
 if __name__ == "__main__":
     setup()
     try:
-        main([test_photo_report_round_the_loop, test_resident_evaluates_own,
+        main([test_photo_report_round_the_loop, test_operator_entered_case_can_be_evaluated,
+              test_resident_evaluates_own,
               test_bad_photo_keeps_the_report, test_bad_inputs, test_escalation_by_timer,
               test_deadline_survives_kill9, test_kill9_during_burst_loses_nothing_acknowledged,
               test_hotline_import, test_stats_and_ranking, teardown])
