@@ -14,12 +14,15 @@
 #include "gridcc/log.h"
 
 #define CHUNK 65536
+#define FORM_PRESIZE_MAX ((size_t)32 << 20)
 
 typedef struct route {
     char method[8];
     char *pattern;
     bool prefix;
     size_t max_body;
+    const char *const *form_names;
+    int form_n;
     http_handler h;
     void *ud;
 } route;
@@ -32,9 +35,27 @@ struct http_server {
     int port;
 };
 
+typedef struct form_ctx {
+    http_form *f;
+    http_form_file *cur;
+    size_t size_hint;     /* what is left of the body: no part is larger */
+} form_ctx;
+
+/* A form parsed as it arrives. */
+typedef struct form_stream {
+    struct lws_spa *spa;
+    const char *const *names;
+    int n;
+    form_ctx ctx;
+    http_form form;
+    size_t length, fed;
+    bool bad, done;
+} form_stream;
+
 typedef struct req_priv {
     struct lws *wsi;
     http_server *srv;
+    form_stream *fs;
     size_t max_body;
     size_t sent;
     gint64 t0;
@@ -63,10 +84,13 @@ static http_req *req_new(struct lws *wsi, http_server *srv)
     return r;
 }
 
+static void form_stream_free(form_stream *fs);
+
 static void req_free(http_req *r)
 {
     if (!r)
         return;
+    form_stream_free(((req_priv *)r->priv)->fs);
     g_ptr_array_free(r->qkeys, TRUE);
     g_ptr_array_free(r->qvals, TRUE);
     g_byte_array_free(r->body, TRUE);
@@ -185,11 +209,6 @@ bool http_is_form(const http_req *r)
            !g_ascii_strncasecmp(r->content_type, "application/x-www-form-urlencoded", 33);
 }
 
-typedef struct form_ctx {
-    http_form *f;
-    http_form_file *cur;
-} form_ctx;
-
 static int form_file(void *data, const char *name, const char *filename, char *buf, int len,
                      enum lws_spa_fileupload_states state)
 {
@@ -198,7 +217,9 @@ static int form_file(void *data, const char *name, const char *filename, char *b
         c->cur = g_new0(http_form_file, 1);
         c->cur->name = g_strdup(name ? name : "");
         c->cur->filename = g_strdup(filename ? filename : "");
-        c->cur->data = g_byte_array_new();
+        /* one allocation of the most the part can be, not a doubling copy
+         * per power of two: a 2 MB photo costs one pass over its bytes */
+        c->cur->data = g_byte_array_sized_new((guint)MIN(c->size_hint, FORM_PRESIZE_MAX));
         g_ptr_array_add(c->f->files, c->cur);
     } else if ((state == LWS_UFS_CONTENT || state == LWS_UFS_FINAL_CONTENT) && c->cur) {
         if (len > 0)
@@ -226,7 +247,17 @@ int http_form_parse(http_req *r, const char *const *names, int n, http_form *out
     if (!g_ascii_strncasecmp(r->content_type, "multipart/", 10) &&
         !strstr(r->content_type, "boundary="))
         return gc_fail(err, GC_EINVAL, "Content-Type", "multipart body without a boundary");
-    form_ctx c = {out, NULL};
+    if (p->fs) {   /* parsed on arrival */
+        form_stream *fs = p->fs;
+        g_hash_table_destroy(out->fields);
+        g_ptr_array_free(out->files, TRUE);
+        *out = fs->form;
+        fs->form = (http_form){0};
+        if (fs->bad)
+            return gc_fail(err, GC_EINVAL, "body", "malformed form body (%s)", r->content_type);
+        return 0;
+    }
+    form_ctx c = {out, NULL, r->body->len};
     lws_spa_create_info_t info = {.param_names = names, .count_params = n,
                                   .max_storage = 65536, .opt_cb = form_file, .opt_data = &c};
     struct lws_spa *spa = lws_spa_create_via_info(p->wsi, &info);
@@ -256,6 +287,58 @@ void http_form_clear(http_form *f)
         g_ptr_array_free(f->files, TRUE);
     f->fields = NULL;
     f->files = NULL;
+}
+
+static void form_stream_free(form_stream *fs)
+{
+    if (!fs)
+        return;
+    if (fs->spa)
+        lws_spa_destroy(fs->spa);
+    http_form_clear(&fs->form);
+    g_free(fs);
+}
+
+static form_stream *form_stream_new(struct lws *wsi, const route *rt, size_t length)
+{
+    form_stream *fs = g_new0(form_stream, 1);
+    fs->names = rt->form_names;
+    fs->n = rt->form_n;
+    fs->length = length;
+    fs->form.fields = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
+    fs->form.files = g_ptr_array_new_with_free_func(form_file_free);
+    fs->ctx = (form_ctx){&fs->form, NULL, length};
+    lws_spa_create_info_t info = {.param_names = rt->form_names, .count_params = rt->form_n,
+                                  .max_storage = 65536, .opt_cb = form_file,
+                                  .opt_data = &fs->ctx};
+    fs->spa = lws_spa_create_via_info(wsi, &info);
+    fs->bad = !fs->spa;
+    return fs;
+}
+
+static void form_stream_feed(form_stream *fs, const void *in, size_t len)
+{
+    if (fs->bad)
+        return;   /* the rest is drained; the handler answers 400 */
+    fs->ctx.size_hint = fs->length > fs->fed ? fs->length - fs->fed : 0;
+    fs->fed += len;
+    if (lws_spa_process(fs->spa, in, (int)len) < 0)
+        fs->bad = true;
+}
+
+static void form_stream_end(form_stream *fs)
+{
+    if (!fs->spa)
+        return;
+    if (!fs->bad && lws_spa_finalize(fs->spa) < 0)
+        fs->bad = true;
+    for (int i = 0; i < fs->n && !fs->bad; i++) {
+        const char *v = lws_spa_get_string(fs->spa, i);
+        if (v)
+            g_hash_table_insert(fs->form.fields, (gpointer)fs->names[i], g_strdup(v));
+    }
+    lws_spa_destroy(fs->spa);
+    fs->spa = NULL;
 }
 
 /* ---- parsing ---- */
@@ -456,6 +539,15 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 dispatch(r, rt);
                 return 0;
             }
+            if (rt->form_names && http_is_form(r) &&
+                (g_ascii_strncasecmp(r->content_type, "multipart/", 10) ||
+                 strstr(r->content_type, "boundary="))) {
+                p->fs = form_stream_new(wsi, rt, (size_t)n);
+            } else {
+                /* the whole body in one allocation */
+                g_byte_array_set_size(r->body, (guint)n);
+                g_byte_array_set_size(r->body, 0);
+            }
             r->user = rt;   /* remembered until the body is complete */
             return 0;
         }
@@ -469,14 +561,18 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         req_priv *p = r->priv;
         if (p->dispatched || p->body_rejected)
             return 0;
-        if (r->body->len + len > p->max_body) {
+        size_t got = p->fs ? p->fs->fed : r->body->len;
+        if (got + len > p->max_body) {
             p->body_rejected = true;
             http_reply_error(r, 413, "too_large", "body", "request body exceeds the limit of %zu bytes",
                              p->max_body);
             dispatch(r, NULL);
             return 0;
         }
-        g_byte_array_append(r->body, in, (guint)len);
+        if (p->fs)
+            form_stream_feed(p->fs, in, len);
+        else
+            g_byte_array_append(r->body, in, (guint)len);
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
@@ -487,6 +583,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!p->dispatched) {
             route *rt = r->user;
             r->user = NULL;
+            if (p->fs)
+                form_stream_end(p->fs);
             dispatch(r, rt);
         }
         return 0;
@@ -584,6 +682,9 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
     info.user = s;
     info.max_http_header_data = 8192;
     info.max_http_header_pool = 256;
+    /* bodies are read this much at a time: 4 KiB (the default) means 500
+     * reads and callbacks for one 2 MB photo */
+    info.pt_serv_buf_size = 65536;
     info.timeout_secs = (unsigned int)s->lim.idle_timeout_s;
     info.keepalive_timeout = s->lim.idle_timeout_s;
     info.server_string = "gridcc";
@@ -614,6 +715,15 @@ void http_route(http_server *s, const char *method, const char *pattern, size_t 
     rt->h = h;
     rt->ud = ud;
     g_ptr_array_add(s->routes, rt);
+}
+
+void http_route_form(http_server *s, const char *method, const char *pattern, size_t max_body,
+                     const char *const *names, int n, http_handler h, void *ud)
+{
+    http_route(s, method, pattern, max_body, h, ud);
+    route *rt = g_ptr_array_index(s->routes, s->routes->len - 1);
+    rt->form_names = names;
+    rt->form_n = n;
 }
 
 void http_server_free(http_server *s)

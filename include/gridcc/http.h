@@ -56,6 +56,12 @@ int http_server_port(const http_server *s);
  * prefix ending in '*'. max_body overrides the default for this route (0: default). */
 void http_route(http_server *s, const char *method, const char *pattern, size_t max_body,
                 http_handler h, void *ud);
+/* The same for a route that takes forms: a multipart or urlencoded body is
+ * parsed while it arrives (never held whole), keeping the text fields named
+ * (names must outlive the server) and every file part; the handler then gets
+ * it from http_form_parse. Other bodies arrive as usual. */
+void http_route_form(http_server *s, const char *method, const char *pattern, size_t max_body,
+                     const char *const *names, int n, http_handler h, void *ud);
 
 /* ---- request helpers ---- */
 const char *http_query(const http_req *r, const char *key);   /* first value or NULL */
@@ -77,7 +83,9 @@ typedef struct http_form {
 } http_form;
 bool http_is_form(const http_req *r);
 /* names: the text fields wanted (others are ignored); file parts are all
- * kept. GC_EINVAL when the body is not a well-formed form. */
+ * kept. GC_EINVAL when the body is not a well-formed form. On a route added
+ * with http_route_form this hands over what was parsed on arrival (names
+ * are then the route's). */
 int http_form_parse(http_req *r, const char *const *names, int n, http_form *out, gc_err *err);
 void http_form_clear(http_form *f);
 
