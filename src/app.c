@@ -33,6 +33,8 @@ struct app {
     int64_t seen_seq;          /* change-log position already reflected */
     bool rebuilding, rebuild_again;
     int logins;                /* password checks in flight on worker threads */
+    int busy;                  /* other work in flight on worker threads */
+    store_group *group;        /* group commit of small writes (reports) */
     char *photo_dir;
     address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
@@ -57,6 +59,8 @@ const address_index *app_address_index(app *a)
     return a->addr;
 }
 store *app_store(app *a) { return a->s; }
+store_group *app_group(app *a) { return a->group; }
+void app_busy(app *a, int delta) { a->busy += delta; }
 
 static unsigned role_bit(const char *role)
 {
@@ -446,6 +450,7 @@ int app_serve(const app_opts *o)
         g_main_loop_unref(a.loop);
         return 1;
     }
+    a.group = store_group_new(a.s);
     http_route(a.http, "GET", "/api/health", 0, h_health, &a);
     http_route(a.http, "POST", "/api/login", 0, h_login, &a);
     http_route(a.http, "GET", "/api/me", 0, h_me, &a);
@@ -475,8 +480,9 @@ int app_serve(const app_opts *o)
         g_source_remove(a.deadline_timer);
     http_server_free(a.http);
     /* a rebuild or login in flight completes on the loop */
-    while (a.rebuilding || a.logins)
+    while (a.rebuilding || a.logins || a.busy)
         g_main_context_iteration(NULL, TRUE);
+    store_group_free(a.group);   /* what is queued is committed, not dropped */
     auth_limiter_free(a.lim_user);
     auth_limiter_free(a.lim_peer);
     index_free(a.ix);

@@ -9,6 +9,7 @@
  *   GET  /api/photos/{hash}             a stored photo
  *   GET|PUT /api/categories, /api/time-limits   the admin-editable catalogue */
 #include <errno.h>
+#include <gio/gio.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,6 +151,104 @@ static void reply_incident(http_req *r, int status, json_t *row, json_t *photo_e
     http_reply_json(r, status, f);
 }
 
+/* A report on its way: the photo work runs on a worker thread, then the
+ * case is written in the next group commit, then the client hears. */
+typedef struct report_job {
+    app *a;
+    http_req *r;
+    store_user u;
+    json_t *in;
+    http_form form;
+    json_t *photos, *perrs, *gps;
+    char key[128];
+    /* set by the write */
+    json_t *row;
+    bool existing;
+    gc_err err;
+} report_job;
+
+static void report_job_free(report_job *j)
+{
+    http_form_clear(&j->form);
+    json_decref(j->in);
+    json_decref(j->photos);
+    json_decref(j->perrs);
+    json_decref(j->gps);
+    json_decref(j->row);
+    g_free(j);
+}
+
+static int report_write(store *s, void *ud)
+{
+    report_job *j = ud;
+    inc_actor who = actor_of(&j->u);
+    return incident_report(s, app_index(j->a), &who, j->in, j->key[0] ? j->key : NULL, now_s(),
+                           &j->row, &j->existing, &j->err);
+}
+
+static void report_done(void *ud, int write_rc, const gc_err *commit_err)
+{
+    report_job *j = ud;
+    http_req *r = j->r;
+    if (commit_err) {
+        http_reply_err(r, commit_err);
+    } else if (write_rc) {
+        http_reply_err(r, &j->err);
+    } else {
+        if (j->existing)
+            http_add_header(r, "Idempotent-Replayed", "true");
+        else
+            app_incidents_changed(j->a);
+        char loc[96];
+        snprintf(loc, sizeof loc, "/api/incidents/%s",
+                 json_string_value(json_object_get(j->row, "case_no")));
+        http_add_header(r, "Location", loc);
+        reply_incident(r, j->existing ? 200 : 201, j->row, j->perrs);
+    }
+    http_complete(r);
+    report_job_free(j);
+}
+
+/* Back on the loop with the photos stored: decide the place, then queue the
+ * case for the next group commit. */
+static void report_file(report_job *j)
+{
+    json_t *in = j->in;
+    json_object_set(in, "photos", j->photos);
+    bool has_loc = json_object_get(in, "lon") || json_object_get(in, "x");
+    if (!has_loc && !j->gps && !json_object_get(in, "address") && !json_array_size(j->perrs)) {
+        http_reply_error(j->r, 400, "invalid", "lon",
+                         "a report needs a place: lon/lat (or x/y with crs), an address, or a "
+                         "photo whose EXIF has GPS");
+        http_complete(j->r);
+        report_job_free(j);
+        return;
+    }
+    json_t *flags = json_array();
+    /* a photo that failed must not lose the text: keep the report, unplaced */
+    if (!has_loc && !j->gps && json_array_size(j->perrs))
+        json_array_append_new(flags, json_pack("{s:s}", "flag", "unplaced"));
+    json_object_set_new(in, "flags", flags);
+    if (j->gps)
+        json_object_set(in, "photo_position", j->gps);
+    store_group_add(app_group(j->a), report_write, report_done, j);
+}
+
+static void photos_work(GTask *t, gpointer src, gpointer data, GCancellable *c)
+{
+    report_job *j = data;
+    take_photos(j->a, &j->form, j->photos, j->perrs, &j->gps);
+    g_task_return_boolean(t, TRUE);
+}
+
+static void photos_done(GObject *src, GAsyncResult *res, gpointer ud)
+{
+    report_job *j = ud;
+    app_busy(j->a, -1);
+    http_form_clear(&j->form);   /* the bytes are on disk now */
+    report_file(j);
+}
+
 static void h_report(http_req *r, void *ud)
 {
     app *a = ud;
@@ -192,50 +291,26 @@ static void h_report(http_req *r, void *ud)
         http_form_clear(&form);
         return;
     }
-    json_t *photos = json_array(), *perrs = json_array(), *gps = NULL;
-    if (form.files)
-        take_photos(a, &form, photos, perrs, &gps);
-    http_form_clear(&form);
-    json_object_set_new(in, "photos", photos);
-
-    bool has_loc = json_object_get(in, "lon") || json_object_get(in, "x");
-    if (!has_loc && !gps && !json_object_get(in, "address") && !json_array_size(perrs)) {
-        json_decref(in);
-        json_decref(perrs);
-        http_reply_error(r, 400, "invalid", "lon",
-                         "a report needs a place: lon/lat (or x/y with crs), an address, or a "
-                         "photo whose EXIF has GPS");
+    report_job *j = g_new0(report_job, 1);
+    j->a = a;
+    j->r = r;
+    j->u = u;
+    j->in = in;
+    j->form = form;
+    j->photos = json_array();
+    j->perrs = json_array();
+    snprintf(j->key, sizeof j->key, "%s", key ? key : "");
+    http_defer(r);
+    if (!form.files || !form.files->len) {
+        report_file(j);
         return;
     }
-    json_t *flags = json_array();
-    /* a photo that failed must not lose the text: keep the report, unplaced */
-    if (!has_loc && !gps && json_array_size(perrs))
-        json_array_append_new(flags, json_pack("{s:s}", "flag", "unplaced"));
-    json_object_set_new(in, "flags", flags);
-    if (gps)
-        json_object_set(in, "photo_position", gps);
-    json_t *row;
-    bool existing;
-    inc_actor who = actor_of(&u);
-    int rc = incident_report(app_store(a), app_index(a), &who, in, key, now_s(), &row, &existing,
-                             &err);
-    json_decref(gps);
-    json_decref(in);
-    if (rc) {
-        json_decref(perrs);
-        http_reply_err(r, &err);
-        return;
-    }
-    if (existing)
-        http_add_header(r, "Idempotent-Replayed", "true");
-    else
-        app_incidents_changed(a);
-    char loc[96];
-    snprintf(loc, sizeof loc, "/api/incidents/%s", json_string_value(json_object_get(row, "case_no")));
-    http_add_header(r, "Location", loc);
-    reply_incident(r, existing ? 200 : 201, row, perrs);
-    json_decref(perrs);
-    json_decref(row);
+    /* checking, hashing and fsyncing megabytes of JPEG is no work for the loop */
+    app_busy(a, +1);
+    GTask *t = g_task_new(NULL, NULL, photos_done, j);
+    g_task_set_task_data(t, j, NULL);
+    g_task_run_in_thread(t, photos_work);
+    g_object_unref(t);
 }
 
 /* ---- reading ---- */
@@ -738,9 +813,11 @@ void incidents_api_register(http_server *h, app *a)
 {
     http_route(h, "POST", "/api/hotline", 0, h_hotline, a);
     http_route(h, "GET", "/api/incidents", 0, h_list, a);
-    http_route(h, "POST", "/api/incidents", MAX_REPORT_BODY, h_report, a);
+    http_route_form(h, "POST", "/api/incidents", MAX_REPORT_BODY, REPORT_FIELDS,
+                    G_N_ELEMENTS(REPORT_FIELDS), h_report, a);
     http_route(h, "GET", "/api/incidents/*", 0, h_incident_path, a);
-    http_route(h, "POST", "/api/incidents/*", MAX_REPORT_BODY, h_incident_path, a);
+    http_route_form(h, "POST", "/api/incidents/*", MAX_REPORT_BODY, REPORT_FIELDS,
+                    G_N_ELEMENTS(REPORT_FIELDS), h_incident_path, a);
     http_route(h, "GET", "/api/incidents/stats", 0, h_stats, a);
     http_route(h, "GET", "/api/incidents/ranking", 0, h_ranking, a);
     http_route(h, "GET", "/api/public/incidents", 0, h_public, a);

@@ -40,6 +40,11 @@ void app_incidents_changed(app *a);
 /* The current index, borrowed: valid while the handler runs on the loop. */
 const gc_index *app_index(app *a);
 store *app_store(app *a);
+/* Group commit on the daemon's store: see store_group_add. */
+store_group *app_group(app *a);
+/* Work in flight off the loop (+1 when handed to a thread, -1 when back):
+ * shutdown waits for it. */
+void app_busy(app *a, int delta);
 
 void geotag_api_register(http_server *s, app *a);
 void incidents_api_register(http_server *s, app *a);

@@ -143,6 +143,24 @@ void store_rollback(store *s);
 /* Appends a change-log row (data: a JSON object) inside the open transaction. */
 int store_change_append(store *s, const char *topic, const char *id, json_t *data, gc_err *err);
 
+/* ---- group commit ----
+ * Many small writes share one transaction, so one fsync makes a whole batch
+ * durable. Writes are queued from the GLib main loop's thread; the batch runs
+ * from an idle callback on that loop. Each write runs inside the batch's
+ * transaction (write: 0 to keep its rows, non-zero after rolling its own
+ * savepoint back); done then learns whether the COMMIT made it durable
+ * (commit_err NULL) or not. A write's failure never undoes the others. */
+typedef struct store_group store_group;
+typedef int (*store_group_write)(store *s, void *ud);
+typedef void (*store_group_done)(void *ud, int write_rc, const gc_err *commit_err);
+store_group *store_group_new(store *s);
+void store_group_add(store_group *g, store_group_write write, store_group_done done, void *ud);
+/* Runs what is queued now (also called by the idle callback and by free). */
+void store_group_flush(store_group *g);
+size_t store_group_pending(const store_group *g);
+/* Flushes what is still queued, then frees. */
+void store_group_free(store_group *g);
+
 /* ---- incidents ----
  * Rows travel as jansson objects keyed by column (see migration 005):
  * JSON-valued columns (chain, reporter, flags, props) as JSON values. */
