@@ -141,7 +141,16 @@ static bool parse_time(const char *s, int64_t *out)
         tm.tm_isdst = -1;
         const char *rest = strptime(s, fmts[i], &tm);
         if (rest && !*rest) {
-            *out = (int64_t)mktime(&tm);
+            /* not mktime: it looks at /etc/localtime on every call */
+            static GTimeZone *local;
+            if (g_once_init_enter(&local))
+                g_once_init_leave(&local, g_time_zone_new_local());
+            GDateTime *lt = g_date_time_new(local, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                                            tm.tm_hour, tm.tm_min, tm.tm_sec);
+            if (!lt)
+                return false;
+            *out = g_date_time_to_unix(lt);
+            g_date_time_unref(lt);
             return true;
         }
     }

@@ -154,6 +154,8 @@ void store_close(store *s)
         return;
     if (s->stmts)
         g_hash_table_destroy(s->stmts);
+    if (s->memo)
+        g_hash_table_destroy(s->memo);
     if (s->db)
         sqlite3_close_v2(s->db);
     if (s->splite)
@@ -169,14 +171,14 @@ int store_change_text(store *s, const char *topic, const char *id, const char *j
 {
     static const char sql[] = "INSERT INTO change_log(ts, topic, id, data) VALUES "
                               "(strftime('%Y-%m-%dT%H:%M:%fZ','now'), ?, ?, ?)";
-    sqlite3_stmt *st;
-    if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK)
+    sqlite3_stmt *st = store_stmt(s, sql);
+    if (!st)
         return store_db_fail(s, err, "change log");
     sqlite3_bind_text(st, 1, topic, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, id, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, json, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    sqlite3_finalize(st);
+    sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : store_db_fail(s, err, "change log");
 }
 

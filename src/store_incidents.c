@@ -13,14 +13,51 @@
 
 /* ---- transactions ---- */
 
+/* Savepoint statements are few ("SAVEPOINT sp1" …) and run per row in bulk
+ * work: prepared once each through the statement cache. */
+static int tx_step(store *s, const char *sql, gc_err *err)
+{
+    sqlite3_stmt *st = store_stmt(s, sql);
+    if (!st)
+        return store_db_fail(s, err, sql);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : store_db_fail(s, err, sql);
+}
+
+json_t *store_memo_get(store *s, const char *key)
+{
+    return s->depth > 0 && s->memo ? g_hash_table_lookup(s->memo, key) : NULL;
+}
+
+void store_memo_put(store *s, const char *key, json_t *v)
+{
+    if (s->depth <= 0) {
+        json_decref(v);
+        return;
+    }
+    if (!s->memo)
+        s->memo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        (GDestroyNotify)json_decref);
+    g_hash_table_replace(s->memo, g_strdup(key), v);
+}
+
+void store_memo_clear(store *s)
+{
+    if (s->memo)
+        g_hash_table_remove_all(s->memo);
+}
+
 int store_begin(store *s, gc_err *err)
 {
     char sql[32];
     if (s->depth == 0)
+        store_memo_clear(s);
+    if (s->depth == 0)
         snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
     else
         snprintf(sql, sizeof sql, "SAVEPOINT sp%d", s->depth);
-    if (store_exec(s, sql, err))
+    if (s->depth == 0 ? store_exec(s, sql, err) : tx_step(s, sql, err))
         return GC_EIO;
     s->depth++;
     return 0;
@@ -35,7 +72,7 @@ int store_commit(store *s, gc_err *err)
         snprintf(sql, sizeof sql, "COMMIT");
     else
         snprintf(sql, sizeof sql, "RELEASE sp%d", s->depth - 1);
-    if (store_exec(s, sql, err)) {
+    if (s->depth == 1 ? store_exec(s, sql, err) : tx_step(s, sql, err)) {
         store_rollback(s);
         return GC_EIO;
     }
@@ -47,18 +84,23 @@ void store_rollback(store *s)
 {
     if (s->depth <= 0)
         return;
-    char sql[64];
-    if (s->depth == 1)
-        snprintf(sql, sizeof sql, "ROLLBACK");
-    else
-        snprintf(sql, sizeof sql, "ROLLBACK TO sp%d; RELEASE sp%d", s->depth - 1, s->depth - 1);
-    sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+    store_memo_clear(s);   /* it may hold what is being undone */
+    if (s->depth == 1) {
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    } else {
+        char sql[32];
+        gc_err ignore = {0};
+        snprintf(sql, sizeof sql, "ROLLBACK TO sp%d", s->depth - 1);
+        tx_step(s, sql, &ignore);
+        snprintf(sql, sizeof sql, "RELEASE sp%d", s->depth - 1);
+        tx_step(s, sql, &ignore);
+    }
     s->depth--;
 }
 
 int store_change_append(store *s, const char *topic, const char *id, json_t *data, gc_err *err)
 {
-    char *text = json_dumps(data, JSON_COMPACT);
+    char *text = json_dumps(data, JSON_COMPACT | STORE_JSON_PRECISION);
     int rc = store_change_text(s, topic, id, text, err);
     free(text);
     return rc;
@@ -112,7 +154,7 @@ static void bind_json(sqlite3_stmt *st, int k, json_t *v)
     } else if (json_is_boolean(v)) {
         sqlite3_bind_int(st, k, json_is_true(v));
     } else {
-        char *t = json_dumps(v, JSON_COMPACT);
+        char *t = json_dumps(v, JSON_COMPACT | STORE_JSON_PRECISION);
         sqlite3_bind_text(st, k, t, -1, free);
     }
 }
@@ -254,22 +296,50 @@ int store_incident_find(store *s, int64_t idem_user, const char *idem_key, const
 /* The next case number of the year of `t`: 2026-000123. */
 static int next_case_no(store *s, int64_t t, char out[24], gc_err *err)
 {
-    time_t tt = (time_t)t;
-    struct tm tm;
-    localtime_r(&tt, &tm);
-    int year = tm.tm_year + 1900;
+    /* localtime_r looks at /etc/localtime on every call: remember the
+     * local year's bounds instead (per thread; a store is one thread's) */
+    static _Thread_local int64_t y_from = 1, y_to = 0;
+    static _Thread_local int y_year;
+    if (t < y_from || t >= y_to) {
+        time_t tt = (time_t)t;
+        struct tm tm;
+        localtime_r(&tt, &tm);
+        y_year = tm.tm_year + 1900;
+        struct tm b = {.tm_year = tm.tm_year, .tm_mday = 1, .tm_isdst = -1};
+        struct tm e = {.tm_year = tm.tm_year + 1, .tm_mday = 1, .tm_isdst = -1};
+        y_from = (int64_t)mktime(&b);
+        y_to = (int64_t)mktime(&e);
+    }
+    int year = y_year;
+    /* the year's counter is read once per transaction, then kept in the memo
+     * (a rolled-back savepoint empties the memo, so it never runs ahead) */
+    char key[32];
+    snprintf(key, sizeof key, "case\x1f%d", year);
+    json_t *m = store_memo_get(s, key);
+    int64_t n = 0;
     sqlite3_stmt *st;
-    if (prepare(s,
-                "INSERT INTO case_counters(year, last) VALUES (?, 1) "
-                "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last",
-                &st, err))
-        return GC_EIO;
-    sqlite3_bind_int(st, 1, year);
-    int rc = sqlite3_step(st);
-    int64_t n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    sqlite3_reset(st);
-    if (!n)
-        return store_db_fail(s, err, "case numbers");
+    if (m) {
+        n = json_integer_value(m) + 1;
+        if (prepare(s, "UPDATE case_counters SET last = ?2 WHERE year = ?1", &st, err))
+            return GC_EIO;
+        sqlite3_bind_int(st, 1, year);
+        sqlite3_bind_int64(st, 2, n);
+        if (step_done(s, st, err, "case numbers"))
+            return GC_EIO;
+    } else {
+        if (prepare(s,
+                    "INSERT INTO case_counters(year, last) VALUES (?, 1) "
+                    "ON CONFLICT(year) DO UPDATE SET last = last + 1 RETURNING last",
+                    &st, err))
+            return GC_EIO;
+        sqlite3_bind_int(st, 1, year);
+        int rc = sqlite3_step(st);
+        n = rc == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+        sqlite3_reset(st);
+        if (!n)
+            return store_db_fail(s, err, "case numbers");
+    }
+    store_memo_put(s, key, json_integer(n));
     snprintf(out, 24, "%d-%06lld", year, (long long)n);
     return 0;
 }
@@ -667,6 +737,13 @@ int store_category_get(store *s, const char *code, json_t **row, gc_err *err)
 {
     sqlite3_stmt *st;
     *row = NULL;
+    char key[160];
+    snprintf(key, sizeof key, "category\x1f%s", code);
+    json_t *m = store_memo_get(s, key);
+    if (m) {
+        *row = json_deep_copy(m);
+        return 0;
+    }
     if (prepare(s, "SELECT code, parent, name, kind, department, active FROM categories "
                    "WHERE code = ?",
                 &st, err))
@@ -675,6 +752,8 @@ int store_category_get(store *s, const char *code, json_t **row, gc_err *err)
     if (sqlite3_step(st) == SQLITE_ROW)
         *row = row_json(st);
     sqlite3_reset(st);
+    if (*row)
+        store_memo_put(s, key, json_deep_copy(*row));
     return *row ? 0 : gc_fail(err, GC_ENOTFOUND, "category", "unknown category '%s'", code);
 }
 
@@ -683,6 +762,7 @@ int store_category_put(store *s, json_t *row, gc_err *err)
     sqlite3_stmt *st;
     if (store_begin(s, err))
         return GC_EIO;
+    store_memo_clear(s);
     if (prepare(s,
                 "INSERT INTO categories(code, parent, name, kind, department, active) VALUES "
                 "(?, ?, ?, ?, ?, coalesce(?, 1)) ON CONFLICT(code) DO UPDATE SET "
@@ -719,6 +799,13 @@ int store_time_limit(store *s, const char *category, const char *step, int64_t *
                      gc_err *err)
 {
     /* its own row, its major class's (the code before the dot), then '*' */
+    char key[200];
+    snprintf(key, sizeof key, "limit\x1f%s\x1f%s", category, step);
+    json_t *m = store_memo_get(s, key);
+    if (m) {
+        *seconds = json_integer_value(m);
+        return 0;
+    }
     sqlite3_stmt *st;
     if (prepare(s,
                 "SELECT seconds FROM time_limits WHERE step = ?1 AND category IN (?2, "
@@ -729,8 +816,10 @@ int store_time_limit(store *s, const char *category, const char *step, int64_t *
     sqlite3_bind_text(st, 1, step, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 2, category, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
+    if (rc == SQLITE_ROW) {
         *seconds = sqlite3_column_int64(st, 0);
+        store_memo_put(s, key, json_integer(*seconds));
+    }
     sqlite3_reset(st);
     return rc == SQLITE_ROW ? 0
                             : gc_fail(err, GC_ENOTFOUND, "step", "no time limit for step %s", step);
@@ -752,6 +841,7 @@ int store_time_limit_put(store *s, const char *category, const char *step, int64
     sqlite3_stmt *st;
     if (store_begin(s, err))
         return GC_EIO;
+    store_memo_clear(s);
     if (prepare(s,
                 "INSERT INTO time_limits(category, step, seconds) VALUES (?, ?, ?) "
                 "ON CONFLICT(category, step) DO UPDATE SET seconds = excluded.seconds",

@@ -16,13 +16,26 @@ struct store {
     int64_t data_version;
     int depth;           /* store_begin nesting: 0 outside a transaction */
     GHashTable *stmts;   /* SQL text → prepared statement, reused */
+    /* Catalogue rows read inside the open transaction (key → json_t): valid
+     * until it ends, since nobody else can write meanwhile; emptied at every
+     * new transaction and by the catalogue's own writes. */
+    GHashTable *memo;
 };
 
 /* A prepared statement for sql, reset and unbound, owned by the store: reset
  * it (sqlite3_reset) when done, never finalize it. NULL on error. */
 sqlite3_stmt *store_stmt(store *s, const char *sql);
 
+/* JSON text the store writes: 12 significant digits keep a longitude to
+ * 1e-9° (0.1 mm) and spare printf the 17-digit round trip of every double. */
+#define STORE_JSON_PRECISION JSON_REAL_PRECISION(12)
+
 int store_exec(store *s, const char *sql, gc_err *err);
+/* The memo (see struct store): a borrowed value or NULL; put steals v. Both
+ * do nothing outside a transaction. */
+json_t *store_memo_get(store *s, const char *key);
+void store_memo_put(store *s, const char *key, json_t *v);
+void store_memo_clear(store *s);
 /* Fills err with what SQLite says went wrong while doing `what`; GC_EIO. */
 int store_db_fail(store *s, gc_err *err, const char *what);
 /* Appends a change-log row inside the caller's transaction. */
