@@ -1,7 +1,8 @@
 #!/bin/bash
 # Report intake: POST /api/incidents, multipart with one ~2 MB JPEG (GPS in
 # its EXIF), durable before the 201, 50 concurrent connections for 15 s with
-# wrk; every request carries a different photo (a counter in a JPEG comment
+# bench/intake_load.c (a closed-loop client that builds no body per request;
+# wrk's Lua spent a whole core building them); every request carries a different photo (a counter in a JPEG comment
 # segment), so content-addressed storage dedups nothing. Baseline in the same
 # run: the storage floor, i.e. writing the same number of 2 MB files with an
 # fsync each and nothing else (one thread). Prints req/s, p99 and the ratio.
@@ -19,33 +20,14 @@ PORT=18471
 "$BIN" serve --db "$T/g.db" --port $PORT >"$T/log" 2>&1 &
 PID=$!
 for _ in $(seq 100); do curl -sf localhost:$PORT/api/health >/dev/null && break; sleep 0.1; done
-cat >"$T/post.lua" <<LUA
-local f = io.open("$T/big.jpg", "rb"); local jpg = f:read("*a"); f:close()
-local head, tail = jpg:sub(1, 2), jpg:sub(3)   -- after SOI: insert a COM segment
-local b = "gridccbench"
-local n = 0
-wrk.method = "POST"
-wrk.headers["Authorization"] = "Bearer $TOKEN"
-wrk.headers["Content-Type"] = "multipart/form-data; boundary=" .. b
-request = function()
-  n = n + 1
-  local c = string.format("%s-%d-%d", tostring({}), n, math.random(1e9))
-  local com = "\255\254" .. string.char(0, #c + 2) .. c
-  local body = "--" .. b .. "\r\nContent-Disposition: form-data; name=\"category\"\r\n\r\nE01.02\r\n" ..
-    "--" .. b .. "\r\nContent-Disposition: form-data; name=\"description\"\r\n\r\nbench\r\n" ..
-    "--" .. b .. "\r\nContent-Disposition: form-data; name=\"photo\"; filename=\"p.jpg\"\r\n" ..
-    "Content-Type: image/jpeg\r\n\r\n" .. head .. com .. tail .. "\r\n--" .. b .. "--\r\n"
-  return wrk.format(nil, "/api/incidents", nil, body)
-end
-LUA
-wrk -t2 -c50 -d${DUR}s --timeout 10s --latency -s "$T/post.lua" http://127.0.0.1:$PORT | tee "$T/wrk.txt"
+build/bench/intake_load $PORT "$TOKEN" "$T/big.jpg" 50 "$DUR" | tee "$T/load.txt"
 N=$(sqlite3 "$T/g.db" "SELECT count(*) FROM incidents")
 python3 - "$T" "$N" <<'PY'
 import os, re, sys, time
 t, n = sys.argv[1], int(sys.argv[2])
-w = open(os.path.join(t, "wrk.txt")).read()
+w = open(os.path.join(t, "load.txt")).read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", w).group(1))
-p99 = re.search(r"99%\s+([\d.]+\w+)", w).group(1)
+p99 = re.search(r"p99 ([\d.]+ ms)", w).group(1)
 data = open(os.path.join(t, "big.jpg"), "rb").read()
 k = min(n, 300)
 t0 = time.time()
