@@ -35,6 +35,7 @@ struct app {
     int logins;                /* password checks in flight on worker threads */
     int busy;                  /* other work in flight on worker threads */
     store_group *group;        /* group commit of small writes (reports) */
+    bool stopping;             /* the loop has ended; shutting down */
     char *photo_dir;
     address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
@@ -175,6 +176,8 @@ static gboolean on_deadline(gpointer ud);
 
 void app_incidents_changed(app *a)
 {
+    if (a->stopping)   /* work finishing during shutdown arms nothing */
+        return;
     if (a->deadline_timer)
         g_source_remove(a->deadline_timer);
     int64_t ms = incident_timer_ms(store_incidents_next_deadline(a->s),
@@ -476,8 +479,10 @@ int app_serve(const app_opts *o)
     g_main_loop_run(a.loop);
 
     g_source_remove(poll);
+    a.stopping = true;
     if (a.deadline_timer)
         g_source_remove(a.deadline_timer);
+    a.deadline_timer = 0;
     http_server_free(a.http);
     /* a rebuild or login in flight completes on the loop */
     while (a.rebuilding || a.logins || a.busy)

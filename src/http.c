@@ -14,7 +14,12 @@
 #include "gridcc/log.h"
 
 #define CHUNK 65536
-#define FORM_PRESIZE_MAX ((size_t)32 << 20)
+#define FORM_PRESIZE_MAX ((size_t)16 << 20)
+#define FORM_MAX_FILES 32
+/* A streamed form's last bytes are held back until the body is complete:
+ * lws' parser, on seeing the closing boundary, marks the body as ended on the
+ * connection, and bytes after it would be read as the next request. */
+#define FORM_TAIL 256
 
 typedef struct route {
     char method[8];
@@ -39,6 +44,7 @@ typedef struct form_ctx {
     http_form *f;
     http_form_file *cur;
     size_t size_hint;     /* what is left of the body: no part is larger */
+    const char *why;      /* set when a part is refused */
 } form_ctx;
 
 /* A form parsed as it arrives. */
@@ -48,8 +54,10 @@ typedef struct form_stream {
     int n;
     form_ctx ctx;
     http_form form;
-    size_t length, fed;
-    bool bad, done;
+    size_t length, got;   /* declared, and received so far */
+    GByteArray *tail;     /* the held-back end of the body (FORM_TAIL) */
+    const char *why;
+    bool bad;
 } form_stream;
 
 typedef struct req_priv {
@@ -214,12 +222,19 @@ static int form_file(void *data, const char *name, const char *filename, char *b
 {
     form_ctx *c = data;
     if (state == LWS_UFS_OPEN) {
+        if (c->f->files->len >= FORM_MAX_FILES) {
+            c->why = "more than 32 file parts";
+            return -1;
+        }
         c->cur = g_new0(http_form_file, 1);
         c->cur->name = g_strdup(name ? name : "");
         c->cur->filename = g_strdup(filename ? filename : "");
-        /* one allocation of the most the part can be, not a doubling copy
-         * per power of two: a 2 MB photo costs one pass over its bytes */
-        c->cur->data = g_byte_array_sized_new((guint)MIN(c->size_hint, FORM_PRESIZE_MAX));
+        /* the first file is usually the photo: one allocation of the most it
+         * can be (what is left of the body), not a copy per power of two.
+         * Later parts grow as they come, so many small parts cost little. */
+        c->cur->data = c->f->files->len
+                           ? g_byte_array_new()
+                           : g_byte_array_sized_new((guint)MIN(c->size_hint, FORM_PRESIZE_MAX));
         g_ptr_array_add(c->f->files, c->cur);
     } else if ((state == LWS_UFS_CONTENT || state == LWS_UFS_FINAL_CONTENT) && c->cur) {
         if (len > 0)
@@ -254,10 +269,13 @@ int http_form_parse(http_req *r, const char *const *names, int n, http_form *out
         *out = fs->form;
         fs->form = (http_form){0};
         if (fs->bad)
-            return gc_fail(err, GC_EINVAL, "body", "malformed form body (%s)", r->content_type);
+            return gc_fail(err, GC_EINVAL, "body", "%s",
+                           fs->why ? fs->why
+                           : fs->ctx.why ? fs->ctx.why
+                                         : "malformed form body");
         return 0;
     }
-    form_ctx c = {out, NULL, r->body->len};
+    form_ctx c = {out, NULL, r->body->len, NULL};
     lws_spa_create_info_t info = {.param_names = names, .count_params = n,
                                   .max_storage = 65536, .opt_cb = form_file, .opt_data = &c};
     struct lws_spa *spa = lws_spa_create_via_info(p->wsi, &info);
@@ -268,7 +286,7 @@ int http_form_parse(http_req *r, const char *const *names, int n, http_form *out
         rc = lws_spa_finalize(spa);
     if (rc < 0) {
         lws_spa_destroy(spa);
-        return gc_fail(err, GC_EINVAL, "body", "malformed form body (%s)", r->content_type);
+        return gc_fail(err, GC_EINVAL, "body", "%s", c.why ? c.why : "malformed form body");
     }
     for (int i = 0; i < n; i++) {
         const char *v = lws_spa_get_string(spa, i);
@@ -296,6 +314,7 @@ static void form_stream_free(form_stream *fs)
     if (fs->spa)
         lws_spa_destroy(fs->spa);
     http_form_clear(&fs->form);
+    g_byte_array_free(fs->tail, TRUE);
     g_free(fs);
 }
 
@@ -305,9 +324,10 @@ static form_stream *form_stream_new(struct lws *wsi, const route *rt, size_t len
     fs->names = rt->form_names;
     fs->n = rt->form_n;
     fs->length = length;
+    fs->tail = g_byte_array_new();
     fs->form.fields = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     fs->form.files = g_ptr_array_new_with_free_func(form_file_free);
-    fs->ctx = (form_ctx){&fs->form, NULL, length};
+    fs->ctx = (form_ctx){&fs->form, NULL, length, NULL};
     lws_spa_create_info_t info = {.param_names = rt->form_names, .count_params = rt->form_n,
                                   .max_storage = 65536, .opt_cb = form_file,
                                   .opt_data = &fs->ctx};
@@ -316,20 +336,40 @@ static form_stream *form_stream_new(struct lws *wsi, const route *rt, size_t len
     return fs;
 }
 
-static void form_stream_feed(form_stream *fs, const void *in, size_t len)
+/* Parses len bytes that start `at` bytes into the body. */
+static void form_stream_parse(form_stream *fs, const void *in, size_t len, size_t at)
 {
-    if (fs->bad)
-        return;   /* the rest is drained; the handler answers 400 */
-    fs->ctx.size_hint = fs->length > fs->fed ? fs->length - fs->fed : 0;
-    fs->fed += len;
+    if (fs->bad || !len)
+        return;
+    fs->ctx.size_hint = fs->length > at ? fs->length - at : 0;
     if (lws_spa_process(fs->spa, in, (int)len) < 0)
         fs->bad = true;
 }
 
+static void form_stream_feed(form_stream *fs, const void *in, size_t len)
+{
+    size_t before = fs->got;
+    fs->got += len;
+    if (fs->bad)
+        return;   /* the rest is drained; the handler answers 400 */
+    size_t hold_from = fs->length > FORM_TAIL ? fs->length - FORM_TAIL : 0;
+    size_t now = before >= hold_from ? 0 : MIN(len, hold_from - before);
+    form_stream_parse(fs, in, now, before);
+    g_byte_array_append(fs->tail, (const guint8 *)in + now, (guint)(len - now));
+}
+
+/* The body is complete (or lws thinks so): parse the held-back end. */
 static void form_stream_end(form_stream *fs)
 {
     if (!fs->spa)
         return;
+    if (fs->got != fs->length) {
+        /* the closing boundary came before the declared end: what follows
+         * it must not be taken for another request */
+        fs->bad = true;
+        fs->why = "the form's closing boundary comes before the end of the body";
+    }
+    form_stream_parse(fs, fs->tail->data, fs->tail->len, fs->got - fs->tail->len);
     if (!fs->bad && lws_spa_finalize(fs->spa) < 0)
         fs->bad = true;
     for (int i = 0; i < fs->n && !fs->bad; i++) {
@@ -561,7 +601,7 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         req_priv *p = r->priv;
         if (p->dispatched || p->body_rejected)
             return 0;
-        size_t got = p->fs ? p->fs->fed : r->body->len;
+        size_t got = p->fs ? p->fs->got : r->body->len;
         if (got + len > p->max_body) {
             p->body_rejected = true;
             http_reply_error(r, 413, "too_large", "body", "request body exceeds the limit of %zu bytes",
@@ -583,8 +623,13 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
         if (!p->dispatched) {
             route *rt = r->user;
             r->user = NULL;
-            if (p->fs)
+            if (p->fs) {
                 form_stream_end(p->fs);
+                /* whatever came after an early closing boundary is no
+                 * request of its own: answer, then close */
+                if (p->fs->got != p->fs->length)
+                    p->body_rejected = true;
+            }
             dispatch(r, rt);
         }
         return 0;

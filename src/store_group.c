@@ -42,10 +42,24 @@ void store_group_flush(store_group *g)
         int rc = store_begin(g->s, &err);
         for (guint i = 0; i < batch->len; i++) {
             item *it = &g_array_index(batch, item, i);
-            it->rc = rc ? -1 : it->write(g->s, it->ud);
+            if (rc) {
+                it->rc = -1;
+                continue;
+            }
+            /* each write in a savepoint of its own: a failure undoes it alone */
+            gc_err e = {0};
+            if (store_begin(g->s, &e)) {
+                it->rc = -1;
+            } else {
+                it->rc = it->write(g->s, it->ud);
+                if (it->rc || store_commit(g->s, &e)) {
+                    it->rc = it->rc ? it->rc : -1;
+                    store_rollback(g->s);
+                }
+            }
             /* some errors (a full disk, I/O) make SQLite roll the whole
              * transaction back: then nothing of this batch is stored */
-            if (!rc && sqlite3_get_autocommit(g->s->db)) {
+            if (sqlite3_get_autocommit(g->s->db)) {
                 rc = gc_fail(&err, GC_EIO, NULL, "the batch's transaction was rolled back by "
                                                  "SQLite: %s", sqlite3_errmsg(g->s->db));
                 g->s->depth = 0;
@@ -53,7 +67,7 @@ void store_group_flush(store_group *g)
         }
         if (!rc)
             rc = store_commit(g->s, &err);
-        else if (g->s->depth)
+        if (rc && g->s->depth)
             store_rollback(g->s);
         if (rc)
             log_error("store", "group commit failed writes=%u: %s", batch->len, err.msg);
@@ -80,7 +94,9 @@ void store_group_add(store_group *g, store_group_write write, store_group_done d
     item it = {write, done, ud, 0};
     g_array_append_val(g->queue, it);
     if (!g->idle)
-        g->idle = g_idle_add(on_idle, g);
+        /* default priority, not idle: steady socket traffic must not hold
+         * back the commit (and every reply waiting on it) */
+        g->idle = g_idle_add_full(G_PRIORITY_DEFAULT, on_idle, g, NULL);
 }
 
 void store_group_free(store_group *g)

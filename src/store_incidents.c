@@ -72,10 +72,10 @@ int store_commit(store *s, gc_err *err)
         snprintf(sql, sizeof sql, "COMMIT");
     else
         snprintf(sql, sizeof sql, "RELEASE sp%d", s->depth - 1);
-    if (s->depth == 1 ? store_exec(s, sql, err) : tx_step(s, sql, err)) {
-        store_rollback(s);
+    /* on failure the transaction (or savepoint) stays open: the caller
+     * rolls back, and only its own level */
+    if (s->depth == 1 ? store_exec(s, sql, err) : tx_step(s, sql, err))
         return GC_EIO;
-    }
     s->depth--;
     return 0;
 }

@@ -138,6 +138,7 @@ int store_token_lookup(store *s, const unsigned char *hash, store_user *out, gc_
  * store_begin nests (a savepoint inside an open transaction), so an
  * operation can also run inside a caller's batch. */
 int store_begin(store *s, gc_err *err);
+/* On failure the transaction or savepoint is still open: roll it back. */
 int store_commit(store *s, gc_err *err);
 void store_rollback(store *s);
 /* Appends a change-log row (data: a JSON object) inside the open transaction. */
@@ -146,9 +147,9 @@ int store_change_append(store *s, const char *topic, const char *id, json_t *dat
 /* ---- group commit ----
  * Many small writes share one transaction, so one fsync makes a whole batch
  * durable. Writes are queued from the GLib main loop's thread; the batch runs
- * from an idle callback on that loop. Each write runs inside the batch's
- * transaction (write: 0 to keep its rows, non-zero after rolling its own
- * savepoint back); done then learns whether the COMMIT made it durable
+ * from an idle callback on that loop. Each write runs in a savepoint of its
+ * own inside the batch's transaction (write: 0 to keep its rows, non-zero to
+ * have them undone); done then learns whether the COMMIT made it durable
  * (commit_err NULL) or not. A write's failure never undoes the others. */
 typedef struct store_group store_group;
 typedef int (*store_group_write)(store *s, void *ud);
