@@ -32,8 +32,7 @@ struct app {
     auth_limiter *lim_user, *lim_peer;
     int64_t seen_seq;          /* change-log position already reflected */
     bool rebuilding, rebuild_again;
-    int logins;                /* password checks in flight on worker threads */
-    int busy;                  /* other work in flight on worker threads */
+    int busy;                  /* work in flight on worker threads (logins, photos) */
     store_group *group;        /* group commit of small writes (reports) */
     bool stopping;             /* the loop has ended; shutting down */
     char *photo_dir;
@@ -283,7 +282,7 @@ static void login_done(GObject *src, GAsyncResult *res, gpointer ud)
     app *a = j->a;
     http_req *r = j->r;
     int64_t now = time(NULL);
-    a->logins--;
+    app_busy(a, -1);
     if (!j->ok) {
         auth_limiter_fail(a->lim_user, j->name, now);
         auth_limiter_fail(a->lim_peer, j->peer, now);
@@ -359,7 +358,7 @@ static void h_login(http_req *r, void *ud)
     snprintf(job->peer, sizeof job->peer, "%s", r->peer);
     json_decref(j);
     http_defer(r);
-    a->logins++;
+    app_busy(a, +1);
     GTask *t = g_task_new(NULL, NULL, login_done, job);
     g_task_set_task_data(t, job, NULL);
     g_task_run_in_thread(t, login_verify);
@@ -484,8 +483,8 @@ int app_serve(const app_opts *o)
         g_source_remove(a.deadline_timer);
     a.deadline_timer = 0;
     http_server_free(a.http);
-    /* a rebuild or login in flight completes on the loop */
-    while (a.rebuilding || a.logins || a.busy)
+    /* a rebuild, login or photo check in flight completes on the loop */
+    while (a.rebuilding || a.busy)
         g_main_context_iteration(NULL, TRUE);
     store_group_free(a.group);   /* what is queued is committed, not dropped */
     auth_limiter_free(a.lim_user);

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "gridcc/log.h"
+#include "gridcc/timeparse.h"
 
 struct hotline_map {
     char *id, *time, *content, *address, *lon, *lat, *category, *status, *closed_time, *crs;
@@ -112,51 +113,6 @@ void hotline_report_clear(hotline_report *rep)
     json_decref(rep->problems);
     memset(rep, 0, sizeof *rep);
 }
-
-/* Order times as exports write them: ISO 8601, "2026-11-20 08:30[:00]",
- * "2026/11/20 08:30", NYC's "01/03/2025 12:34:56 PM", Unix seconds. Local
- * time unless a zone is given. */
-static bool parse_time(const char *s, int64_t *out)
-{
-    if (!s || !*s)
-        return false;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*end && v > 100000000) {
-        *out = v;
-        return true;
-    }
-    GDateTime *d = g_date_time_new_from_iso8601(s, NULL);
-    if (d) {
-        *out = g_date_time_to_unix(d);
-        g_date_time_unref(d);
-        return true;
-    }
-    static const char *fmts[] = {"%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M",
-                                 "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",    "%m/%d/%Y %I:%M:%S %p",
-                                 "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",    "%Y-%m-%d",
-                                 "%Y/%m/%d",          "%m/%d/%Y"};
-    for (size_t i = 0; i < G_N_ELEMENTS(fmts); i++) {
-        struct tm tm = {0};
-        tm.tm_isdst = -1;
-        const char *rest = strptime(s, fmts[i], &tm);
-        if (rest && !*rest) {
-            /* not mktime: it looks at /etc/localtime on every call */
-            static GTimeZone *local;
-            if (g_once_init_enter(&local))
-                g_once_init_leave(&local, g_time_zone_new_local());
-            GDateTime *lt = g_date_time_new(local, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
-                                            tm.tm_hour, tm.tm_min, tm.tm_sec);
-            if (!lt)
-                return false;
-            *out = g_date_time_to_unix(lt);
-            g_date_time_unref(lt);
-            return true;
-        }
-    }
-    return false;
-}
-
 static bool parse_coord(const char *s, double *v)
 {
     if (!s || !*s)
@@ -205,7 +161,7 @@ static json_t *order_json(const hotline_map *m, const order_fields *o, const add
     json_t *flags = json_array();
     int64_t t;
     if (o->time && *o->time) {
-        if (parse_time(o->time, &t))
+        if (gc_time_parse(o->time, &t))
             json_object_set_new(in, "reported_at", json_integer(t));
         else
             json_array_append_new(flags, json_pack("{s:s,s:s}", "flag", "bad_time", "value",
@@ -215,7 +171,7 @@ static json_t *order_json(const hotline_map *m, const order_fields *o, const add
         const char *st = json_string_value(json_object_get(m->statuses, o->status));
         if (st && !strcmp(st, "closed")) {
             int64_t ct;
-            if (!(o->closed_time && parse_time(o->closed_time, &ct)))
+            if (!(o->closed_time && gc_time_parse(o->closed_time, &ct)))
                 ct = json_integer_value(json_object_get(in, "reported_at"));
             if (ct)
                 json_object_set_new(in, "closed_at", json_integer(ct));

@@ -20,6 +20,7 @@
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
 #include "gridcc/photo.h"
+#include "gridcc/timeparse.h"
 
 #define MAX_PHOTOS 9
 #define MAX_REPORT_BODY ((size_t)MAX_PHOTOS * INCIDENT_MAX_PHOTO_BYTES + (1 << 20))
@@ -315,32 +316,6 @@ static void h_report(http_req *r, void *ud)
 
 /* ---- reading ---- */
 
-static bool parse_time(const char *s, int64_t *out)
-{
-    if (!s || !*s)
-        return false;
-    char *end;
-    long long v = strtoll(s, &end, 10);
-    if (!*end) {
-        *out = v;
-        return true;
-    }
-    GDateTime *dt = g_date_time_new_from_iso8601(s, NULL);
-    if (!dt) {
-        /* a plain date: local midnight */
-        GTimeZone *tz = g_time_zone_new_local();
-        char buf[64];
-        snprintf(buf, sizeof buf, "%sT00:00:00", s);
-        dt = g_date_time_new_from_iso8601(buf, tz);
-        g_time_zone_unref(tz);
-    }
-    if (!dt)
-        return false;
-    *out = g_date_time_to_unix(dt);
-    g_date_time_unref(dt);
-    return true;
-}
-
 static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
     char *end;
@@ -383,7 +358,7 @@ static bool read_filter(http_req *r, store_incident_filter *f)
     int64_t *dst[] = {&f->from, &f->to};
     for (int i = 0; i < 2; i++) {
         const char *v = http_query(r, keys[i]);
-        if (v && !parse_time(v, dst[i])) {
+        if (v && !gc_time_parse(v, dst[i])) {
             http_reply_error(r, 400, "invalid", keys[i],
                              "%s: Unix seconds, an ISO 8601 date-time or a date", keys[i]);
             return false;

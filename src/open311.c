@@ -22,6 +22,7 @@
 #include "gridcc/auth.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
+#include "gridcc/timeparse.h"
 
 #define BASE "/open311/v2/"
 #define DEFAULT_DAYS 90
@@ -411,21 +412,6 @@ static int add_request(void *ud, json_t *row)
     return 0;
 }
 
-static bool w3c(const char *s, int64_t *t)
-{
-    GDateTime *d = g_date_time_new_from_iso8601(s, NULL);
-    if (!d) {
-        GTimeZone *tz = g_time_zone_new_local();
-        d = g_date_time_new_from_iso8601(s, tz);
-        g_time_zone_unref(tz);
-    }
-    if (!d)
-        return false;
-    *t = g_date_time_to_unix(d);
-    g_date_time_unref(d);
-    return true;
-}
-
 static void h_requests(http_req *r, app *a, fmt f)
 {
     store_incident_filter flt = {.limit = MAX_RESULTS};
@@ -435,12 +421,12 @@ static void h_requests(http_req *r, app *a, fmt f)
         flt.ids = ids;   /* the spec: ids override every other argument */
     } else {
         const char *sd = http_query(r, "start_date"), *ed = http_query(r, "end_date");
-        if (sd && *sd && !w3c(sd, &flt.from)) {
+        if (sd && *sd && !gc_time_parse(sd, &flt.from)) {
             json_decref(list);
             reply_error(r, 400, f, "start_date must be a w3c date-time");
             return;
         }
-        if (ed && *ed && !w3c(ed, &flt.to)) {
+        if (ed && *ed && !gc_time_parse(ed, &flt.to)) {
             json_decref(list);
             reply_error(r, 400, f, "end_date must be a w3c date-time");
             return;

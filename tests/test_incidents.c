@@ -16,6 +16,7 @@
 
 #include "gridcc/incidents.h"
 #include "gridcc/store.h"
+#include "gridcc/timeparse.h"
 
 /* The loop as the issue draws it, written out independently of the code. */
 static const struct {
@@ -251,12 +252,48 @@ static void test_loop_and_escalation(void **state)
     rmdb(path);
 }
 
+/* One reading of times for API filters, Open311 dates and hotline orders:
+ * local time is Beijing's (main sets TZ before anything reads it). */
+static void test_time_parse(void **st)
+{
+    static const struct { const char *in; int64_t want; } ok[] = {
+        {"1795526181", 1795526181},
+        {"0", 0},
+        {"2026-11-20T08:30:00Z", 1795163400},
+        {"2026-11-20T16:30:00+08:00", 1795163400},
+        {"2026-11-20T16:30:00", 1795163400},          /* no zone: local */
+        {"2026-11-20 16:30:00", 1795163400},
+        {"2026-11-20 16:30", 1795163400},
+        {"2026/11/20 16:30", 1795163400},
+        {"11/20/2026 04:30:00 PM", 1795163400},        /* NYC 311 */
+        {"11/20/2026 16:30", 1795163400},
+        {"2026-11-20", 1795104000},                    /* a date: local midnight */
+        {"20261120", 1795104000},                      /* eight digits are a date */
+    };
+    for (size_t i = 0; i < G_N_ELEMENTS(ok); i++) {
+        int64_t t = -1;
+        assert_true(gc_time_parse(ok[i].in, &t));
+        if (t != ok[i].want)
+            fail_msg("%s: %lld, want %lld", ok[i].in, (long long)t, (long long)ok[i].want);
+    }
+    static const char *bad[] = {"", "tomorrow", "2026-13-01", "2026-11-20 25:00", "11/20/2026 PM",
+                                "2026-11-20T08:30:00Q", "1795526181x"};
+    for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
+        int64_t t;
+        if (gc_time_parse(bad[i], &t))
+            fail_msg("'%s' was taken as %lld", bad[i], (long long)t);
+    }
+    assert_false(gc_time_parse(NULL, &(int64_t){0}));
+}
+
 int main(void)
 {
+    setenv("TZ", "Asia/Shanghai", 1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_edge),          cmocka_unit_test(test_every_role),
         cmocka_unit_test(test_names),               cmocka_unit_test(test_deadlines),
         cmocka_unit_test(test_time_limit_fallback), cmocka_unit_test(test_loop_and_escalation),
+        cmocka_unit_test(test_time_parse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

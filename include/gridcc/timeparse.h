@@ -1,0 +1,16 @@
+/* timeparse: one reading of the times people and exports write, for every
+ * module that takes a time as text (API filters, Open311 dates, hotline
+ * orders). */
+#ifndef GRIDCC_TIMEPARSE_H
+#define GRIDCC_TIMEPARSE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Unix seconds (digits; eight digits are a date, 20261120); ISO 8601 with a
+ * zone, or without one (local time); "2026-11-20 08:30[:00]",
+ * "2026/11/20 08:30[:00]", NYC's "01/03/2025 12:34:56 PM" and "01/03/2025
+ * 12:34[:56]"; a date alone is local midnight. False for anything else. */
+bool gc_time_parse(const char *s, int64_t *out);
+
+#endif
