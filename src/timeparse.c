@@ -36,7 +36,8 @@ bool gc_time_parse(const char *s, int64_t *out)
     if (unix_of(g_date_time_new_from_iso8601(s, NULL), out) ||
         unix_of(g_date_time_new_from_iso8601(s, local_zone()), out))
         return true;
-    static const char *fmts[] = {"%Y%m%d",          "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+    static const char *fmts[] = {"%Y%m%d",            "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+                                 "%Y-%m-%dT%H:%M",
                                  "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",  "%m/%d/%Y %I:%M:%S %p",
                                  "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",  "%Y-%m-%d",
                                  "%Y/%m/%d",          "%m/%d/%Y"};

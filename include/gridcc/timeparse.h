@@ -8,7 +8,7 @@
 #include <stdint.h>
 
 /* Unix seconds (digits; eight digits are a date, 20261120); ISO 8601 with a
- * zone, or without one (local time); "2026-11-20 08:30[:00]",
+ * zone, or without one (local time, seconds optional); "2026-11-20 08:30[:00]",
  * "2026/11/20 08:30[:00]", NYC's "01/03/2025 12:34:56 PM" and "01/03/2025
  * 12:34[:56]"; a date alone is local midnight. False for anything else. */
 bool gc_time_parse(const char *s, int64_t *out);
