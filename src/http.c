@@ -589,6 +589,19 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
                 g_byte_array_set_size(r->body, 0);
             }
             r->user = rt;   /* remembered until the body is complete */
+            /* curl and many HTTP libraries ask first for bodies over 1 MB,
+             * then wait a second for this before sending anyway; lws does
+             * not answer it itself */
+            char expect[32] = "";
+            copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof expect);
+            if (!g_ascii_strcasecmp(expect, "100-continue")) {
+                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+                unsigned char buf[LWS_PRE + sizeof cont];
+                memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+                if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1,
+                              LWS_WRITE_HTTP_HEADERS_CONTINUATION) < (int)sizeof cont - 1)
+                    return -1;
+            }
             return 0;
         }
         dispatch(r, rt);
