@@ -226,4 +226,60 @@ int store_time_limits(store *s, json_t **arr, gc_err *err);
 int store_time_limit_put(store *s, const char *category, const char *step, int64_t seconds,
                          gc_err *err);
 
+/* ---- grid workers: trackers, fixes, assigned grids, alerts ---- */
+int store_user_by_id(store *s, int64_t id, store_user *out, gc_err *err);
+typedef struct store_device {
+    char device_id[128];
+    int64_t user_id;
+    char crs[64];          /* of its fixes when a fix names none */
+    bool disabled;
+} store_device;
+/* Registers (or re-registers) a tracker to a worker. */
+int store_device_put(store *s, const char *device_id, int64_t user_id, const char *crs,
+                     const char *label, gc_err *err);
+/* GC_ENOTFOUND when the device is not registered. */
+int store_device_get(store *s, const char *device_id, store_device *out, gc_err *err);
+/* [{device_id, user_id, worker, crs, label, disabled, created_at}] */
+int store_devices(store *s, json_t **arr, gc_err *err);
+/* Replaces the grids a worker is assigned to. */
+int store_worker_grids_set(store *s, int64_t user_id, const char *const *grids, size_t n,
+                           gc_err *err);
+/* [grid_id…] of one worker, or of everyone (user_id 0: {"uid": [grid_id…]}). */
+int store_worker_grids(store *s, int64_t user_id, json_t **out, gc_err *err);
+
+typedef struct store_fix {
+    int64_t user_id;
+    int64_t t;                       /* device time, ms since the epoch (UTC) */
+    double lon, lat;                 /* EPSG:4326 */
+    double speed, bearing, altitude, accuracy, batt;   /* NAN: not sent */
+    bool sos;
+    const char *device_id, *source;
+    const char *grid_id, *community_id, *street_id;    /* geotag; NULL: outside */
+    int64_t received_at;             /* ms */
+} store_fix;
+/* Inserts fixes inside the caller's transaction (or in one of its own).
+ * fresh[i] (may be NULL) says whether fix i was new: a fix of the same worker
+ * at the same millisecond is a duplicate and is kept once. */
+int store_fixes_insert(store *s, const store_fix *f, size_t n, bool *fresh, gc_err *err);
+typedef int (*store_fix_cb)(void *ud, const store_fix *f);   /* f borrowed */
+/* One worker's fixes with from <= t < to (0: open), in time order. */
+int store_fixes_range(store *s, int64_t user_id, int64_t from, int64_t to, store_fix_cb cb,
+                      void *ud, gc_err *err);
+/* The newest fix of every worker. */
+int store_fixes_latest(store *s, store_fix_cb cb, void *ud, gc_err *err);
+int64_t store_fixes_count(store *s);
+
+/* An alert begins (*id set) or ends; the caller appends the change. */
+int store_alert_open(store *s, const char *kind, int64_t user_id, int64_t at_ms, double lon,
+                     double lat, json_t *data, int64_t *id, gc_err *err);
+int store_alert_close(store *s, int64_t id, int64_t at_ms, gc_err *err);
+/* Alerts as rows {id, kind, user_id, worker, started_at, ended_at, lon, lat, data}:
+ * open ones only, or all with started_at >= since_ms. */
+int store_alerts(store *s, bool open_only, int64_t since_ms, json_t **arr, gc_err *err);
+/* The oldest sequence number still in the change log (0 when empty), and
+ * pruning: rows older than keep_s seconds go, but never the newest keep_min. */
+int64_t store_first_seq(store *s);
+int store_changes_prune(store *s, int64_t keep_s, int64_t keep_min, int64_t *removed,
+                        gc_err *err);
+
 #endif
