@@ -17,6 +17,8 @@
 #include "gridcc/auth.h"
 #include "gridcc/geotag.h"
 #include "gridcc/incidents.h"
+#include "gridcc/live.h"
+#include "gridcc/tracker.h"
 #include "gridcc/log.h"
 #include "gridcc/ogc.h"
 
@@ -38,6 +40,9 @@ struct app {
     char *photo_dir;
     address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
+    live *live;                /* the /live websocket bus */
+    tracker *tracker;          /* the OsmAnd port, fixes, patrol alerts */
+    guint live_idle;           /* a pull of new changes is scheduled */
     gint64 started;
 };
 
@@ -213,11 +218,49 @@ static int scan_change(void *ud, const store_change *c)
     return 0;
 }
 
+/* ---- the live bus ---- */
+
+static gboolean live_pull_idle(gpointer ud)
+{
+    app *a = ud;
+    a->live_idle = 0;
+    live_pull(a->live);
+    return G_SOURCE_REMOVE;
+}
+
+/* After every commit on the loop's store: its changes go out once the
+ * current callback is done. */
+static void on_commit(void *ud)
+{
+    app *a = ud;
+    if (!a->live_idle && a->live)
+        a->live_idle = g_idle_add(live_pull_idle, a);
+}
+
+static bool live_auth(void *ud, const char *token, store_user *u, gc_err *err)
+{
+    app *a = ud;
+    char hdr[600];
+    snprintf(hdr, sizeof hdr, "Bearer %s", token);
+    if (auth_check_bearer(a->s, hdr, u, err))
+        return false;
+    if (!(role_bit(u->role) & ROLE_STAFF)) {
+        gc_fail(err, GC_EFORBIDDEN, "token", "role %s may not watch the live map", u->role);
+        return false;
+    }
+    return true;
+}
+
+live *app_live(app *a) { return a->live; }
+tracker *app_tracker(app *a) { return a->tracker; }
+GMainLoop *app_loop(app *a) { return a->loop; }
+
 static gboolean poll_store(gpointer ud)
 {
     app *a = ud;
     if (!store_changed_elsewhere(a->s))
         return G_SOURCE_CONTINUE;
+    on_commit(a);   /* another process wrote: its changes go out too */
     scan sc = {false, false, a->seen_seq};
     store_changes_since(a->s, a->seen_seq, 0, scan_change, &sc, NULL);
     a->seen_seq = sc.last;
@@ -248,8 +291,9 @@ static void h_health(http_req *r, void *ud)
                             json_pack("{s:s,s:I,s:i}", "level", ls[i].level, "count",
                                       (json_int_t)ls[i].count, "version", ls[i].version));
     store_layers_free(ls, n);
-    http_reply_json(
-        r, 200,
+    live_stats lv;
+    live_get_stats(a->live, &lv);
+    json_t *h =
         json_pack("{s:s,s:s,s:{s:s,s:s,s:i,s:I},s:{s:I,s:I,s:b},s:o,s:I}", "status", "ok",
                   "version", GRIDCC_VERSION, "store", "backend", "spatialite", "path",
                   store_path(a->s), "schema_version", store_schema_version(a->s), "last_seq",
@@ -257,7 +301,14 @@ static void h_health(http_req *r, void *ud)
                   (json_int_t)(a->ix ? index_feature_count(a->ix) : 0), "bytes",
                   (json_int_t)(a->ix ? index_memory_bytes(a->ix) : 0), "rebuilding",
                   a->rebuilding, "layers", layers, "uptime_s",
-                  (json_int_t)((g_get_monotonic_time() - a->started) / 1000000)));
+                  (json_int_t)((g_get_monotonic_time() - a->started) / 1000000));
+    json_object_set_new(h, "live", json_pack("{s:I,s:I,s:I,s:I,s:I}", "clients",
+                                             (json_int_t)lv.clients, "subscribed",
+                                             (json_int_t)lv.subscribed, "frames",
+                                             (json_int_t)lv.frames, "items", (json_int_t)lv.items,
+                                             "kicked", (json_int_t)lv.kicked));
+    json_object_set_new(h, "osmand_port", json_integer(a->tracker ? tracker_port(a->tracker) : 0));
+    http_reply_json(r, 200, h);
 }
 
 typedef struct login_job {
@@ -453,6 +504,24 @@ int app_serve(const app_opts *o)
         return 1;
     }
     a.group = store_group_new(a.s);
+    a.live = live_new(a.http, a.s, &o->live, live_auth, &a);
+    store_on_commit(a.s, on_commit, &a);
+    tracker_opts to = o->tracker;
+    if (!to.bind)
+        to.bind = o->bind;
+    a.tracker = tracker_new(&a, &to, &err);
+    if (!a.tracker) {
+        log_error("tracker", "%s", err.msg);
+        store_on_commit(a.s, NULL, NULL);
+        http_server_free(a.http);
+        live_free(a.live);
+        store_group_free(a.group);
+        index_free(a.ix);
+        store_close(a.s);
+        g_main_loop_unref(a.loop);
+        return 1;
+    }
+    workers_api_register(a.http, &a);
     http_route(a.http, "GET", "/api/health", 0, h_health, &a);
     http_route(a.http, "POST", "/api/login", 0, h_login, &a);
     http_route(a.http, "GET", "/api/me", 0, h_me, &a);
@@ -469,7 +538,7 @@ int app_serve(const app_opts *o)
     if (due > 0)
         log_warn("incidents", "escalated overdue cases at start count=%d", due);
     app_incidents_changed(&a);
-    guint poll = g_timeout_add(1000, poll_store, &a);
+    guint poll = g_timeout_add(250, poll_store, &a);
     g_unix_signal_add(SIGINT, on_signal, &a);
     g_unix_signal_add(SIGTERM, on_signal, &a);
     signal(SIGPIPE, SIG_IGN);
@@ -482,11 +551,16 @@ int app_serve(const app_opts *o)
     if (a.deadline_timer)
         g_source_remove(a.deadline_timer);
     a.deadline_timer = 0;
+    tracker_free(a.tracker);   /* fixes still queued are written and answered */
     http_server_free(a.http);
     /* a rebuild, login or photo check in flight completes on the loop */
     while (a.rebuilding || a.busy)
         g_main_context_iteration(NULL, TRUE);
     store_group_free(a.group);   /* what is queued is committed, not dropped */
+    store_on_commit(a.s, NULL, NULL);
+    if (a.live_idle)
+        g_source_remove(a.live_idle);
+    live_free(a.live);
     auth_limiter_free(a.lim_user);
     auth_limiter_free(a.lim_peer);
     index_free(a.ix);

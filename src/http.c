@@ -32,12 +32,35 @@ typedef struct route {
     void *ud;
 } route;
 
+typedef struct ws_route {
+    char *path;
+    http_ws_handler h;
+    size_t max_message;
+    void *ud;
+} ws_route;
+
 struct http_server {
     struct lws_context *ctx;
     GMainLoop *loop;
     GPtrArray *routes;
+    GPtrArray *ws_routes;
+    lws_retry_bo_t retry;         /* websocket keep-alive */
+    GByteArray *ws_buf;           /* LWS_PRE + message, reused by every send */
     http_limits lim;
     int port;
+};
+
+struct http_ws {
+    struct lws *wsi;
+    http_server *srv;
+    ws_route *rt;
+    void *conn;
+    http_req *upgrade;            /* until open() has seen it */
+    GByteArray *rx;               /* a message arriving in fragments */
+    bool closing, too_large;
+    int close_status;
+    char close_reason[124];
+    char peer[64];
 };
 
 typedef struct form_ctx {
@@ -72,6 +95,7 @@ typedef struct req_priv {
 
 typedef struct pss {
     http_req *req;
+    http_ws *ws;
 } pss;
 
 static http_req *req_new(struct lws *wsi, http_server *srv)
@@ -520,6 +544,150 @@ static void log_access(http_req *r)
              r->status, r->out->len, (double)(g_get_monotonic_time() - p->t0) / 1000.0, r->peer);
 }
 
+/* ---- websockets ---- */
+
+static ws_route *find_ws_route(http_server *s, const char *path)
+{
+    for (guint i = 0; i < s->ws_routes->len; i++) {
+        ws_route *rt = g_ptr_array_index(s->ws_routes, i);
+        if (!strcmp(rt->path, path))
+            return rt;
+    }
+    return NULL;
+}
+
+static void ws_free(http_ws *ws)
+{
+    if (!ws)
+        return;
+    req_free(ws->upgrade);
+    if (ws->rx)
+        g_byte_array_free(ws->rx, TRUE);
+    g_free(ws);
+}
+
+int http_ws_send(http_ws *ws, const char *data, size_t len)
+{
+    GByteArray *b = ws->srv->ws_buf;
+    g_byte_array_set_size(b, (guint)(LWS_PRE + len));
+    memcpy(b->data + LWS_PRE, data, len);
+    int w = lws_write(ws->wsi, b->data + LWS_PRE, len, LWS_WRITE_TEXT);
+    if (b->len > (1u << 20))
+        g_byte_array_set_size(b, 0);   /* one large message does not pin its buffer */
+    return w < (int)len ? -1 : 0;
+}
+
+void http_ws_want_write(http_ws *ws) { lws_callback_on_writable(ws->wsi); }
+
+bool http_ws_choked(http_ws *ws) { return lws_send_pipe_choked(ws->wsi) != 0; }
+
+const char *http_ws_peer(const http_ws *ws) { return ws->peer; }
+
+void http_ws_close(http_ws *ws, int status, const char *reason)
+{
+    if (ws->closing)
+        return;
+    ws->closing = true;
+    ws->close_status = status;
+    snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
+    lws_callback_on_writable(ws->wsi);
+    /* a peer that never reads never lets the close frame out */
+    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, 5);
+}
+
+void http_ws_keepalive(http_server *s, int ping_s, int hangup_s)
+{
+    s->retry.secs_since_valid_ping = (uint16_t)ping_s;
+    s->retry.secs_since_valid_hangup = (uint16_t)hangup_s;
+}
+
+void http_route_ws(http_server *s, const char *path, const http_ws_handler *h,
+                   size_t max_message, void *ud)
+{
+    ws_route *rt = g_new0(ws_route, 1);
+    rt->path = g_strdup(path);
+    rt->h = *h;
+    rt->max_message = max_message ? max_message : 65536;
+    rt->ud = ud;
+    g_ptr_array_add(s->ws_routes, rt);
+}
+
+/* The websocket reasons of the callback; 0 to go on, non-zero to close. */
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, pss *ps,
+                       http_server *srv, void *in, size_t len)
+{
+    http_ws *ws = ps->ws;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+        http_req *r = req_new(wsi, srv);
+        parse_request(wsi, r);
+        ws_route *rt = find_ws_route(srv, r->path);
+        if (!rt) {
+            log_warn("http", "websocket refused: no endpoint at %s peer=%s", r->path, r->peer);
+            req_free(r);
+            return 1;
+        }
+        ws = ps->ws = g_new0(http_ws, 1);
+        ws->wsi = wsi;
+        ws->srv = srv;
+        ws->rt = rt;
+        ws->upgrade = r;
+        snprintf(ws->peer, sizeof ws->peer, "%s", r->peer);
+        return 0;
+    }
+    case LWS_CALLBACK_ESTABLISHED:
+        if (!ws)
+            return -1;
+        ws->conn = ws->rt->h.open(ws, ws->upgrade, ws->rt->ud);
+        req_free(ws->upgrade);
+        ws->upgrade = NULL;
+        return ws->conn ? 0 : -1;
+    case LWS_CALLBACK_RECEIVE:
+        if (!ws || !ws->conn)
+            return -1;
+        if (lws_frame_is_binary(wsi)) {
+            http_ws_close(ws, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text messages only");
+            return 0;
+        }
+        if (!ws->rx)
+            ws->rx = g_byte_array_new();
+        if (ws->rx->len + len > ws->rt->max_message) {
+            char why[64];
+            snprintf(why, sizeof why, "a message may be at most %zu bytes", ws->rt->max_message);
+            log_warn("http", "websocket message too large peer=%s", ws->peer);
+            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
+                             strlen(why));
+            return -1;
+        }
+        g_byte_array_append(ws->rx, in, (guint)len);
+        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
+            ws->rt->h.message(ws->conn, (const char *)ws->rx->data, ws->rx->len);
+            g_byte_array_set_size(ws->rx, 0);
+        }
+        return 0;
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (!ws || !ws->conn)
+            return -1;
+        if (ws->closing) {
+            lws_close_reason(wsi, (enum lws_close_status)ws->close_status,
+                             (unsigned char *)ws->close_reason, strlen(ws->close_reason));
+            return -1;
+        }
+        ws->rt->h.writable(ws->conn);
+        return 0;
+    case LWS_CALLBACK_CLOSED:
+        if (ws) {
+            if (ws->conn)
+                ws->rt->h.close(ws->conn);
+            ws_free(ws);
+            ps->ws = NULL;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
@@ -530,6 +698,12 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     if (!ps)
         return lws_callback_http_dummy(wsi, reason, user, in, len);
     switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+    case LWS_CALLBACK_ESTABLISHED:
+    case LWS_CALLBACK_RECEIVE:
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+    case LWS_CALLBACK_CLOSED:
+        return ws_callback(wsi, reason, ps, srv, in, len);
     case LWS_CALLBACK_HTTP: {
         if (ps->req) {   /* a previous transaction on this connection, finished */
             req_free(ps->req);
@@ -703,7 +877,8 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
 }
 
 static const struct lws_protocols protocols[] = {
-    {"http", callback, sizeof(pss), 0, 0, NULL, 0},
+    /* rx_buffer_size: websocket messages are read this much at a time */
+    {"http", callback, sizeof(pss), 4096, 0, NULL, 0},
     {NULL, NULL, 0, 0, 0, NULL, 0},
 };
 
@@ -724,6 +899,10 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
     http_server *s = g_new0(http_server, 1);
     s->loop = loop;
     s->routes = g_ptr_array_new();
+    s->ws_routes = g_ptr_array_new();
+    s->ws_buf = g_byte_array_new();
+    s->retry.secs_since_valid_ping = 30;
+    s->retry.secs_since_valid_hangup = 70;
     s->lim.max_body = lim && lim->max_body ? lim->max_body : 1 << 20;
     s->lim.idle_timeout_s = lim && lim->idle_timeout_s ? lim->idle_timeout_s : 30;
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
@@ -746,11 +925,14 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
     info.timeout_secs = (unsigned int)s->lim.idle_timeout_s;
     info.keepalive_timeout = s->lim.idle_timeout_s;
     info.server_string = "gridcc";
+    info.retry_and_idle_policy = &s->retry;
     s->ctx = lws_create_context(&info);
     if (!s->ctx) {
         gc_fail(err, GC_EIO, "port",
                 "cannot listen on %s:%d (in use? libwebsockets-evlib-glib missing?)", bind, port);
         g_ptr_array_free(s->routes, TRUE);
+        g_ptr_array_free(s->ws_routes, TRUE);
+        g_byte_array_free(s->ws_buf, TRUE);
         g_free(s);
         return NULL;
     }
@@ -798,5 +980,12 @@ void http_server_free(http_server *s)
         g_free(rt);
     }
     g_ptr_array_free(s->routes, TRUE);
+    for (guint i = 0; i < s->ws_routes->len; i++) {
+        ws_route *rt = g_ptr_array_index(s->ws_routes, i);
+        g_free(rt->path);
+        g_free(rt);
+    }
+    g_ptr_array_free(s->ws_routes, TRUE);
+    g_byte_array_free(s->ws_buf, TRUE);
     g_free(s);
 }

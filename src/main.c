@@ -25,6 +25,8 @@
 static const char usage_text[] =
     "usage: gridcc COMMAND [options]\n"
     "  serve --db FILE [--port 8080] [--bind 127.0.0.1] [--public-read] [--idle-timeout 30]\n"
+    "        [--osmand-port 5055] [--outside-minutes 10] [--silent-minutes 15]\n"
+    "        [--live-max-lag 20000] [--live-stall 30]\n"
     "  import FILE --level LEVEL --db FILE [--layer NAME] [--srs EPSG:N|gcj02|bd09]\n"
     "         [--encoding GBK] [--id-field F] [--name-field F] [--code-field F]\n"
     "         [--parent-field F] [--repair] [--dry-run] [--topology warn|error]\n"
@@ -41,6 +43,7 @@ static const char usage_text[] =
     "  incident list --db FILE [--status S[,S]] [--category CODE] [--grid ID]\n"
     "           [--overdue] [--unplaced] [--limit N]\n"
     "  hotline import FILE.csv --db FILE [--map MAP.json]\n"
+    "  device add DEVICE_ID --worker NAME|ID --db FILE [--crs gcj02|bd09] [--label TEXT]\n"
     "  version\n";
 
 static int usage(const char *why)
@@ -392,37 +395,54 @@ static int cmd_geotag(int argc, char **argv)
 
 /* ---- serve ---- */
 
+/* An integer option in lo..hi, or -1 after printing usage. */
+static int int_opt(const char *name, const char *v, long lo, long hi, int *out)
+{
+    char *end;
+    long n = strtol(v, &end, 10);
+    if (!*v || *end || n < lo || n > hi) {
+        char m[96];
+        snprintf(m, sizeof m, "--%s takes %ld..%ld", name, lo, hi);
+        usage(m);
+        return -1;
+    }
+    *out = (int)n;
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static struct option opts[] = {{"db", 1, 0, 'd'},   {"port", 1, 0, 'p'},
                                    {"bind", 1, 0, 'b'}, {"public-read", 0, 0, 'r'},
-                                   {"idle-timeout", 1, 0, 't'}, {0, 0, 0, 0}};
+                                   {"idle-timeout", 1, 0, 't'}, {"osmand-port", 1, 0, 'o'},
+                                   {"outside-minutes", 1, 0, 'O'}, {"silent-minutes", 1, 0, 'S'},
+                                   {"live-max-lag", 1, 0, 'L'}, {"live-stall", 1, 0, 's'},
+                                   {0, 0, 0, 0}};
     app_opts o = {.bind = "127.0.0.1", .port = 8080};
-    int ch;
-    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    int ch, rc = 0;
+    while (!rc && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'd': o.db = optarg; break;
         case 'b': o.bind = optarg; break;
         case 'r': o.public_read = true; break;
-        case 't': {
-            char *end;
-            long t = strtol(optarg, &end, 10);
-            if (*end || t < 1 || t > 3600)
-                return usage("--idle-timeout takes 1..3600 seconds");
-            o.idle_timeout_s = (int)t;
+        case 't': rc = int_opt("idle-timeout", optarg, 1, 3600, &o.idle_timeout_s); break;
+        case 'p': rc = int_opt("port", optarg, 0, 65535, &o.port); break;
+        case 'o':
+            rc = int_opt("osmand-port", optarg, -1, 65535, &o.tracker.port);
+            if (!rc && o.tracker.port == 0)
+                o.tracker.port = -2;   /* 0: any free port (tests); -1: none */
             break;
-        }
-        case 'p': {
-            char *end;
-            long p = strtol(optarg, &end, 10);
-            if (*end || p < 0 || p > 65535)
-                return usage("--port takes 0..65535");
-            o.port = (int)p;
-            break;
-        }
+        case 'O': rc = int_opt("outside-minutes", optarg, 1, 1440, &o.tracker.outside_min); break;
+        case 'S': rc = int_opt("silent-minutes", optarg, 1, 1440, &o.tracker.silent_min); break;
+        case 'L': rc = int_opt("live-max-lag", optarg, 10, 10000000, &o.live.max_lag); break;
+        case 's': rc = int_opt("live-stall", optarg, 1, 3600, &o.live.stall_s); break;
         default: return usage(NULL);
         }
     }
+    if (rc)
+        return 2;
+    if (o.port == 0 && o.tracker.port == 0)
+        o.tracker.port = -2;   /* an API on any free port (tests): the OsmAnd port too */
     if (optind != argc)
         return usage("serve takes no arguments");
     if (!o.db)
@@ -430,6 +450,60 @@ static int cmd_serve(int argc, char **argv)
     return app_serve(&o);
 }
 
+/* ---- device ---- */
+
+static int cmd_device(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "add"))
+        return usage("device: the only subcommand is 'add'");
+    argc--;
+    argv++;
+    static struct option opts[] = {{"db", 1, 0, 'd'}, {"worker", 1, 0, 'w'}, {"crs", 1, 0, 'c'},
+                                   {"label", 1, 0, 'l'}, {0, 0, 0, 0}};
+    const char *db = NULL, *worker = NULL, *crs = NULL, *label = NULL;
+    int ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': db = optarg; break;
+        case 'w': worker = optarg; break;
+        case 'c': crs = optarg; break;
+        case 'l': label = optarg; break;
+        default: return usage(NULL);
+        }
+    }
+    if (optind != argc - 1 || !db || !worker)
+        return usage("device add DEVICE_ID --worker NAME|ID --db FILE [--crs gcj02] [--label TEXT]");
+    const char *dev = argv[optind];
+    gc_err err = {0};
+    crs_def cd;
+    if (crs && (crs_parse(crs, &cd, &err) || cd.kind == CRS_EPSG)) {
+        fprintf(stderr, "gridcc device add: --crs: %s\n",
+                err.msg[0] ? err.msg : "a tracker's crs is EPSG:4326, gcj02 or bd09");
+        return 2;
+    }
+    store *s;
+    if (store_open(db, &s, &err)) {
+        fprintf(stderr, "gridcc device add: %s: %s\n", db, err.msg);
+        return 1;
+    }
+    store_user u;
+    char *end;
+    long long id = strtoll(worker, &end, 10);
+    int rc = *end ? store_user_get(s, worker, &u, &err) : store_user_by_id(s, id, &u, &err);
+    if (rc) {
+        fprintf(stderr, "gridcc device add: --worker %s: no such user\n", worker);
+    } else if (strcmp(u.role, "worker")) {
+        fprintf(stderr, "gridcc device add: --worker %s: user is a %s, not a worker\n", worker, u.role);
+        rc = 1;
+    } else if ((rc = store_device_put(s, dev, u.id, crs ? cd.name : NULL, label, &err))) {
+        fprintf(stderr, "gridcc device add: %s\n", err.msg);
+    } else {
+        printf("device %s -> worker %s (id %lld)\n", dev, u.name, (long long)u.id);
+    }
+    store_close(s);
+    return rc ? 1 : 0;
+}
 
 /* ---- incident ---- */
 
@@ -719,6 +793,8 @@ int main(int argc, char **argv)
         rc = cmd_geotag(argc - 1, argv + 1);
     else if (!strcmp(cmd, "incident"))
         rc = cmd_incident(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "device"))
+        rc = cmd_device(argc - 1, argv + 1);
     else if (!strcmp(cmd, "hotline"))
         rc = cmd_hotline(argc - 1, argv + 1);
     else if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {

@@ -213,6 +213,29 @@ int store_changes_since(store *s, int64_t since, int limit, store_change_cb cb, 
     return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : store_db_fail(s, err, "change log");
 }
 
+/* SQLite calls this after every commit in WAL mode; installing it replaces
+ * the automatic checkpoint, which it therefore does itself (the same
+ * PASSIVE checkpoint at 1000 pages that SQLite's default hook runs). */
+static int wal_hook(void *ud, sqlite3 *db, const char *name, int pages)
+{
+    store *s = ud;
+    if (pages >= 1000)
+        sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (s->on_commit)
+        s->on_commit(s->on_commit_ud);
+    return SQLITE_OK;
+}
+
+void store_on_commit(store *s, void (*fn)(void *ud), void *ud)
+{
+    s->on_commit = fn;
+    s->on_commit_ud = ud;
+    if (fn)
+        sqlite3_wal_hook(s->db, wal_hook, s);
+    else
+        sqlite3_wal_autocheckpoint(s->db, 1000);
+}
+
 bool store_changed_elsewhere(store *s)
 {
     int64_t v = pragma_int(s, "PRAGMA data_version");

@@ -20,6 +20,8 @@ struct store {
      * until it ends, since nobody else can write meanwhile; emptied at every
      * new transaction and by the catalogue's own writes. */
     GHashTable *memo;
+    void (*on_commit)(void *ud);
+    void *on_commit_ud;
 };
 
 /* A prepared statement for sql, reset and unbound, owned by the store: reset

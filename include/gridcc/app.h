@@ -5,12 +5,24 @@
 
 #include <stdbool.h>
 
+#include "gridcc/live.h"
+
+typedef struct tracker_opts {
+    int port;                 /* OsmAnd port; default 5055; -1: none */
+    const char *bind;         /* default: the API's */
+    int outside_min;          /* outside the assigned grids this long: alert; default 10 */
+    int silent_min;           /* no fix this long: alert; default 15 */
+    int batch_max;            /* fixes in one POST /batch; default 10000 */
+} tracker_opts;
+
 typedef struct app_opts {
     const char *db;
     const char *bind;       /* default 127.0.0.1 */
     int port;               /* default 8080 */
     bool public_read;       /* OGC API readable without a token */
     int idle_timeout_s;     /* close idle connections after this; default 30 */
+    live_opts live;         /* the /live bus (zeros: defaults) */
+    struct tracker_opts tracker;   /* the OsmAnd port and patrol rules */
 } app_opts;
 
 /* Runs until SIGINT/SIGTERM. Returns a process exit status. */
@@ -19,6 +31,8 @@ int app_serve(const app_opts *o);
 #endif
 
 /* For the API modules (http layer): the daemon's shared state. */
+#ifndef GRIDCC_APP_API_H
+#define GRIDCC_APP_API_H
 #include "gridcc/http.h"
 #include "gridcc/index.h"
 #include "gridcc/store.h"
@@ -45,6 +59,10 @@ store_group *app_group(app *a);
 /* Work in flight off the loop (+1 when handed to a thread, -1 when back):
  * shutdown waits for it. */
 void app_busy(app *a, int delta);
+live *app_live(app *a);
+struct tracker *app_tracker(app *a);
+GMainLoop *app_loop(app *a);
+void workers_api_register(http_server *s, app *a);
 
 void geotag_api_register(http_server *s, app *a);
 void incidents_api_register(http_server *s, app *a);
@@ -53,3 +71,5 @@ void open311_register(http_server *s, app *a);
  * and dropped when the layers change. Borrowed, like app_index. */
 struct address_index;
 const struct address_index *app_address_index(app *a);
+
+#endif

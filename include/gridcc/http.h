@@ -105,4 +105,36 @@ void http_complete(http_req *r);
 /* True when the client has gone (the deferred response will be dropped). */
 bool http_gone(const http_req *r);
 
+/* ---- websockets ----
+ * A websocket endpoint at an exact path, on the same port. The upgrade
+ * request is parsed like any request (path, query, Authorization, peer);
+ * open() gets it once the connection is established and returns the
+ * connection's own state. Messages arrive whole (fragments joined, at most
+ * max_message bytes: a larger one closes the connection with 1009).
+ * Writes happen only from writable(): the handler asks with
+ * http_ws_want_write() and sends one message a call. Ping/pong keep-alive is
+ * libwebsockets': a peer silent for ping_s gets a PING, one that answers
+ * nothing for hangup_s is closed. */
+typedef struct http_ws http_ws;
+typedef struct http_ws_handler {
+    void *(*open)(http_ws *ws, const http_req *upgrade, void *ud);
+    void (*message)(void *conn, const char *data, size_t len);
+    void (*writable)(void *conn);
+    void (*close)(void *conn);    /* the connection is gone; free conn */
+} http_ws_handler;
+void http_route_ws(http_server *s, const char *path, const http_ws_handler *h,
+                   size_t max_message, void *ud);
+/* Sends one text message; call only from writable(). 0, or -1 when the
+ * connection failed (close() follows). */
+int http_ws_send(http_ws *ws, const char *data, size_t len);
+void http_ws_want_write(http_ws *ws);
+/* True while what was sent has not all reached the socket. */
+bool http_ws_choked(http_ws *ws);
+/* Closes with a status and a reason (at most 123 bytes) sent in the close
+ * frame; a peer that reads nothing is dropped after a few seconds anyway. */
+void http_ws_close(http_ws *ws, int status, const char *reason);
+const char *http_ws_peer(const http_ws *ws);
+/* Keep-alive timing for every websocket of the server (before any connects). */
+void http_ws_keepalive(http_server *s, int ping_s, int hangup_s);
+
 #endif

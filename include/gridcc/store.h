@@ -39,6 +39,10 @@ int store_changes_since(store *s, int64_t since, int limit, store_change_cb cb, 
                         gc_err *err);
 /* True when another connection (another process) committed since the last call. */
 bool store_changed_elsewhere(store *s);
+/* fn(ud) is called on this connection's thread right after each of its
+ * commits (not inside a transaction: it may not use the store; it schedules
+ * whatever reads the new changes). One hook a store; NULL removes it. */
+void store_on_commit(store *s, void (*fn)(void *ud), void *ud);
 
 /* ---- layers ---- */
 typedef struct store_layer {

@@ -41,6 +41,8 @@ class Daemon:
     def __init__(self, db, *extra):
         self.port = free_port()
         self.log = open(db + f".{self.port}.log", "w+")
+        if "--osmand-port" not in extra:   # any free port, so daemons run side by side
+            extra = ("--osmand-port", "0", *extra)
         self.proc = subprocess.Popen([BIN, "serve", "--db", db, "--port", str(self.port), *extra],
                                      stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 60
@@ -55,6 +57,8 @@ class Daemon:
             if time.time() > deadline:
                 raise AssertionError("daemon did not answer within 60 s:\n" + self.logs())
             time.sleep(0.05)
+        health = json.loads(self.request("GET", "/api/health")[2])
+        self.osmand_port = health.get("osmand_port", 0)
 
     def request(self, method, path, body=None, token=None, headers=None, timeout=60):
         h = dict(headers or {})

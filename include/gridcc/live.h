@@ -1,0 +1,71 @@
+/* live: the live map bus behind the /live websocket.
+ *
+ * The change log is the outbox. Every change a client may see is a row of it
+ * (seq, topic, id, data); the bus keeps the newest of them in memory, and each
+ * client is a cursor into that sequence plus its filter. Writing happens only
+ * when the client's socket is writable, as many matching changes as fit one
+ * frame, so a slow client costs nothing but its own cursor, and a client
+ * resuming with `since` gets exactly the changes after it: none twice, none
+ * missing, whatever arrives meanwhile. A cursor older than the log still
+ * holds gets "resync". A live client that falls max_lag changes behind (or
+ * takes no data for stall_s) is told to resume with since and closed.
+ *
+ * Positions are the exception: they are state, not history. Each worker's
+ * newest fix replaces the one still waiting for a client (they coalesce), and
+ * a (re)subscription to positions starts with every worker's newest fix.
+ *
+ * Protocol (JSON text messages):
+ *   client: {"type":"auth","token":"…"}   (or ?access_token= / Authorization)
+ *           {"type":"subscribe","topics":[…],"bbox":[w,s,e,n],"grid":"ID"|[…],
+ *            "since":SEQ}                   (again at any time: new filter)
+ *           {"type":"ping"}
+ *   server: {"type":"hello","seq":HEAD}      {"type":"subscribed",…}
+ *           {"type":"changes","changes":[{"seq","topic","id","ts","data"}…]}
+ *           {"type":"caught_up","seq":N}    {"type":"resync","seq":HEAD,…}
+ *           {"type":"error","code","field","message"}   {"type":"pong"}
+ *           close 4000 "resume since=N" when too far behind. */
+#ifndef GRIDCC_LIVE_H
+#define GRIDCC_LIVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gridcc/err.h"
+#include "gridcc/http.h"
+#include "gridcc/store.h"
+
+typedef struct live live;
+
+typedef struct live_opts {
+    int max_lag;          /* changes a live client may fall behind; default 20000 */
+    int stall_s;          /* seconds of undelivered data with no progress; default 30 */
+    int auth_timeout_s;   /* to authenticate and subscribe; default 10 */
+    int ring;             /* changes kept in memory; default 65536 */
+    int tick_ms;          /* wake-ups of clients with news are batched this long; default 10 */
+} live_opts;
+
+/* Checks a bearer token for a live connection: true and *u filled, or false
+ * with err saying why (expired, role not allowed). */
+typedef bool (*live_auth_fn)(void *ud, const char *token, store_user *u, gc_err *err);
+
+/* Serves /live on srv, reading the change log from s (the loop's store). */
+live *live_new(http_server *srv, store *s, const live_opts *o, live_auth_fn auth, void *ud);
+/* Closes every client. */
+void live_free(live *l);
+/* New rows may be in the change log (a commit here or elsewhere): read them. */
+void live_pull(live *l);
+
+/* A worker's position, as the positions topic carries it. feature: a GeoJSON
+ * Feature (stolen). ids: grid, community, street (NULL where outside). A fix
+ * older than the worker's newest is ignored. */
+void live_position(live *l, int64_t user_id, int64_t t, double lon, double lat,
+                   const char *const ids[3], json_t *feature);
+
+typedef struct live_stats {
+    size_t clients, subscribed;
+    int64_t head, ring_first;
+    uint64_t frames, items, kicked;
+} live_stats;
+void live_get_stats(const live *l, live_stats *st);
+
+#endif
