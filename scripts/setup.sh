@@ -28,6 +28,12 @@ if ! command -v node >/dev/null 2>&1; then
   apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
 fi
 
+# the Node integration tests' packages (ws), exactly as locked
+if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/node/node_modules ]; then
+  echo "setup: npm ci in tests/node"
+  (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
 BUILD=${BUILD:-build}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} ${CMAKE_EXTRA:-} >/dev/null
 cmake --build "$BUILD" -j"$(nproc)"

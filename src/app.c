@@ -251,6 +251,24 @@ static bool live_auth(void *ud, const char *token, store_user *u, gc_err *err)
     return true;
 }
 
+/* The change log keeps a week, and never fewer than its newest 100,000
+ * rows; a live client resuming from before that is told to resync. */
+#define LOG_KEEP_S (7 * 24 * 3600)
+#define LOG_KEEP_MIN 100000
+
+static gboolean prune_log(gpointer ud)
+{
+    app *a = ud;
+    int64_t n = 0;
+    gc_err err = {0};
+    if (store_changes_prune(a->s, LOG_KEEP_S, LOG_KEEP_MIN, &n, &err))
+        log_error("store", "pruning the change log: %s", err.msg);
+    else if (n)
+        log_info("store", "change log pruned rows=%lld first_seq=%lld", (long long)n,
+                 (long long)store_first_seq(a->s));
+    return G_SOURCE_CONTINUE;
+}
+
 live *app_live(app *a) { return a->live; }
 tracker *app_tracker(app *a) { return a->tracker; }
 GMainLoop *app_loop(app *a) { return a->loop; }
@@ -539,6 +557,8 @@ int app_serve(const app_opts *o)
         log_warn("incidents", "escalated overdue cases at start count=%d", due);
     app_incidents_changed(&a);
     guint poll = g_timeout_add(250, poll_store, &a);
+    prune_log(&a);
+    guint prune = g_timeout_add_seconds(3600, prune_log, &a);
     g_unix_signal_add(SIGINT, on_signal, &a);
     g_unix_signal_add(SIGTERM, on_signal, &a);
     signal(SIGPIPE, SIG_IGN);
@@ -547,6 +567,7 @@ int app_serve(const app_opts *o)
     g_main_loop_run(a.loop);
 
     g_source_remove(poll);
+    g_source_remove(prune);
     a.stopping = true;
     if (a.deadline_timer)
         g_source_remove(a.deadline_timer);

@@ -592,7 +592,7 @@ void http_ws_close(http_ws *ws, int status, const char *reason)
     snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
     lws_callback_on_writable(ws->wsi);
     /* a peer that never reads never lets the close frame out */
-    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, 5);
+    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, 2);
 }
 
 void http_ws_keepalive(http_server *s, int ping_s, int hangup_s)

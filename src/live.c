@@ -170,7 +170,9 @@ struct client {
     GHashTable *pos;           /* worker → entry: positions not yet sent */
     GQueue ctrl;               /* control messages (char*) not yet sent */
     gint64 opened, progress;   /* monotonic µs: connected, last frame out */
-    guint auth_timer;
+    guint auth_timer, kick_timer;
+    int kick_status;
+    char kick_reason[124];
 };
 
 /* ---- the ring ---- */
@@ -282,15 +284,28 @@ static void send_error(client *c, const char *code, const char *field, const cha
     send_ctrl(c, j);
 }
 
+static gboolean force_close(gpointer ud)
+{
+    client *c = ud;
+    c->kick_timer = 0;
+    http_ws_close(c->ws, c->kick_status, c->kick_reason);
+    return G_SOURCE_REMOVE;
+}
+
+/* Closes the connection once the control messages queued (the reason) are
+ * out, or after 2 s for a client that reads nothing. */
 static void kick(client *c, int status, const char *why)
 {
     if (c->kicked)
         return;
     c->kicked = true;
     c->l->kicked++;
+    c->kick_status = status;
+    snprintf(c->kick_reason, sizeof c->kick_reason, "%s", why);
     log_warn("live", "closing client peer=%s user=%s status=%d reason=%s", http_ws_peer(c->ws),
              c->user.name, status, why);
-    http_ws_close(c->ws, status, why);
+    c->kick_timer = g_timeout_add_seconds(2, force_close, c);
+    http_ws_want_write(c->ws);
 }
 
 static bool pending(client *c)
@@ -354,13 +369,18 @@ static void on_writable(void *conn)
 {
     client *c = conn;
     live *l = c->l;
-    if (c->kicked)
-        return;
     char *msg = g_queue_pop_head(&c->ctrl);
+    if (!msg && c->kicked) {
+        if (c->kick_timer)
+            g_source_remove(c->kick_timer);
+        c->kick_timer = 0;
+        http_ws_close(c->ws, c->kick_status, c->kick_reason);
+        return;
+    }
     if (msg) {
         int rc = http_ws_send(c->ws, msg, strlen(msg));
         g_free(msg);
-        if (!rc && pending(c))
+        if (!rc && (pending(c) || c->kicked))
             http_ws_want_write(c->ws);
         return;
     }
@@ -399,6 +419,16 @@ static void on_writable(void *conn)
     }
 }
 
+/* Told to resume from where it is, then closed. */
+static void too_far_behind(client *c)
+{
+    char why[64];
+    snprintf(why, sizeof why, "resume since=%lld", (long long)c->cursor);
+    send_ctrl(c, json_pack("{s:s,s:I,s:s}", "type", "resume", "since", (json_int_t)c->cursor,
+                           "message", "too far behind: reconnect and subscribe with this since"));
+    kick(c, CLOSE_RESUME, why);
+}
+
 /* ---- news ---- */
 
 typedef struct pull {
@@ -430,12 +460,6 @@ void live_pull(live *l)
         client *c = i->data;
         if (!c->subscribed || c->kicked)
             continue;
-        if (!c->catching_up && l->head - c->cursor > l->o.max_lag) {
-            char why[64];
-            snprintf(why, sizeof why, "resume since=%lld", (long long)c->cursor);
-            kick(c, CLOSE_RESUME, why);
-            continue;
-        }
         wake(c);
     }
     arm_tick(l);
@@ -752,6 +776,8 @@ static void on_close(void *conn)
     live *l = c->l;
     if (c->auth_timer)
         g_source_remove(c->auth_timer);
+    if (c->kick_timer)
+        g_source_remove(c->kick_timer);
     if (c->dirty)
         g_ptr_array_remove_fast(l->dirty, c);
     l->clients = g_list_delete_link(l->clients, c->link);
@@ -773,11 +799,13 @@ static gboolean on_sweep(gpointer ud)
         client *c = i->data;
         if (c->kicked || !c->subscribed || !pending(c))
             continue;
-        if (now - c->progress > (gint64)l->o.stall_s * 1000000) {
-            char why[64];
-            snprintf(why, sizeof why, "resume since=%lld", (long long)c->cursor);
-            kick(c, CLOSE_RESUME, why);
-        }
+        /* a burst bigger than max_lag is no fault of a client that reads:
+         * a second later it has caught up; one that stays behind (or takes
+         * nothing at all) is cut loose */
+        int64_t lag = l->head - c->cursor;
+        bool stalled = now - c->progress > (gint64)l->o.stall_s * 1000000;
+        if (stalled || (!c->catching_up && lag > l->o.max_lag && (now - c->progress > 1000000 || lag > 4 * (int64_t)l->o.max_lag)))
+            too_far_behind(c);
     }
     return G_SOURCE_CONTINUE;
 }

@@ -410,6 +410,21 @@ static int int_opt(const char *name, const char *v, long lo, long hi, int *out)
     return 0;
 }
 
+/* Minutes, decimals allowed (0.05 is 3 s), up to a day. */
+static int minutes_opt(const char *name, const char *v, double *out)
+{
+    char *end;
+    double m = g_ascii_strtod(v, &end);
+    if (!*v || *end || !(m >= 0.01 && m <= 1440)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "--%s takes minutes, 0.01..1440", name);
+        usage(msg);
+        return -1;
+    }
+    *out = m;
+    return 0;
+}
+
 static int cmd_serve(int argc, char **argv)
 {
     static struct option opts[] = {{"db", 1, 0, 'd'},   {"port", 1, 0, 'p'},
@@ -432,8 +447,8 @@ static int cmd_serve(int argc, char **argv)
             if (!rc && o.tracker.port == 0)
                 o.tracker.port = -2;   /* 0: any free port (tests); -1: none */
             break;
-        case 'O': rc = int_opt("outside-minutes", optarg, 1, 1440, &o.tracker.outside_min); break;
-        case 'S': rc = int_opt("silent-minutes", optarg, 1, 1440, &o.tracker.silent_min); break;
+        case 'O': rc = minutes_opt("outside-minutes", optarg, &o.tracker.outside_min); break;
+        case 'S': rc = minutes_opt("silent-minutes", optarg, &o.tracker.silent_min); break;
         case 'L': rc = int_opt("live-max-lag", optarg, 10, 10000000, &o.live.max_lag); break;
         case 's': rc = int_opt("live-stall", optarg, 1, 3600, &o.live.stall_s); break;
         default: return usage(NULL);

@@ -420,7 +420,7 @@ static void patrol_fix(tracker *t, worker *w, const store_fix *f)
     }
     if (!w->outside_since)
         w->outside_since = f->t;
-    if (!w->alert[A_OUTSIDE] && f->t - w->outside_since >= (int64_t)t->o.outside_min * 60000) {
+    if (!w->alert[A_OUTSIDE] && f->t - w->outside_since >= (int64_t)(t->o.outside_min * 60000)) {
         json_t *x = json_pack("{s:I,s:O}", "outside_since_ms", (json_int_t)w->outside_since,
                               "assigned", json_null());
         json_t *g = json_array();
@@ -435,7 +435,7 @@ static void patrol_fix(tracker *t, worker *w, const store_fix *f)
 static gboolean on_patrol(gpointer ud)
 {
     tracker *t = ud;
-    int64_t now = g_get_real_time() / 1000, limit = (int64_t)t->o.silent_min * 60000;
+    int64_t now = g_get_real_time() / 1000, limit = (int64_t)(t->o.silent_min * 60000);
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, t->workers);
@@ -806,8 +806,10 @@ tracker *tracker_new(app *a, const tracker_opts *o, gc_err *err)
     patrol_load(t);
     t->q = g_async_queue_new();
     t->writer = g_thread_new("fix-writer", writer_main, t);
-    t->patrol = g_timeout_add_seconds(PATROL_CHECK_S, on_patrol, t);
-    log_info("tracker", "OsmAnd protocol on port %d; alerts: outside %d min, silent %d min",
+    /* silence is noticed within a sixth of its limit, and at least every 10 s */
+    double every = fmin(PATROL_CHECK_S, t->o.silent_min * 10);
+    t->patrol = g_timeout_add((guint)(every * 1000), on_patrol, t);
+    log_info("tracker", "OsmAnd protocol on port %d; alerts: outside %g min, silent %g min",
              tracker_port(t), t->o.outside_min, t->o.silent_min);
     return t;
 }

@@ -10,8 +10,8 @@
 typedef struct tracker_opts {
     int port;                 /* OsmAnd port; default 5055; -1: none */
     const char *bind;         /* default: the API's */
-    int outside_min;          /* outside the assigned grids this long: alert; default 10 */
-    int silent_min;           /* no fix this long: alert; default 15 */
+    double outside_min;       /* outside the assigned grids this long: alert; default 10 */
+    double silent_min;        /* no fix this long: alert; default 15 */
     int batch_max;            /* fixes in one POST /batch; default 10000 */
 } tracker_opts;
 
