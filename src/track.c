@@ -13,7 +13,8 @@
 
 #include "gridcc/crs.h"
 
-#define QUADSEGS 8
+#define QUADSEGS 8   /* segments a quarter circle: arcs fall 0.5% of D short */
+#define CHUNK 48     /* segments buffered at once (see buffer_pieces) */
 
 /* ---- GEOS context with its last error message ---- */
 
@@ -335,18 +336,76 @@ static GEOSGeometry *track_geometry(geos *g, const plane *pl, const track_pt *p,
     }
     free(xy);
     GEOSGeometry *c = NULL;
-    if (ok)
+    if (ok)   /* takes the parts, even should it fail (GEOS 3.11 does) */
         c = GEOSGeom_createCollection_r(g->h, points ? GEOS_GEOMETRYCOLLECTION : GEOS_MULTILINESTRING,
                                         parts, (unsigned)nparts);
-    if (!c)
+    else
         for (size_t k = 0; k < nparts; k++)
             gfree(g, parts[k]);
     free(parts);
     return c;
 }
 
+static GEOSGeometry *buffer(geos *g, const GEOSGeometry *x, double D)
+{
+    return GEOSBufferWithStyle_r(g->h, x, D, QUADSEGS, GEOSBUF_CAP_ROUND, GEOSBUF_JOIN_ROUND, 5.0);
+}
+
+/* Buffers of pieces of at most CHUNK segments (neighbours share a vertex),
+ * appended to *out. A worker-day re-walks the same streets: buffered whole,
+ * its offset curves overlap everywhere and the buffer builder's depth
+ * computation goes superlinear; pieces and a cascaded union give the same
+ * area in about 60% of the time (bench_coverage). */
+static int buffer_pieces(geos *g, const GEOSGeometry *x, double D, GEOSGeometry ***out,
+                         size_t *nout, size_t *cap)
+{
+    int type = GEOSGeomTypeId_r(g->h, x);
+    if (type == GEOS_MULTILINESTRING || type == GEOS_GEOMETRYCOLLECTION ||
+        type == GEOS_MULTIPOINT) {
+        int k = GEOSGetNumGeometries_r(g->h, x);
+        for (int i = 0; i < k; i++)
+            if (buffer_pieces(g, GEOSGetGeometryN_r(g->h, x, i), D, out, nout, cap))
+                return -1;
+        return 0;
+    }
+    if (GEOSisEmpty_r(g->h, x))
+        return 0;
+    unsigned sz = 0;
+    const GEOSCoordSequence *cs = type == GEOS_LINESTRING ? GEOSGeom_getCoordSeq_r(g->h, x) : NULL;
+    if (cs && !GEOSCoordSeq_getSize_r(g->h, cs, &sz))
+        return -1;
+    size_t pieces = sz > CHUNK + 1 ? (sz - 2) / CHUNK + 1 : 1;
+    if (*nout + pieces > *cap) {
+        *cap = (*nout + pieces) * 2;
+        *out = realloc(*out, sizeof **out * *cap);
+    }
+    if (pieces == 1) {
+        GEOSGeometry *b = buffer(g, x, D);
+        if (!b)
+            return -1;
+        (*out)[(*nout)++] = b;
+        return 0;
+    }
+    double *xy = malloc(sizeof *xy * 2 * sz);
+    int rc = GEOSCoordSeq_copyToBuffer_r(g->h, cs, xy, 0, 0) ? 0 : -1;
+    for (unsigned from = 0; !rc && from + 1 < sz; from += CHUNK) {
+        unsigned to = from + CHUNK + 1 < sz ? from + CHUNK + 1 : sz;
+        GEOSCoordSequence *pc = GEOSCoordSeq_copyFromBuffer_r(g->h, xy + 2 * from, to - from, 0, 0);
+        GEOSGeometry *piece = pc ? GEOSGeom_createLineString_r(g->h, pc) : NULL;
+        GEOSGeometry *b = piece ? buffer(g, piece, D) : NULL;
+        gfree(g, piece);
+        if (b)
+            (*out)[(*nout)++] = b;
+        else
+            rc = -1;
+    }
+    free(xy);
+    return rc;
+}
+
 /* The ground within D of the track, on the plane, restricted to what can
- * reach the rectangle [x0,x1]x[y0,y1]. An empty geometry when nothing can. */
+ * reach the rectangle rect (x0, y0, x1, y1). An empty geometry when nothing
+ * can. */
 static GEOSGeometry *track_reach(geos *g, const plane *pl, const track_pt *p, size_t n,
                                  const track_opts *o, const double rect[4], gc_err *err)
 {
@@ -363,13 +422,27 @@ static GEOSGeometry *track_reach(geos *g, const plane *pl, const track_pt *p, si
         s = GEOSSimplify_r(g->h, c, o->simplify_m);
         gfree(g, c);
     }
-    GEOSGeometry *b = s ? GEOSBufferWithStyle_r(g->h, s, D, QUADSEGS, GEOSBUF_CAP_ROUND,
-                                                GEOSBUF_JOIN_ROUND, 5.0)
-                        : NULL;
+    GEOSGeometry **b = NULL, *u = NULL;
+    size_t nb = 0, cap = 0;
+    if (s && !buffer_pieces(g, s, D, &b, &nb, &cap)) {
+        if (nb == 1) {
+            u = b[0];
+            nb = 0;
+        } else {
+            GEOSGeometry *all = GEOSGeom_createCollection_r(g->h, GEOS_GEOMETRYCOLLECTION, b,
+                                                            (unsigned)nb);
+            nb = 0;
+            u = all ? GEOSUnaryUnion_r(g->h, all) : NULL;
+            gfree(g, all);
+        }
+    }
+    for (size_t i = 0; i < nb; i++)
+        gfree(g, b[i]);
+    free(b);
     gfree(g, s);
-    if (!b)
+    if (!u)
         gc_fail(err, GC_EIO, "", "GEOS: cannot buffer the track: %s", g->msg);
-    return b;
+    return u;
 }
 
 /* Reads a WKB polygon or multipolygon; what names it in messages. */
@@ -562,9 +635,19 @@ int track_coverage_buildings(const track_pt *p, size_t n, const unsigned char *c
             out->covered_m2 += a;
             continue;
         }
+        /* the reach polygon is large: cut out the building's rectangle first
+         * (a linear scan) and overlay only that, 3x faster than overlaying
+         * the whole of it building by building */
+        double be[4];
+        envelope(&g, b[i], be);
+        GEOSGeometry *near =
+            GEOSClipByRect_r(g.h, reach, be[0] - 1, be[1] - 1, be[2] + 1, be[3] + 1);
         char what[48];
         snprintf(what, sizeof what, "building %zu", i);
-        if ((rc = overlap_area(&g, reach, b[i], what, &a, err)))
+        rc = near ? overlap_area(&g, near, b[i], what, &a, err)
+                  : gc_fail(err, GC_EIO, "", "GEOS: cannot clip the track: %s", g.msg);
+        gfree(&g, near);
+        if (rc)
             goto done;
         out->covered_m2 += a;
     }

@@ -152,6 +152,40 @@ static void test_coverage_gap(void **st)
     near(c.covered_m2, 100 * 45 + DISC(25), 6);
 }
 
+static void test_coverage_long_walk(void **st)
+{
+    /* up and down the middle line five times, a fix a metre, unsimplified:
+     * hundreds of pieces buffered apart and merged, still the one band */
+    enum { N = 501 };
+    track_pt *p = malloc(sizeof *p * (2 * 4 * 80 + 1));
+    for (int i = 0; i < N; i++) {
+        int leg = i / 100, k = i % 100;
+        p[i] = pt(leg % 2 ? 100 - k : k, 50, T0 + i * 1000LL);
+    }
+    track_opts o = {.distance_m = 25, .simplify_m = -1};
+    track_cov c;
+    gc_err err = {0};
+    assert_int_equal(track_coverage(p, N, grid, grid_len, &o, &c, &err), 0);
+    near(c.covered_m2, 5000, 5);
+    /* round the inside twice, 10 m in from the edge: everything but the
+     * square 35 m in (the inward offset of a square keeps sharp corners) */
+    size_t n = 0;
+    for (int lap = 0; lap < 2; lap++)
+        for (int side = 0; side < 4; side++)
+            for (int k = 0; k < 80; k++) {
+                double x = side == 0 ? 10 + k : side == 1 ? 90 : side == 2 ? 90 - k : 10;
+                double y = side == 0 ? 10 : side == 1 ? 10 + k : side == 2 ? 90 : 90 - k;
+                p[n] = pt(x, y, T0 + (int64_t)n * 1000);
+                n++;
+            }
+    p[n] = p[0];
+    p[n].t = p[n - 1].t + 1000;
+    n++;
+    assert_int_equal(track_coverage(p, n, grid, grid_len, &o, &c, &err), 0);
+    near(c.covered_m2, 10000 - 30 * 30, 2);
+    free(p);
+}
+
 static void test_coverage_one_fix(void **st)
 {
     track_pt p[3] = {pt(50, 50, T0), pt(50, 50, T0 + 1000), pt(50, 50, T0 + 2000)};
@@ -398,7 +432,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_coverage_middle),   cmocka_unit_test(test_coverage_outside),
-        cmocka_unit_test(test_coverage_gap),      cmocka_unit_test(test_coverage_one_fix),
+        cmocka_unit_test(test_coverage_gap),      cmocka_unit_test(test_coverage_long_walk),
+        cmocka_unit_test(test_coverage_one_fix),
         cmocka_unit_test(test_coverage_buildings), cmocka_unit_test(test_simplify_zoom),
         cmocka_unit_test(test_stops),             cmocka_unit_test(test_visits),
         cmocka_unit_test(test_degenerate),

@@ -70,9 +70,10 @@ typedef struct track_opts {
     double gap_m;       /* ... or in space (metres) than this are not joined by a
                          * line (nobody is credited for ground they skipped);
                          * 300000 (5 min) and 500; negative: never split on it */
-    double simplify_m;  /* the line is simplified by this before buffering; D/4
-                         * (changes the ratio by under 0.01 on a worker-day,
-                         * see bench_coverage); negative: not simplified */
+    double simplify_m;  /* the line is Douglas-Peucker-simplified by this before
+                         * buffering; D/4 (on bench_coverage's worker-day: 2.2x
+                         * faster, ratio 0.61518 for 0.61522 unsimplified; D/2
+                         * gives 0.61177); negative: not simplified */
 } track_opts;
 
 #define TRACK_DISTANCE_M 25.0
@@ -92,16 +93,21 @@ typedef struct track_cov {
  * one fix, or of fixes all at one place, covers a disc of radius D. The line
  * is clipped to the grid's envelope grown by D (exact: nothing further away
  * can reach the grid), simplified, buffered by D (round caps and joins, 8
- * segments a quarter circle: the polygonal arcs lose under 2% of D), and
- * intersected with the grid. Zero fixes, bad WKB, a geometry that is not
- * polygonal, or empty: GC_EINVAL. */
+ * segments a quarter circle: arcs fall at most 0.5% of D short; a disc of
+ * radius D counts 0.6% less than pi D^2), and intersected with the grid.
+ * On bench_coverage's 2,000-fix worker-day over 1 km2: ~20 ms.
+ * Zero fixes, bad WKB, a geometry that is not polygonal, not in degrees, or
+ * empty: GC_EINVAL, field "grid" for the grid. An invalid grid polygon (a
+ * self-intersecting ring) may fail with GEOS's reason or be measured as GEOS
+ * reads it; layers are validated on import. */
 int track_coverage(const track_pt *p, size_t n, const unsigned char *grid_wkb, size_t len,
                    const track_opts *o, track_cov *out, gc_err *err);
 
 /* The same over a grid's building footprints (nb WKB Polygons or
- * MultiPolygons, EPSG:4326): total_m2 sums each footprint's area (overlapping
- * footprints count twice, as they do on the ground floor plans), covered_m2
- * sums the parts within D. nb == 0 gives a zero result. */
+ * MultiPolygons, EPSG:4326): total_m2 sums the footprints' areas, covered_m2
+ * the parts of each within D (footprints that overlap count twice, in both),
+ * buildings_touched counts those with any part within D. nb == 0 gives a zero
+ * result. A bad footprint fails naming it: field "building I" (0-based). */
 int track_coverage_buildings(const track_pt *p, size_t n, const unsigned char *const *wkbs,
                              const size_t *lens, size_t nb, const track_opts *o, track_cov *out,
                              gc_err *err);
