@@ -286,10 +286,11 @@ int main(int argc, char **argv)
     double om, o99, bm, b99;
     stats(t_ours, runs, &om, &o99);
     stats(t_base, runs, &bm, &b99);
-    printf("track_coverage:          median %7.2f ms  p99 %7.2f ms  ratio %.4f  (%.0f of %.0f m2)\n",
-           om, o99, c.ratio, c.covered_m2, c.total_m2);
-    printf("naive buffer+intersect:  median %7.2f ms  p99 %7.2f ms  ratio %.4f\n", bm, b99,
-           base_ratio);
+    printf("track_coverage:          median %7.2f ms  p99 %7.2f ms  min %6.2f ms  ratio %.4f  "
+           "(%.0f of %.0f m2)\n",
+           om, o99, t_ours[0], c.ratio, c.covered_m2, c.total_m2);
+    printf("naive buffer+intersect:  median %7.2f ms  p99 %7.2f ms  min %6.2f ms  ratio %.4f\n", bm,
+           b99, t_base[0], base_ratio);
     printf("speed-up %.1fx (median), answers differ by %.4f (%.2f%% of the naive one)\n", bm / om,
            c.ratio - base_ratio, 100 * (c.ratio - base_ratio) / base_ratio);
 

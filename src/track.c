@@ -499,21 +499,31 @@ static GEOSGeometry *to_plane(geos *g, const plane *pl, const GEOSGeometry *x)
     return GEOSGeom_transformXY_r(g->h, x, plane_cb, (void *)pl);
 }
 
-/* Area of a ∩ b; a failure usually means an invalid polygon: say why. */
-static int overlap_area(geos *g, const GEOSGeometry *a, const GEOSGeometry *b, const char *what,
-                        double *area, gc_err *err)
+/* Area of a ∩ b (b on plane pl); a failure usually means b is invalid: say
+ * why and where, in degrees. */
+static int overlap_area(geos *g, const plane *pl, const GEOSGeometry *a, const GEOSGeometry *b,
+                        const char *what, double *area, gc_err *err)
 {
     GEOSGeometry *x = GEOSIntersection_r(g->h, a, b);
-    if (!x || !GEOSArea_r(g->h, x, area)) {
+    if (x && GEOSArea_r(g->h, x, area)) {
         gfree(g, x);
-        char *why = GEOSisValidReason_r(g->h, b);
-        gc_fail(err, GC_EINVAL, what, "%s: cannot intersect with the track (%s): %s", what,
-                why ? why : "?", g->msg);
-        GEOSFree_r(g->h, why);
-        return GC_EINVAL;
+        return 0;
     }
     gfree(g, x);
-    return 0;
+    char *why = NULL;
+    GEOSGeometry *loc = NULL;
+    double lon = NAN, lat = NAN, px, py;
+    if (GEOSisValidDetail_r(g->h, b, 0, &why, &loc) == 0 && loc &&
+        GEOSGeomGetX_r(g->h, loc, &px) && GEOSGeomGetY_r(g->h, loc, &py))
+        plane_inv(pl, px, py, &lon, &lat);
+    if (isfinite(lon))
+        gc_fail(err, GC_EINVAL, what, "%s: invalid polygon: %s at %.7f,%.7f", what,
+                why ? why : "?", lon, lat);
+    else
+        gc_fail(err, GC_EINVAL, what, "%s: cannot intersect it with the track: %s", what, g->msg);
+    GEOSFree_r(g->h, why);
+    gfree(g, loc);
+    return GC_EINVAL;
 }
 
 int track_coverage(const track_pt *p, size_t n, const unsigned char *grid_wkb, size_t len,
@@ -550,7 +560,7 @@ int track_coverage(const track_pt *p, size_t n, const unsigned char *grid_wkb, s
         goto done;
     }
     if (!GEOSisEmpty_r(g.h, reach) &&
-        (rc = overlap_area(&g, reach, pgrid, "grid", &out->covered_m2, err)))
+        (rc = overlap_area(&g, &pl, reach, pgrid, "grid", &out->covered_m2, err)))
         goto done;
     out->ratio = out->total_m2 > 0 ? fmin(1.0, out->covered_m2 / out->total_m2) : 0;
     rc = 0;
@@ -644,7 +654,7 @@ int track_coverage_buildings(const track_pt *p, size_t n, const unsigned char *c
             GEOSClipByRect_r(g.h, reach, be[0] - 1, be[1] - 1, be[2] + 1, be[3] + 1);
         char what[48];
         snprintf(what, sizeof what, "building %zu", i);
-        rc = near ? overlap_area(&g, near, b[i], what, &a, err)
+        rc = near ? overlap_area(&g, &pl, near, b[i], what, &a, err)
                   : gc_fail(err, GC_EIO, "", "GEOS: cannot clip the track: %s", g.msg);
         gfree(&g, near);
         if (rc)
