@@ -32,7 +32,7 @@ static double now(void)
     return ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static double kx, ky;   /* metres per degree at LAT0 */
+static double kx, ky; /* metres per degree at LAT0 */
 
 static void m2ll(double x, double y, double *lon, double *lat)
 {
@@ -62,11 +62,11 @@ static void stats(double *ms, int runs, double *med, double *p99)
 /* ---- the synthetic day ---- */
 
 #define NL 10
-static double lines[NL];   /* street positions, the same east-west and north-south */
+static double lines[NL]; /* street positions, the same east-west and north-south */
 
 static size_t make_day(track_pt *p, size_t n)
 {
-    int64_t t = 1700000000000LL;   /* 8:00 or so */
+    int64_t t = 1700000000000LL; /* 8:00 or so */
     int ix = NL / 2, iy = NL / 2, px = -1, py = -1;
     size_t k = 0;
     int lunch_done = 0;
@@ -98,7 +98,7 @@ static size_t make_day(track_pt *p, size_t n)
             p[k++].t = t;
         }
         px = ix, py = iy, ix = nx, iy = ny, x = tx, y = ty;
-        if (drand48() < 0.03) {   /* a stop at the corner */
+        if (drand48() < 0.03) { /* a stop at the corner */
             int m = 12 + (int)(drand48() * 28);
             for (int i = 0; i < m && k < n; i++) {
                 t += 15000;
@@ -106,7 +106,7 @@ static size_t make_day(track_pt *p, size_t n)
                 p[k++].t = t;
             }
         }
-        if (!lunch_done && k > n / 2) {   /* lunch: 45 min without fixes, back elsewhere */
+        if (!lunch_done && k > n / 2) { /* lunch: 45 min without fixes, back elsewhere */
             lunch_done = 1;
             t += 45 * 60000;
             px = py = -1;
@@ -123,8 +123,10 @@ static GEOSGeometry *make_grid(GEOSContextHandle_t h)
     enum { PER = 12 };
     double xy[(4 * PER + 1) * 2];
     int m = 0;
-    double c[5][2] = {{lines[0], lines[0]}, {lines[NL - 1], lines[0]},
-                      {lines[NL - 1], lines[NL - 1]}, {lines[0], lines[NL - 1]},
+    double c[5][2] = {{lines[0], lines[0]},
+                      {lines[NL - 1], lines[0]},
+                      {lines[NL - 1], lines[NL - 1]},
+                      {lines[0], lines[NL - 1]},
                       {lines[0], lines[0]}};
     for (int e = 0; e < 4; e++)
         for (int i = 0; i < PER; i++) {
@@ -212,7 +214,8 @@ static size_t make_buildings(GEOSContextHandle_t h, unsigned char ***wkbs, size_
         for (int j = 0; j + 1 < NL; j++)
             for (int b = 0; b < 4 && nb < cap; b++) {
                 double bx0 = lines[i], bx1 = lines[i + 1], by0 = lines[j], by1 = lines[j + 1];
-                double set = 8 + 12 * drand48(), wdt = 12 + 10 * drand48(), dep = 15 + 20 * drand48();
+                double set = 8 + 12 * drand48(), wdt = 12 + 10 * drand48(),
+                       dep = 15 + 20 * drand48();
                 double x = b % 2 ? bx1 - set - wdt : bx0 + set;
                 double y = b / 2 ? by1 - set - dep : by0 + set;
                 if (x < bx0 + 5 || x + wdt > bx1 - 5 || y < by0 + 5 || y + dep > by1 - 5)
@@ -271,7 +274,7 @@ int main(int argc, char **argv)
     track_cov c = {0};
     gc_err err = {0};
     double base_ratio = 0;
-    for (int i = 0; i < runs; i++) {   /* interleaved: both see the same machine */
+    for (int i = 0; i < runs; i++) { /* interleaved: both see the same machine */
         double t0 = now();
         if (track_coverage(p, n, wkb, len, &o, &c, &err)) {
             fprintf(stderr, "track_coverage: %s\n", err.msg);

@@ -13,8 +13,8 @@
 
 #include "gridcc/crs.h"
 
-#define QUADSEGS 8   /* segments a quarter circle: arcs fall 0.5% of D short */
-#define CHUNK 48     /* segments buffered at once (see buffer_pieces) */
+#define QUADSEGS 8 /* segments a quarter circle: arcs fall 0.5% of D short */
+#define CHUNK 48   /* segments buffered at once (see buffer_pieces) */
 
 /* ---- GEOS context with its last error message ---- */
 
@@ -56,7 +56,7 @@ static void gfree(geos *g, GEOSGeometry *x)
 
 typedef struct plane {
     double lon0, lat0;
-    double kx, ky;   /* metres per degree of longitude / latitude at lat0 */
+    double kx, ky; /* metres per degree of longitude / latitude at lat0 */
 } plane;
 
 static void plane_init(plane *pl, double lon0, double lat0)
@@ -106,9 +106,10 @@ static int check_fixes(const track_pt *p, size_t n, gc_err *err)
                            "fix %zu: position %g,%g is not a longitude,latitude in degrees", i,
                            p[i].lon, p[i].lat);
         if (i && p[i].t < p[i - 1].t)
-            return gc_fail(err, GC_EINVAL, "fixes",
-                           "fix %zu: time %lld ms is before the previous fix's %lld ms (sort by time)",
-                           i, (long long)p[i].t, (long long)p[i - 1].t);
+            return gc_fail(
+                err, GC_EINVAL, "fixes",
+                "fix %zu: time %lld ms is before the previous fix's %lld ms (sort by time)", i,
+                (long long)p[i].t, (long long)p[i - 1].t);
     }
     return 0;
 }
@@ -240,11 +241,10 @@ json_t *track_stops(const track_pt *p, size_t n, double radius_m, int64_t min_ms
             slon += p[k].lon;
             slat += p[k].lat;
         }
-        json_array_append_new(out, json_pack("{s:f,s:f,s:I,s:I,s:I}", "lon",
-                                             round7(slon / (double)(j - i)), "lat",
-                                             round7(slat / (double)(j - i)), "from_ms",
-                                             (json_int_t)p[i].t, "to_ms", (json_int_t)p[j - 1].t,
-                                             "fixes", (json_int_t)(j - i)));
+        json_array_append_new(
+            out, json_pack("{s:f,s:f,s:I,s:I,s:I}", "lon", round7(slon / (double)(j - i)), "lat",
+                           round7(slat / (double)(j - i)), "from_ms", (json_int_t)p[i].t, "to_ms",
+                           (json_int_t)p[j - 1].t, "fixes", (json_int_t)(j - i)));
         i = j;
     }
     return out;
@@ -255,8 +255,7 @@ static bool same_grid(const char *a, const char *b)
     return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-json_t *track_grids_visited(const track_pt *p, const char *const *grid_ids, size_t n,
-                            gc_err *err)
+json_t *track_grids_visited(const track_pt *p, const char *const *grid_ids, size_t n, gc_err *err)
 {
     if (n && !grid_ids) {
         gc_fail(err, GC_EINVAL, "grid_ids", "grid_ids: NULL array for %zu fixes", n);
@@ -269,10 +268,9 @@ json_t *track_grids_visited(const track_pt *p, const char *const *grid_ids, size
         size_t j = i + 1;
         while (j < n && same_grid(grid_ids[i], grid_ids[j]))
             j++;
-        json_array_append_new(
-            out, json_pack("{s:s?,s:I,s:I,s:I}", "grid_id", grid_ids[i], "from_ms",
-                           (json_int_t)p[i].t, "to_ms", (json_int_t)p[j - 1].t, "fixes",
-                           (json_int_t)(j - i)));
+        json_array_append_new(out, json_pack("{s:s?,s:I,s:I,s:I}", "grid_id", grid_ids[i],
+                                             "from_ms", (json_int_t)p[i].t, "to_ms",
+                                             (json_int_t)p[j - 1].t, "fixes", (json_int_t)(j - i)));
         i = j;
     }
     return out;
@@ -300,7 +298,7 @@ static GEOSGeometry *track_geometry(geos *g, const plane *pl, const track_pt *p,
 {
     double *xy = malloc(sizeof *xy * 2 * n);
     size_t nparts = 0, cap = 16;
-    GEOSGeometry **parts = malloc(sizeof *parts * cap);
+    GEOSGeometry **parts = g_new(GEOSGeometry *, cap);
     bool points = false, ok = true;
     for (size_t i = 0; i < n && ok;) {
         size_t m = 0, j = i;
@@ -331,18 +329,18 @@ static GEOSGeometry *track_geometry(geos *g, const plane *pl, const track_pt *p,
             break;
         }
         if (nparts == cap)
-            parts = realloc(parts, sizeof *parts * (cap *= 2));
+            parts = g_renew(GEOSGeometry *, parts, cap *= 2);
         parts[nparts++] = part;
     }
     free(xy);
     GEOSGeometry *c = NULL;
-    if (ok)   /* takes the parts, even should it fail (GEOS 3.11 does) */
-        c = GEOSGeom_createCollection_r(g->h, points ? GEOS_GEOMETRYCOLLECTION : GEOS_MULTILINESTRING,
-                                        parts, (unsigned)nparts);
+    if (ok) /* takes the parts, even should it fail (GEOS 3.11 does) */
+        c = GEOSGeom_createCollection_r(
+            g->h, points ? GEOS_GEOMETRYCOLLECTION : GEOS_MULTILINESTRING, parts, (unsigned)nparts);
     else
         for (size_t k = 0; k < nparts; k++)
             gfree(g, parts[k]);
-    free(parts);
+    g_free(parts);
     return c;
 }
 
@@ -377,7 +375,7 @@ static int buffer_pieces(geos *g, const GEOSGeometry *x, double D, GEOSGeometry 
     size_t pieces = sz > CHUNK + 1 ? (sz - 2) / CHUNK + 1 : 1;
     if (*nout + pieces > *cap) {
         *cap = (*nout + pieces) * 2;
-        *out = realloc(*out, sizeof **out * *cap);
+        *out = g_renew(GEOSGeometry *, *out, *cap);
     }
     if (pieces == 1) {
         GEOSGeometry *b = buffer(g, x, D);
@@ -429,8 +427,8 @@ static GEOSGeometry *track_reach(geos *g, const plane *pl, const track_pt *p, si
             u = b[0];
             nb = 0;
         } else {
-            GEOSGeometry *all = GEOSGeom_createCollection_r(g->h, GEOS_GEOMETRYCOLLECTION, b,
-                                                            (unsigned)nb);
+            GEOSGeometry *all =
+                GEOSGeom_createCollection_r(g->h, GEOS_GEOMETRYCOLLECTION, b, (unsigned)nb);
             nb = 0;
             u = all ? GEOSUnaryUnion_r(g->h, all) : NULL;
             gfree(g, all);
@@ -438,7 +436,7 @@ static GEOSGeometry *track_reach(geos *g, const plane *pl, const track_pt *p, si
     }
     for (size_t i = 0; i < nb; i++)
         gfree(g, b[i]);
-    free(b);
+    g_free(b);
     gfree(g, s);
     if (!u)
         gc_fail(err, GC_EIO, "", "GEOS: cannot buffer the track: %s", g->msg);
@@ -446,8 +444,8 @@ static GEOSGeometry *track_reach(geos *g, const plane *pl, const track_pt *p, si
 }
 
 /* Reads a WKB polygon or multipolygon; what names it in messages. */
-static GEOSGeometry *read_polygonal(geos *g, const unsigned char *wkb, size_t len,
-                                    const char *what, gc_err *err)
+static GEOSGeometry *read_polygonal(geos *g, const unsigned char *wkb, size_t len, const char *what,
+                                    gc_err *err)
 {
     if (!wkb || !len) {
         gc_fail(err, GC_EINVAL, what, "%s: no WKB", what);
@@ -513,12 +511,12 @@ static int overlap_area(geos *g, const plane *pl, const GEOSGeometry *a, const G
     char *why = NULL;
     GEOSGeometry *loc = NULL;
     double lon = NAN, lat = NAN, px, py;
-    if (GEOSisValidDetail_r(g->h, b, 0, &why, &loc) == 0 && loc &&
-        GEOSGeomGetX_r(g->h, loc, &px) && GEOSGeomGetY_r(g->h, loc, &py))
+    if (GEOSisValidDetail_r(g->h, b, 0, &why, &loc) == 0 && loc && GEOSGeomGetX_r(g->h, loc, &px) &&
+        GEOSGeomGetY_r(g->h, loc, &py))
         plane_inv(pl, px, py, &lon, &lat);
     if (isfinite(lon))
-        gc_fail(err, GC_EINVAL, what, "%s: invalid polygon: %s at %.7f,%.7f", what,
-                why ? why : "?", lon, lat);
+        gc_fail(err, GC_EINVAL, what, "%s: invalid polygon: %s at %.7f,%.7f", what, why ? why : "?",
+                lon, lat);
     else
         gc_fail(err, GC_EINVAL, what, "%s: cannot intersect it with the track: %s", what, g->msg);
     GEOSFree_r(g->h, why);

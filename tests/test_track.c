@@ -22,7 +22,7 @@
 
 /* an N-gon inscribed in a circle of radius r (GEOS's round buffer with 8
  * segments a quarter circle) */
-#define DISC(r) (0.5 * 32 * (r) * (r) * sin(2 * M_PI / 32))
+#define DISC(r) (0.5 * 32 * (r) * (r)*sin(2 * M_PI / 32))
 
 static void m2ll(double x, double y, double *lon, double *lat)
 {
@@ -59,8 +59,7 @@ static size_t rect_wkb(unsigned char *buf, double x0, double y0, double x1, doub
 }
 
 /* fixes every step metres along a straight line, one every 10 s */
-static size_t walk(track_pt *p, double x0, double y0, double x1, double y1, double step,
-                   int64_t t0)
+static size_t walk(track_pt *p, double x0, double y0, double x1, double y1, double step, int64_t t0)
 {
     double len = hypot(x1 - x0, y1 - y0);
     size_t n = (size_t)floor(len / step + 1e-9) + 1;
@@ -103,7 +102,7 @@ static void test_coverage_middle(void **st)
     n = walk(p, 30, 50, 70, 50, 10, T0);
     assert_int_equal(track_coverage(p, n, grid, grid_len, &o, &c, &err), 0);
     near(c.covered_m2, 40 * 50 + DISC(25), 5);
-    assert_true(c.covered_m2 < 40 * 50 + M_PI * 625);   /* arcs are chords, inside */
+    assert_true(c.covered_m2 < 40 * 50 + M_PI * 625); /* arcs are chords, inside */
 }
 
 static void test_coverage_outside(void **st)
@@ -147,7 +146,7 @@ static void test_coverage_gap(void **st)
     /* the part before the gap still counts: a walk in, then a jump */
     track_pt r[16];
     size_t n = walk(r, 0, 20, 100, 20, 10, T0);
-    r[n] = pt(50, 72, r[n - 1].t + 600000);   /* a lone fix after the gap: a disc */
+    r[n] = pt(50, 72, r[n - 1].t + 600000); /* a lone fix after the gap: a disc */
     assert_int_equal(track_coverage(r, n + 1, grid, grid_len, &o, &c, &err), 0);
     near(c.covered_m2, 100 * 45 + DISC(25), 6);
 }
@@ -407,7 +406,7 @@ static void test_degenerate(void **st)
     unsigned char proj[128];
     memcpy(proj, grid, grid_len);
     double big = 500000;
-    memcpy(proj + 13, &big, 8);       /* the ring's first and last x */
+    memcpy(proj + 13, &big, 8); /* the ring's first and last x */
     memcpy(proj + 13 + 64, &big, 8);
     assert_int_equal(track_coverage(p, 3, proj, grid_len, NULL, &c, &err), GC_EINVAL);
     assert_non_null(strstr(err.msg, "EPSG:4326"));
@@ -415,7 +414,7 @@ static void test_degenerate(void **st)
     unsigned char bow[128];
     size_t bl = rect_wkb(bow, 0, 0, 100, 100);
     double swap[4];
-    memcpy(swap, bow + 13 + 32, 32);            /* points 2 and 3 swapped */
+    memcpy(swap, bow + 13 + 32, 32); /* points 2 and 3 swapped */
     memcpy(bow + 13 + 32, swap + 2, 16);
     memcpy(bow + 13 + 48, swap, 16);
     assert_int_equal(track_coverage(p, 3, bow, bl, NULL, &c, &err), GC_EINVAL);
@@ -432,12 +431,11 @@ static void test_degenerate(void **st)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_coverage_middle),   cmocka_unit_test(test_coverage_outside),
-        cmocka_unit_test(test_coverage_gap),      cmocka_unit_test(test_coverage_long_walk),
-        cmocka_unit_test(test_coverage_one_fix),
-        cmocka_unit_test(test_coverage_buildings), cmocka_unit_test(test_simplify_zoom),
-        cmocka_unit_test(test_stops),             cmocka_unit_test(test_visits),
-        cmocka_unit_test(test_degenerate),
+        cmocka_unit_test(test_coverage_middle),  cmocka_unit_test(test_coverage_outside),
+        cmocka_unit_test(test_coverage_gap),     cmocka_unit_test(test_coverage_long_walk),
+        cmocka_unit_test(test_coverage_one_fix), cmocka_unit_test(test_coverage_buildings),
+        cmocka_unit_test(test_simplify_zoom),    cmocka_unit_test(test_stops),
+        cmocka_unit_test(test_visits),           cmocka_unit_test(test_degenerate),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

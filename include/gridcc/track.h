@@ -26,7 +26,7 @@
 
 typedef struct track_pt {
     double lon, lat;
-    int64_t t;          /* ms since the epoch */
+    int64_t t; /* ms since the epoch */
 } track_pt;
 
 /* The line to draw at web-map zoom z: a GeoJSON LineString (coordinates
@@ -63,20 +63,19 @@ json_t *track_stops(const track_pt *p, size_t n, double radius_m, int64_t min_ms
  * outside every grid), "from_ms","to_ms" (first and last fix of the run),
  * "fixes"}; a new visit starts each time the grid changes, so A A NULL B B A
  * is four visits. Zero fixes: []. Caller owns the result; NULL on error. */
-json_t *track_grids_visited(const track_pt *p, const char *const *grid_ids, size_t n,
-                            gc_err *err);
+json_t *track_grids_visited(const track_pt *p, const char *const *grid_ids, size_t n, gc_err *err);
 
 /* Coverage options. NULL, or a field left 0, means the default. */
 typedef struct track_opts {
-    double distance_m;  /* D: ground within D of the walked line counts; 25 */
-    int64_t gap_ms;     /* consecutive fixes further apart than this in time */
-    double gap_m;       /* (5 min) or in space (500 m) are not joined by a line:
-                         * nobody is credited for ground they skipped.
-                         * Negative: never split on it */
-    double simplify_m;  /* the line is Douglas-Peucker-simplified by this before
-                         * buffering; D/4 (on bench_coverage's worker-day: 1.7x
-                         * faster, ratio 0.61518 for 0.61522 unsimplified; D/2
-                         * gives 0.61177); negative: not simplified */
+    double distance_m; /* D: ground within D of the walked line counts; 25 */
+    int64_t gap_ms;    /* consecutive fixes further apart than gap_ms (5 min) */
+    double gap_m;      /* or gap_m (500 m) are not joined by a line: nobody is
+                        * credited for ground they skipped. Negative: never
+                        * split on that one */
+    double simplify_m; /* the line is Douglas-Peucker-simplified by this before
+                        * buffering; D/4 (on bench_coverage's worker-day: 1.7x
+                        * faster, ratio 0.61518 for 0.61522 unsimplified; D/2
+                        * gives 0.61177); negative: not simplified */
 } track_opts;
 
 #define TRACK_DISTANCE_M 25.0
@@ -84,11 +83,11 @@ typedef struct track_opts {
 #define TRACK_GAP_M 500.0
 
 typedef struct track_cov {
-    double covered_m2;      /* area within D of the track */
-    double total_m2;        /* the grid's area, or the buildings' summed footprints */
-    double ratio;           /* covered_m2 / total_m2, 0..1 (0 when total_m2 is 0) */
-    int buildings;          /* track_coverage_buildings: footprints given */
-    int buildings_touched;  /* ... of which any part lies within D of the track */
+    double covered_m2;     /* area within D of the track */
+    double total_m2;       /* the grid's area, or the buildings' summed footprints */
+    double ratio;          /* covered_m2 / total_m2, 0..1 (0 when total_m2 is 0) */
+    int buildings;         /* track_coverage_buildings: footprints given */
+    int buildings_touched; /* ... of which any part lies within D of the track */
 } track_cov;
 
 /* Patrol coverage of one grid: grid_wkb is a WKB Polygon or MultiPolygon in
