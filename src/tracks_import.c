@@ -95,7 +95,13 @@ static int take(ictx *c, const char *where, double lon, double lat, int64_t t, d
 {
     gc_err e = {0};
     if (t < MS_2000) {
-        skip(c, TRACKS_SKIP_OLD_TIME, where, "time %lld ms is before 2000", (long long)t);
+        GDateTime *d = g_date_time_new_from_unix_utc(t / 1000);
+        char *iso = d ? g_date_time_format(d, "%Y-%m-%dT%H:%M:%SZ") : NULL;
+        skip(c, TRACKS_SKIP_OLD_TIME, where, "time %s is before 2000 (a receiver without a clock?)",
+             iso ? iso : "far");
+        g_free(iso);
+        if (d)
+            g_date_time_unref(d);
         return 0;
     }
     if (lon == 0 && lat == 0) {
@@ -408,6 +414,8 @@ static int read_csv(ictx *c, const char *open_path)
                                    OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(d, k)));
         if (cols->len >= 200)
             g_string_append(cols, " …");
+        if (!g_utf8_validate(cols->str, -1, NULL))
+            g_string_assign(cols, "(not UTF-8 text)");
         gc_fail(c->err, GC_EINVAL, "file",
                 "%s: not a track: no %s column (lat/latitude/y, lon/lng/longitude/x, "
                 "time/timestamp/datetime or date and time); the header has: %s",
@@ -466,7 +474,8 @@ static bool has_suffix(const char *s, const char *suf)
 }
 
 /* By the name first; otherwise by the first bytes: XML is GPX, a GeoLife or
- * OziExplorer first line is .plt, anything else is tried as CSV. */
+ * OziExplorer first line is .plt, JSON and binary files are no tracks
+ * ("json", "binary"), anything else is tried as CSV. */
 static const char *sniff_format(const char *path, const char *open_path)
 {
     char *name = g_strdup(path);
@@ -479,13 +488,16 @@ static const char *sniff_format(const char *path, const char *open_path)
     g_free(name);
     if (fmt)
         return fmt;
-    char head[64] = "";
+    char head[256] = "";
+    size_t n = 0;
     VSILFILE *fp = VSIFOpenL(open_path, "rb");
     if (fp) {
-        size_t n = VSIFReadL(head, 1, sizeof head - 1, fp);
+        n = VSIFReadL(head, 1, sizeof head - 1, fp);
         head[n] = 0;
         VSIFCloseL(fp);
     }
+    if (memchr(head, 0, n))
+        return "binary";
     const char *h = head;
     if (!strncmp(h, "\xEF\xBB\xBF", 3))
         h += 3;
@@ -496,6 +508,8 @@ static const char *sniff_format(const char *path, const char *open_path)
     if (!g_ascii_strncasecmp(h, "Geolife trajectory", 18) ||
         !g_ascii_strncasecmp(h, "OziExplorer Track Point File", 28))
         return "plt";
+    if (*h == '{' || *h == '[')
+        return "json";
     return "csv";
 }
 
@@ -515,6 +529,12 @@ int tracks_import_file(store *s, const gc_index *ix, const char *path,
                           ? g_strconcat("/vsigzip/", path, NULL)
                           : g_strdup(path);
     const char *fmt = sniff_format(path, open_path);
+    if (!strcmp(fmt, "json") || !strcmp(fmt, "binary")) {
+        g_free(open_path);
+        return gc_fail(err, GC_EINVAL, "file",
+                       "%s: not a track: a %s file (tracks are GPX, GeoLife .plt or CSV)", path,
+                       !strcmp(fmt, "json") ? "JSON" : "binary");
+    }
     snprintf(rep->format, sizeof rep->format, "%s", fmt);
     ictx c = {.s = s, .ix = ix, .o = o, .rep = rep, .path = path, .source = fmt,
               .cap = o->batch ? o->batch : 10000, .err = err,
