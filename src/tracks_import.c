@@ -166,6 +166,13 @@ static const char *gdal_why(const char *fallback)
     return m && *m ? m : fallback;
 }
 
+/* What GDAL says while features are read ("parsed incompletely" of an
+ * extension field we do not use) is no user's business: debug log. */
+static void CPL_STDCALL gdal_to_log(CPLErr cls, CPLErrorNum no, const char *msg)
+{
+    log_debug("tracks", "gdal class=%d code=%d: %s", (int)cls, (int)no, msg);
+}
+
 static GDALDatasetH open_quiet(const char *path, const char *const *drivers,
                                const char *const *oo)
 {
@@ -424,10 +431,8 @@ static int read_csv(ictx *c, const char *open_path)
         GDALClose(ds);
         return GC_EINVAL;
     }
-    /* date and time in two columns: "time" is then the time of day */
-    bool split = date >= 0;
-    if (tim < 0)
-        split = false, tim = date, date = -1;
+    if (tim < 0)   /* a date alone: midnight */
+        tim = date, date = -1;
     OGRFeatureH f;
     int rc = 0;
     while (!rc && (f = OGR_L_GetNextFeature(L))) {
@@ -435,9 +440,10 @@ static int read_csv(ictx *c, const char *open_path)
         char where[32];
         /* the CSV driver numbers data rows from 1; the header is line 1 */
         snprintf(where, sizeof where, "line %lld", (long long)OGR_F_GetFID(f) + 1);
-        const char *ts = field(f, tim);
-        char *joined = split && ts && field(f, date)
-                           ? g_strdup_printf("%s %s", field(f, date), ts)
+        const char *ts = field(f, tim), *ds = date >= 0 ? field(f, date) : NULL;
+        /* a time of day beside a date column: one date-time */
+        char *joined = ds && ts && !strpbrk(ts, "-/") && ts[strspn(ts, "0123456789. ")]
+                           ? g_strdup_printf("%s %s", ds, ts)
                            : NULL;
         if (joined)
             ts = joined;
@@ -542,9 +548,11 @@ int tracks_import_file(store *s, const gc_index *ix, const char *path,
               .zone = o->tz ? g_time_zone_ref(o->tz) : g_time_zone_new_local()};
     c.buf = g_new(store_fix, c.cap);
     c.fresh = g_new(bool, c.cap);
+    CPLPushErrorHandler(gdal_to_log);
     int rc = !strcmp(fmt, "gpx") ? read_gpx(&c, open_path)
              : !strcmp(fmt, "plt") ? read_plt(&c, open_path)
                                    : read_csv(&c, open_path);
+    CPLPopErrorHandler();
     if (!rc)
         rc = flush(&c);
     else
@@ -554,11 +562,8 @@ int tracks_import_file(store *s, const gc_index *ix, const char *path,
     g_time_zone_unref(c.zone);
     g_free(open_path);
     rep->seconds = (double)(g_get_monotonic_time() - t0) / 1e6;
-    if (rc) {
-        log_warn("tracks", "import failed file=%s format=%s read=%lld imported=%lld error=%s",
-                 path, fmt, (long long)rep->read, (long long)rep->imported, err->msg);
-        return rc;
-    }
+    if (rc)
+        return rc;   /* the caller says why */
     log_info("tracks", "imported file=%s format=%s worker=%lld read=%lld imported=%lld "
                        "duplicates=%lld skipped=%lld in_grid=%lld seconds=%.2f",
              path, fmt, (long long)o->user_id, (long long)rep->read, (long long)rep->imported,

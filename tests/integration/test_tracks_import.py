@@ -176,6 +176,11 @@ def test_csv_local_times_with_tz_and_gcj02(d, db):
                        "--tz", "UTC")
     assert st == 0 and "2 imported, 0 duplicates" in out, out
     assert fixes(db, uid)[-1][0] == T0 + 8 * 3600000 + 5000
+    # a full date-time beside a date column is not joined to it; a zone it names wins over --tz
+    p = write(d, "both.csv", "date,datetime,lat,lon\n2024-05-01,2024-05-01T00:00:07.125Z,40.0032,116.3262\n")
+    st, out, err = run("tracks", "import", p, "--worker", "赵网格员", "--db", db, "--tz", "+08:00")
+    assert st == 0 and "1 read, 1 imported" in out, out
+    assert T0 + 7125 in [r[0] for r in fixes(db, uid)]
 
 
 def test_failures(d, db):
