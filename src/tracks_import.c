@@ -215,11 +215,12 @@ static int read_gpx(ictx *c, const char *open_path)
                        gdal_why("not a GPX file"));
     static const char *const layers[] = {"track_points", "route_points", "waypoints"};
     OGRLayerH L = NULL;
-    GIntBig count = 0;
     size_t which = 0;
-    for (; which < G_N_ELEMENTS(layers); which++) {
+    for (; which < G_N_ELEMENTS(layers); which++) {   /* the first with a point */
         L = GDALDatasetGetLayerByName(ds, layers[which]);
-        if (L && (count = OGR_L_GetFeatureCount(L, TRUE)) > 0)
+        OGRFeatureH probe = L ? OGR_L_GetNextFeature(L) : NULL;
+        OGR_F_Destroy(probe);
+        if (probe)
             break;
     }
     if (which == G_N_ELEMENTS(layers)) {
@@ -229,8 +230,8 @@ static int read_gpx(ictx *c, const char *open_path)
     }
     snprintf(c->rep->layer, sizeof c->rep->layer, "%s", layers[which]);
     if (which > 0)
-        snprintf(c->rep->note, sizeof c->rep->note, "no track points: took the %lld %s",
-                 (long long)count, which == 1 ? "route points" : "waypoints");
+        snprintf(c->rep->note, sizeof c->rep->note, "no track points: took the %s instead",
+                 which == 1 ? "route points" : "waypoints");
     OGRFeatureDefnH d = OGR_L_GetLayerDefn(L);
     int ti = OGR_FD_GetFieldIndex(d, "time"), ei = OGR_FD_GetFieldIndex(d, "ele");
     int si = OGR_FD_GetFieldIndex(d, "speed"), bi = OGR_FD_GetFieldIndex(d, "course");
