@@ -95,7 +95,7 @@ static int take(ictx *c, const char *where, double lon, double lat, int64_t t, d
 {
     gc_err e = {0};
     if (t < MS_2000) {
-        GDateTime *d = g_date_time_new_from_unix_utc(t / 1000);
+        GDateTime *d = g_date_time_new_from_unix_utc(t / 1000 - (t % 1000 < 0));   /* floor */
         char *iso = d ? g_date_time_format(d, "%Y-%m-%dT%H:%M:%SZ") : NULL;
         skip(c, TRACKS_SKIP_OLD_TIME, where, "time %s is before 2000 (a receiver without a clock?)",
              iso ? iso : "far");
