@@ -14,6 +14,7 @@
 #include "gridcc/app.h"
 #include "gridcc/auth.h"
 #include "gridcc/crs.h"
+#include "gridcc/fixes.h"
 #include "gridcc/address.h"
 #include "gridcc/geotag.h"
 #include "gridcc/hotline.h"
@@ -21,6 +22,7 @@
 #include "gridcc/layers.h"
 #include "gridcc/log.h"
 #include "gridcc/store.h"
+#include "gridcc/tracks_import.h"
 
 static const char usage_text[] =
     "usage: gridcc COMMAND [options]\n"
@@ -44,6 +46,9 @@ static const char usage_text[] =
     "           [--overdue] [--unplaced] [--limit N]\n"
     "  hotline import FILE.csv --db FILE [--map MAP.json]\n"
     "  device add DEVICE_ID --worker NAME|ID --db FILE [--crs gcj02|bd09] [--label TEXT]\n"
+    "  tracks import FILE... --worker ID|NAME --db FILE [--crs EPSG:4326|gcj02|bd09]\n"
+    "           [--tz +08:00]   FILE: .gpx, GeoLife .plt, or CSV with lat, lon and time\n"
+    "           columns (also .gz); --tz: zone of CSV times that name none (default local)\n"
     "  version\n";
 
 static int usage(const char *why)
@@ -780,6 +785,94 @@ static int cmd_hotline(int argc, char **argv)
     return rc;
 }
 
+/* ---- tracks ---- */
+
+static void tracks_progress_line(void *ud, const char *path, int64_t points)
+{
+    if (*(bool *)ud)
+        fprintf(stderr, "\r\033[Ktracks import: %s: %lld points", path, (long long)points);
+}
+
+static int cmd_tracks(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "import"))
+        return usage("tracks: the only subcommand is 'import'");
+    static struct option opts[] = {{"db", 1, 0, 'd'}, {"worker", 1, 0, 'w'}, {"crs", 1, 0, 'c'},
+                                   {"srs", 1, 0, 'c'}, {"tz", 1, 0, 'z'},   {0, 0, 0, 0}};
+    const char *db = NULL, *worker = NULL, *crs = NULL, *tz = NULL;
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'd': db = optarg; break;
+        case 'w': worker = optarg; break;
+        case 'c': crs = optarg; break;
+        case 'z': tz = optarg; break;
+        default: return usage(NULL);
+        }
+    }
+    if (optind >= argc)
+        return usage("tracks import takes one or more FILEs");
+    if (!worker)
+        return usage("--worker ID (a user id or name) is required");
+    tracks_import_opts o = {0};
+    gc_err e = {0};
+    double x = 116.4, y = 39.9;
+    if (crs_parse(crs, &o.crs, &e) || fix_to_wgs84(&o.crs, &x, &y, &e)) {
+        fprintf(stderr, "gridcc tracks import: --crs: %s\n", e.msg);
+        return usage(NULL);
+    }
+    if (tz && !(o.tz = g_time_zone_new_identifier(tz))) {
+        fprintf(stderr, "gridcc tracks import: --tz: '%s' is not a time zone (+08:00, "
+                        "Asia/Shanghai, UTC)\n", tz);
+        return usage(NULL);
+    }
+    store *s;
+    int rc = open_store(db, &s);
+    if (rc) {
+        if (o.tz)
+            g_time_zone_unref(o.tz);
+        return rc;
+    }
+    store_user u = {0};
+    gc_index *ix = NULL;
+    if (tracks_worker_find(s, worker, &u, &e) || !(ix = geotag_build_index(s, &e))) {
+        fprintf(stderr, "gridcc tracks import: %s%s\n", u.id ? "" : "--worker: ", e.msg);
+        rc = 1;
+    }
+    bool tty = isatty(2), failed = false;
+    o.user_id = u.id;
+    o.progress = tracks_progress_line;
+    o.ud = &tty;
+    int64_t taken = 0;
+    for (int i = optind; !rc && i < argc; i++) {
+        tracks_report rep;
+        gc_err fe = {0};
+        int r = tracks_import_file(s, ix, argv[i], &o, &rep, &fe);
+        if (tty)
+            fputs("\r\033[K", stderr);
+        if (r) {
+            fprintf(stderr, "gridcc tracks import: %s\n", fe.msg);
+            failed = true;
+            if (r != GC_EINVAL)
+                rc = 1;   /* the store failed: the next file would too */
+            continue;
+        }
+        tracks_report_print(&rep, argv[i], stdout);
+        fflush(stdout);
+        taken += rep.imported + rep.duplicates;
+    }
+    if (!rc && !failed && !taken)
+        fprintf(stderr, "gridcc tracks import: no fix could be taken from the files\n");
+    if (failed || !taken)
+        rc = 1;
+    index_free(ix);
+    store_close(s);
+    if (o.tz)
+        g_time_zone_unref(o.tz);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -812,6 +905,8 @@ int main(int argc, char **argv)
         rc = cmd_device(argc - 1, argv + 1);
     else if (!strcmp(cmd, "hotline"))
         rc = cmd_hotline(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "tracks"))
+        rc = cmd_tracks(argc - 1, argv + 1);
     else if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("gridcc %s\n", GRIDCC_VERSION);
         rc = 0;

@@ -26,6 +26,13 @@ static bool unix_of(GDateTime *d, int64_t *out)
 
 bool gc_time_parse(const char *s, int64_t *out)
 {
+    return gc_time_parse_in(s, NULL, out);
+}
+
+bool gc_time_parse_in(const char *s, GTimeZone *zone, int64_t *out)
+{
+    if (!zone)
+        zone = local_zone();
     if (!s || !*s)
         return false;
     size_t digits = strspn(s, "0123456789");
@@ -34,7 +41,7 @@ bool gc_time_parse(const char *s, int64_t *out)
         return true;
     }
     if (unix_of(g_date_time_new_from_iso8601(s, NULL), out) ||
-        unix_of(g_date_time_new_from_iso8601(s, local_zone()), out))
+        unix_of(g_date_time_new_from_iso8601(s, zone), out))
         return true;
     static const char *fmts[] = {"%Y%m%d",            "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
                                  "%Y-%m-%dT%H:%M",
@@ -45,7 +52,7 @@ bool gc_time_parse(const char *s, int64_t *out)
         struct tm tm = {0};
         const char *rest = strptime(s, fmts[i], &tm);
         if (rest && !*rest)
-            return unix_of(g_date_time_new(local_zone(), tm.tm_year + 1900, tm.tm_mon + 1,
+            return unix_of(g_date_time_new(zone, tm.tm_year + 1900, tm.tm_mon + 1,
                                            tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec),
                            out);
     }

@@ -4,6 +4,7 @@
 #ifndef GRIDCC_TIMEPARSE_H
 #define GRIDCC_TIMEPARSE_H
 
+#include <glib.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,5 +13,7 @@
  * "2026/11/20 08:30[:00]", NYC's "01/03/2025 12:34:56 PM" and "01/03/2025
  * 12:34[:56]"; a date alone is local midnight. False for anything else. */
 bool gc_time_parse(const char *s, int64_t *out);
+/* The same, with zone-less times in zone (borrowed; NULL: local time). */
+bool gc_time_parse_in(const char *s, GTimeZone *zone, int64_t *out);
 
 #endif
