@@ -62,7 +62,7 @@ struct tracker {
     GThread *writer;
     store *ws;                 /* the writer's own connection */
     GMainContext *ctx;
-    int inflight;              /* batches written but not yet answered */
+    int inflight;              /* jobs queued or written but not yet answered */
     guint patrol;
     uint64_t fixes, dups, batches;
 };
@@ -551,7 +551,7 @@ static gboolean batch_done(gpointer ud)
 {
     wbatch *b = ud;
     tracker *t = b->t;
-    t->inflight--;
+    t->inflight -= (int)b->jobs->len;
     for (guint i = 0; i < b->jobs->len; i++) {
         job *j = g_ptr_array_index(b->jobs, i);
         size_t fresh = 0;
