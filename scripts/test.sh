@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, and runs every test: the whole ctest
 # suite (unit and integration), then the unit tests and the HTTP
-# integration test (the daemon itself) again under AddressSanitizer +
+# integration tests (the daemon itself, its websocket bus and OsmAnd port,
+# track imports) again under AddressSanitizer +
 # LeakSanitizer + UBSan.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,4 +17,4 @@ BUILD=build-asan BUILD_TYPE=Debug CMAKE_EXTRA="-DGRIDCC_SANITIZE=ON" bash script
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -L unit -j2 && \
-  ctest --output-on-failure -R "test_http|test_open311|test_incident_loop")
+  ctest --output-on-failure -R "test_http|test_open311|test_incident_loop|test_live|test_tracks_import")

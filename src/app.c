@@ -234,7 +234,8 @@ static void on_commit(void *ud)
 {
     app *a = ud;
     if (!a->live_idle && a->live)
-        a->live_idle = g_idle_add(live_pull_idle, a);
+        /* at the sockets' priority: a busy loop never goes idle */
+        a->live_idle = g_idle_add_full(G_PRIORITY_DEFAULT, live_pull_idle, a, NULL);
 }
 
 static bool live_auth(void *ud, const char *token, store_user *u, gc_err *err)
@@ -572,8 +573,10 @@ int app_serve(const app_opts *o)
     if (a.deadline_timer)
         g_source_remove(a.deadline_timer);
     a.deadline_timer = 0;
-    tracker_free(a.tracker);   /* fixes still queued are written and answered */
+    tracker_stop(a.tracker);   /* no new fixes from here on */
     http_server_free(a.http);
+    tracker_free(a.tracker);   /* fixes still queued are written */
+    a.tracker = NULL;
     /* a rebuild, login or photo check in flight completes on the loop */
     while (a.rebuilding || a.busy)
         g_main_context_iteration(NULL, TRUE);

@@ -165,7 +165,14 @@ void http_reply(http_req *r, int status, const char *ctype, const char *body, si
 
 void http_reply_json(http_req *r, int status, json_t *j)
 {
-    char *s = json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    if (!s) {   /* a handler built no JSON (a bug, not the client's) */
+        static const char fail[] = "{\"error\":{\"status\":500,\"code\":\"internal\","
+                                   "\"message\":\"the answer could not be encoded\",\"field\":null}}";
+        http_reply(r, 500, "application/json", fail, sizeof fail - 1);
+        json_decref(j);
+        return;
+    }
     http_reply(r, status, "application/json", s, strlen(s));
     free(s);
     json_decref(j);
@@ -179,7 +186,11 @@ void http_reply_error(http_req *r, int status, const char *code, const char *fie
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "code", code, "message", msg);
+    /* messages quote what the client sent, which may not be UTF-8 (or be cut
+     * in the middle of a character) */
+    char *valid = g_utf8_make_valid(msg, -1);
+    json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "code", code, "message", valid);
+    g_free(valid);
     json_object_set_new(e, "field", field && *field ? json_string(field) : json_null());
     http_reply_json(r, status, json_pack("{s:o}", "error", e));
 }

@@ -170,6 +170,7 @@ struct client {
     GHashTable *pos;           /* worker → entry: positions not yet sent */
     GQueue ctrl;               /* control messages (char*) not yet sent */
     gint64 opened, progress;   /* monotonic µs: connected, last frame out */
+    gint64 waiting_since;      /* news waiting since (0: nothing waits) */
     guint auth_timer, kick_timer;
     int kick_status;
     char kick_reason[124];
@@ -237,6 +238,8 @@ static void filter_clear(filter *f)
 static void wake(client *c)
 {
     live *l = c->l;
+    if (!c->waiting_since)
+        c->waiting_since = g_get_monotonic_time();
     if (c->dirty || c->kicked)
         return;
     c->dirty = true;
@@ -262,10 +265,24 @@ static void arm_tick(live *l)
         l->tick = g_timeout_add(l->o.tick_ms, on_tick, l);
 }
 
+static void kick(client *c, int status, const char *why);
+
+/* Replies wait in a short queue: a client that keeps asking without reading
+ * the answers is closed instead of growing it. */
+#define CTRL_MAX 64
+
 static void send_ctrl(client *c, json_t *msg)
 {
-    g_queue_push_tail(&c->ctrl, json_dumps(msg, JSON_COMPACT));
+    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     json_decref(msg);
+    if (!text)
+        return;
+    if (c->ctrl.length >= CTRL_MAX) {
+        free(text);
+        kick(c, 1008, "too many replies left unread");
+        return;
+    }
+    g_queue_push_tail(&c->ctrl, text);
     http_ws_want_write(c->ws);
 }
 
@@ -275,8 +292,10 @@ static void send_error(client *c, const char *code, const char *field, const cha
 {
     va_list ap;
     va_start(ap, fmt);
-    char *m = g_strdup_vprintf(fmt, ap);
+    char *raw = g_strdup_vprintf(fmt, ap);
     va_end(ap);
+    char *m = g_utf8_make_valid(raw, -1);   /* it may quote what the client sent */
+    g_free(raw);
     json_t *j = json_pack("{s:s,s:s,s:s}", "type", "error", "code", code, "message", m);
     if (field)
         json_object_set_new(j, "field", json_string(field));
@@ -325,11 +344,16 @@ typedef struct db_fill {
     client *c;
     GString *b;
     size_t n;
+    int64_t first;       /* the first seq read */
 } db_fill;
 
 static int db_change(void *ud, const store_change *ch)
 {
     db_fill *d = ud;
+    if (ch->seq > d->c->l->head)   /* committed, but not yet on the bus: next time */
+        return 1;
+    if (!d->first)
+        d->first = ch->seq;
     entry *e = entry_from_change(ch);
     if (filter_match(&d->c->f, e))
         frame_add(d->b, &d->n, e);
@@ -339,16 +363,29 @@ static int db_change(void *ud, const store_change *ch)
 }
 
 /* Changes after the cursor that match, as many as fit a frame. */
+static void send_resync(client *c, int64_t since, const char *why);
+
 static void fill_changes(client *c, GString *b, size_t *n)
 {
     live *l = c->l;
     if (c->cursor < l->floor) {   /* behind the ring: read the store */
-        db_fill d = {c, b, *n};
+        db_fill d = {c, b, *n, 0};
         gc_err err = {0};
         int64_t before = c->cursor;
-        if (store_changes_since(l->s, c->cursor, DB_BATCH, db_change, &d, &err))
+        if (store_changes_since(l->s, c->cursor, DB_BATCH, db_change, &d, &err)) {
             log_error("live", "reading the change log: %s", err.msg);
+            *n = d.n;
+            return;   /* tried again at the next wake-up */
+        }
         *n = d.n;
+        int64_t first = store_first_seq(l->s);
+        if (d.first > before + 1 && first > before + 1) {
+            /* pruned while this client was catching up: what it missed is gone */
+            c->cursor = l->head;
+            send_resync(c, before, "changes after since are no longer kept: reload a snapshot, "
+                                   "then changes after seq follow");
+            return;
+        }
         if (c->cursor == before)    /* nothing there (rows rolled back): skip the hole */
             c->cursor = l->floor;
         if (c->cursor < l->floor)
@@ -362,7 +399,8 @@ static void fill_changes(client *c, GString *b, size_t *n)
             frame_add(b, n, e);
         c->cursor = e->seq;
     }
-    c->cursor = l->head;
+    if (c->cursor < l->head)
+        c->cursor = l->head;
 }
 
 static void on_writable(void *conn)
@@ -409,6 +447,8 @@ static void on_writable(void *conn)
     }
     c->progress = g_get_monotonic_time();
     g_string_free(b, TRUE);
+    if (!pending(c))
+        c->waiting_since = 0;
     if (rc)
         return;
     if (c->catching_up && c->cursor >= l->head) {
@@ -427,6 +467,15 @@ static void too_far_behind(client *c)
     send_ctrl(c, json_pack("{s:s,s:I,s:s}", "type", "resume", "since", (json_int_t)c->cursor,
                            "message", "too far behind: reconnect and subscribe with this since"));
     kick(c, CLOSE_RESUME, why);
+}
+
+static void send_resync(client *c, int64_t since, const char *why)
+{
+    live *l = c->l;
+    c->catching_up = false;
+    send_ctrl(c, json_pack("{s:s,s:I,s:I,s:I,s:s}", "type", "resync", "seq", (json_int_t)l->head,
+                           "since", (json_int_t)since, "first", (json_int_t)store_first_seq(l->s),
+                           "message", why));
 }
 
 /* ---- news ---- */
@@ -624,6 +673,7 @@ static bool parse_since(json_t *v, int64_t *out)
 static void subscribe(client *c, json_t *m)
 {
     live *l = c->l;
+    live_pull(l);   /* head as committed now: a since from a fresh snapshot is not "ahead" */
     filter f;
     const char *field;
     char why[256];
@@ -682,13 +732,10 @@ static void subscribe(client *c, json_t *m)
         int64_t first = store_first_seq(l->s);
         log_info("live", "resync peer=%s since=%lld first=%lld head=%lld", http_ws_peer(c->ws),
                  (long long)since, (long long)first, (long long)l->head);
-        send_ctrl(c, json_pack("{s:s,s:I,s:I,s:I,s:s}", "type", "resync", "seq",
-                               (json_int_t)l->head, "since", (json_int_t)since, "first",
-                               (json_int_t)first, "message",
-                               since > l->head ? "since is ahead of the change log: reload a "
+        send_resync(c, since, since > l->head ? "since is ahead of the change log: reload a "
                                                  "snapshot, then changes after seq follow"
                                                : "changes after since are no longer kept: reload "
-                                                 "a snapshot, then changes after seq follow"));
+                                                 "a snapshot, then changes after seq follow");
     } else if (c->catching_up && c->cursor >= l->head) {
         c->catching_up = false;
         send_ctrl(c, json_pack("{s:s,s:I}", "type", "caught_up", "seq", (json_int_t)l->head));
@@ -802,9 +849,12 @@ static gboolean on_sweep(gpointer ud)
         /* a burst bigger than max_lag is no fault of a client that reads:
          * a second later it has caught up; one that stays behind (or takes
          * nothing at all) is cut loose */
+        /* measured from when data began to wait, or the last frame if later:
+         * a client idle for an hour that is sent something now is not stalled */
         int64_t lag = l->head - c->cursor;
-        bool stalled = now - c->progress > (gint64)l->o.stall_s * 1000000;
-        if (stalled || (!c->catching_up && lag > l->o.max_lag && (now - c->progress > 1000000 || lag > 4 * (int64_t)l->o.max_lag)))
+        gint64 since = MAX(c->progress, c->waiting_since ? c->waiting_since : now);
+        bool stalled = now - since > (gint64)l->o.stall_s * 1000000;
+        if (stalled || (!c->catching_up && lag > l->o.max_lag && now - since > 1000000))
             too_far_behind(c);
     }
     return G_SOURCE_CONTINUE;

@@ -88,6 +88,19 @@ static int migrate(store *s, int max_version, gc_err *err)
     return 0;
 }
 
+/* Another connection holds the write lock (the daemon's fix writer, an
+ * import): try again every 250 µs for up to 10 s. SQLite's own busy timeout
+ * sleeps 1, 2, 5 … 100 ms between tries, so a loop waiting for a 3 ms
+ * transaction would often sleep 50 ms. */
+static int busy_wait(void *ud, int tries)
+{
+    (void)ud;
+    if (tries >= 40000)
+        return 0;
+    g_usleep(250);
+    return 1;
+}
+
 int store_open_version(const char *path, int max_version, store **out, gc_err *err)
 {
     *out = NULL;
@@ -103,7 +116,7 @@ int store_open_version(const char *path, int max_version, store **out, gc_err *e
     }
     s->splite = spatialite_alloc_connection();
     spatialite_init_ex(s->db, s->splite, 0);
-    sqlite3_busy_timeout(s->db, 10000);
+    sqlite3_busy_handler(s->db, busy_wait, NULL);
     /* a file that is not a database fails here, not later */
     /* a big page cache keeps a layer replacement in memory until commit, so
      * each page reaches the WAL once instead of spilling repeatedly */

@@ -60,6 +60,7 @@ struct tracker {
     GHashTable *workers;       /* user id → worker */
     GAsyncQueue *q;            /* job* to the writer; &stop ends it */
     GThread *writer;
+    bool stopping;             /* new fixes are refused (503) */
     store *ws;                 /* the writer's own connection */
     GMainContext *ctx;
     int inflight;              /* jobs queued or written but not yet answered */
@@ -272,9 +273,16 @@ static int dev_lookup(tracker *t, const char *id, device **out, gc_err *err)
             *err = e;
             return rc;
         }
-        if (!d) {
+        if (rc == GC_ENOTFOUND) {   /* not cached: ids from anyone must not grow memory */
+            g_hash_table_remove(t->devices, id);
+            d = NULL;
+        } else if (!d) {
             d = g_new0(device, 1);
             g_hash_table_insert(t->devices, g_strdup(id), d);
+        }
+        if (!d) {
+            static device unknown;
+            d = &unknown;
         }
         d->fetched = now;
         d->user_id = rc ? 0 : sd.user_id;
@@ -289,6 +297,8 @@ static int dev_lookup(tracker *t, const char *id, device **out, gc_err *err)
             log_warn("tracker", "refused fix: device %s is %s", id,
                      d->user_id ? "disabled" : "not registered to a worker");
             if (!last) {
+                if (g_hash_table_size(t->unknown_logged) > 10000)
+                    g_hash_table_remove_all(t->unknown_logged);
                 last = g_new(gint64, 1);
                 g_hash_table_insert(t->unknown_logged, g_strdup(id), last);
             }
@@ -305,6 +315,8 @@ void tracker_device_changed(tracker *t, const char *device_id)
 {
     g_hash_table_remove(t->devices, device_id);
 }
+
+static void publish(tracker *t, struct worker *w, const store_fix *f);
 
 /* ---- patrol rules and alerts ---- */
 
@@ -408,8 +420,11 @@ static void patrol_fix(tracker *t, worker *w, const store_fix *f)
     snprintf(w->grid, sizeof w->grid, "%s", f->grid_id ? f->grid_id : "");
     if (w->alert[A_SILENT])
         alert_change(t, w, A_SILENT, f->received_at, false, NULL);
-    if (f->sos && !w->alert[A_SOS])
-        alert_change(t, w, A_SOS, f->t, true, json_pack("{s:s}", "device_id", f->device_id));
+    if (f->sos && !w->alert[A_SOS]) {
+        json_t *x = json_pack("{s:s}", "device_id", f->device_id ? f->device_id : "");
+        alert_change(t, w, A_SOS, f->t, true, x);
+        json_decref(x);
+    }
     if (!w->grids)
         return;
     if (assigned(w, f->grid_id)) {
@@ -475,6 +490,7 @@ static int load_latest(void *ud, const store_fix *f)
     w->lon = f->lon;
     w->lat = f->lat;
     snprintf(w->grid, sizeof w->grid, "%s", f->grid_id ? f->grid_id : "");
+    publish(t, w, f);   /* the live map starts with everyone's newest fix */
     return 0;
 }
 
@@ -509,7 +525,7 @@ static void patrol_load(tracker *t)
 
 /* ---- the live map ---- */
 
-static void publish(tracker *t, worker *w, const store_fix *f)
+static void publish(tracker *t, struct worker *w, const store_fix *f)
 {
     char *ts = iso_ms(f->t);
     json_t *p = json_pack("{s:I,s:s,s:s,s:I,s:s,s:b,s:s}", "user_id", (json_int_t)f->user_id,
@@ -716,6 +732,10 @@ static void h_osmand(http_req *r, void *ud)
 
 void tracker_submit_json(tracker *t, http_req *r, json_t *items, int64_t user_id)
 {
+    if (t->stopping) {
+        http_reply_error(r, 503, "unavailable", NULL, "shutting down; send again later");
+        return;
+    }
     if (json_is_object(items) && json_is_array(json_object_get(items, "locations")))
         items = json_object_get(items, "locations");
     if (!json_is_array(items)) {
@@ -741,9 +761,10 @@ void tracker_submit_json(tracker *t, http_req *r, json_t *items, int64_t user_id
         if (fix_from_json(t, j, o, &f, &err) == 0 && user_id && f.user_id != user_id)
             gc_fail(&err, GC_EFORBIDDEN, "id", "device %s belongs to another worker", f.device_id);
         if (err.code) {
+            char *msg = g_utf8_make_valid(err.msg, -1);
             json_array_append_new(j->rejected, json_pack("{s:I,s:s,s:s}", "index", (json_int_t)i,
-                                                         "field", err.field,
-                                                         "message", err.msg));
+                                                         "field", err.field, "message", msg));
+            g_free(msg);
             continue;
         }
         g_array_append_val(j->fixes, f);
@@ -816,13 +837,26 @@ tracker *tracker_new(app *a, const tracker_opts *o, gc_err *err)
 
 int tracker_port(const tracker *t) { return t->http ? http_server_port(t->http) : 0; }
 
+void tracker_stop(tracker *t)
+{
+    if (!t || t->stopping)
+        return;
+    t->stopping = true;
+    if (t->patrol)
+        g_source_remove(t->patrol);
+    t->patrol = 0;
+    /* fixes already queued are still written; their answers are dropped with
+     * the connections (the trackers send again, and a fix sent twice is
+     * stored once) */
+    http_server_free(t->http);
+    t->http = NULL;
+}
+
 void tracker_free(tracker *t)
 {
     if (!t)
         return;
-    if (t->patrol)
-        g_source_remove(t->patrol);
-    http_server_free(t->http);   /* answers still owed go to clients that left: dropped */
+    tracker_stop(t);
     if (t->writer) {
         g_async_queue_push(t->q, &stop_job);
         g_thread_join(t->writer);

@@ -58,7 +58,9 @@ static void h_device_add(http_req *r, void *ud)
     store_user u;
     gc_err err = {0};
     crs_def cd;
-    char wk[64];
+    char wk[200];
+    if (json_is_string(jw) && json_string_length(jw) >= sizeof wk)
+        jw = NULL;   /* no user has so long a name: refused below */
     if (json_is_integer(jw))
         snprintf(wk, sizeof wk, "%lld", (long long)json_integer_value(jw));
     else
@@ -120,9 +122,12 @@ static void h_workers(http_req *r, void *ud)
     store *s = app_store(a);
     json_t *devs, *grids, *latest = json_object();
     gc_err err = {0};
+    devs = grids = NULL;
     if (store_devices(s, &devs, &err) || store_worker_grids(s, 0, &grids, &err) ||
         store_fixes_latest(s, latest_cb, latest, &err)) {
         json_decref(latest);
+        json_decref(devs);
+        json_decref(grids);
         http_reply_err(r, &err);
         return;
     }

@@ -13,6 +13,10 @@
 #include "gridcc/track.h"
 
 #define MAX_RANGE_S (31 * 86400)
+#define TIME_MIN 946684800LL    /* 2000-01-01: no fix is older */
+#define TIME_MAX 4102444800LL   /* 2100-01-01 */
+
+static bool in_range(int64_t t) { return t >= TIME_MIN && t <= TIME_MAX; }
 #define MAX_FIXES 1000000
 
 typedef struct fixes {
@@ -68,11 +72,11 @@ void workers_track_reply(app *a, http_req *r, const store_user *u)
 {
     const char *qf = http_query(r, "from"), *qt = http_query(r, "to"), *qz = http_query(r, "zoom");
     int64_t from = today(), to = g_get_real_time() / 1000000 + 1;
-    if (qf && !gc_time_parse(qf, &from)) {
+    if (qf && (!gc_time_parse(qf, &from) || !in_range(from))) {
         http_reply_error(r, 400, "invalid", "from", "from must be a date or a time (ISO 8601, Unix seconds)");
         return;
     }
-    if (qt && !gc_time_parse(qt, &to)) {
+    if (qt && (!gc_time_parse(qt, &to) || !in_range(to))) {
         http_reply_error(r, 400, "invalid", "to", "to must be a date or a time (ISO 8601, Unix seconds)");
         return;
     }
@@ -268,7 +272,7 @@ void workers_coverage_reply(app *a, http_req *r, const store_user *u)
     const char *qd = http_query(r, "date"), *qdist = http_query(r, "distance"),
                *qb = http_query(r, "basis"), *qg = http_query(r, "grid");
     int64_t day = today();
-    if (qd && !gc_time_parse(qd, &day)) {
+    if (qd && (!gc_time_parse(qd, &day) || !in_range(day))) {
         http_reply_error(r, 400, "invalid", "date", "date must be a date, e.g. 2026-11-24");
         return;
     }

@@ -23,7 +23,10 @@
 typedef struct tracker tracker;
 
 tracker *tracker_new(app *a, const tracker_opts *o, gc_err *err);
-/* Stops listening, answers and writes what is queued, then frees. */
+/* Stops listening and refuses new fixes (503); what is queued is still
+ * written. */
+void tracker_stop(tracker *t);
+/* Stops, writes what is queued, then frees. */
 void tracker_free(tracker *t);
 int tracker_port(const tracker *t);
 /* The worker's assigned grids changed (the API wrote them). */
