@@ -30,7 +30,7 @@ xs, ys = [p[0] for p in pts], [p[1] for p in pts]
 print(min(xs), min(ys), max(xs), max(ys))")
 grid=$(python3 -c "import json; print(json.load(open('layers/grids.geojson'))['features'][40]['properties']['id'])")
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-GRIDCC_LOG=warn "$BIN" serve --db "$T/g.db" --port 18282 --osmand-port 15282 > "$T/serve.log" 2>&1 &
+GRIDCC_LOG=warn "$BIN" serve --db "$T/g.db" --port 18282 --osmand-port 15282 ${FANOUT_SERVE_ARGS:-} > "$T/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf localhost:18282/api/health >/dev/null && break; sleep 0.1; done
 c0=$(awk '{print $14 + $15}' /proc/$pid/stat)

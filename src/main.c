@@ -28,7 +28,7 @@ static const char usage_text[] =
     "usage: gridcc COMMAND [options]\n"
     "  serve --db FILE [--port 8080] [--bind 127.0.0.1] [--public-read] [--idle-timeout 30]\n"
     "        [--osmand-port 5055] [--outside-minutes 10] [--silent-minutes 15]\n"
-    "        [--live-max-lag 20000] [--live-stall 30]\n"
+    "        [--live-max-lag 20000] [--live-stall 30] [--live-tick 10]\n"
     "  import FILE --level LEVEL --db FILE [--layer NAME] [--srs EPSG:N|gcj02|bd09]\n"
     "         [--encoding GBK] [--id-field F] [--name-field F] [--code-field F]\n"
     "         [--parent-field F] [--repair] [--dry-run] [--topology warn|error]\n"
@@ -436,7 +436,7 @@ static int cmd_serve(int argc, char **argv)
                                    {"bind", 1, 0, 'b'}, {"public-read", 0, 0, 'r'},
                                    {"idle-timeout", 1, 0, 't'}, {"osmand-port", 1, 0, 'o'},
                                    {"outside-minutes", 1, 0, 'O'}, {"silent-minutes", 1, 0, 'S'},
-                                   {"live-max-lag", 1, 0, 'L'}, {"live-stall", 1, 0, 's'},
+                                   {"live-max-lag", 1, 0, 'L'}, {"live-stall", 1, 0, 's'}, {"live-tick", 1, 0, 'k'},
                                    {0, 0, 0, 0}};
     app_opts o = {.bind = "127.0.0.1", .port = 8080};
     int ch, rc = 0;
@@ -456,6 +456,7 @@ static int cmd_serve(int argc, char **argv)
         case 'S': rc = minutes_opt("silent-minutes", optarg, &o.tracker.silent_min); break;
         case 'L': rc = int_opt("live-max-lag", optarg, 10, 10000000, &o.live.max_lag); break;
         case 's': rc = int_opt("live-stall", optarg, 1, 3600, &o.live.stall_s); break;
+        case 'k': rc = int_opt("live-tick", optarg, 1, 1000, &o.live.tick_ms); break;
         default: return usage(NULL);
         }
     }
