@@ -298,9 +298,9 @@ int main(int argc, char **argv)
            c.ratio - base_ratio, 100 * (c.ratio - base_ratio) / base_ratio);
 
     /* what the pre-buffer simplification costs in accuracy, tolerance by tolerance */
-    double tols[] = {-1, D / 10, D / 4, D / 2};
-    const char *names[] = {"none", "D/10", "D/4", "D/2"};
-    for (int k = 0; k < 4; k++) {
+    double tols[] = {-1, D / 10, D / 4, D / 3, D / 2};
+    const char *names[] = {"none", "D/10", "D/4", "D/3", "D/2"};
+    for (int k = 0; k < 5; k++) {
         track_opts ok = {.distance_m = D, .simplify_m = tols[k]};
         double ts[21];
         for (int i = 0; i < 21; i++) {

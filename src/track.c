@@ -287,8 +287,8 @@ static void opts_resolve(const track_opts *o, track_opts *r)
         r->gap_ms = TRACK_GAP_MS;
     if (r->gap_m == 0)
         r->gap_m = TRACK_GAP_M;
-    if (r->simplify_m == 0)
-        r->simplify_m = r->distance_m / 4;
+    if (r->simplify_m == 0)   /* within a phone's GPS accuracy: see track.h */
+        r->simplify_m = fmin(r->distance_m / 3, 10.0);
 }
 
 /* The walked geometry on the plane: a MultiLineString (or, when some part is
