@@ -363,7 +363,7 @@ static int db_change(void *ud, const store_change *ch)
 }
 
 /* Changes after the cursor that match, as many as fit a frame. */
-static void send_resync(client *c, int64_t since, const char *why);
+static void send_resync(client *c, int64_t since);
 
 static void fill_changes(client *c, GString *b, size_t *n)
 {
@@ -382,8 +382,7 @@ static void fill_changes(client *c, GString *b, size_t *n)
         if (d.first > before + 1 && first > before + 1) {
             /* pruned while this client was catching up: what it missed is gone */
             c->cursor = l->head;
-            send_resync(c, before, "changes after since are no longer kept: reload a snapshot, "
-                                   "then changes after seq follow");
+            send_resync(c, before);
             return;
         }
         if (c->cursor == before)    /* nothing there (rows rolled back): skip the hole */
@@ -469,12 +468,21 @@ static void too_far_behind(client *c)
     kick(c, CLOSE_RESUME, why);
 }
 
-static void send_resync(client *c, int64_t since, const char *why)
+/* Changes after since cannot be given (pruned, or since is ahead of the log):
+ * the client reloads a snapshot; what comes after seq follows. */
+static void send_resync(client *c, int64_t since)
 {
     live *l = c->l;
+    int64_t first = store_first_seq(l->s);
+    const char *why = since > l->head ? "since is ahead of the change log: reload a snapshot, "
+                                        "then changes after seq follow"
+                                      : "changes after since are no longer kept: reload a "
+                                        "snapshot, then changes after seq follow";
+    log_info("live", "resync peer=%s since=%lld first=%lld head=%lld", http_ws_peer(c->ws),
+             (long long)since, (long long)first, (long long)l->head);
     c->catching_up = false;
     send_ctrl(c, json_pack("{s:s,s:I,s:I,s:I,s:s}", "type", "resync", "seq", (json_int_t)l->head,
-                           "since", (json_int_t)since, "first", (json_int_t)store_first_seq(l->s),
+                           "since", (json_int_t)since, "first", (json_int_t)first,
                            "message", why));
 }
 
@@ -729,13 +737,7 @@ static void subscribe(client *c, json_t *m)
     }
     send_ctrl(c, reply);
     if (resync) {
-        int64_t first = store_first_seq(l->s);
-        log_info("live", "resync peer=%s since=%lld first=%lld head=%lld", http_ws_peer(c->ws),
-                 (long long)since, (long long)first, (long long)l->head);
-        send_resync(c, since, since > l->head ? "since is ahead of the change log: reload a "
-                                                 "snapshot, then changes after seq follow"
-                                               : "changes after since are no longer kept: reload "
-                                                 "a snapshot, then changes after seq follow");
+        send_resync(c, since);
     } else if (c->catching_up && c->cursor >= l->head) {
         c->catching_up = false;
         send_ctrl(c, json_pack("{s:s,s:I}", "type", "caught_up", "seq", (json_int_t)l->head));

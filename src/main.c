@@ -509,9 +509,7 @@ static int cmd_device(int argc, char **argv)
         return 1;
     }
     store_user u;
-    char *end;
-    long long id = strtoll(worker, &end, 10);
-    int rc = *end ? store_user_get(s, worker, &u, &err) : store_user_by_id(s, id, &u, &err);
+    int rc = store_user_find(s, worker, &u, &err);
     if (rc) {
         fprintf(stderr, "gridcc device add: --worker %s: no such user\n", worker);
     } else if (strcmp(u.role, "worker")) {

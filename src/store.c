@@ -675,7 +675,7 @@ int store_user_add(store *s, const char *name, const char *role, const char *dep
     return 0;
 }
 
-static void user_from_row(sqlite3_stmt *st, store_user *u)
+void store_user_from_row(sqlite3_stmt *st, store_user *u)
 {
     memset(u, 0, sizeof *u);
     u->id = sqlite3_column_int64(st, 0);
@@ -698,7 +698,7 @@ int store_user_get(store *s, const char *name, store_user *out, gc_err *err)
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        user_from_row(st, out);
+        store_user_from_row(st, out);
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : gc_fail(err, GC_ENOTFOUND, "name", "no such user");
 }
@@ -758,7 +758,7 @@ int store_token_lookup(store *s, const unsigned char *hash, store_user *out, gc_
     sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
     int rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
-        user_from_row(st, out);
+        store_user_from_row(st, out);
     sqlite3_finalize(st);
     return rc == SQLITE_ROW ? 0 : gc_fail(err, GC_ENOTFOUND, NULL, "unknown or expired token");
 }

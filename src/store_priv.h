@@ -40,6 +40,8 @@ void store_memo_put(store *s, const char *key, json_t *v);
 void store_memo_clear(store *s);
 /* Fills err with what SQLite says went wrong while doing `what`; GC_EIO. */
 int store_db_fail(store *s, gc_err *err, const char *what);
+/* A users row (id, name, role, pwhash, disabled, department) into *u. */
+void store_user_from_row(sqlite3_stmt *st, store_user *u);
 /* Appends a change-log row inside the caller's transaction. */
 int store_change_text(store *s, const char *topic, const char *id, const char *json, gc_err *err);
 

@@ -14,23 +14,27 @@ int store_user_by_id(store *s, int64_t id, store_user *out, gc_err *err)
         return store_db_fail(s, err, "users");
     sqlite3_bind_int64(st, 1, id);
     int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        memset(out, 0, sizeof *out);
-        out->id = sqlite3_column_int64(st, 0);
-        snprintf(out->name, sizeof out->name, "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(out->role, sizeof out->role, "%s", (const char *)sqlite3_column_text(st, 2));
-        const char *h = (const char *)sqlite3_column_text(st, 3);
-        snprintf(out->pwhash, sizeof out->pwhash, "%s", h ? h : "");
-        out->disabled = sqlite3_column_int(st, 4) != 0;
-        const char *d = (const char *)sqlite3_column_text(st, 5);
-        snprintf(out->department, sizeof out->department, "%s", d ? d : "");
-    }
+    if (rc == SQLITE_ROW)
+        store_user_from_row(st, out);
     sqlite3_reset(st);
     if (rc == SQLITE_ROW)
         return 0;
     return rc == SQLITE_DONE ? gc_fail(err, GC_ENOTFOUND, "worker", "no user with id %lld",
                                        (long long)id)
                              : store_db_fail(s, err, "users");
+}
+
+int store_user_find(store *s, const char *key, store_user *out, gc_err *err)
+{
+    int rc = GC_ENOTFOUND;
+    size_t len = key ? strlen(key) : 0;
+    if (len && len < 19 && strspn(key, "0123456789") == len)
+        rc = store_user_by_id(s, g_ascii_strtoll(key, NULL, 10), out, err);
+    if (rc == GC_ENOTFOUND && len)   /* a user may be called "42" too */
+        rc = store_user_get(s, key, out, err);
+    if (rc == GC_ENOTFOUND)
+        return gc_fail(err, GC_ENOTFOUND, "worker", "no user with id or name '%s'", key ? key : "");
+    return rc;
 }
 
 int store_device_put(store *s, const char *device_id, int64_t user_id, const char *crs,

@@ -578,11 +578,7 @@ int tracks_worker_find(store *s, const char *who, store_user *out, gc_err *err)
     if (!who || !*who)
         return gc_fail(err, GC_EINVAL, "worker", "--worker takes a user id or a user name");
     gc_err e = {0};
-    int rc = GC_ENOTFOUND;
-    if (strspn(who, "0123456789") == strlen(who) && strlen(who) < 19)
-        rc = store_user_by_id(s, g_ascii_strtoll(who, NULL, 10), out, &e);
-    if (rc == GC_ENOTFOUND)   /* a user may be called "42" too */
-        rc = store_user_get(s, who, out, &e);
+    int rc = store_user_find(s, who, out, &e);
     if (rc == GC_ENOTFOUND)
         return gc_fail(err, GC_ENOTFOUND, "worker",
                        "no user with id or name '%s' (add one with gridcc user add NAME "

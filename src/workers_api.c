@@ -29,10 +29,7 @@ static bool worker_of(app *a, http_req *r, const char *seg, size_t len, store_us
     memcpy(key, seg, len);
     key[len] = 0;
     gc_err err = {0};
-    char *end;
-    long long id = strtoll(key, &end, 10);
-    int rc = *end ? store_user_get(app_store(a), key, u, &err)
-                  : store_user_by_id(app_store(a), id, u, &err);
+    int rc = store_user_find(app_store(a), key, u, &err);
     if (rc) {
         if (rc == GC_ENOTFOUND)
             http_reply_error(r, 404, "not_found", "worker", "no worker %s", key);

@@ -232,6 +232,8 @@ int store_time_limit_put(store *s, const char *category, const char *step, int64
 
 /* ---- grid workers: trackers, fixes, assigned grids, alerts ---- */
 int store_user_by_id(store *s, int64_t id, store_user *out, gc_err *err);
+/* A user named by id (digits) or by name; a user called "42" is found too. */
+int store_user_find(store *s, const char *key, store_user *out, gc_err *err);
 typedef struct store_device {
     char device_id[128];
     int64_t user_id;
