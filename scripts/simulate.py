@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Simulated grid workers for the demo: each walks the edge of a grid of the
-sample district (grid edges run along its streets and lanes), sending a fix
+"""Simulated grid workers for the demo: each walks a loop just inside a grid
+of the sample district (its outline drawn in towards the middle), sending a fix
 through the OsmAnd port every second, the way Traccar Client does (POST with
 the fields in the query string). Every few minutes one of them strays into the
 next grid, so the outside-grid alert has something to say.
@@ -21,9 +21,14 @@ import urllib.error
 import urllib.request
 
 
-def ring_of(geom):
+def ring_of(geom, inset=0.8):
+    """The grid's outline drawn in towards its middle: a walk along the lanes
+    just inside it (on the edge itself, fixes would flicker between grids)."""
     c = geom["coordinates"]
-    return c[0][0] if geom["type"] == "MultiPolygon" else c[0]
+    ring = c[0][0] if geom["type"] == "MultiPolygon" else c[0]
+    cx = sum(p[0] for p in ring[:-1]) / (len(ring) - 1)
+    cy = sum(p[1] for p in ring[:-1]) / (len(ring) - 1)
+    return [[cx + (x - cx) * inset, cy + (y - cy) * inset] for x, y, *_ in ring]
 
 
 def metres(a, b):

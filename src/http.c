@@ -48,6 +48,7 @@ struct http_server {
     GByteArray *ws_buf;           /* LWS_PRE + message, reused by every send */
     http_limits lim;
     int port;
+    enum log_level access_level;  /* of the one-line-per-request log */
 };
 
 struct http_ws {
@@ -551,8 +552,9 @@ static int write_headers(struct lws *wsi, http_req *r)
 static void log_access(http_req *r)
 {
     req_priv *p = r->priv;
-    log_info("http", "%s %s status=%d bytes=%zu ms=%.1f peer=%s", r->method_name, r->path,
-             r->status, r->out->len, (double)(g_get_monotonic_time() - p->t0) / 1000.0, r->peer);
+    log_msg(r->status >= 400 ? LOG_INFO : p->srv->access_level, "http",
+            "%s %s status=%d bytes=%zu ms=%.1f peer=%s", r->method_name, r->path, r->status,
+            r->out->len, (double)(g_get_monotonic_time() - p->t0) / 1000.0, r->peer);
 }
 
 /* ---- websockets ---- */
@@ -912,6 +914,7 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
     s->routes = g_ptr_array_new();
     s->ws_routes = g_ptr_array_new();
     s->ws_buf = g_byte_array_new();
+    s->access_level = LOG_INFO;
     s->retry.secs_since_valid_ping = 30;
     s->retry.secs_since_valid_hangup = 70;
     s->lim.max_body = lim && lim->max_body ? lim->max_body : 1 << 20;
@@ -953,6 +956,8 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
 }
 
 int http_server_port(const http_server *s) { return s->port; }
+
+void http_server_access_log(http_server *s, enum log_level ok_level) { s->access_level = ok_level; }
 
 void http_route(http_server *s, const char *method, const char *pattern, size_t max_body,
                 http_handler h, void *ud)

@@ -64,8 +64,9 @@ struct tracker {
     store *ws;                 /* the writer's own connection */
     GMainContext *ctx;
     int inflight;              /* jobs queued or written but not yet answered */
-    guint patrol;
+    guint patrol, summary;
     uint64_t fixes, dups, batches;
+    uint64_t logged_fixes, logged_dups, logged_batches;   /* at the last summary */
 };
 
 static job stop_job;
@@ -465,6 +466,21 @@ static gboolean on_patrol(gpointer ud)
     return G_SOURCE_CONTINUE;
 }
 
+/* One line a minute about what arrived, rather than a line a fix. */
+static gboolean on_summary(gpointer ud)
+{
+    tracker *t = ud;
+    if (t->batches != t->logged_batches)
+        log_info("tracker", "last minute: requests=%llu fixes=%llu duplicates=%llu workers=%u",
+                 (unsigned long long)(t->batches - t->logged_batches),
+                 (unsigned long long)(t->fixes - t->logged_fixes),
+                 (unsigned long long)(t->dups - t->logged_dups), g_hash_table_size(t->workers));
+    t->logged_fixes = t->fixes;
+    t->logged_dups = t->dups;
+    t->logged_batches = t->batches;
+    return G_SOURCE_CONTINUE;
+}
+
 void tracker_grids_changed(tracker *t, int64_t user_id, json_t *grids)
 {
     worker *w = worker_get(t, user_id);
@@ -819,6 +835,7 @@ tracker *tracker_new(app *a, const tracker_opts *o, gc_err *err)
             tracker_free(t);
             return NULL;
         }
+        http_server_access_log(t->http, LOG_DEBUG);   /* a summary a minute instead */
         http_route(t->http, "GET", "/", 0, h_osmand, t);
         http_route_form(t->http, "POST", "/", 65536, osmand_fields, G_N_ELEMENTS(osmand_fields),
                         h_osmand, t);
@@ -830,6 +847,7 @@ tracker *tracker_new(app *a, const tracker_opts *o, gc_err *err)
     /* silence is noticed within a sixth of its limit, and at least every 10 s */
     double every = fmin(PATROL_CHECK_S, t->o.silent_min * 10);
     t->patrol = g_timeout_add((guint)(every * 1000), on_patrol, t);
+    t->summary = g_timeout_add_seconds(60, on_summary, t);
     log_info("tracker", "OsmAnd protocol on port %d; alerts: outside %g min, silent %g min",
              tracker_port(t), t->o.outside_min, t->o.silent_min);
     return t;
@@ -844,7 +862,9 @@ void tracker_stop(tracker *t)
     t->stopping = true;
     if (t->patrol)
         g_source_remove(t->patrol);
-    t->patrol = 0;
+    if (t->summary)
+        g_source_remove(t->summary);
+    t->patrol = t->summary = 0;
     /* fixes already queued are still written; their answers are dropped with
      * the connections (the trackers send again, and a fix sent twice is
      * stored once) */

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 #include "gridcc/err.h"
+#include "gridcc/log.h"
 
 typedef struct http_server http_server;
 
@@ -52,6 +53,10 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port,
                              const http_limits *lim, gc_err *err);
 void http_server_free(http_server *s);
 int http_server_port(const http_server *s);
+/* The level at which answered requests are logged (default LOG_INFO); 4xx
+ * and 5xx answers are logged at LOG_INFO or above whatever this says. A port
+ * that takes thousands of small requests a second logs them at LOG_DEBUG. */
+void http_server_access_log(http_server *s, enum log_level ok_level);
 /* The last route added wins when several match. pattern: an exact path, or a
  * prefix ending in '*'. max_body overrides the default for this route (0: default). */
 void http_route(http_server *s, const char *method, const char *pattern, size_t max_body,
