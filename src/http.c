@@ -594,6 +594,15 @@ void http_ws_want_write(http_ws *ws) { lws_callback_on_writable(ws->wsi); }
 
 bool http_ws_choked(http_ws *ws) { return lws_send_pipe_choked(ws->wsi) != 0; }
 
+/* lws wants its writes made from the writeable callback; on an HTTP/1.1
+ * websocket a write outside it is safe as long as nothing of an earlier
+ * write is still buffered (lws then appends, and drains in order), and the
+ * connection is neither opening nor closing. */
+bool http_ws_writable_now(http_ws *ws)
+{
+    return ws->conn && !ws->closing && !lws_partial_buffered(ws->wsi);
+}
+
 const char *http_ws_peer(const http_ws *ws) { return ws->peer; }
 
 void http_ws_close(http_ws *ws, int status, const char *reason)

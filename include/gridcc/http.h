@@ -116,8 +116,9 @@ bool http_gone(const http_req *r);
  * open() gets it once the connection is established and returns the
  * connection's own state. Messages arrive whole (fragments joined, at most
  * max_message bytes: a larger one closes the connection with 1009).
- * Writes happen only from writable(): the handler asks with
- * http_ws_want_write() and sends one message a call. Ping/pong keep-alive is
+ * Writes happen from writable(): the handler asks with http_ws_want_write()
+ * and sends one message a call; or, when http_ws_writable_now() says so,
+ * from anywhere outside the server's own callbacks. Ping/pong keep-alive is
  * libwebsockets': a peer silent for ping_s gets a PING, one that answers
  * nothing for hangup_s is closed. */
 typedef struct http_ws http_ws;
@@ -129,12 +130,15 @@ typedef struct http_ws_handler {
 } http_ws_handler;
 void http_route_ws(http_server *s, const char *path, const http_ws_handler *h,
                    size_t max_message, void *ud);
-/* Sends one text message; call only from writable(). 0, or -1 when the
+/* Sends one text message; from writable(), or when http_ws_writable_now(). 0, or -1 when the
  * connection failed (close() follows). */
 int http_ws_send(http_ws *ws, const char *data, size_t len);
 void http_ws_want_write(http_ws *ws);
 /* True while what was sent has not all reached the socket. */
 bool http_ws_choked(http_ws *ws);
+/* True when a message may be sent now, outside the writeable callback (the
+ * socket has taken everything sent before); saves a POLLOUT round. */
+bool http_ws_writable_now(http_ws *ws);
 /* Closes with a status and a reason (at most 123 bytes) sent in the close
  * frame; a peer that reads nothing is dropped after a few seconds anyway. */
 void http_ws_close(http_ws *ws, int status, const char *reason);
