@@ -543,21 +543,21 @@ static void patrol_load(tracker *t)
 
 static void publish(tracker *t, struct worker *w, const store_fix *f)
 {
-    char *ts = iso_ms(f->t);
-    json_t *p = json_pack("{s:I,s:s,s:s,s:I,s:s,s:b,s:s}", "user_id", (json_int_t)f->user_id,
-                          "worker", w->name, "device_id", f->device_id ? f->device_id : "", "t",
-                          (json_int_t)f->t, "time", ts, "sos", f->sos, "source", f->source);
-    g_free(ts);
+    /* Every operator's screen gets this for every fix (2,000/s at a
+     * district's scale), so it carries no field twice: the user id is the
+     * feature's id, the ISO time and the parent units are the client's to
+     * derive (from t, and from grid_id through the layers). */
+    json_t *p = json_pack("{s:s,s:s,s:I,s:b,s:s}", "worker", w->name, "device_id",
+                          f->device_id ? f->device_id : "", "t", (json_int_t)f->t, "sos", f->sos,
+                          "source", f->source);
     const double vals[] = {f->speed, f->bearing, f->altitude, f->accuracy, f->batt};
     static const char *names[] = {"speed", "bearing", "altitude", "accuracy", "batt"};
     for (size_t i = 0; i < G_N_ELEMENTS(vals); i++)
         if (isfinite(vals[i]))
             json_object_set_new(p, names[i], json_real(vals[i]));
     const char *ids[3] = {f->grid_id, f->community_id, f->street_id};
-    static const char *idk[3] = {"grid_id", "community_id", "street_id"};
-    for (int i = 0; i < 3; i++)
-        if (ids[i])
-            json_object_set_new(p, idk[i], json_string(ids[i]));
+    if (f->grid_id)
+        json_object_set_new(p, "grid_id", json_string(f->grid_id));
     json_t *feat = json_pack("{s:s,s:I,s:o,s:o}", "type", "Feature", "id", (json_int_t)f->user_id,
                              "geometry", point(f->lon, f->lat), "properties", p);
     live_position(app_live(t->a), f->user_id, f->t, f->lon, f->lat, ids, feat);
