@@ -712,11 +712,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, pss *p
 
 /* lws's GLib plugin gives each connection a GSource of its own. GLib blocks a
  * source while dispatching it unless it may recurse, and blocking and
- * unblocking each walk the context's list of polled fds, which is as long as
- * the number of connections: with 1,000 /live clients that walk cost a tenth
- * of the daemon's CPU (16.8 s against 15.2 s in bench_fanout). Nothing here runs a main loop inside a dispatch, so the
- * block protects nothing; the source being dispatched is allowed to recurse
- * instead (the first time it leads here; a flag check after that). */
+ * unblocking each walk the context's list of polled fds, one per connection:
+ * with 1,000 /live clients that cost a tenth of the daemon's CPU (16.8 s
+ * against 15.2 s in bench_fanout). Nothing here runs a main loop inside a
+ * dispatch, so the block protects nothing; the source being dispatched may
+ * recurse instead (set the first time it leads here; a flag check after). */
 static void unblock_current_source(void)
 {
     GSource *src = g_main_current_source();

@@ -468,8 +468,9 @@ static void on_writable(void *conn)
 
 /* From the tick: writes while the socket takes it, and asks the loop to wait
  * for POLLOUT only when it does not. Every POLLOUT change wakes GLib's loop
- * (an eventfd write and one more pass over every connection's source), and
- * two a frame were most of the fan-out's cost at 1,000 clients. */
+ * (an eventfd write and one more pass over every connection's source): two
+ * a frame cost a sixth of the daemon's CPU at 1,000 clients (bench_fanout:
+ * 18.4 s against 15.2 s, p99 40 against 33 ms). */
 #define FLUSH_FRAMES 8
 static void flush(client *c)
 {
