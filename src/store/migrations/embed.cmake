@@ -1,7 +1,7 @@
 # Turns the migration .sql files into a C array: { version, sql } in order.
 file(GLOB IN ${DIR}/*.sql)
 list(SORT IN)
-set(body "/* generated from the .sql files in src/migrations; do not edit */\n#include <stddef.h>\n")
+set(body "/* generated from the .sql files in src/store/migrations; do not edit */\n#include <stddef.h>\n")
 set(entries "")
 foreach(f ${IN})
   get_filename_component(name ${f} NAME_WE)
