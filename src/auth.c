@@ -11,16 +11,6 @@
 
 int auth_init(void) { return sodium_init() < 0 ? -1 : 0; }
 
-bool auth_role_valid(const char *role)
-{
-    static const char *roles[] = {"operator", "worker",     "planner",
-                                  "admin",    "department", "resident"};
-    for (size_t i = 0; role && i < sizeof roles / sizeof *roles; i++)
-        if (!strcmp(role, roles[i]))
-            return true;
-    return false;
-}
-
 int auth_hash_password(const char *password, char *out, gc_err *err)
 {
     if (!password || strlen(password) < 8)
@@ -84,6 +74,7 @@ int auth_check_bearer(store *s, const char *authorization, store_user *out, gc_e
 
 typedef struct attempt {
     int failures;
+    int inflight;      /* begun and not yet ended */
     int64_t first;     /* start of the current window */
 } attempt;
 
@@ -114,25 +105,69 @@ int auth_limiter_check(auth_limiter *l, const char *key, int64_t now)
     attempt *a = g_hash_table_lookup(l->keys, key);
     if (!a)
         return 0;
-    if (now - a->first >= l->window) {
+    if (now - a->first >= l->window && !a->inflight) {
         g_hash_table_remove(l->keys, key);
         return 0;
     }
-    return a->failures >= l->max ? (int)(a->first + l->window - now) : 0;
+    if (now - a->first >= l->window) {   /* a new window; what is in flight still counts */
+        a->failures = 0;
+        a->first = now;
+    }
+    if (a->failures + a->inflight < l->max)
+        return 0;
+    int wait = (int)(a->first + l->window - now);
+    return wait > 0 ? wait : 1;
+}
+
+static attempt *attempt_get(auth_limiter *l, const char *key, int64_t now)
+{
+    attempt *a = g_hash_table_lookup(l->keys, key);
+    if (!a) {
+        /* bound the table: an attacker cycling names must not grow it
+         * forever (keys with attempts in flight are kept) */
+        if (g_hash_table_size(l->keys) > 100000) {
+            GHashTableIter it;
+            gpointer k, v;
+            g_hash_table_iter_init(&it, l->keys);
+            while (g_hash_table_iter_next(&it, &k, &v))
+                if (!((attempt *)v)->inflight)
+                    g_hash_table_iter_remove(&it);
+        }
+        a = g_new0(attempt, 1);
+        a->first = now;
+        g_hash_table_replace(l->keys, g_strdup(key), a);
+    } else if (now - a->first >= l->window) {
+        a->failures = 0;
+        a->first = now;
+    }
+    return a;
+}
+
+int auth_limiter_begin(auth_limiter *l, const char *key, int64_t now)
+{
+    int wait = auth_limiter_check(l, key, now);
+    if (wait)
+        return wait;
+    attempt_get(l, key, now)->inflight++;
+    return 0;
+}
+
+void auth_limiter_end(auth_limiter *l, const char *key, int64_t now, bool failed)
+{
+    attempt *a = g_hash_table_lookup(l->keys, key);
+    if (a && a->inflight > 0)
+        a->inflight--;
+    if (failed)
+        auth_limiter_fail(l, key, now);
+    else if (a && !a->inflight)
+        g_hash_table_remove(l->keys, key);
+    else if (a)
+        a->failures = 0;
 }
 
 void auth_limiter_fail(auth_limiter *l, const char *key, int64_t now)
 {
-    /* bound the table: an attacker cycling names must not grow it forever */
-    if (g_hash_table_size(l->keys) > 100000)
-        g_hash_table_remove_all(l->keys);
-    attempt *a = g_hash_table_lookup(l->keys, key);
-    if (!a || now - a->first >= l->window) {
-        a = g_new0(attempt, 1);
-        a->first = now;
-        g_hash_table_replace(l->keys, g_strdup(key), a);
-    }
-    a->failures++;
+    attempt_get(l, key, now)->failures++;
 }
 
 void auth_limiter_reset(auth_limiter *l, const char *key) { g_hash_table_remove(l->keys, key); }

@@ -253,7 +253,7 @@ int hotline_import(store *s, const gc_index *ix, const address_index *ax, const 
                        "has other names: give a --map",
                        path, m->id, m->content);
     }
-    inc_actor who = {0, "hotline", "operator", NULL};
+    inc_actor who = {0, "hotline", ROLE_OPERATOR, NULL};
     int64_t now = (int64_t)time(NULL);
     if (store_begin(s, err)) {
         GDALClose(ds);

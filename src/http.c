@@ -25,6 +25,7 @@ typedef struct route {
     char method[8];
     char *pattern;
     bool prefix;
+    unsigned roles;
     size_t max_body;
     const char *const *form_names;
     int form_n;
@@ -34,6 +35,7 @@ typedef struct route {
 
 typedef struct ws_route {
     char *path;
+    unsigned roles;
     http_ws_handler h;
     size_t max_message;
     void *ud;
@@ -44,6 +46,8 @@ struct http_server {
     GMainLoop *loop;
     GPtrArray *routes;
     GPtrArray *ws_routes;
+    http_authorize_fn authorize;
+    void *authorize_ud;
     lws_retry_bo_t retry;         /* websocket keep-alive */
     GByteArray *ws_buf;           /* LWS_PRE + message, reused by every send */
     http_limits lim;
@@ -498,6 +502,14 @@ static void dispatch(http_req *r, route *rt)
 {
     req_priv *p = r->priv;
     p->dispatched = true;
+    if (rt && rt->roles != HTTP_PUBLIC) {
+        if (!p->srv->authorize) {   /* a route that names roles on a server that checks none */
+            http_reply_error(r, 500, "internal", NULL, "no authorizer for %s", r->path);
+            rt = NULL;
+        } else if (!p->srv->authorize(p->srv->authorize_ud, r, rt->roles)) {
+            rt = NULL;   /* it has replied */
+        }
+    }
     if (rt)
         rt->h(r, rt->ud);
     if (p->deferred)
@@ -623,10 +635,25 @@ void http_ws_keepalive(http_server *s, int ping_s, int hangup_s)
     s->retry.secs_since_valid_hangup = (uint16_t)hangup_s;
 }
 
-void http_route_ws(http_server *s, const char *path, const http_ws_handler *h,
+void http_routes_foreach(const http_server *s, http_route_cb cb, void *ud)
+{
+    for (guint i = 0; i < s->routes->len; i++) {
+        const route *rt = g_ptr_array_index(s->routes, i);
+        char *pat = g_strconcat(rt->pattern, rt->prefix ? "*" : "", NULL);
+        cb(ud, rt->method, pat, rt->roles);
+        g_free(pat);
+    }
+    for (guint i = 0; i < s->ws_routes->len; i++) {
+        const ws_route *rt = g_ptr_array_index(s->ws_routes, i);
+        cb(ud, "WS", rt->path, rt->roles);
+    }
+}
+
+void http_route_ws(http_server *s, const char *path, unsigned roles, const http_ws_handler *h,
                    size_t max_message, void *ud)
 {
     ws_route *rt = g_new0(ws_route, 1);
+    rt->roles = roles;
     rt->path = g_strdup(path);
     rt->h = *h;
     rt->max_message = max_message ? max_message : 65536;
@@ -989,10 +1016,17 @@ int http_server_port(const http_server *s) { return s->port; }
 
 void http_server_access_log(http_server *s, enum log_level ok_level) { s->access_level = ok_level; }
 
-void http_route(http_server *s, const char *method, const char *pattern, size_t max_body,
-                http_handler h, void *ud)
+void http_server_authorize(http_server *s, http_authorize_fn fn, void *ud)
+{
+    s->authorize = fn;
+    s->authorize_ud = ud;
+}
+
+void http_route(http_server *s, const char *method, const char *pattern, unsigned roles,
+                size_t max_body, http_handler h, void *ud)
 {
     route *rt = g_new0(route, 1);
+    rt->roles = roles;
     snprintf(rt->method, sizeof rt->method, "%s", method);
     size_t n = strlen(pattern);
     rt->prefix = n && pattern[n - 1] == '*';
@@ -1003,10 +1037,10 @@ void http_route(http_server *s, const char *method, const char *pattern, size_t 
     g_ptr_array_add(s->routes, rt);
 }
 
-void http_route_form(http_server *s, const char *method, const char *pattern, size_t max_body,
-                     const char *const *names, int n, http_handler h, void *ud)
+void http_route_form(http_server *s, const char *method, const char *pattern, unsigned roles,
+                     size_t max_body, const char *const *names, int n, http_handler h, void *ud)
 {
-    http_route(s, method, pattern, max_body, h, ud);
+    http_route(s, method, pattern, roles, max_body, h, ud);
     route *rt = g_ptr_array_index(s->routes, s->routes->len - 1);
     rt->form_names = names;
     rt->form_n = n;

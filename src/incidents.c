@@ -106,10 +106,7 @@ const char *incident_allowed(inc_status s, char *buf, size_t len)
     return buf;
 }
 
-static bool role_is(const inc_actor *who, const char *role)
-{
-    return who->role && !strcmp(who->role, role);
-}
+static bool role_is(const inc_actor *who, gc_role role) { return who->role == role; }
 
 int incident_check(const inc_case *c, inc_action a, const inc_actor *who, gc_err *err)
 {
@@ -120,16 +117,16 @@ int incident_check(const inc_case *c, inc_action a, const inc_actor *who, gc_err
                        incident_status_name(c->status), incident_action_name(a),
                        allowed[0] ? allowed : "none (the case is finished)");
     }
-    bool staff = role_is(who, "operator") || role_is(who, "admin");
+    bool staff = role_is(who, ROLE_OPERATOR) || role_is(who, ROLE_ADMIN);
     switch (a) {
     case ACT_HANDLE:
-        if (role_is(who, "admin"))
+        if (role_is(who, ROLE_ADMIN))
             return 0;
-        if (!role_is(who, "department"))
+        if (!role_is(who, ROLE_DEPARTMENT))
             return gc_fail(err, GC_EFORBIDDEN, "action",
                            "only a user of the department it was dispatched to may handle a "
                            "case; role %s may not",
-                           who->role);
+                           role_name(who->role));
         if (!c->department || !who->department || strcmp(c->department, who->department))
             return gc_fail(err, GC_EFORBIDDEN, "action",
                            "this case is dispatched to %s, not to %s",
@@ -137,7 +134,7 @@ int incident_check(const inc_case *c, inc_action a, const inc_actor *who, gc_err
                            who->department ? who->department : "?");
         return 0;
     case ACT_EVALUATE:
-        if (role_is(who, "resident")) {
+        if (role_is(who, ROLE_RESIDENT)) {
             if (c->reporter_id && c->reporter_id == who->id)
                 return 0;
             return gc_fail(err, GC_EFORBIDDEN, "action",
@@ -150,12 +147,12 @@ int incident_check(const inc_case *c, inc_action a, const inc_actor *who, gc_err
             return 0;   /* the 回访 call's result, for cases no resident account reported */
         }
         return gc_fail(err, GC_EFORBIDDEN, "action", "role %s may not evaluate a case",
-                       who->role);
+                       role_name(who->role));
     default:
         if (staff)
             return 0;
         return gc_fail(err, GC_EFORBIDDEN, "action", "only an operator may %s a case; role %s may not",
-                       incident_action_name(a), who->role);
+                       incident_action_name(a), role_name(who->role));
     }
 }
 
@@ -196,7 +193,7 @@ static json_t *history_row(const inc_actor *who, int64_t at, const char *action,
 {
     json_t *h = json_pack("{s:I,s:s,s:s,s:s}", "at", (json_int_t)at, "actor",
                           who->name ? who->name : "system", "role",
-                          who->role ? who->role : "system", "action", action);
+                          who->role ? role_name(who->role) : "system", "action", action);
     if (who->id)
         json_object_set_new(h, "actor_id", json_integer(who->id));
     if (from)
@@ -340,11 +337,11 @@ static bool valid_source(const char *s)
  * enter calls and camera finds, so they may say. */
 static const char *source_for(const inc_actor *who, const char *asked)
 {
-    if (role_is(who, "worker"))
+    if (role_is(who, ROLE_WORKER))
         return "worker";
-    if (role_is(who, "resident"))
+    if (role_is(who, ROLE_RESIDENT))
         return "resident";
-    if (role_is(who, "department"))
+    if (role_is(who, ROLE_DEPARTMENT))
         return "department";
     return asked ? asked : "resident";
 }
@@ -472,7 +469,7 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
      * has none, and its evaluation is the operator's 回访 call. Who entered
      * it is in the audit trail either way. */
     if (who->id && !strcmp(source, source_for(who, NULL)) &&
-        !role_is(who, "operator") && !role_is(who, "admin"))
+        !role_is(who, ROLE_OPERATOR) && !role_is(who, ROLE_ADMIN))
         json_object_set_new(row, "reporter_id", json_integer(who->id));
     /* The Open311 token: the time in µs (so new tokens append at the end of
      * their unique index instead of landing on a random page) and 64
@@ -702,7 +699,7 @@ static int escalate_one(store *s, int64_t id, int64_t now, gc_err *err)
     snprintf(note, sizeof note, "step %s overdue since %lld; escalated to %s %s",
              incident_step(st), (long long)json_integer_value(dl), incident_level_name(next),
              uname ? uname : "(not in the chain)");
-    inc_actor sys = {0, "system", "system", NULL};
+    inc_actor sys = {0, "system", ROLE_NONE, NULL};
     h = history_row(&sys, now, "escalate", jstr(row, "status"), jstr(row, "status"), note);
     json_object_set_new(h, "data", json_pack("{s:s,s:s,s:I}", "from_level",
                                              incident_level_name(level), "to_level",

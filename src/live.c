@@ -599,7 +599,7 @@ static bool authenticate(client *c, const char *token)
     }
     c->authed = true;
     log_info("live", "client authenticated peer=%s user=%s role=%s", http_ws_peer(c->ws),
-             c->user.name, c->user.role);
+             c->user.name, role_name(c->user.role));
     return true;
 }
 
@@ -795,7 +795,7 @@ static void on_message(void *conn, const char *data, size_t len)
             send_error(c, "invalid", "type", "already authenticated");
         else if (authenticate(c, tok))
             send_ctrl(c, json_pack("{s:s,s:s,s:s}", "type", "authenticated", "user", c->user.name,
-                                   "role", c->user.role));
+                                   "role", role_name(c->user.role)));
     } else if (!strcmp(type, "ping")) {
         send_ctrl(c, json_pack("{s:s,s:I}", "type", "pong", "seq", (json_int_t)c->l->head));
     } else if (!c->authed) {
@@ -841,7 +841,7 @@ static void *on_open(http_ws *ws, const http_req *r, void *ud)
         tok = r->authorization + 7;
     if (tok && authenticate(c, tok))
         send_ctrl(c, json_pack("{s:s,s:s,s:s}", "type", "authenticated", "user", c->user.name,
-                               "role", c->user.role));
+                               "role", role_name(c->user.role)));
     c->auth_timer = g_timeout_add_seconds((guint)l->o.auth_timeout_s, on_auth_timeout, c);
     return c;
 }
@@ -915,7 +915,7 @@ live *live_new(http_server *srv, store *s, const live_opts *o, live_auth_fn auth
     l->latest = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, (GDestroyNotify)entry_unref);
     l->dirty = g_ptr_array_new();
     l->sweep = g_timeout_add_seconds(1, on_sweep, l);
-    http_route_ws(srv, "/live", &handler, 16384, l);
+    http_route_ws(srv, "/live", ROLE_STAFF, &handler, 16384, l);
     return l;
 }
 

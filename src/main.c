@@ -273,13 +273,14 @@ static int cmd_user(int argc, char **argv)
     const char *name = argv[optind];
     if (!role)
         return usage("--role is required");
-    if (!auth_role_valid(role)) {
+    gc_role rb = role_parse(role);
+    if (!rb) {
         fprintf(stderr, "gridcc user add: unknown role '%s': use operator, worker, planner, admin, "
                         "department or resident\n",
                 role);
         return 1;
     }
-    if ((strcmp(role, "department") == 0) != (dept && *dept)) {
+    if ((rb == ROLE_DEPARTMENT) != (dept && *dept)) {
         fprintf(stderr, "gridcc user add: --department NAME goes with --role department, and only "
                         "with it\n");
         return 1;
@@ -309,7 +310,7 @@ static int cmd_user(int argc, char **argv)
     gc_err err = {0};
     int64_t uid;
     char token[AUTH_TOKEN_CHARS];
-    if (store_user_add(s, name, role, dept, pwhash[0] ? pwhash : NULL, &uid, &err) ||
+    if (store_user_add(s, name, rb, dept, pwhash[0] ? pwhash : NULL, &uid, &err) ||
         auth_issue_token(s, uid, 0, "cli", token, &err)) {
         fprintf(stderr, "gridcc user add: %s\n", err.msg);
         store_close(s);
@@ -512,8 +513,9 @@ static int cmd_device(int argc, char **argv)
     int rc = store_user_find(s, worker, &u, &err);
     if (rc) {
         fprintf(stderr, "gridcc device add: --worker %s: no such user\n", worker);
-    } else if (strcmp(u.role, "worker")) {
-        fprintf(stderr, "gridcc device add: --worker %s: user is a %s, not a worker\n", worker, u.role);
+    } else if (u.role != ROLE_WORKER) {
+        fprintf(stderr, "gridcc device add: --worker %s: user is a %s, not a worker\n", worker,
+                role_name(u.role));
         rc = 1;
     } else if ((rc = store_device_put(s, dev, u.id, crs ? cd.name : NULL, label, &err))) {
         fprintf(stderr, "gridcc device add: %s\n", err.msg);
@@ -620,7 +622,7 @@ static int cmd_incident_report(int argc, char **argv)
         if (!rc) {
             gc_err e = {0};
             gc_index *ix = geotag_build_index(s, &e);
-            inc_actor who = {0, "cli", "operator", NULL};
+            inc_actor who = {0, "cli", ROLE_OPERATOR, NULL};
             json_t *row = NULL;
             bool existing;
             if (!ix || incident_report(s, ix, &who, in, key, (int64_t)time(NULL), &row,

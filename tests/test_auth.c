@@ -35,7 +35,7 @@ static void test_tokens(void **st)
     gc_err e = {0};
     assert_int_equal(store_open(p, &s, &e), 0);
     int64_t uid;
-    assert_int_equal(store_user_add(s, "op", "operator", NULL, NULL, &uid, &e), 0);
+    assert_int_equal(store_user_add(s, "op", ROLE_OPERATOR, NULL, NULL, &uid, &e), 0);
     char tok[AUTH_TOKEN_CHARS], tok2[AUTH_TOKEN_CHARS];
     int64_t seq = store_last_seq(s);
     assert_int_equal(auth_issue_token(s, uid, 0, "t", tok, &e), 0);
@@ -47,7 +47,7 @@ static void test_tokens(void **st)
     snprintf(hdr, sizeof hdr, "Bearer %s", tok);
     store_user u;
     assert_int_equal(auth_check_bearer(s, hdr, &u, &e), 0);
-    assert_string_equal(u.role, "operator");
+    assert_int_equal(u.role, ROLE_OPERATOR);
     assert_int_equal(auth_check_bearer(s, NULL, &u, &e), GC_EAUTH);
     assert_int_equal(auth_check_bearer(s, "Basic abc", &u, &e), GC_EAUTH);
     assert_int_equal(auth_check_bearer(s, "Bearer gcc_wrong", &u, &e), GC_EAUTH);
@@ -84,13 +84,23 @@ static void test_tokens(void **st)
 
 static void test_roles(void **st)
 {
-    assert_true(auth_role_valid("operator"));
-    assert_true(auth_role_valid("worker"));
-    assert_true(auth_role_valid("planner"));
-    assert_true(auth_role_valid("admin"));
-    assert_false(auth_role_valid("root"));
-    assert_false(auth_role_valid(""));
-    assert_false(auth_role_valid(NULL));
+    static const char *names[] = {"operator", "worker", "planner", "admin", "department",
+                                  "resident"};
+    unsigned seen = 0;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++) {
+        gc_role r = role_parse(names[i]);
+        assert_int_not_equal(r, ROLE_NONE);
+        assert_string_equal(role_name(r), names[i]);
+        assert_int_equal(seen & r, 0);   /* one bit each */
+        seen |= r;
+    }
+    assert_int_equal(seen, ROLE_ANY);
+    assert_int_equal(role_parse("root"), ROLE_NONE);
+    assert_int_equal(role_parse("Operator"), ROLE_NONE);
+    assert_int_equal(role_parse(""), ROLE_NONE);
+    assert_int_equal(role_parse(NULL), ROLE_NONE);
+    char buf[128];
+    assert_string_equal(role_list(ROLE_OPERATOR | ROLE_ADMIN, buf, sizeof buf), "operator, admin");
 }
 
 static void test_limiter(void **st)
@@ -110,12 +120,35 @@ static void test_limiter(void **st)
     auth_limiter_free(l);
 }
 
+/* Parallel guesses: attempts still being checked count, so the fourth of
+ * four sent at once is refused before any has failed. */
+static void test_limiter_in_flight(void **st)
+{
+    auth_limiter *l = auth_limiter_new(3, 60);
+    int64_t t = 1000;
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(auth_limiter_begin(l, "carol", t), 0);
+    assert_true(auth_limiter_begin(l, "carol", t) > 0);
+    assert_true(auth_limiter_check(l, "carol", t) > 0);
+    for (int i = 0; i < 3; i++)
+        auth_limiter_end(l, "carol", t, true);
+    assert_true(auth_limiter_begin(l, "carol", t + 1) > 0);   /* three failures now */
+    /* a success forgets the failures */
+    assert_int_equal(auth_limiter_begin(l, "dave", t), 0);
+    auth_limiter_end(l, "dave", t, true);
+    assert_int_equal(auth_limiter_begin(l, "dave", t), 0);
+    auth_limiter_end(l, "dave", t, false);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(auth_limiter_begin(l, "dave", t), 0);
+    auth_limiter_free(l);
+}
+
 int main(void)
 {
     assert_int_equal(auth_init(), 0);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_passwords), cmocka_unit_test(test_tokens),
-        cmocka_unit_test(test_roles), cmocka_unit_test(test_limiter),
+        cmocka_unit_test(test_roles), cmocka_unit_test(test_limiter), cmocka_unit_test(test_limiter_in_flight),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -82,7 +82,7 @@ static void test_every_role(void **state)
                 for (int variant = 0; variant < 8; variant++) {
                     bool own_dept = variant & 1, own_case = variant & 2,
                          resident_reported = variant & 4;
-                    inc_actor who = {7, "u", roles[r], own_dept ? "城管" : "环卫"};
+                    inc_actor who = {7, "u", role_parse(roles[r]), own_dept ? "城管" : "环卫"};
                     inc_case c = {s, "城管", own_case ? 7 : 9,
                                   resident_reported ? "resident" : "hotline"};
                     if (!resident_reported && !own_case)
@@ -189,7 +189,7 @@ static void test_loop_and_escalation(void **state)
     gc_err e = {0};
     assert_int_equal(store_open(path, &s, &e), 0);
     assert_int_equal(store_time_limit_put(s, "E01", "register", 60, &e), 0);
-    inc_actor worker = {0, "wk", "worker", NULL}, op = {0, "op", "operator", NULL};
+    inc_actor worker = {0, "wk", ROLE_WORKER, NULL}, op = {0, "op", ROLE_OPERATOR, NULL};
     json_t *in = json_pack("{s:s,s:s,s:f,s:f}", "category", "E01.02", "description", "垃圾",
                            "lon", 116.3, "lat", 40.0);
     json_t *row;

@@ -92,7 +92,7 @@ static void test_migrates_older_file(void **st)
     assert_int_equal(put_layer(s, "grid2", 2), 0);
     /* the users table of migration 2 works */
     int64_t uid;
-    assert_int_equal(store_user_add(s, "alice", "operator", NULL, NULL, &uid, &e), 0);
+    assert_int_equal(store_user_add(s, "alice", ROLE_OPERATOR, NULL, NULL, &uid, &e), 0);
     store_close(s);
     /* reopening changes nothing */
     assert_int_equal(store_open(p, &s, &e), 0);
@@ -142,9 +142,9 @@ static void test_change_log_and_wal(void **st)
     assert_int_equal(put_layer(s, "grid", 2), 0);
     assert_int_equal(put_layer(s, "grid", 4), 0);
     int64_t uid;
-    assert_int_equal(store_user_add(s, "bob", "worker", NULL, NULL, &uid, &e), 0);
-    assert_int_equal(store_user_add(s, "bob", "worker", NULL, NULL, &uid, &e), GC_ECONFLICT);
-    assert_int_equal(store_user_add(s, "eve", "emperor", NULL, NULL, &uid, &e), GC_EINVAL);
+    assert_int_equal(store_user_add(s, "bob", ROLE_WORKER, NULL, NULL, &uid, &e), 0);
+    assert_int_equal(store_user_add(s, "bob", ROLE_WORKER, NULL, NULL, &uid, &e), GC_ECONFLICT);
+    assert_int_equal(store_user_add(s, "eve", ROLE_NONE, NULL, NULL, &uid, &e), GC_EINVAL);
     assert_string_equal(e.field, "role");
     GPtrArray *a = g_ptr_array_new_with_free_func(g_free);
     assert_int_equal(store_changes_since(s, seq0, 0, collect, a, &e), 0);

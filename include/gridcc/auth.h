@@ -15,7 +15,6 @@
 #define AUTH_HASH_BYTES 32
 
 int auth_init(void);             /* sodium_init; 0 on success */
-bool auth_role_valid(const char *role);
 
 /* out must hold 128 bytes (crypto_pwhash_STRBYTES). */
 int auth_hash_password(const char *password, char *out, gc_err *err);
@@ -34,8 +33,14 @@ int auth_check_bearer(store *s, const char *authorization, store_user *out, gc_e
 typedef struct auth_limiter auth_limiter;
 auth_limiter *auth_limiter_new(int max_failures, int window_s);
 void auth_limiter_free(auth_limiter *l);
-/* 0 if allowed, else the seconds to wait. */
+/* 0 if allowed, else the seconds to wait. Attempts still being checked
+ * count as failures until they end, so parallel guesses are limited too. */
 int auth_limiter_check(auth_limiter *l, const char *key, int64_t now);
+/* An attempt begins: 0 (and it counts until auth_limiter_end), or the
+ * seconds to wait (and it does not begin). */
+int auth_limiter_begin(auth_limiter *l, const char *key, int64_t now);
+/* It ended: a failure is counted; a success forgets the key's failures. */
+void auth_limiter_end(auth_limiter *l, const char *key, int64_t now, bool failed);
 void auth_limiter_fail(auth_limiter *l, const char *key, int64_t now);
 void auth_limiter_reset(auth_limiter *l, const char *key);
 

@@ -13,6 +13,7 @@
 
 #include "gridcc/err.h"
 #include "gridcc/log.h"
+#include "gridcc/roles.h"
 
 typedef struct http_server http_server;
 
@@ -33,6 +34,7 @@ typedef struct http_req {
     bool idempotency_too_long;
     GByteArray *body;
     void *user;                   /* per-request data for the handler's use */
+    gc_who who;                   /* who is calling, once the route's authorizer has said */
     /* response */
     int status;
     const char *ctype;
@@ -57,16 +59,33 @@ int http_server_port(const http_server *s);
  * and 5xx answers are logged at LOG_INFO or above whatever this says. A port
  * that takes thousands of small requests a second logs them at LOG_DEBUG. */
 void http_server_access_log(http_server *s, enum log_level ok_level);
+/* ---- who may call a route ----
+ * Every route declares it: a mask of roles (gridcc/roles.h), checked once by
+ * the server's authorizer before the handler runs, or HTTP_PUBLIC. With
+ * HTTP_OPTIONAL beside the roles, a request with no credential is served
+ * as anonymous (r->who.role ROLE_NONE); one that sends a credential has it
+ * checked. A handler may narrow further (a worker's own track). */
+#define HTTP_PUBLIC 0x10000u
+#define HTTP_OPTIONAL 0x20000u
+/* True to go on, with r->who filled in; false once it has replied (401,
+ * 403, 429). */
+typedef bool (*http_authorize_fn)(void *ud, http_req *r, unsigned roles);
+void http_server_authorize(http_server *s, http_authorize_fn fn, void *ud);
+
 /* The last route added wins when several match. pattern: an exact path, or a
  * prefix ending in '*'. max_body overrides the default for this route (0: default). */
-void http_route(http_server *s, const char *method, const char *pattern, size_t max_body,
-                http_handler h, void *ud);
+void http_route(http_server *s, const char *method, const char *pattern, unsigned roles,
+                size_t max_body, http_handler h, void *ud);
 /* The same for a route that takes forms: a multipart or urlencoded body is
  * parsed while it arrives (never held whole), keeping the text fields named
  * (names must outlive the server) and every file part; the handler then gets
  * it from http_form_parse. Other bodies arrive as usual. */
-void http_route_form(http_server *s, const char *method, const char *pattern, size_t max_body,
-                     const char *const *names, int n, http_handler h, void *ud);
+void http_route_form(http_server *s, const char *method, const char *pattern, unsigned roles,
+                     size_t max_body, const char *const *names, int n, http_handler h, void *ud);
+/* Every route as registered (websocket endpoints with method "WS"), for the
+ * route table the tests check against README. */
+typedef void (*http_route_cb)(void *ud, const char *method, const char *pattern, unsigned roles);
+void http_routes_foreach(const http_server *s, http_route_cb cb, void *ud);
 
 /* ---- request helpers ---- */
 const char *http_query(const http_req *r, const char *key);   /* first value or NULL */
@@ -128,7 +147,9 @@ typedef struct http_ws_handler {
     void (*writable)(void *conn);
     void (*close)(void *conn);    /* the connection is gone; free conn */
 } http_ws_handler;
-void http_route_ws(http_server *s, const char *path, const http_ws_handler *h,
+/* roles: who may connect, as for http_route; the endpoint authenticates on
+ * its own (a token may come in a first message), so this is its declaration. */
+void http_route_ws(http_server *s, const char *path, unsigned roles, const http_ws_handler *h,
                    size_t max_message, void *ud);
 /* Sends one text message; from writable(), or when http_ws_writable_now(). 0, or -1 when the
  * connection failed (close() follows). */

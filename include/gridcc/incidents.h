@@ -21,6 +21,7 @@
 
 #include "gridcc/err.h"
 #include "gridcc/index.h"
+#include "gridcc/roles.h"
 #include "gridcc/store.h"
 
 typedef enum {
@@ -55,11 +56,13 @@ int incident_next(inc_status from, inc_action a);
  * evaluated. */
 const char *incident_step(inc_status s);
 
-/* Who is acting. role: operator, worker, department, resident, admin,
- * planner, or "system". */
+/* Who is acting; ROLE_NONE with no name is the system itself (the
+ * deadline timer). */
 typedef struct inc_actor {
     int64_t id;
-    const char *name, *role, *department;
+    const char *name;
+    gc_role role;
+    const char *department;
 } inc_actor;
 
 /* What the rules need to know of a case. */

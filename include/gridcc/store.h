@@ -16,6 +16,7 @@
 #include <jansson.h>
 
 #include "gridcc/err.h"
+#include "gridcc/roles.h"
 
 typedef struct store store;
 
@@ -121,14 +122,14 @@ int store_features_query(store *s, const store_query *q, int64_t *matched, store
 typedef struct store_user {
     int64_t id;
     char name[128];
-    char role[16];
+    gc_role role;
     char department[64];          /* role department: which one; else "" */
     char pwhash[256];
     bool disabled;
 } store_user;
 
 /* department: for role "department" (required), else NULL. */
-int store_user_add(store *s, const char *name, const char *role, const char *department,
+int store_user_add(store *s, const char *name, gc_role role, const char *department,
                    const char *pwhash, int64_t *id, gc_err *err);
 int store_user_get(store *s, const char *name, store_user *out, gc_err *err);
 /* hash: 32 bytes. expires_at: Unix seconds, 0 for never. */

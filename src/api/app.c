@@ -13,44 +13,33 @@
 #include <string.h>
 #include <time.h>
 
+#include "api.h"
 #include "gridcc/address.h"
-#include "gridcc/auth.h"
 #include "gridcc/geotag.h"
 #include "gridcc/incidents.h"
-#include "gridcc/live.h"
-#include "gridcc/tracker.h"
 #include "gridcc/log.h"
-#include "gridcc/ogc.h"
+#include "osmand.h"
 
-#define LOGIN_TTL_S (12 * 3600)
-
-struct app {
+typedef struct app {
     const app_opts *o;
     GMainLoop *loop;
     store *s;
     gc_index *ix;
     http_server *http;
-    ogc_env ogc;
-    auth_limiter *lim_user, *lim_peer;
+    api_env env;               /* what the HTTP faces are handed */
     int64_t seen_seq;          /* change-log position already reflected */
     bool rebuilding, rebuild_again;
-    int busy;                  /* work in flight on worker threads (logins, photos) */
-    store_group *group;        /* group commit of small writes (reports) */
     bool stopping;             /* the loop has ended; shutting down */
     char *photo_dir;
     address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
-    live *live;                /* the /live websocket bus */
-    tracker *tracker;          /* the OsmAnd port, fixes, patrol alerts */
     guint live_idle;           /* a pull of new changes is scheduled */
     gint64 started;
-};
+} app;
 
-const gc_index *app_index(app *a) { return a->ix; }
-const char *app_photo_dir(app *a) { return a->photo_dir; }
-
-const address_index *app_address_index(app *a)
+static const address_index *app_addresses(api_env *e)
 {
+    app *a = e->daemon;
     if (!a->addr) {
         gc_err err = {0};
         gint64 t0 = g_get_monotonic_time();
@@ -63,51 +52,6 @@ const address_index *app_address_index(app *a)
     }
     return a->addr;
 }
-store *app_store(app *a) { return a->s; }
-store_group *app_group(app *a) { return a->group; }
-void app_busy(app *a, int delta) { a->busy += delta; }
-
-static unsigned role_bit(const char *role)
-{
-    if (!strcmp(role, "operator")) return ROLE_OPERATOR;
-    if (!strcmp(role, "worker")) return ROLE_WORKER;
-    if (!strcmp(role, "planner")) return ROLE_PLANNER;
-    if (!strcmp(role, "admin")) return ROLE_ADMIN;
-    if (!strcmp(role, "department")) return ROLE_DEPARTMENT;
-    if (!strcmp(role, "resident")) return ROLE_RESIDENT;
-    return 0;
-}
-
-bool app_authorize_user(app *a, http_req *r, unsigned roles, store_user *u)
-{
-    gc_err err = {0};
-    if (auth_check_bearer(a->s, r->authorization[0] ? r->authorization : NULL, u, &err)) {
-        http_add_header(r, "WWW-Authenticate", "Bearer realm=\"gridcc\"");
-        http_reply_err(r, &err);
-        return false;
-    }
-    if (!(role_bit(u->role) & roles)) {
-        http_reply_error(r, 403, "forbidden", "Authorization",
-                         "role %s may not do this", u->role);
-        return false;
-    }
-    return true;
-}
-
-bool app_authorize(app *a, http_req *r, unsigned roles)
-{
-    store_user u;
-    return app_authorize_user(a, r, roles, &u);
-}
-
-static bool ogc_authorize(void *ud, http_req *r, bool open)
-{
-    app *a = ud;
-    if (open || (a->o->public_read && !r->authorization[0]))
-        return true;
-    return app_authorize(a, r, ROLE_ANY);
-}
-
 /* ---- index ---- */
 
 static void rebuild_thread(GTask *task, gpointer src, gpointer data, GCancellable *c)
@@ -142,6 +86,7 @@ static void rebuild_done(GObject *src, GAsyncResult *res, gpointer ud)
     if (ix) {
         gc_index *old = a->ix;
         a->ix = ix;   /* handlers run on this loop: none holds the old one now */
+        a->env.index = ix;
         index_free(old);
         address_index_free(a->addr);   /* rebuilt from the new layers on next use */
         a->addr = NULL;
@@ -178,7 +123,7 @@ static void start_rebuild(app *a)
 
 static gboolean on_deadline(gpointer ud);
 
-void app_incidents_changed(app *a)
+static void app_incidents_changed(app *a)
 {
     if (a->stopping)   /* work finishing during shutdown arms nothing */
         return;
@@ -189,6 +134,8 @@ void app_incidents_changed(app *a)
     /* a deadline in the same second fires just after it, not just before */
     a->deadline_timer = g_timeout_add((guint)ms + (ms < DEADLINE_RECHECK_MS ? 5 : 0), on_deadline, a);
 }
+
+static void env_incidents_changed(api_env *e) { app_incidents_changed(e->daemon); }
 
 static gboolean on_deadline(gpointer ud)
 {
@@ -224,7 +171,7 @@ static gboolean live_pull_idle(gpointer ud)
 {
     app *a = ud;
     a->live_idle = 0;
-    live_pull(a->live);
+    live_pull(a->env.live);
     return G_SOURCE_REMOVE;
 }
 
@@ -233,7 +180,7 @@ static gboolean live_pull_idle(gpointer ud)
 static void on_commit(void *ud)
 {
     app *a = ud;
-    if (!a->live_idle && a->live)
+    if (!a->live_idle && a->env.live)
         /* at the sockets' priority: a busy loop never goes idle */
         a->live_idle = g_idle_add_full(G_PRIORITY_DEFAULT, live_pull_idle, a, NULL);
 }
@@ -241,15 +188,7 @@ static void on_commit(void *ud)
 static bool live_auth(void *ud, const char *token, store_user *u, gc_err *err)
 {
     app *a = ud;
-    char hdr[600];
-    snprintf(hdr, sizeof hdr, "Bearer %s", token);
-    if (auth_check_bearer(a->s, hdr, u, err))
-        return false;
-    if (!(role_bit(u->role) & ROLE_STAFF)) {
-        gc_fail(err, GC_EFORBIDDEN, "token", "role %s may not watch the live map", u->role);
-        return false;
-    }
-    return true;
+    return api_check_token(&a->env, token, ROLE_STAFF, u, err);
 }
 
 /* The change log keeps a week, and never fewer than its newest 100,000
@@ -270,9 +209,6 @@ static gboolean prune_log(gpointer ud)
     return G_SOURCE_CONTINUE;
 }
 
-live *app_live(app *a) { return a->live; }
-tracker *app_tracker(app *a) { return a->tracker; }
-GMainLoop *app_loop(app *a) { return a->loop; }
 
 static gboolean poll_store(gpointer ud)
 {
@@ -311,11 +247,11 @@ static void h_health(http_req *r, void *ud)
                                       (json_int_t)ls[i].count, "version", ls[i].version));
     store_layers_free(ls, n);
     live_stats lv;
-    live_get_stats(a->live, &lv);
+    live_get_stats(a->env.live, &lv);
     json_t *h =
-        json_pack("{s:s,s:s,s:{s:s,s:s,s:i,s:I},s:{s:I,s:I,s:b},s:o,s:I}", "status", "ok",
-                  "version", GRIDCC_VERSION, "store", "backend", "spatialite", "path",
-                  store_path(a->s), "schema_version", store_schema_version(a->s), "last_seq",
+        json_pack("{s:s,s:s,s:{s:s,s:i,s:I},s:{s:I,s:I,s:b},s:o,s:I}", "status", "ok",
+                  "version", GRIDCC_VERSION, "store", "backend", "spatialite", "schema_version",
+                  store_schema_version(a->s), "last_seq",
                   (json_int_t)store_last_seq(a->s), "index", "features",
                   (json_int_t)(a->ix ? index_feature_count(a->ix) : 0), "bytes",
                   (json_int_t)(a->ix ? index_memory_bytes(a->ix) : 0), "rebuilding",
@@ -326,160 +262,8 @@ static void h_health(http_req *r, void *ud)
                                              (json_int_t)lv.subscribed, "frames",
                                              (json_int_t)lv.frames, "items", (json_int_t)lv.items,
                                              "kicked", (json_int_t)lv.kicked));
-    json_object_set_new(h, "osmand_port", json_integer(a->tracker ? tracker_port(a->tracker) : 0));
+    json_object_set_new(h, "osmand_port", json_integer(a->env.osmand ? osmand_port(a->env.osmand) : 0));
     http_reply_json(r, 200, h);
-}
-
-typedef struct login_job {
-    app *a;
-    http_req *r;
-    store_user u;
-    bool found, ok;
-    char *password;
-    char name[128], peer[64];
-} login_job;
-
-static void login_verify(GTask *t, gpointer src, gpointer data, GCancellable *c)
-{
-    login_job *j = data;
-    j->ok = j->found && !j->u.disabled && auth_verify_password(j->u.pwhash, j->password);
-    g_task_return_boolean(t, TRUE);
-}
-
-static void login_done(GObject *src, GAsyncResult *res, gpointer ud)
-{
-    login_job *j = ud;
-    app *a = j->a;
-    http_req *r = j->r;
-    int64_t now = time(NULL);
-    app_busy(a, -1);
-    if (!j->ok) {
-        auth_limiter_fail(a->lim_user, j->name, now);
-        auth_limiter_fail(a->lim_peer, j->peer, now);
-        log_warn("auth", "login failed user=%s peer=%s", j->name, j->peer);
-        http_reply_error(r, 401, "unauthorized", "password", "wrong username or password");
-    } else if (http_gone(r)) {
-        log_info("auth", "login verified but the client left user=%s peer=%s", j->name, j->peer);
-    } else {
-        auth_limiter_reset(a->lim_user, j->name);
-        char token[AUTH_TOKEN_CHARS];
-        gc_err err = {0};
-        if (auth_issue_token(a->s, j->u.id, LOGIN_TTL_S, "login", token, &err)) {
-            http_reply_err(r, &err);
-        } else {
-            log_info("auth", "login user=%s role=%s peer=%s", j->u.name, j->u.role, j->peer);
-            http_reply_json(r, 200, json_pack("{s:s,s:s,s:i,s:{s:s,s:s}}", "token", token,
-                                              "token_type", "Bearer", "expires_in", LOGIN_TTL_S,
-                                              "user", "name", j->u.name, "role", j->u.role));
-        }
-    }
-    http_complete(r);
-    memset(j->password, 0, strlen(j->password));
-    g_free(j->password);
-    memset(&j->u, 0, sizeof j->u);
-    g_free(j);
-}
-
-static void h_login(http_req *r, void *ud)
-{
-    app *a = ud;
-    json_t *j = http_json_object(r);
-    if (!j)
-        return;
-    json_t *jn = json_object_get(j, "username");
-    if (!jn)
-        jn = json_object_get(j, "name");
-    json_t *jp = json_object_get(j, "password");
-    if (!json_is_string(jn) || !json_string_length(jn)) {
-        json_decref(j);
-        http_reply_error(r, 400, "invalid", "username", "username is required (a string)");
-        return;
-    }
-    if (!json_is_string(jp)) {
-        json_decref(j);
-        http_reply_error(r, 400, "invalid", "password", "password is required (a string)");
-        return;
-    }
-    char name[128];
-    snprintf(name, sizeof name, "%s", json_string_value(jn));
-    int64_t now = time(NULL);
-    int wait = auth_limiter_check(a->lim_user, name, now);
-    int wait2 = auth_limiter_check(a->lim_peer, r->peer, now);
-    if (wait2 > wait)
-        wait = wait2;
-    if (wait) {
-        json_decref(j);
-        char ra[16];
-        snprintf(ra, sizeof ra, "%d", wait);
-        http_add_header(r, "Retry-After", ra);
-        log_warn("auth", "login refused: too many failures user=%s peer=%s", name, r->peer);
-        http_reply_error(r, 429, "rate_limited", "username",
-                         "too many failed logins; try again in %d s", wait);
-        return;
-    }
-    /* argon2id takes ~0.1 s of a core by design: verify on a worker thread,
-     * answer from the loop when it is done */
-    login_job *job = g_new0(login_job, 1);
-    job->a = a;
-    job->r = r;
-    job->found = store_user_get(a->s, name, &job->u, NULL) == 0;
-    job->password = g_strdup(json_string_value(jp));
-    snprintf(job->name, sizeof job->name, "%s", name);
-    snprintf(job->peer, sizeof job->peer, "%s", r->peer);
-    json_decref(j);
-    http_defer(r);
-    app_busy(a, +1);
-    GTask *t = g_task_new(NULL, NULL, login_done, job);
-    g_task_set_task_data(t, job, NULL);
-    g_task_run_in_thread(t, login_verify);
-    g_object_unref(t);
-}
-
-static void h_me(http_req *r, void *ud)
-{
-    app *a = ud;
-    store_user u;
-    if (!app_authorize_user(a, r, ROLE_ANY, &u))
-        return;
-    json_t *me = json_pack("{s:I,s:s,s:s}", "id", (json_int_t)u.id, "name", u.name, "role", u.role);
-    if (u.department[0])
-        json_object_set_new(me, "department", json_string(u.department));
-    http_reply_json(r, 200, me);
-}
-
-static void h_users_add(http_req *r, void *ud)
-{
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ADMIN))
-        return;
-    json_t *j = http_json_object(r);
-    if (!j)
-        return;
-    const char *name = json_string_value(json_object_get(j, "username"));
-    const char *role = json_string_value(json_object_get(j, "role"));
-    const char *pw = json_string_value(json_object_get(j, "password"));
-    const char *dept = json_string_value(json_object_get(j, "department"));
-    char hash[256] = "";
-    gc_err err = {0};
-    int64_t uid;
-    char token[AUTH_TOKEN_CHARS];
-    if (!name || !*name || strlen(name) > 64)
-        http_reply_error(r, 400, "invalid", "username", "username: 1 to 64 characters");
-    else if (!role || !auth_role_valid(role))
-        http_reply_error(r, 400, "invalid", "role",
-                         "role must be operator, worker, planner, admin, department or resident");
-    else if ((strcmp(role, "department") == 0) != (dept && *dept))
-        http_reply_error(r, 400, "invalid", "department",
-                         "department is required for role department, and only for it");
-    else if (pw && auth_hash_password(pw, hash, &err))
-        http_reply_err(r, &err);
-    else if (store_user_add(a->s, name, role, dept, hash[0] ? hash : NULL, &uid, &err) ||
-             auth_issue_token(a->s, uid, 0, "api", token, &err))
-        http_reply_err(r, &err);
-    else
-        http_reply_json(r, 201, json_pack("{s:I,s:s,s:s,s:s}", "id", (json_int_t)uid, "username",
-                                          name, "role", role, "token", token));
-    json_decref(j);
 }
 
 static gboolean on_signal(gpointer ud)
@@ -488,6 +272,53 @@ static gboolean on_signal(gpointer ud)
     log_info("app", "signal received; stopping");
     g_main_loop_quit(a->loop);
     return G_SOURCE_REMOVE;
+}
+
+/* GET /api/routes (admin): every route and who may call it, the table the
+ * route test checks against README. */
+static void add_route(void *ud, const char *method, const char *pattern, unsigned roles)
+{
+    char buf[128];
+    json_t *who = json_array();
+    if (roles == HTTP_PUBLIC) {
+        json_array_append_new(who, json_string("public"));
+    } else {
+        role_list(roles & ROLE_ANY, buf, sizeof buf);
+        char **names = g_strsplit(buf, ", ", -1);
+        for (char **n = names; *n; n++)
+            if (**n)
+                json_array_append_new(who, json_string(*n));
+        g_strfreev(names);
+        if (roles & HTTP_OPTIONAL)
+            json_array_append_new(who, json_string("anonymous"));
+    }
+    json_array_append_new(ud, json_pack("{s:s,s:s,s:o}", "method", method, "path", pattern,
+                                        "roles", who));
+}
+
+static void h_routes(http_req *r, void *ud)
+{
+    app *a = ud;
+    json_t *arr = json_array();
+    http_routes_foreach(a->http, add_route, arr);
+    http_reply_json(r, 200, json_pack("{s:o}", "routes", arr));
+}
+
+static void app_free_parts(app *a)
+{
+    store_on_commit(a->s, NULL, NULL);
+    if (a->live_idle)
+        g_source_remove(a->live_idle);
+    patrol_free(a->env.patrol);
+    live_free(a->env.live);
+    store_group_free(a->env.group);   /* what is queued is committed, not dropped */
+    auth_limiter_free(a->env.lim_user);
+    auth_limiter_free(a->env.lim_peer);
+    index_free(a->ix);
+    address_index_free(a->addr);
+    g_free(a->photo_dir);
+    store_close(a->s);
+    g_main_loop_unref(a->loop);
 }
 
 int app_serve(const app_opts *o)
@@ -510,48 +341,52 @@ int app_serve(const app_opts *o)
     a.seen_seq = store_last_seq(a.s);
     store_changed_elsewhere(a.s);
     a.loop = g_main_loop_new(NULL, FALSE);
-    a.lim_user = auth_limiter_new(5, 900);
-    a.lim_peer = auth_limiter_new(20, 900);
+    a.photo_dir = g_strconcat(o->db, ".photos", NULL);
+    a.env = (api_env){.store = a.s,
+                      .index = a.ix,
+                      .photo_dir = a.photo_dir,
+                      .public_read = o->public_read,
+                      .lim_user = auth_limiter_new(5, 900),
+                      .lim_peer = auth_limiter_new(20, 900),
+                      .addresses = app_addresses,
+                      .incidents_changed = env_incidents_changed,
+                      .daemon = &a};
     http_limits lim = {.max_body = 1 << 20,
                        .idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 30};
     a.http = http_server_new(a.loop, o->bind, o->port, &lim, &err);
     if (!a.http) {
         log_error("http", "%s", err.msg);
-        index_free(a.ix);
-        store_close(a.s);
-        g_main_loop_unref(a.loop);
+        app_free_parts(&a);
         return 1;
     }
-    a.group = store_group_new(a.s);
-    a.live = live_new(a.http, a.s, &o->live, live_auth, &a);
+    http_server_authorize(a.http, api_authorize, &a.env);
+    a.env.group = store_group_new(a.s);
+    a.env.live = live_new(a.http, a.s, &o->live, live_auth, &a);
     store_on_commit(a.s, on_commit, &a);
     tracker_opts to = o->tracker;
     if (!to.bind)
         to.bind = o->bind;
-    a.tracker = tracker_new(&a, &to, &err);
-    if (!a.tracker) {
+    patrol_opts po = {.outside_min = o->tracker.outside_min, .silent_min = o->tracker.silent_min};
+    a.env.patrol = patrol_new(a.s, a.env.live, &po);
+    a.env.osmand = osmand_new(&a.env, a.loop, &to, &err);
+    if (!a.env.osmand) {
         log_error("tracker", "%s", err.msg);
-        store_on_commit(a.s, NULL, NULL);
         http_server_free(a.http);
-        live_free(a.live);
-        store_group_free(a.group);
-        index_free(a.ix);
-        store_close(a.s);
-        g_main_loop_unref(a.loop);
+        app_free_parts(&a);
         return 1;
     }
-    workers_api_register(a.http, &a);
-    http_route(a.http, "GET", "/api/health", 0, h_health, &a);
-    http_route(a.http, "POST", "/api/login", 0, h_login, &a);
-    http_route(a.http, "GET", "/api/me", 0, h_me, &a);
-    http_route(a.http, "POST", "/api/users", 0, h_users_add, &a);
-    geotag_api_register(a.http, &a);
-    incidents_api_register(a.http, &a);
-    open311_register(a.http, &a);
-    a.ogc = (ogc_env){.store = a.s, .authorize = ogc_authorize, .ud = &a};
-    ogc_register(a.http, &a.ogc);
+    log_info("patrol", "alerts: outside %g min, silent %g min", po.outside_min ? po.outside_min : 10,
+             po.silent_min ? po.silent_min : 15);
+    http_route(a.http, "GET", "/api/health", HTTP_PUBLIC, 0, h_health, &a);
+    http_route(a.http, "GET", "/api/routes", ROLE_ADMIN, 0, h_routes, &a);
+    auth_api_register(a.http, &a.env);
+    workers_api_register(a.http, &a.env);
+    geotag_api_register(a.http, &a.env);
+    incidents_api_register(a.http, &a.env);
+    catalogue_api_register(a.http, &a.env);
+    open311_register(a.http, &a.env);
+    ogc_register(a.http, &a.env);
 
-    a.photo_dir = g_strconcat(o->db, ".photos", NULL);
     /* cases that fell due while the daemon was down escalate now, once */
     int due = incident_escalate_due(a.s, (int64_t)time(NULL), &err);
     if (due > 0)
@@ -573,25 +408,15 @@ int app_serve(const app_opts *o)
     if (a.deadline_timer)
         g_source_remove(a.deadline_timer);
     a.deadline_timer = 0;
-    tracker_stop(a.tracker);   /* no new fixes from here on */
+    osmand_stop(a.env.osmand);   /* no new fixes from here on */
+    patrol_stop(a.env.patrol);
     http_server_free(a.http);
-    tracker_free(a.tracker);   /* fixes still queued are written */
-    a.tracker = NULL;
+    osmand_free(a.env.osmand);   /* fixes still queued are written */
+    a.env.osmand = NULL;
     /* a rebuild, login or photo check in flight completes on the loop */
-    while (a.rebuilding || a.busy)
+    while (a.rebuilding || a.env.busy)
         g_main_context_iteration(NULL, TRUE);
-    store_group_free(a.group);   /* what is queued is committed, not dropped */
-    store_on_commit(a.s, NULL, NULL);
-    if (a.live_idle)
-        g_source_remove(a.live_idle);
-    live_free(a.live);
-    auth_limiter_free(a.lim_user);
-    auth_limiter_free(a.lim_peer);
-    index_free(a.ix);
-    store_close(a.s);
-    g_free(a.photo_dir);
-    address_index_free(a.addr);
-    g_main_loop_unref(a.loop);
+    app_free_parts(&a);
     log_info("app", "stopped");
     return 0;
 }

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gridcc/app.h"
+#include "api.h"
 #include "gridcc/crs.h"
 #include "gridcc/geotag.h"
 
@@ -37,9 +37,7 @@ static crs_transform *crs_from_query(http_req *r)
 
 static void h_get(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ANY))
-        return;
+    api_env *e = ud;
     double lon, lat;
     if (!parse_number(http_query(r, "lon"), &lon)) {
         http_reply_error(r, 400, "invalid", "lon", "lon must be a finite number");
@@ -60,7 +58,7 @@ static void h_get(http_req *r, void *ud)
         return;
     }
     index_chain c;
-    index_geotag(app_index(a), lon, lat, &c);
+    index_geotag(e->index, lon, lat, &c);
     http_reply_json(r, 200, geotag_chain_json(&c, lon, lat));
 }
 
@@ -134,9 +132,7 @@ static int read_geometry(json_t *g, pts *p, char *field, size_t flen, const char
 
 static void h_post(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ANY))
-        return;
+    api_env *e = ud;
     json_error_t je;
     json_t *doc = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
     if (!doc) {
@@ -209,7 +205,7 @@ static void h_post(http_req *r, void *ud)
             snprintf(f, sizeof f, "points[%zu]", bad);
             http_reply_error(r, 400, "invalid", f, "point %zu: %s", bad, err.msg);
         } else {
-            const gc_index *ix = app_index(a);
+            const gc_index *ix = e->index;
             json_t *results = json_array();
             for (size_t i = 0; i < p.n; i++) {
                 index_chain c;
@@ -225,8 +221,8 @@ static void h_post(http_req *r, void *ud)
     free(p.y);
 }
 
-void geotag_api_register(http_server *s, app *a)
+void geotag_api_register(http_server *s, api_env *e)
 {
-    http_route(s, "GET", "/api/geotag", 0, h_get, a);
-    http_route(s, "POST", "/api/geotag", 32u << 20, h_post, a);
+    http_route(s, "GET", "/api/geotag", ROLE_ANY, 0, h_get, e);
+    http_route(s, "POST", "/api/geotag", ROLE_ANY, 32u << 20, h_post, e);
 }

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "gridcc/app.h"
+#include "api.h"
 #include "gridcc/hotline.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
@@ -25,7 +25,7 @@
 #define MAX_PHOTOS 9
 #define MAX_REPORT_BODY ((size_t)MAX_PHOTOS * INCIDENT_MAX_PHOTO_BYTES + (1 << 20))
 
-static inc_actor actor_of(const store_user *u)
+static inc_actor actor_of(const gc_who *u)
 {
     return (inc_actor){u->id, u->name, u->role, u->department[0] ? u->department : NULL};
 }
@@ -103,9 +103,9 @@ static json_t *form_json(http_req *r, http_form *form, gc_err *err)
 /* Checks and stores each photo part. Good ones go to photos[] as {hash,
  * bytes, exif, part}; bad ones to errors[] naming the part. The first GPS
  * position found is returned in *gps. */
-static void take_photos(app *a, http_form *form, json_t *photos, json_t *errors, json_t **gps)
+static void take_photos(const char *dir, http_form *form, json_t *photos, json_t *errors,
+                        json_t **gps)
 {
-    const char *dir = app_photo_dir(a);
     for (guint i = 0; i < form->files->len; i++) {
         http_form_file *f = form->files->pdata[i];
         char part[300];
@@ -155,9 +155,9 @@ static void reply_incident(http_req *r, int status, json_t *row, json_t *photo_e
 /* A report on its way: the photo work runs on a worker thread, then the
  * case is written in the next group commit, then the client hears. */
 typedef struct report_job {
-    app *a;
+    api_env *e;
     http_req *r;
-    store_user u;
+    gc_who u;
     json_t *in;
     http_form form;
     json_t *photos, *perrs, *gps;
@@ -183,7 +183,7 @@ static int report_write(store *s, void *ud)
 {
     report_job *j = ud;
     inc_actor who = actor_of(&j->u);
-    return incident_report(s, app_index(j->a), &who, j->in, j->key[0] ? j->key : NULL, now_s(),
+    return incident_report(s, j->e->index, &who, j->in, j->key[0] ? j->key : NULL, now_s(),
                            &j->row, &j->existing, &j->err);
 }
 
@@ -199,7 +199,7 @@ static void report_done(void *ud, int write_rc, const gc_err *commit_err)
         if (j->existing)
             http_add_header(r, "Idempotent-Replayed", "true");
         else
-            app_incidents_changed(j->a);
+            api_incidents_changed(j->e);
         char loc[96];
         snprintf(loc, sizeof loc, "/api/incidents/%s",
                  json_string_value(json_object_get(j->row, "case_no")));
@@ -232,30 +232,26 @@ static void report_file(report_job *j)
     json_object_set_new(in, "flags", flags);
     if (j->gps)
         json_object_set(in, "photo_position", j->gps);
-    store_group_add(app_group(j->a), report_write, report_done, j);
+    store_group_add(j->e->group, report_write, report_done, j);
 }
 
-static void photos_work(GTask *t, gpointer src, gpointer data, GCancellable *c)
+static void photos_work(void *data)
 {
     report_job *j = data;
-    take_photos(j->a, &j->form, j->photos, j->perrs, &j->gps);
-    g_task_return_boolean(t, TRUE);
+    take_photos(j->e->photo_dir, &j->form, j->photos, j->perrs, &j->gps);
 }
 
-static void photos_done(GObject *src, GAsyncResult *res, gpointer ud)
+static void photos_done(void *data)
 {
-    report_job *j = ud;
-    app_busy(j->a, -1);
+    report_job *j = data;
     http_form_clear(&j->form);   /* the bytes are on disk now */
     report_file(j);
 }
 
 static void h_report(http_req *r, void *ud)
 {
-    app *a = ud;
-    store_user u;
-    if (!app_authorize_user(a, r, ROLE_ANY & ~ROLE_PLANNER, &u))
-        return;
+    api_env *e = ud;
+    const gc_who u = r->who;
     if (r->idempotency_too_long) {
         http_reply_error(r, 400, "invalid", "Idempotency-Key",
                          "Idempotency-Key: at most 127 characters");
@@ -277,11 +273,11 @@ static void h_report(http_req *r, void *ud)
     const char *key = r->idempotency_key[0] ? r->idempotency_key : NULL;
     /* a retry of a stored report answers at once, before any photo work */
     int64_t prior = 0;
-    if (key && !store_incident_find(app_store(a), u.id, key, NULL, NULL, &prior, &err) && prior) {
+    if (key && !store_incident_find(e->store, u.id, key, NULL, NULL, &prior, &err) && prior) {
         char id[32];
         json_t *row;
         snprintf(id, sizeof id, "%lld", (long long)prior);
-        if (!incident_get(app_store(a), id, false, &row, &err)) {
+        if (!incident_get(e->store, id, false, &row, &err)) {
             http_add_header(r, "Idempotent-Replayed", "true");
             reply_incident(r, 200, row, NULL);
             json_decref(row);
@@ -293,7 +289,7 @@ static void h_report(http_req *r, void *ud)
         return;
     }
     report_job *j = g_new0(report_job, 1);
-    j->a = a;
+    j->e = e;
     j->r = r;
     j->u = u;
     j->in = in;
@@ -307,11 +303,7 @@ static void h_report(http_req *r, void *ud)
         return;
     }
     /* checking, hashing and fsyncing megabytes of JPEG is no work for the loop */
-    app_busy(a, +1);
-    GTask *t = g_task_new(NULL, NULL, photos_done, j);
-    g_task_set_task_data(t, j, NULL);
-    g_task_run_in_thread(t, photos_work);
-    g_object_unref(t);
+    api_offload(e, r, photos_work, photos_done, j);
 }
 
 /* ---- reading ---- */
@@ -404,12 +396,12 @@ static int list_row(void *ud, json_t *row)
     return 0;
 }
 
-static void reply_list(http_req *r, app *a, store_incident_filter *f, bool public_view)
+static void reply_list(http_req *r, api_env *e, store_incident_filter *f, bool public_view)
 {
     list_ctx c = {json_array(), public_view};
     int64_t matched = 0;
     gc_err err = {0};
-    if (store_incidents_query(app_store(a), f, &matched, list_row, &c, &err)) {
+    if (store_incidents_query(e->store, f, &matched, list_row, &c, &err)) {
         json_decref(c.features);
         http_reply_err(r, &err);
         return;
@@ -420,48 +412,50 @@ static void reply_list(http_req *r, app *a, store_incident_filter *f, bool publi
                               (json_int_t)json_array_size(c.features), "features", c.features));
 }
 
+/* Who sees which cases, one rule for the list and for each case read: a
+ * resident their own reports, a department user what was dispatched to
+ * their department, staff everything. */
+void incidents_visibility(const gc_who *u, store_incident_filter *f)
+{
+    if (u->role == ROLE_RESIDENT)
+        f->reporter_id = u->id;
+    else if (u->role == ROLE_DEPARTMENT)
+        f->department = u->department;
+}
+
+bool incidents_may_see(const gc_who *u, json_t *row)
+{
+    if (u->role == ROLE_RESIDENT)
+        return json_integer_value(json_object_get(row, "reporter_id")) == u->id;
+    if (u->role == ROLE_DEPARTMENT)
+        return !g_strcmp0(json_string_value(json_object_get(row, "department")), u->department);
+    return u->role != ROLE_NONE;
+}
+
 static void h_list(http_req *r, void *ud)
 {
-    app *a = ud;
-    store_user u;
-    if (!app_authorize_user(a, r, ROLE_ANY, &u))
-        return;
+    api_env *e = ud;
     store_incident_filter f = {0};
     if (!read_filter(r, &f))
         return;
-    /* residents see their own reports; department users their department's */
-    if (!strcmp(u.role, "resident")) {
-        f.reporter_id = u.id;
-    } else if (!strcmp(u.role, "department")) {
-        f.department = u.department;
-    }
-    reply_list(r, a, &f, false);
+    incidents_visibility(&r->who, &f);
+    reply_list(r, e, &f, false);
 }
 
 static void h_public(http_req *r, void *ud)
 {
-    app *a = ud;
+    api_env *e = ud;
     store_incident_filter f = {0};
     if (!read_filter(r, &f))
         return;
     f.statuses = "closed,evaluated";   /* 结果公开: finished cases only */
     f.department = NULL;
-    reply_list(r, a, &f, true);
-}
-
-static bool may_see(const store_user *u, json_t *row)
-{
-    if (!strcmp(u->role, "resident"))
-        return json_integer_value(json_object_get(row, "reporter_id")) == u->id;
-    return true;
+    reply_list(r, e, &f, true);
 }
 
 static void h_one(http_req *r, void *ud)
 {
-    app *a = ud;
-    store_user u;
-    if (!app_authorize_user(a, r, ROLE_ANY, &u))
-        return;
+    api_env *e = ud;
     const char *rest = r->path + strlen("/api/incidents/");
     if (strchr(rest, '/')) {
         http_reply_error(r, 404, "not_found", "path", "no such resource: %s", r->path);
@@ -469,7 +463,7 @@ static void h_one(http_req *r, void *ud)
     }
     json_t *row;
     gc_err err = {0};
-    if (incident_get(app_store(a), rest, true, &row, &err) || !may_see(&u, row)) {
+    if (incident_get(e->store, rest, true, &row, &err) || !incidents_may_see(&r->who, row)) {
         if (!err.code) {
             json_decref(row);
             gc_fail(&err, GC_ENOTFOUND, "id", "no incident '%s'", rest);
@@ -483,10 +477,7 @@ static void h_one(http_req *r, void *ud)
 
 static void h_act(http_req *r, void *ud)
 {
-    app *a = ud;
-    store_user u;
-    if (!app_authorize_user(a, r, ROLE_ANY, &u))
-        return;
+    api_env *e = ud;
     const char *rest = r->path + strlen("/api/incidents/");
     const char *slash = strchr(rest, '/');
     if (!slash || strcmp(slash, "/actions")) {
@@ -521,7 +512,7 @@ static void h_act(http_req *r, void *ud)
     json_t *perrs = json_array();
     if (form.files) {
         json_t *photos = json_array(), *gps = NULL;
-        take_photos(a, &form, photos, perrs, &gps);
+        take_photos(e->photo_dir, &form, photos, perrs, &gps);
         json_decref(gps);
         json_object_set_new(in, "photos", photos);
     }
@@ -535,16 +526,19 @@ static void h_act(http_req *r, void *ud)
         return;
     }
     json_decref(perrs);
-    inc_actor who = actor_of(&u);
+    /* who may take which step is the loop's rule (incident_check): its 403
+     * names the action, and the answer carries the case only to those it
+     * allows */
+    inc_actor who = actor_of(&r->who);
     json_t *row;
-    int rc = incident_act(app_store(a), id, (inc_action)act, &who, in, now_s(), &row, &err);
+    int rc = incident_act(e->store, id, (inc_action)act, &who, in, now_s(), &row, &err);
     json_decref(in);
     if (rc) {
         if (rc == GC_ECONFLICT && !strcmp(err.field, "action")) {
             /* 409 with the allowed actions named, machine-readable too */
             json_t *cur;
             char allowed[128] = "";
-            if (!store_incident_get(app_store(a), id, &cur, NULL)) {
+            if (!store_incident_get(e->store, id, &cur, NULL)) {
                 incident_allowed(incident_status_parse(json_string_value(
                                      json_object_get(cur, "status"))),
                                  allowed, sizeof allowed);
@@ -564,18 +558,11 @@ static void h_act(http_req *r, void *ud)
         http_reply_err(r, &err);
         return;
     }
-    app_incidents_changed(a);
+    api_incidents_changed(e);
     reply_incident(r, 200, row, NULL);
     json_decref(row);
 }
 
-static void h_incident_path(http_req *r, void *ud)
-{
-    if (r->method == HTTP_POST)
-        h_act(r, ud);
-    else
-        h_one(r, ud);
-}
 
 /* ---- statistics ---- */
 
@@ -599,16 +586,14 @@ static bool month_range(const char *m, int64_t *from, int64_t *to)
 
 static void h_stats(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_STAFF))
-        return;
+    api_env *e = ud;
     store_incident_filter f = {0};
     if (!read_filter(r, &f))
         return;
     const char *level = http_query(r, "level");
     json_t *out;
     gc_err err = {0};
-    if (incident_stats(app_store(a), level ? level : "grid", f.from, f.to, now_s(), &out, &err))
+    if (incident_stats(e->store, level ? level : "grid", f.from, f.to, now_s(), &out, &err))
         http_reply_err(r, &err);
     else
         http_reply_json(r, 200, out);
@@ -616,9 +601,7 @@ static void h_stats(http_req *r, void *ud)
 
 static void h_ranking(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_STAFF))
-        return;
+    api_env *e = ud;
     const char *m = http_query(r, "month");
     int64_t from, to;
     char cur[16];
@@ -635,7 +618,7 @@ static void h_ranking(http_req *r, void *ud)
     }
     json_t *out;
     gc_err err = {0};
-    if (incident_ranking(app_store(a), from, to, now_s(), &out, &err)) {
+    if (incident_ranking(e->store, from, to, now_s(), &out, &err)) {
         http_reply_err(r, &err);
         return;
     }
@@ -647,16 +630,14 @@ static void h_ranking(http_req *r, void *ud)
 
 static void h_photo(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ANY))
-        return;
+    api_env *e = ud;
     const char *hash = r->path + strlen("/api/photos/");
     char h[80];
     snprintf(h, sizeof h, "%s", hash);
     char *dot = strstr(h, ".jpg");
     if (dot && !dot[4])
         *dot = 0;
-    char *path = photo_path(app_photo_dir(a), h);
+    char *path = photo_path(e->photo_dir, h);
     gchar *data = NULL;
     gsize len = 0;
     if (!path || !g_file_get_contents(path, &data, &len, NULL)) {
@@ -670,112 +651,23 @@ static void h_photo(http_req *r, void *ud)
     g_free(data);
 }
 
-/* ---- catalogue ---- */
-
-static void h_categories(http_req *r, void *ud)
-{
-    app *a = ud;
-    json_t *arr;
-    gc_err err = {0};
-    if (store_categories(app_store(a), &arr, &err))
-        http_reply_err(r, &err);
-    else
-        http_reply_json(r, 200, json_pack("{s:o}", "categories", arr));
-}
-
-static void h_category_put(http_req *r, void *ud)
-{
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ADMIN))
-        return;
-    const char *code = r->path + strlen("/api/categories/");
-    json_t *in = http_json_object(r);
-    if (!in)
-        return;
-    const char *name = json_string_value(json_object_get(in, "name"));
-    const char *kind = json_string_value(json_object_get(in, "kind"));
-    gc_err err = {0};
-    if (!*code || strlen(code) > 32 || strchr(code, '/'))
-        http_reply_error(r, 400, "invalid", "code", "a category code has 1 to 32 characters");
-    else if (!name || !*name)
-        http_reply_error(r, 400, "invalid", "name", "name is required");
-    else if (!kind)
-        http_reply_error(r, 400, "invalid", "kind", "kind must be event or component");
-    else {
-        json_object_set_new(in, "code", json_string(code));
-        json_t *act = json_object_get(in, "active");
-        if (json_is_boolean(act))
-            json_object_set_new(in, "active", json_integer(json_is_true(act)));
-        if (store_category_put(app_store(a), in, &err))
-            http_reply_err(r, &err);
-        else
-            http_reply_json(r, 200, json_incref(in));
-    }
-    json_decref(in);
-}
-
-static void h_limits(http_req *r, void *ud)
-{
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ANY))
-        return;
-    json_t *arr;
-    gc_err err = {0};
-    if (store_time_limits(app_store(a), &arr, &err))
-        http_reply_err(r, &err);
-    else
-        http_reply_json(r, 200, json_pack("{s:o}", "time_limits", arr));
-}
-
-static void h_limit_put(http_req *r, void *ud)
-{
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ADMIN))
-        return;
-    json_t *in = http_json_object(r);
-    if (!in)
-        return;
-    const char *cat = json_string_value(json_object_get(in, "category"));
-    const char *step = json_string_value(json_object_get(in, "step"));
-    json_t *sec = json_object_get(in, "seconds");
-    gc_err err = {0};
-    json_t *c = NULL;
-    if (!cat || (strcmp(cat, "*") && store_category_get(app_store(a), cat, &c, NULL)))
-        http_reply_error(r, 400, "invalid", "category", "category: a known code, or \"*\"");
-    else if (!step)
-        http_reply_error(r, 400, "invalid", "step",
-                         "step must be register, dispatch, handle, verify or close");
-    else if (!json_is_integer(sec) || json_integer_value(sec) <= 0)
-        http_reply_error(r, 400, "invalid", "seconds", "seconds: a whole number > 0");
-    else if (store_time_limit_put(app_store(a), cat, step, json_integer_value(sec), &err)) {
-        snprintf(err.field, sizeof err.field, "step");
-        http_reply_err(r, &err);
-    } else
-        http_reply_json(r, 200, json_incref(in));
-    json_decref(c);
-    json_decref(in);
-}
-
 /* One 12345 work order, as the hotline system pushes it. */
 static void h_hotline(http_req *r, void *ud)
 {
-    app *a = ud;
-    store_user u;
-    if (!app_authorize_user(a, r, ROLE_OPERATOR | ROLE_ADMIN, &u))
-        return;
+    api_env *e = ud;
     json_t *in = http_json_object(r);
     if (!in)
         return;
-    inc_actor who = actor_of(&u);
+    inc_actor who = actor_of(&r->who);
     json_t *row;
     bool existing;
     gc_err err = {0};
-    if (hotline_order(app_store(a), app_index(a), app_address_index(a), &who, in, &row,
+    if (hotline_order(e->store, e->index, api_addresses(e), &who, in, &row,
                       &existing, &err)) {
         http_reply_err(r, &err);
     } else {
         if (!existing)
-            app_incidents_changed(a);
+            api_incidents_changed(e);
         else
             http_add_header(r, "Idempotent-Replayed", "true");
         reply_incident(r, existing ? 200 : 201, row, NULL);
@@ -784,21 +676,19 @@ static void h_hotline(http_req *r, void *ud)
     json_decref(in);
 }
 
-void incidents_api_register(http_server *h, app *a)
+void incidents_api_register(http_server *h, api_env *e)
 {
-    http_route(h, "POST", "/api/hotline", 0, h_hotline, a);
-    http_route(h, "GET", "/api/incidents", 0, h_list, a);
-    http_route_form(h, "POST", "/api/incidents", MAX_REPORT_BODY, REPORT_FIELDS,
-                    G_N_ELEMENTS(REPORT_FIELDS), h_report, a);
-    http_route(h, "GET", "/api/incidents/*", 0, h_incident_path, a);
-    http_route_form(h, "POST", "/api/incidents/*", MAX_REPORT_BODY, REPORT_FIELDS,
-                    G_N_ELEMENTS(REPORT_FIELDS), h_incident_path, a);
-    http_route(h, "GET", "/api/incidents/stats", 0, h_stats, a);
-    http_route(h, "GET", "/api/incidents/ranking", 0, h_ranking, a);
-    http_route(h, "GET", "/api/public/incidents", 0, h_public, a);
-    http_route(h, "GET", "/api/photos/*", 0, h_photo, a);
-    http_route(h, "GET", "/api/categories", 0, h_categories, a);
-    http_route(h, "PUT", "/api/categories/*", 0, h_category_put, a);
-    http_route(h, "GET", "/api/time-limits", 0, h_limits, a);
-    http_route(h, "PUT", "/api/time-limits", 0, h_limit_put, a);
+    http_route(h, "POST", "/api/hotline", ROLE_OPERATOR | ROLE_ADMIN, 0, h_hotline, e);
+    http_route(h, "GET", "/api/incidents", ROLE_ANY, 0, h_list, e);
+    http_route_form(h, "POST", "/api/incidents", ROLE_ANY & ~ROLE_PLANNER, MAX_REPORT_BODY,
+                    REPORT_FIELDS, G_N_ELEMENTS(REPORT_FIELDS), h_report, e);
+    http_route(h, "GET", "/api/incidents/*", ROLE_ANY, 0, h_one, e);
+    /* acting on a case: the loop's rules say which step each role may take,
+     * and their 403 names the action */
+    http_route_form(h, "POST", "/api/incidents/*", ROLE_ANY, MAX_REPORT_BODY, REPORT_FIELDS,
+                    G_N_ELEMENTS(REPORT_FIELDS), h_act, e);
+    http_route(h, "GET", "/api/incidents/stats", ROLE_STAFF, 0, h_stats, e);
+    http_route(h, "GET", "/api/incidents/ranking", ROLE_STAFF, 0, h_ranking, e);
+    http_route(h, "GET", "/api/public/incidents", HTTP_PUBLIC, 0, h_public, e);
+    http_route(h, "GET", "/api/photos/*", ROLE_ANY, 0, h_photo, e);
 }

@@ -4,7 +4,7 @@
  * GDAL's OAPIF driver opens /collections, reads a first page, follows rel=next
  * links as given and takes numberMatched as the count, so links are absolute
  * and paging is by offset over a stable uid order. */
-#include "gridcc/ogc.h"
+#include "api.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -22,6 +22,8 @@
 #define CONF_GEOJSON "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson"
 #define CRS84 "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 #define GEOJSON "application/geo+json"
+#define OGC_LIMIT_DEFAULT 100
+#define OGC_LIMIT_MAX 10000
 
 static char *base_url(const http_req *r)
 {
@@ -89,9 +91,6 @@ static void html_text(GString *h, const char *s)
 
 static void h_landing(http_req *r, void *ud)
 {
-    ogc_env *env = ud;
-    if (!env->authorize(env->ud, r, true))
-        return;
     char *b = base_url(r);
     if (http_wants_html(r)) {
         GString *h = g_string_new(NULL);
@@ -124,9 +123,6 @@ static void h_landing(http_req *r, void *ud)
 
 static void h_conformance(http_req *r, void *ud)
 {
-    ogc_env *env = ud;
-    if (!env->authorize(env->ud, r, true))
-        return;
     if (http_wants_html(r)) {
         GString *h = g_string_new(NULL);
         html_begin(h, "conformance");
@@ -169,11 +165,9 @@ static json_t *collection_json(const store_layer *l, const char *b)
     return c;
 }
 
-/* Authorizes, then lists the layers; false if it has replied instead. */
-static bool layers_or_reply(http_req *r, ogc_env *env, bool open, store_layer **ls, size_t *n)
+/* Lists the layers; false if it has replied instead. */
+static bool layers_or_reply(http_req *r, api_env *env, store_layer **ls, size_t *n)
 {
-    if (!env->authorize(env->ud, r, open))
-        return false;
     gc_err err = {0};
     if (store_layers_list(env->store, ls, n, &err)) {
         http_reply_err(r, &err);
@@ -184,10 +178,10 @@ static bool layers_or_reply(http_req *r, ogc_env *env, bool open, store_layer **
 
 static void h_collections(http_req *r, void *ud)
 {
-    ogc_env *env = ud;
+    api_env *env = ud;
     store_layer *ls;
     size_t n;
-    if (!layers_or_reply(r, env, false, &ls, &n))
+    if (!layers_or_reply(r, env, &ls, &n))
         return;
     if (http_wants_html(r)) {
         GString *h = g_string_new(NULL);
@@ -391,7 +385,7 @@ static bool parse_bbox(http_req *r, double bb[4])
     return true;
 }
 
-static bool collection_from_path(http_req *r, ogc_env *env, const char *rest, char *id,
+static bool collection_from_path(http_req *r, api_env *env, const char *rest, char *id,
                                  size_t idlen, const char **tail, store_layer *L)
 {
     const char *slash = strchr(rest, '/');
@@ -414,7 +408,7 @@ static bool collection_from_path(http_req *r, ogc_env *env, const char *rest, ch
     return true;
 }
 
-static void h_items(http_req *r, ogc_env *env, store_layer *L)
+static void h_items(http_req *r, api_env *env, store_layer *L)
 {
     long long limit = OGC_LIMIT_DEFAULT, offset = 0;
     const char *ls = http_query(r, "limit"), *os = http_query(r, "offset");
@@ -587,7 +581,7 @@ static int one_feature(void *ud, const store_feature *f)
     return 1;
 }
 
-static void h_item(http_req *r, ogc_env *env, store_layer *L, const char *fid)
+static void h_item(http_req *r, api_env *env, store_layer *L, const char *fid)
 {
     one o = {.out = g_string_new(NULL), .html = http_wants_html(r)};
     store_query q = {.layer = L->name, .fid = fid, .limit = 1};
@@ -624,9 +618,7 @@ static void h_item(http_req *r, ogc_env *env, store_layer *L, const char *fid)
 
 static void h_collection_tree(http_req *r, void *ud)
 {
-    ogc_env *env = ud;
-    if (!env->authorize(env->ud, r, false))
-        return;
+    api_env *env = ud;
     const char *rest = r->path + strlen("/ogc/collections/");
     char id[256];
     const char *tail;
@@ -674,10 +666,10 @@ static json_t *response(const char *desc, const char *type)
 
 static void h_api(http_req *r, void *ud)
 {
-    ogc_env *env = ud;
+    api_env *env = ud;
     store_layer *ls;
     size_t n;
-    if (!layers_or_reply(r, env, true, &ls, &n))
+    if (!layers_or_reply(r, env, &ls, &n))
         return;
     char *b = base_url(r);
     json_t *paths = json_object();
@@ -778,12 +770,15 @@ static void h_api(http_req *r, void *ud)
     free(s);
 }
 
-void ogc_register(http_server *s, ogc_env *env)
+void ogc_register(http_server *s, api_env *env)
 {
-    http_route(s, "GET", "/ogc", 0, h_landing, env);
-    http_route(s, "GET", "/ogc/", 0, h_landing, env);
-    http_route(s, "GET", "/ogc/conformance", 0, h_conformance, env);
-    http_route(s, "GET", "/ogc/api", 0, h_api, env);
-    http_route(s, "GET", "/ogc/collections", 0, h_collections, env);
-    http_route(s, "GET", "/ogc/collections/*", 0, h_collection_tree, env);
+    /* the landing page and conformance say what this is; the layers (and the
+     * API definition, which lists them) need a token unless --public-read */
+    unsigned read = env->public_read ? ROLE_ANY | HTTP_OPTIONAL : ROLE_ANY;
+    http_route(s, "GET", "/ogc", HTTP_PUBLIC, 0, h_landing, env);
+    http_route(s, "GET", "/ogc/", HTTP_PUBLIC, 0, h_landing, env);
+    http_route(s, "GET", "/ogc/conformance", HTTP_PUBLIC, 0, h_conformance, env);
+    http_route(s, "GET", "/ogc/api", read, 0, h_api, env);
+    http_route(s, "GET", "/ogc/collections", read, 0, h_collections, env);
+    http_route(s, "GET", "/ogc/collections/*", read, 0, h_collection_tree, env);
 }

@@ -7,7 +7,11 @@
  *   GET  requests.{json,xml}                   filters of the spec
  *   GET  requests/{id}.{json,xml}, tokens/{token}.{json,xml}
  * Status maps from our loop: rejected, closed and evaluated are "closed",
- * everything before is "open". Errors are the spec's list of {code,
+ * everything before is "open". Who sees what follows the API's rules: with
+ * no api_key (and no Authorization header) a caller gets discovery and the
+ * public view of finished cases (/api/public/incidents: no personal data,
+ * places rounded); with a key, what that user may see through the API;
+ * services and POST need a key. Errors are the spec's list of {code,
  * description}. Answers are built as JSON and written as XML by one
  * converter (libxml2's writer), so the two formats cannot drift apart. */
 #include <errno.h>
@@ -18,8 +22,7 @@
 #include <time.h>
 
 #include "gridcc/address.h"
-#include "gridcc/app.h"
-#include "gridcc/auth.h"
+#include "api.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
 #include "gridcc/timeparse.h"
@@ -71,6 +74,10 @@ static void xml_value(xmlTextWriterPtr w, const char *name, json_t *v)
  * asked for. Steals root. */
 static void reply(http_req *r, int status, fmt f, const char *list, json_t *root)
 {
+    if (!root) {   /* a value json_pack refused (a bug, not the client's) */
+        http_reply_error(r, 500, "internal", NULL, "the answer could not be encoded");
+        return;
+    }
     if (f == FMT_JSON) {
         char *s = json_dumps(root, JSON_COMPACT | JSON_ENCODE_ANY);
         http_reply(r, status, "application/json; charset=utf-8", s, strlen(s));
@@ -96,8 +103,11 @@ static void reply_error(http_req *r, int status, fmt f, const char *fmtstr, ...)
 {
     va_list ap;
     va_start(ap, fmtstr);
-    char *msg = g_strdup_vprintf(fmtstr, ap);
+    char *raw = g_strdup_vprintf(fmtstr, ap);
     va_end(ap);
+    /* messages quote paths and parameters, which may not be UTF-8 */
+    char *msg = g_utf8_make_valid(raw, -1);
+    g_free(raw);
     reply(r, status, f, "errors",
           json_pack("[{s:i,s:s}]", "code", status, "description", msg));
     g_free(msg);
@@ -187,10 +197,10 @@ static json_t *service_json(json_t *cats, json_t *c)
     return s;
 }
 
-static json_t *active_services(app *a)
+static json_t *active_services(api_env *e)
 {
     json_t *cats = NULL;
-    if (store_categories(app_store(a), &cats, NULL))
+    if (store_categories(e->store, &cats, NULL))
         return json_array();
     json_t *out = json_array();
     size_t i;
@@ -202,9 +212,9 @@ static json_t *active_services(app *a)
     return out;
 }
 
-static json_t *find_service(app *a, const char *code)
+static json_t *find_service(api_env *e, const char *code)
 {
-    json_t *svcs = active_services(a), *hit = NULL;
+    json_t *svcs = active_services(e), *hit = NULL;
     size_t i;
     json_t *s;
     json_array_foreach(svcs, i, s)
@@ -230,22 +240,29 @@ static json_t *definition(json_t *svc)
 
 /* ---- requests ---- */
 
-static json_t *request_json(app *a, json_t *row)
+/* One request as the spec shapes it. public_view: the anonymous view (the
+ * public case list's): no address beyond the building, the place rounded. */
+static json_t *request_json(api_env *e, json_t *row, bool public_view)
 {
     const char *status = json_string_value(json_object_get(row, "status"));
     bool closed = incident_status_is_closed(incident_status_parse(status));
-    json_t *pub = incident_public(row);   /* masked description */
+    json_t *pub = incident_public(row);   /* masked description, rounded place */
     json_t *pp = json_object_get(pub, "properties");
     json_t *cat = NULL;
-    store_category_get(app_store(a), json_string_value(json_object_get(row, "category")), &cat,
+    store_category_get(e->store, json_string_value(json_object_get(row, "category")), &cat,
                        NULL);
-    const char *addr = json_string_value(json_object_get(row, "address"));
+    const char *addr = public_view ? NULL : json_string_value(json_object_get(row, "address"));
     json_t *bld = json_object_get(json_object_get(json_object_get(row, "chain"), "chain"),
                                   "building");
     if (!addr && json_is_object(bld))
         addr = json_string_value(json_object_get(bld, "name"));
     const char *notes = json_string_value(json_object_get(row, "result"));
     json_t *lon = json_object_get(row, "lon"), *lat = json_object_get(row, "lat");
+    if (public_view) {
+        json_t *c = json_object_get(json_object_get(pub, "geometry"), "coordinates");
+        lon = json_array_get(c, 0);
+        lat = json_array_get(c, 1);
+    }
     json_t *props = json_object_get(row, "props");
     json_t *o = json_object();
     json_object_set(o, "service_request_id", json_object_get(row, "case_no"));
@@ -289,37 +306,58 @@ static bool number(const char *s, double *v)
     return *s && !*end && !errno && isfinite(*v);
 }
 
-static void h_post(http_req *r, app *a, fmt f)
+/* Who is calling: the Authorization header (checked before the handler
+ * ran), else the spec's api_key. need: anonymous callers are refused.
+ * Replies with the spec's error list and returns false when refused. */
+static bool caller(http_req *r, api_env *e, fmt f, const char *key, unsigned roles, bool need,
+                   gc_who *who)
+{
+    *who = r->who;
+    if (!who->id && key && *key) {
+        store_user u;
+        gc_err err = {0};
+        if (!api_check_token(e, key, ROLE_ANY, &u, &err)) {
+            reply_error(r, 403, f, "api_key is not valid");
+            return false;
+        }
+        api_who_from(who, &u);
+    }
+    if (!who->id) {
+        if (need)
+            reply_error(r, 403, f, "an api_key is required (a gridcc token)");
+        return !need;
+    }
+    if (!(who->role & roles)) {
+        reply_error(r, 403, f, "role %s may not do this", role_name(who->role));
+        return false;
+    }
+    return true;
+}
+
+static void h_post(http_req *r, api_env *e, fmt f)
 {
     GError *ge = NULL;
-    char *body = g_strndup((const char *)r->body->data, r->body->len);
+    /* an empty body has no data pointer at all */
+    char *body = g_strndup(r->body->len ? (const char *)r->body->data : "", r->body->len);
     GHashTable *p = g_uri_parse_params(body, -1, "&", G_URI_PARAMS_WWW_FORM, &ge);
     g_free(body);
     if (!p) {
         reply_error(r, 400, f, "the body is not application/x-www-form-urlencoded: %s",
-                    ge->message);
-        g_error_free(ge);
+                    ge ? ge->message : "unreadable");
+        g_clear_error(&ge);
         return;
     }
-    const char *key = param(p, "api_key");
-    store_user u;
+    gc_who u;
     gc_err err = {0};
-    char bearer[600];
-    snprintf(bearer, sizeof bearer, "Bearer %s", key ? key : "");
-    if (!key) {
-        reply_error(r, 403, f, "api_key is required to submit a request");
+    /* who may report: the same roles as POST /api/incidents */
+    if (!caller(r, e, f, param(p, "api_key"), ROLE_ANY & ~ROLE_PLANNER, true, &u))
         goto out;
-    }
-    if (auth_check_bearer(app_store(a), bearer, &u, &err)) {
-        reply_error(r, 403, f, "api_key is not valid");
-        goto out;
-    }
     const char *code = param(p, "service_code");
     if (!code) {
         reply_error(r, 400, f, "service_code is required");
         goto out;
     }
-    json_t *svc = find_service(a, code);
+    json_t *svc = find_service(e, code);
     if (!svc) {
         reply_error(r, 404, f, "service_code '%s' is not a service of this endpoint", code);
         goto out;
@@ -348,10 +386,10 @@ static void h_post(http_req *r, app *a, fmt f)
     if (slat) {
         json_object_set_new(in, "lon", json_real(lon));
         json_object_set_new(in, "lat", json_real(lat));
-    } else if (addr_id && address_by_id(app_address_index(a), addr_id, &m)) {
+    } else if (addr_id && address_by_id(api_addresses(e), addr_id, &m)) {
         incident_place_by_address(in, &m);
     } else if (addr) {
-        address_lookup(app_address_index(a), addr, &m);
+        address_lookup(api_addresses(e), addr, &m);
         incident_place_by_address(in, &m);
     } else {
         json_decref(in);
@@ -388,14 +426,14 @@ static void h_post(http_req *r, app *a, fmt f)
     inc_actor actor = {u.id, u.name, u.role, u.department[0] ? u.department : NULL};
     json_t *row;
     bool existing;
-    int rc = incident_report(app_store(a), app_index(a), &actor, in, NULL, (int64_t)time(NULL),
+    int rc = incident_report(e->store, e->index, &actor, in, NULL, (int64_t)time(NULL),
                              &row, &existing, &err);
     json_decref(in);
     if (rc) {
         reply_error(r, err.code == GC_EINVAL ? 400 : 500, f, "%s", err.msg);
         goto out;
     }
-    app_incidents_changed(a);
+    api_incidents_changed(e);
     json_t *acct = json_object_get(rep, "account_id");
     reply(r, 200, f, "service_requests",
           json_pack("[{s:O,s:n,s:O}]", "service_request_id", json_object_get(row, "case_no"),
@@ -405,16 +443,23 @@ out:
     g_hash_table_destroy(p);
 }
 
+typedef struct list_ctx {
+    json_t *list;
+    api_env *e;
+    bool public_view;
+} list_ctx;
+
 static int add_request(void *ud, json_t *row)
 {
-    void **c = ud;
-    json_array_append_new(c[0], request_json(c[1], row));
+    list_ctx *c = ud;
+    json_array_append_new(c->list, request_json(c->e, row, c->public_view));
     return 0;
 }
 
-static void h_requests(http_req *r, app *a, fmt f)
+static void h_requests(http_req *r, api_env *e, fmt f, const gc_who *who)
 {
     store_incident_filter flt = {.limit = MAX_RESULTS};
+    bool public_view = who->role == ROLE_NONE;
     const char *ids = http_query(r, "service_request_id");
     json_t *list = json_array();
     if (ids && *ids) {
@@ -452,12 +497,25 @@ static void h_requests(http_req *r, app *a, fmt f)
         if (sc && *sc)
             flt.category = sc;
         const char *lim = http_query(r, "limit");   /* a common extension */
-        if (lim && *lim && (flt.limit = atoi(lim)) <= 0)
-            flt.limit = MAX_RESULTS;
+        if (lim && *lim) {
+            char *end;
+            gint64 v = g_ascii_strtoll(lim, &end, 10);
+            if (*end || v <= 0 || v > MAX_RESULTS) {
+                json_decref(list);
+                reply_error(r, 400, f, "limit must be a whole number from 1 to %d", MAX_RESULTS);
+                return;
+            }
+            flt.limit = v;
+        }
     }
-    void *ctx[2] = {list, a};
+    /* the same rules as the API: anonymous callers get the public view */
+    if (public_view)
+        flt.statuses = "closed,evaluated";
+    else
+        incidents_visibility(who, &flt);
+    list_ctx ctx = {list, e, public_view};
     gc_err err = {0};
-    if (store_incidents_query(app_store(a), &flt, NULL, add_request, ctx, &err)) {
+    if (store_incidents_query(e->store, &flt, NULL, add_request, &ctx, &err)) {
         json_decref(list);
         reply_error(r, 500, f, "%s", err.msg);
         return;
@@ -467,7 +525,7 @@ static void h_requests(http_req *r, app *a, fmt f)
 
 static void h_get(http_req *r, void *ud)
 {
-    app *a = ud;
+    api_env *e = ud;
     char rest[512];
     fmt f = FMT_JSON;
     if (!split_path(r, BASE, rest, sizeof rest, &f)) {
@@ -475,6 +533,12 @@ static void h_get(http_req *r, void *ud)
                     "no such resource: %s (ask for .json or .xml)", r->path);
         return;
     }
+    gc_who who;
+    bool open = !strcmp(rest, "discovery") || !strcmp(rest, "requests") ||
+                !strncmp(rest, "requests/", 9) || !strncmp(rest, "tokens/", 7);
+    if (!caller(r, e, f, http_query(r, "api_key"), ROLE_ANY, !open, &who))
+        return;
+    bool public_view = who.role == ROLE_NONE;
     if (!strcmp(rest, "discovery")) {
         char url[512];
         snprintf(url, sizeof url, "http://%s/open311/v2", r->host[0] ? r->host : "localhost");
@@ -488,11 +552,11 @@ static void h_get(http_req *r, void *ud)
         return;
     }
     if (!strcmp(rest, "services")) {
-        reply(r, 200, f, "services", active_services(a));
+        reply(r, 200, f, "services", active_services(e));
         return;
     }
     if (!strncmp(rest, "services/", 9)) {
-        json_t *svc = find_service(a, rest + 9);
+        json_t *svc = find_service(e, rest + 9);
         if (!svc) {
             reply_error(r, 404, f, "service_code '%s' is not a service of this endpoint", rest + 9);
             return;
@@ -502,17 +566,29 @@ static void h_get(http_req *r, void *ud)
         return;
     }
     if (!strcmp(rest, "requests")) {
-        h_requests(r, a, f);
+        h_requests(r, e, f, &who);
         return;
     }
     if (!strncmp(rest, "requests/", 9)) {
         json_t *row;
         /* service_request_id is the case number (2026-000123), not our row id */
-        if (!strchr(rest + 9, '-') || store_incident_get(app_store(a), rest + 9, &row, NULL)) {
+        if (!strchr(rest + 9, '-') || store_incident_get(e->store, rest + 9, &row, NULL)) {
             reply_error(r, 404, f, "no service request '%s'", rest + 9);
             return;
         }
-        reply(r, 200, f, "service_requests", json_pack("[o]", request_json(a, row)));
+        /* what the caller may not see does not exist: anonymous callers see
+         * finished cases only, as on the public list */
+        bool visible = public_view ? !g_strcmp0(json_string_value(json_object_get(row, "status")),
+                                                "closed") ||
+                                         !g_strcmp0(json_string_value(json_object_get(row, "status")),
+                                                    "evaluated")
+                                   : incidents_may_see(&who, row);
+        if (!visible) {
+            json_decref(row);
+            reply_error(r, 404, f, "no service request '%s'", rest + 9);
+            return;
+        }
+        reply(r, 200, f, "service_requests", json_pack("[o]", request_json(e, row, public_view)));
         json_decref(row);
         return;
     }
@@ -520,8 +596,8 @@ static void h_get(http_req *r, void *ud)
         json_t *list = json_array();
         store_incident_filter flt = {.token = rest + 7, .limit = 1};
         json_t *hit = NULL;
-        if (!store_incidents_query(app_store(a), &flt, NULL, add_request, (void *[]){list, a},
-                                   NULL))
+        list_ctx ctx = {list, e, true};
+        if (!store_incidents_query(e->store, &flt, NULL, add_request, &ctx, NULL))
             hit = json_array_get(list, 0);
         if (!hit) {
             json_decref(list);
@@ -557,10 +633,13 @@ static void h_discovery_root(http_req *r, void *ud)
     h_get(r, ud);
 }
 
-void open311_register(http_server *h, app *a)
+void open311_register(http_server *h, api_env *e)
 {
-    http_route(h, "GET", BASE "*", 0, h_get, a);
-    http_route(h, "POST", BASE "*", 0, h_post_route, a);
-    http_route(h, "GET", "/open311/discovery.json", 0, h_discovery_root, a);
-    http_route(h, "GET", "/open311/discovery.xml", 0, h_discovery_root, a);
+    /* Open311 clients send api_key, not a header; the handlers check it (and
+     * a header, when one is sent) by the API's rules */
+    unsigned any = ROLE_ANY | HTTP_OPTIONAL;
+    http_route(h, "GET", BASE "*", any, 0, h_get, e);
+    http_route(h, "POST", BASE "*", any, 0, h_post_route, e);
+    http_route(h, "GET", "/open311/discovery.json", HTTP_PUBLIC, 0, h_discovery_root, e);
+    http_route(h, "GET", "/open311/discovery.xml", HTTP_PUBLIC, 0, h_discovery_root, e);
 }

@@ -12,14 +12,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gridcc/app.h"
+#include "api.h"
 #include "gridcc/crs.h"
 #include "gridcc/timeparse.h"
-#include "gridcc/tracker.h"
-#include "gridcc/workers_track.h"
+#include "osmand.h"
+#include "workers_track.h"
 
 /* The user named by a path segment: an id or a name. Replies 404 if none. */
-static bool worker_of(app *a, http_req *r, const char *seg, size_t len, store_user *u)
+static bool worker_of(api_env *e, http_req *r, const char *seg, size_t len, store_user *u)
 {
     char key[128];
     if (!len || len >= sizeof key) {
@@ -29,7 +29,7 @@ static bool worker_of(app *a, http_req *r, const char *seg, size_t len, store_us
     memcpy(key, seg, len);
     key[len] = 0;
     gc_err err = {0};
-    int rc = store_user_find(app_store(a), key, u, &err);
+    int rc = store_user_find(e->store, key, u, &err);
     if (rc) {
         if (rc == GC_ENOTFOUND)
             http_reply_error(r, 404, "not_found", "worker", "no worker %s", key);
@@ -42,9 +42,7 @@ static bool worker_of(app *a, http_req *r, const char *seg, size_t len, store_us
 
 static void h_device_add(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ADMIN | ROLE_OPERATOR))
-        return;
+    api_env *e = ud;
     json_t *j = http_json_object(r);
     if (!j)
         return;
@@ -71,13 +69,14 @@ static void h_device_add(http_req *r, void *ud)
         http_reply_err(r, &err);
     } else if (crs && cd.kind == CRS_EPSG) {
         http_reply_error(r, 400, "invalid", "crs", "a tracker's crs is EPSG:4326, gcj02 or bd09");
-    } else if (worker_of(a, r, wk, strlen(wk), &u)) {
-        if (strcmp(u.role, "worker")) {
-            http_reply_error(r, 400, "invalid", "worker", "user %s is a %s, not a worker", u.name, u.role);
-        } else if (store_device_put(app_store(a), dev, u.id, crs ? cd.name : NULL, label, &err)) {
+    } else if (worker_of(e, r, wk, strlen(wk), &u)) {
+        if (u.role != ROLE_WORKER) {
+            http_reply_error(r, 400, "invalid", "worker", "user %s is a %s, not a worker", u.name,
+                             role_name(u.role));
+        } else if (store_device_put(e->store, dev, u.id, crs ? cd.name : NULL, label, &err)) {
             http_reply_err(r, &err);
         } else {
-            tracker_device_changed(app_tracker(a), dev);
+            osmand_device_changed(e->osmand, dev);
             http_reply_json(r, 201, json_pack("{s:s,s:I,s:s,s:s}", "device_id", dev, "user_id",
                                               (json_int_t)u.id, "worker", u.name, "crs",
                                               crs ? cd.name : "EPSG:4326"));
@@ -88,12 +87,10 @@ static void h_device_add(http_req *r, void *ud)
 
 static void h_devices(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_ADMIN | ROLE_OPERATOR))
-        return;
+    api_env *e = ud;
     json_t *arr;
     gc_err err = {0};
-    if (store_devices(app_store(a), &arr, &err))
+    if (store_devices(e->store, &arr, &err))
         http_reply_err(r, &err);
     else
         http_reply_json(r, 200, json_pack("{s:o}", "devices", arr));
@@ -113,10 +110,8 @@ static int latest_cb(void *ud, const store_fix *f)
 
 static void h_workers(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_STAFF))
-        return;
-    store *s = app_store(a);
+    api_env *e = ud;
+    store *s = e->store;
     json_t *devs, *grids, *latest = json_object();
     gc_err err = {0};
     devs = grids = NULL;
@@ -173,7 +168,7 @@ static int grid_exists(store *s, const char *fid, bool *yes, gc_err *err)
     return rc;
 }
 
-static void h_grids_put(http_req *r, app *a, const store_user *u)
+static void h_grids_put(http_req *r, api_env *e, const store_user *u)
 {
     json_t *j = http_json_object(r);
     if (!j)
@@ -195,7 +190,7 @@ static void h_grids_put(http_req *r, app *a, const store_user *u)
             http_reply_error(r, 400, "invalid", "grids", "grids[%zu] is not a string", i);
             goto out;
         }
-        if (grid_exists(app_store(a), json_string_value(v), &ok, &err)) {
+        if (grid_exists(e->store, json_string_value(v), &ok, &err)) {
             http_reply_err(r, &err);
             goto out;
         }
@@ -206,11 +201,11 @@ static void h_grids_put(http_req *r, app *a, const store_user *u)
         }
         ids[i] = json_string_value(v);
     }
-    if (store_worker_grids_set(app_store(a), u->id, ids, n, &err)) {
+    if (store_worker_grids_set(e->store, u->id, ids, n, &err)) {
         http_reply_err(r, &err);
         goto out;
     }
-    tracker_grids_changed(app_tracker(a), u->id, g);
+    patrol_grids_changed(e->patrol, u->id, g);
     http_reply_json(r, 200, json_pack("{s:I,s:s,s:O}", "id", (json_int_t)u->id, "name", u->name,
                                       "grids", g));
 out:
@@ -221,38 +216,37 @@ out:
 /* /api/workers/{id}/… */
 static void h_worker_path(http_req *r, void *ud)
 {
-    app *a = ud;
+    api_env *e = ud;
     const char *rest = r->path + strlen("/api/workers/");
     const char *slash = strchr(rest, '/');
     const char *what = slash ? slash + 1 : "";
-    store_user me;
-    if (!app_authorize_user(a, r, ROLE_STAFF, &me))
-        return;
+    const gc_who me = r->who;
     store_user u;
-    if (!worker_of(a, r, rest, slash ? (size_t)(slash - rest) : strlen(rest), &u))
+    if (!worker_of(e, r, rest, slash ? (size_t)(slash - rest) : strlen(rest), &u))
         return;
-    bool staff_view = strcmp(me.role, "worker") != 0 || me.id == u.id;
+    bool staff_view = me.role != ROLE_WORKER || me.id == u.id;
     if (!staff_view) {
         http_reply_error(r, 403, "forbidden", "worker", "a worker sees only their own track");
         return;
     }
     if (!strcmp(what, "grids") && r->method == HTTP_PUT) {
-        if (strcmp(me.role, "admin") && strcmp(me.role, "operator") && strcmp(me.role, "planner"))
-            http_reply_error(r, 403, "forbidden", "Authorization", "role %s may not assign grids", me.role);
+        if (!(me.role & (ROLE_ADMIN | ROLE_OPERATOR | ROLE_PLANNER)))
+            http_reply_error(r, 403, "forbidden", "Authorization", "role %s may not assign grids",
+                             role_name(me.role));
         else
-            h_grids_put(r, a, &u);
+            h_grids_put(r, e, &u);
     } else if (!strcmp(what, "grids") && r->method == HTTP_GET) {
         json_t *g;
         gc_err err = {0};
-        if (store_worker_grids(app_store(a), u.id, &g, &err))
+        if (store_worker_grids(e->store, u.id, &g, &err))
             http_reply_err(r, &err);
         else
             http_reply_json(r, 200, json_pack("{s:I,s:s,s:o}", "id", (json_int_t)u.id, "name",
                                               u.name, "grids", g));
     } else if (!strcmp(what, "track") && r->method == HTTP_GET) {
-        workers_track_reply(a, r, &u);
+        workers_track_reply(e, r, &u);
     } else if (!strcmp(what, "coverage") && r->method == HTTP_GET) {
-        workers_coverage_reply(a, r, &u);
+        workers_coverage_reply(e, r, &u);
     } else {
         http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
     }
@@ -260,10 +254,7 @@ static void h_worker_path(http_req *r, void *ud)
 
 static void h_positions(http_req *r, void *ud)
 {
-    app *a = ud;
-    store_user u;
-    if (!app_authorize_user(a, r, ROLE_WORKER | ROLE_ADMIN, &u))
-        return;
+    api_env *e = ud;
     json_error_t je;
     json_t *items = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
     if (!items) {
@@ -271,15 +262,13 @@ static void h_positions(http_req *r, void *ud)
         return;
     }
     /* a worker may send only their own devices' fixes */
-    tracker_submit_json(app_tracker(a), r, items, strcmp(u.role, "worker") ? 0 : u.id);
+    osmand_submit_json(e->osmand, r, items, r->who.role == ROLE_WORKER ? r->who.id : 0);
     json_decref(items);
 }
 
 static void h_alerts(http_req *r, void *ud)
 {
-    app *a = ud;
-    if (!app_authorize(a, r, ROLE_STAFF))
-        return;
+    api_env *e = ud;
     const char *open = http_query(r, "open"), *since = http_query(r, "since");
     int64_t from = 0;
     if (since && !gc_time_parse(since, &from)) {
@@ -292,19 +281,21 @@ static void h_alerts(http_req *r, void *ud)
     }
     json_t *arr;
     gc_err err = {0};
-    if (store_alerts(app_store(a), !open || !strcmp(open, "true"), from * 1000, &arr, &err))
+    if (store_alerts(e->store, !open || !strcmp(open, "true"), from * 1000, &arr, &err))
         http_reply_err(r, &err);
     else
         http_reply_json(r, 200, json_pack("{s:o}", "alerts", arr));
 }
 
-void workers_api_register(http_server *s, app *a)
+void workers_api_register(http_server *s, api_env *e)
 {
-    http_route(s, "POST", "/api/devices", 0, h_device_add, a);
-    http_route(s, "GET", "/api/devices", 0, h_devices, a);
-    http_route(s, "GET", "/api/workers", 0, h_workers, a);
-    http_route(s, "GET", "/api/workers/*", 0, h_worker_path, a);
-    http_route(s, "PUT", "/api/workers/*", 0, h_worker_path, a);
-    http_route(s, "POST", "/api/positions", 16 << 20, h_positions, a);
-    http_route(s, "GET", "/api/alerts", 0, h_alerts, a);
+    const unsigned desk = ROLE_ADMIN | ROLE_OPERATOR;
+    http_route(s, "POST", "/api/devices", desk, 0, h_device_add, e);
+    http_route(s, "GET", "/api/devices", desk, 0, h_devices, e);
+    http_route(s, "GET", "/api/workers", ROLE_STAFF, 0, h_workers, e);
+    /* a worker reads only their own; grids are assigned by the desk and planners */
+    http_route(s, "GET", "/api/workers/*", ROLE_STAFF, 0, h_worker_path, e);
+    http_route(s, "PUT", "/api/workers/*", desk | ROLE_PLANNER, 0, h_worker_path, e);
+    http_route(s, "POST", "/api/positions", ROLE_WORKER | ROLE_ADMIN, 16 << 20, h_positions, e);
+    http_route(s, "GET", "/api/alerts", ROLE_STAFF, 0, h_alerts, e);
 }

@@ -1,7 +1,7 @@
 /* workers_track: see workers_track.h. Fixes and grid shapes are read on the
  * loop (the loop's store); the geometry (GEOS buffers, a few ms a grid) runs
  * on a worker thread, and the answer goes out from the loop. */
-#include "gridcc/workers_track.h"
+#include "workers_track.h"
 
 #include <gio/gio.h>
 #include <math.h>
@@ -68,7 +68,7 @@ static int64_t today(void)
     return s;
 }
 
-void workers_track_reply(app *a, http_req *r, const store_user *u)
+void workers_track_reply(api_env *e, http_req *r, const store_user *u)
 {
     const char *qf = http_query(r, "from"), *qt = http_query(r, "to"), *qz = http_query(r, "zoom");
     int64_t from = today(), to = g_get_real_time() / 1000000 + 1;
@@ -101,7 +101,7 @@ void workers_track_reply(app *a, http_req *r, const store_user *u)
     fixes x;
     fixes_init(&x);
     gc_err err = {0};
-    if (store_fixes_range(app_store(a), u->id, from * 1000, to * 1000, add_fix, &x, &err)) {
+    if (store_fixes_range(e->store, u->id, from * 1000, to * 1000, add_fix, &x, &err)) {
         http_reply_err(r, &err);
         fixes_clear(&x);
         return;
@@ -159,7 +159,7 @@ typedef struct cov_grid {
 } cov_grid;
 
 typedef struct cov_job {
-    app *a;
+    api_env *e;
     http_req *r;
     store_user u;
     fixes x;
@@ -203,7 +203,7 @@ static int take_name(void *ud, const store_feature *f)
     return 1;
 }
 
-static void cov_thread(GTask *t, gpointer src, gpointer data, GCancellable *c)
+static void cov_thread(void *data)
 {
     cov_job *j = data;
     const track_pt *p = (const track_pt *)(void *)j->x.pts->data;
@@ -231,13 +231,11 @@ static void cov_thread(GTask *t, gpointer src, gpointer data, GCancellable *c)
         if (g->rc)
             snprintf(g->why, sizeof g->why, "%s%s%s", err.field, err.field[0] ? ": " : "", err.msg);
     }
-    g_task_return_boolean(t, TRUE);
 }
 
-static void cov_done(GObject *src, GAsyncResult *res, gpointer ud)
+static void cov_done(void *data)
 {
-    cov_job *j = ud;
-    app_busy(j->a, -1);
+    cov_job *j = data;
     json_t *arr = json_array();
     for (guint i = 0; i < j->grids->len; i++) {
         cov_grid *g = g_ptr_array_index(j->grids, i);
@@ -267,7 +265,7 @@ static void cov_done(GObject *src, GAsyncResult *res, gpointer ud)
     g_free(j);
 }
 
-void workers_coverage_reply(app *a, http_req *r, const store_user *u)
+void workers_coverage_reply(api_env *e, http_req *r, const store_user *u)
 {
     const char *qd = http_query(r, "date"), *qdist = http_query(r, "distance"),
                *qb = http_query(r, "basis"), *qg = http_query(r, "grid");
@@ -289,7 +287,7 @@ void workers_coverage_reply(app *a, http_req *r, const store_user *u)
         http_reply_error(r, 400, "invalid", "basis", "basis is area or buildings");
         return;
     }
-    store *s = app_store(a);
+    store *s = e->store;
     store_layer grid_layer, bld_layer;
     gc_err err = {0};
     if (store_layer_for_level(s, "grid", &grid_layer, &err)) {
@@ -306,7 +304,7 @@ void workers_coverage_reply(app *a, http_req *r, const store_user *u)
         free(bld_layer.fields_json);
     }
     cov_job *j = g_new0(cov_job, 1);
-    j->a = a;
+    j->e = e;
     j->r = r;
     j->u = *u;
     j->buildings = buildings;
@@ -377,12 +375,7 @@ void workers_coverage_reply(app *a, http_req *r, const store_user *u)
     json_decref(ids);
     if (err.code)
         goto fail;
-    http_defer(r);
-    app_busy(a, +1);
-    GTask *t = g_task_new(NULL, NULL, cov_done, j);
-    g_task_set_task_data(t, j, NULL);
-    g_task_run_in_thread(t, cov_thread);
-    g_object_unref(t);
+    api_offload(e, r, cov_thread, cov_done, j);
     return;
 fail:
     fixes_clear(&j->x);

@@ -627,7 +627,7 @@ int store_features_query(store *s, const store_query *q, int64_t *matched, store
 
 /* ---- users and tokens ---- */
 
-int store_user_add(store *s, const char *name, const char *role, const char *department,
+int store_user_add(store *s, const char *name, gc_role role, const char *department,
                    const char *pwhash, int64_t *id, gc_err *err)
 {
     if (store_exec(s, "BEGIN IMMEDIATE", err))
@@ -641,7 +641,7 @@ int store_user_add(store *s, const char *name, const char *role, const char *dep
         return store_db_fail(s, err, "users");
     }
     sqlite3_bind_text(st, 1, name, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, role, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, role_name(role), -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 3, department, -1, SQLITE_STATIC);
     sqlite3_bind_text(st, 4, pwhash, -1, SQLITE_STATIC);
     int rc = sqlite3_step(st);
@@ -652,18 +652,18 @@ int store_user_add(store *s, const char *name, const char *role, const char *dep
         if (ext == SQLITE_CONSTRAINT_UNIQUE)
             return gc_fail(err, GC_ECONFLICT, "name", "user '%s' already exists", name);
         if (ext == SQLITE_CONSTRAINT_CHECK &&
-            (strcmp(role, "department") ? department != NULL : department == NULL))
+            (role != ROLE_DEPARTMENT ? department != NULL : department == NULL))
             return gc_fail(err, GC_EINVAL, "department",
                            "a user has a department exactly when its role is department");
         if (ext == SQLITE_CONSTRAINT_CHECK)
-            return gc_fail(err, GC_EINVAL, "role", "unknown role '%s'", role);
+            return gc_fail(err, GC_EINVAL, "role", "unknown role '%s'", role_name(role));
         return store_db_fail(s, err, "users");
     }
     int64_t uid = sqlite3_last_insert_rowid(s->db);
     char idstr[32], json[512];
     snprintf(idstr, sizeof idstr, "%lld", (long long)uid);
     char *q = sqlite3_mprintf("{\"id\":%lld,\"name\":\"%w\",\"role\":\"%w\",\"action\":\"added\"}",
-                              (long long)uid, name, role);
+                              (long long)uid, name, role_name(role));
     snprintf(json, sizeof json, "%s", q);
     sqlite3_free(q);
     if (store_change_text(s, "users", idstr, json, err) || store_exec(s, "COMMIT", err)) {
@@ -680,7 +680,7 @@ void store_user_from_row(sqlite3_stmt *st, store_user *u)
     memset(u, 0, sizeof *u);
     u->id = sqlite3_column_int64(st, 0);
     snprintf(u->name, sizeof u->name, "%s", (const char *)sqlite3_column_text(st, 1));
-    snprintf(u->role, sizeof u->role, "%s", (const char *)sqlite3_column_text(st, 2));
+    u->role = role_parse((const char *)sqlite3_column_text(st, 2));
     const char *h = (const char *)sqlite3_column_text(st, 3);
     snprintf(u->pwhash, sizeof u->pwhash, "%s", h ? h : "");
     u->disabled = sqlite3_column_int(st, 4) != 0;

@@ -102,8 +102,13 @@ def encode_form(pairs, raw_brackets=False):
                     for k, v in pairs)
 
 
-def call(method, path, params=None, form=None, raw_brackets=False):
+def call(method, path, params=None, form=None, raw_brackets=False, key=True):
+    """A GET carries the client's api_key (an operator's token, as a command
+    center's own Open311 tools are set up) unless key=False: anonymous
+    callers get only the public view, tested on its own below."""
     url = BASE + path
+    if method == "GET" and key and "api_key" not in (params or {}):
+        params = dict(params or {}, api_key=ctx["op"])
     if params:
         url += "?" + urllib.parse.urlencode(params)
     headers = {}
@@ -468,7 +473,7 @@ def test_service_discovery():
 
 
 def test_services_json_and_xml():
-    """GET Service List needs no api_key; jurisdiction_id is optional for a
+    """GET Service List (with the client's api_key); jurisdiction_id is optional for a
     one-jurisdiction endpoint."""
     js = get_json_ok("/services.json")
     assert isinstance(js, list) and js, f"services.json: not a non-empty array: {js!r}"
@@ -792,6 +797,48 @@ def _act(srid, token, action, **extra):
     return resp
 
 
+def test_anonymous_view():
+    """Without an api_key Open311 follows the API's public rules: discovery
+    answers, services need a key, requests lists only finished cases with the
+    place rounded (the public case list's view), and an open case is not
+    there at all. A bad key is 403, not the anonymous view."""
+    assert call("GET", "/discovery.json", key=False)[0] == 200
+    expect_errors_json(call("GET", "/services.json", key=False), 403, "api_key", "services without a key")
+    expect_errors_xml(call("GET", "/services.xml", key=False), 403, "api_key", "services.xml without a key")
+    expect_errors_json(call("GET", "/services.json", {"api_key": "gcc_not_a_real_token"}), 403,
+                       "api_key", "services with a bad key")
+    a = ctx["A"]   # open: reported through Open311, not yet closed
+    expect_errors_json(call("GET", f"/requests/{qid(a)}.json", key=False), 404, what="open case, anonymous")
+    st, _, data = call("GET", "/requests.json", key=False)
+    assert st == 200, data
+    rows = json.loads(data)
+    assert all(r["status"] == "closed" for r in rows), [r["status"] for r in rows]
+    assert a not in ids_of(rows), "an open case is listed to anonymous callers"
+
+
+def test_anonymous_sees_closed_rounded():
+    """After the loop closes A, the anonymous view lists it, rounded to
+    ~10 m (4 decimals) and without the submitter's address string."""
+    a = ctx["A"]
+    keyed = get_one(a)
+    st, _, data = call("GET", f"/requests/{qid(a)}.json", key=False)
+    assert st == 200, data
+    anon = json.loads(data)[0]
+    assert anon["status"] == "closed", anon
+    assert round(anon["lat"], 4) == anon["lat"] and round(anon["long"], 4) == anon["long"], anon
+    assert abs(anon["lat"] - keyed["lat"]) < 0.001 and abs(anon["long"] - keyed["long"]) < 0.001
+    assert a in ids_of(json.loads(call("GET", "/requests.json", key=False)[2]))
+
+
+def test_planner_may_not_report():
+    """POST follows /api/incidents: a planner's key may not create cases."""
+    code = ctx["main_code"]
+    planner = run("user", "add", "规划", "--role", "planner", "--db", ctx["db"], check=0)[1].strip()
+    pairs = [("api_key", planner), ("service_code", code), ("lat", "40.0032"), ("long", "116.3262"),
+             ("description", "规划员不能上报")]
+    expect_errors_json(call("POST", "/requests.json", form=pairs), 403, "planner", "planner POST")
+
+
 def test_closed_through_our_loop():
     a, b = ctx["A"], ctx["B"]
     first = get_one(a)
@@ -837,7 +884,8 @@ if __name__ == "__main__":
         main([test_service_discovery, test_services_json_and_xml, test_service_definitions,
               test_post_json_full, test_post_xml, test_post_address_string_only, test_post_errors,
               test_tokens, test_get_request_errors, test_get_requests_filters,
-              test_closed_through_our_loop, teardown])
+              test_anonymous_view, test_closed_through_our_loop, test_anonymous_sees_closed_rounded,
+              test_planner_may_not_report, teardown])
     finally:
         if ctx.get("d"):
             ctx["d"].stop()

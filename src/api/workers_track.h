@@ -4,9 +4,9 @@
 #ifndef GRIDCC_WORKERS_TRACK_H
 #define GRIDCC_WORKERS_TRACK_H
 
-#include "gridcc/app.h"
+#include "api.h"
 
-void workers_track_reply(app *a, http_req *r, const store_user *u);
-void workers_coverage_reply(app *a, http_req *r, const store_user *u);
+void workers_track_reply(api_env *e, http_req *r, const store_user *u);
+void workers_coverage_reply(api_env *e, http_req *r, const store_user *u);
 
 #endif
