@@ -67,6 +67,40 @@ void layers_problem(ctx *c, const item *it, bool topology, const char *fmt, ...)
     layers_say(c, kind, "%s: %s", layers_where(c, it, w, sizeof w), msg);
 }
 
+const char *layers_skip_reason_text(layers_skip_reason r)
+{
+    switch (r) {
+    case LAYERS_SKIP_NO_AREA: return "no area after repair";
+    case LAYERS_SKIP_REPAIR_FAILED: return "repair failed";
+    default: return "?";
+    }
+}
+
+/* Leaves it out of the layer: counted by reason and named like any problem,
+ * under a cap of its own so that warnings cannot crowd skipped features out
+ * of the report. */
+static void skip(ctx *c, item *it, layers_skip_reason why, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void skip(ctx *c, item *it, layers_skip_reason why, const char *fmt, ...)
+{
+    char w[512], msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    layers_where(c, it, w, sizeof w);
+    it->skipped = true;
+    g_mutex_lock(&c->lock);
+    c->rep->skipped_by[why]++;
+    if (++c->rep->skipped <= MAX_REPORTED && c->o->message) {
+        char buf[sizeof w + sizeof msg + 2];
+        snprintf(buf, sizeof buf, "%s: %s", w, msg);
+        c->o->message(c->o->ud, LAYERS_MSG_SKIP, buf);
+    }
+    g_mutex_unlock(&c->lock);
+}
+
 void layers_progress(ctx *c, const char *phase, size_t done, size_t total)
 {
     if (c->o->progress)
@@ -172,7 +206,11 @@ static void check_geometry(ctx *c, item *it)
         }
         if (c->o->repair) {
             double before = layers_area_m2(c, it->g);
-            GEOSGeometry *fixed = polygonal(c, GEOSMakeValid_r(GH, it->g));
+            GEOSGeometry *made = GEOSMakeValid_r(GH, it->g);
+            /* what MakeValid left, for the report when nothing polygonal is left */
+            char *left = made ? GEOSGeomType_r(GH, made) : NULL;
+            bool left_empty = made && GEOSisEmpty_r(GH, made) == 1;
+            GEOSGeometry *fixed = made ? polygonal(c, made) : NULL;
             if (fixed && !GEOSisEmpty_r(GH, fixed)) {
                 GEOSGeom_destroy_r(GH, it->g);
                 it->g = fixed;
@@ -188,12 +226,27 @@ static void check_geometry(ctx *c, item *it)
             } else {
                 if (fixed)
                     GEOSGeom_destroy_r(GH, fixed);
-                layers_problem(c, it, false,
-                               "invalid geometry: %s at %.7f %.7f, and repair left no area",
-                               reason ? reason : "?", x, y);
+                char what[160];
+                if (!made)
+                    snprintf(what, sizeof what, "repair failed");
+                else if (left_empty || !left)
+                    snprintf(what, sizeof what, "repair left no area (nothing at all)");
+                else
+                    snprintf(what, sizeof what, "repair left no area (only a %s)", left);
+                if (c->o->skip_unrepairable)
+                    skip(c, it, made ? LAYERS_SKIP_NO_AREA : LAYERS_SKIP_REPAIR_FAILED,
+                         "invalid geometry: %s at %.7f %.7f, and %s", reason ? reason : "?", x, y,
+                         what);
+                else
+                    layers_problem(c, it, false,
+                                   "invalid geometry: %s at %.7f %.7f, and %s: "
+                                   "--skip-unrepairable leaves such features out",
+                                   reason ? reason : "?", x, y, what);
                 GEOSGeom_destroy_r(GH, it->g);
                 it->g = NULL;
             }
+            if (left)
+                GEOSFree_r(GH, left);
         } else {
             layers_problem(c, it, false, "invalid geometry: %s at %.7f %.7f (--repair fixes it)",
                            reason ? reason : "?", x, y);
@@ -286,6 +339,14 @@ double layers_outside_m2(ctx *c, const item *it, size_t pi)
     if (d)
         GEOSGeom_destroy_r(GH, d);
     return a;
+}
+
+void layers_check_outside(ctx *c, const item *it, size_t pi, double out)
+{
+    if (out > layers_tolerance(c))
+        layers_problem(c, it, true, "partly outside its parent %s %s: %.1f m² (%.4g%%) outside",
+                       level_name(level_parent(c->level)), c->par.fid[pi], out,
+                       it->area_m2 > 0 ? 100.0 * out / it->area_m2 : 0.0);
 }
 
 static void check_gaps(ctx *c)

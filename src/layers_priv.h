@@ -39,6 +39,7 @@ typedef struct item {
     unsigned char *wkb; /* EPSG:4326 WKB as stored */
     size_t wkb_len;
     double bbox[4];
+    bool skipped; /* left out by --skip-unrepairable: dropped before the file-wide checks */
 } item;
 
 typedef struct parent_set {
@@ -90,6 +91,8 @@ double layers_tolerance(ctx *c);
 void layers_collect(void *item_, void *ud);
 /* m² of it outside parent pi */
 double layers_outside_m2(ctx *c, const item *it, size_t pi);
+/* reports out m² of it outside parent pi, if above the tolerance */
+void layers_check_outside(ctx *c, const item *it, size_t pi, double out);
 
 /* ---- the phases ---- */
 

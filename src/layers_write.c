@@ -125,10 +125,7 @@ void layers_assign_parent(ctx *c, item *it, query_hits *hits)
             }
         }
         it->parent = (int)best;
-        if (out > layers_tolerance(c))
-            layers_problem(c, it, true, "partly outside its parent %s %s: %.1f m² (%.4g%%) outside",
-                           plname, c->par.fid[best], out,
-                           it->area_m2 > 0 ? 100.0 * out / it->area_m2 : 0.0);
+        layers_check_outside(c, it, (size_t)best, out);
         /* ancestors: the parent's, then the parent */
         json_t *anc = json_loads(c->par.ancestors[best], 0, NULL);
         if (!json_is_array(anc)) {
@@ -185,23 +182,40 @@ static int write_layer(ctx *c, store *s, const char *lname, const char *dept, co
     return rc;
 }
 
+static void item_free(item *it)
+{
+    free(it->wkb);
+    free(it->fid);
+    free(it->name);
+    free(it->code);
+    free(it->parent_code);
+    free(it->props);
+    free(it->ancestors);
+    if (it->pg)
+        GEOSPreparedGeom_destroy_r(GH, it->pg);
+    if (it->g)
+        GEOSGeom_destroy_r(GH, it->g);
+    free(it);
+}
+
+/* Skipped features are gone before the file-wide checks: their ids cannot
+ * clash, and overlaps, gaps and the write see only what is stored. */
+static void drop_skipped(ctx *c)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < c->n; i++) {
+        if (c->items[i]->skipped)
+            item_free(c->items[i]);
+        else
+            c->items[kept++] = c->items[i];
+    }
+    c->n = kept;
+}
+
 static void ctx_free(ctx *c)
 {
-    for (size_t i = 0; i < c->n; i++) {
-        item *it = c->items[i];
-        free(it->wkb);
-        free(it->fid);
-        free(it->name);
-        free(it->code);
-        free(it->parent_code);
-        free(it->props);
-        free(it->ancestors);
-        if (it->pg)
-            GEOSPreparedGeom_destroy_r(GH, it->pg);
-        if (it->g)
-            GEOSGeom_destroy_r(GH, it->g);
-        free(it);
-    }
+    for (size_t i = 0; i < c->n; i++)
+        item_free(c->items[i]);
     free(c->items);
     parent_set *p = &c->par;
     for (size_t i = 0; i < p->n; i++) {
@@ -242,6 +256,12 @@ static int approve(void *ud)
 int layers_import(store *s, const layers_import_opts *o, layers_report *rep, gc_err *err)
 {
     memset(rep, 0, sizeof *rep);
+    /* without --repair every invalid geometry is unrepaired: skipping them
+     * all would hide what --repair fixes, so the flag only narrows --repair */
+    if (o->skip_unrepairable && !o->repair)
+        return gc_fail(err, GC_EINVAL, "skip-unrepairable",
+                       "--skip-unrepairable needs --repair: it leaves out only the features "
+                       "repair cannot make valid");
     gc_level level = level_parse(o->level);
     if (level == LEVEL_NONE)
         return gc_fail(err, GC_EINVAL, "level",
@@ -308,7 +328,13 @@ int layers_import(store *s, const layers_import_opts *o, layers_report *rep, gc_
         g_thread_join(checker);
         PHASE("read+check");
     }
+    drop_skipped(&c);
     rep->features = c.n;
+    if (!rc && c.n == 0 && rep->skipped)
+        rc = gc_fail(err, GC_EINVAL, "file",
+                     "%s: every feature (%zu) was skipped as unrepairable: nothing to import, "
+                     "layer %s left as it was",
+                     o->path, rep->skipped, lname);
     if (!rc)
         layers_check_duplicates(&c);
     bool write = !rc && !o->dry_run && rep->errors == 0;
