@@ -31,8 +31,8 @@ static const char usage_text[] =
     "        [--live-max-lag 20000] [--live-stall 30] [--live-tick 10]\n"
     "  import FILE --level LEVEL --db FILE [--layer NAME] [--srs EPSG:N|gcj02|bd09]\n"
     "         [--encoding GBK] [--id-field F] [--name-field F] [--code-field F]\n"
-    "         [--parent-field F] [--repair] [--dry-run] [--topology warn|error]\n"
-    "         [--tolerance M2] [--source-layer NAME]\n"
+    "         [--parent-field F] [--repair [--skip-unrepairable]] [--dry-run]\n"
+    "         [--topology warn|error] [--tolerance M2] [--source-layer NAME]\n"
     "         LEVEL: district street community grid building unit dedicated dept:NAME\n"
     "  seed --db FILE [--layers DIR]\n"
     "  user add NAME --role operator|worker|planner|admin|department|resident --db FILE\n"
@@ -86,7 +86,10 @@ static void on_message(void *ud, layers_msg_kind kind, const char *text)
         ui->progress_shown = false;
     }
     fprintf(stderr, "%s: %s\n",
-            kind == LAYERS_MSG_ERROR ? "error" : kind == LAYERS_MSG_WARN ? "warning" : "note",
+            kind == LAYERS_MSG_ERROR  ? "error"
+            : kind == LAYERS_MSG_WARN ? "warning"
+            : kind == LAYERS_MSG_SKIP ? "skipped"
+                                      : "note",
             text);
 }
 
@@ -103,6 +106,24 @@ static void on_progress(void *ud, const char *phase, size_t done, size_t total)
     ui->progress_shown = true;
 }
 
+/* "skipped: 7 (no area after repair)", or with several reasons
+ * "skipped: 9 (7 no area after repair, 2 repair failed)" */
+static void print_skipped(FILE *to, const layers_report *rep)
+{
+    int reasons = 0;
+    for (int r = 0; r < LAYERS_SKIP_N; r++)
+        reasons += rep->skipped_by[r] > 0;
+    fprintf(to, "  skipped: %zu (", rep->skipped);
+    for (int r = 0, shown = 0; r < LAYERS_SKIP_N; r++) {
+        if (!rep->skipped_by[r])
+            continue;
+        if (reasons > 1)
+            fprintf(to, "%s%zu ", shown++ ? ", " : "", rep->skipped_by[r]);
+        fputs(layers_skip_reason_text((layers_skip_reason)r), to);
+    }
+    fputs(")\n", to);
+}
+
 static int run_import(store *s, layers_import_opts *o)
 {
     cli_ui ui = {.tty = isatty(2)};
@@ -116,7 +137,11 @@ static int run_import(store *s, layers_import_opts *o)
         fputs("\r\033[K", stderr);
     if (rep.errors > 200)
         fprintf(stderr, "error: … and %zu more problems\n", rep.errors - 200);
+    if (rep.skipped > 200)
+        fprintf(stderr, "skipped: … and %zu more features\n", rep.skipped - 200);
     if (rc) {
+        if (rep.skipped)
+            print_skipped(stderr, &rep);
         fprintf(stderr, "gridcc import: %s\n", err.msg);
         return 1;
     }
@@ -124,6 +149,8 @@ static int run_import(store *s, layers_import_opts *o)
            o->dry_run ? "checked" : "imported", rep.layer, rep.features,
            o->dry_run ? "" : "", rep.warnings, rep.repaired,
            o->dry_run ? " (dry run: nothing stored)" : "");
+    if (rep.skipped)
+        print_skipped(stdout, &rep);
     if (!o->dry_run)
         printf("  stored as version %d\n", rep.version);
     return 0;
@@ -136,7 +163,8 @@ static int cmd_import(int argc, char **argv)
         {"srs", 1, 0, 's'},         {"encoding", 1, 0, 'e'},    {"id-field", 1, 0, 'i'},
         {"name-field", 1, 0, 'n'},  {"parent-field", 1, 0, 'p'}, {"repair", 0, 0, 'r'},
         {"dry-run", 0, 0, 'D'},     {"code-field", 1, 0, 'c'},   {"topology", 1, 0, 't'},
-        {"tolerance", 1, 0, 'T'},   {"source-layer", 1, 0, 'S'}, {0, 0, 0, 0}};
+        {"tolerance", 1, 0, 'T'},   {"source-layer", 1, 0, 'S'},
+        {"skip-unrepairable", 0, 0, 'U'}, {0, 0, 0, 0}};
     layers_import_opts o = {0};
     const char *db = NULL;
     int ch;
@@ -153,6 +181,7 @@ static int cmd_import(int argc, char **argv)
         case 'c': o.code_field = optarg; break;
         case 'p': o.parent_field = optarg; break;
         case 'r': o.repair = true; break;
+        case 'U': o.skip_unrepairable = true; break;
         case 'D': o.dry_run = true; break;
         case 't':
             if (!strcmp(optarg, "warn"))
@@ -174,6 +203,9 @@ static int cmd_import(int argc, char **argv)
         return usage("import takes exactly one FILE");
     if (!o.level)
         return usage("--level is required");
+    if (o.skip_unrepairable && !o.repair)
+        return usage("--skip-unrepairable needs --repair: it leaves out only the features repair "
+                     "cannot make valid");
     o.path = argv[optind];
     if (o.srs) {
         crs_def d;

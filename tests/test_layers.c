@@ -27,7 +27,11 @@ typedef struct fixture {
 
 static void on_msg(void *ud, layers_msg_kind kind, const char *text)
 {
-    g_string_append_printf(ud, "%s: %s\n", kind == LAYERS_MSG_ERROR ? "error" : "warning", text);
+    g_string_append_printf(ud, "%s: %s\n",
+                           kind == LAYERS_MSG_ERROR  ? "error"
+                           : kind == LAYERS_MSG_SKIP ? "skipped"
+                                                     : "warning",
+                           text);
 }
 
 static char *data(const char *name)
@@ -156,6 +160,55 @@ static void test_invalid_bowtie(void **st)
     GEOSGeom_destroy_r(h, g);
     GEOSWKBReader_destroy_r(h, rd);
     GEOS_finish_r(h);
+}
+
+/* Slivers cut at an extract's edge: MakeValid leaves lines, no area. */
+static void test_skip_unrepairable(void **st)
+{
+    fixture *f = *st;
+    ground(f);
+    /* --repair alone rejects the file, naming each sliver */
+    layers_import_opts o = {.repair = true};
+    assert_int_equal(import(f, "unrepairable-slivers.geojson", "street", &o), GC_EINVAL);
+    assert_int_equal(f->rep.errors, 2);
+    assert_int_equal(f->rep.skipped, 0);
+    assert_msg(f, "error: ");
+    assert_msg(f, "feature #2 (id X1, name 碎片): invalid geometry: Too few points in geometry "
+                  "component at 116.1000000 39.0000000, and repair left no area (only a "
+                  "LineString): --skip-unrepairable leaves such features out");
+    assert_msg(f, "feature #4 (id X2, name 边角): invalid geometry:");
+    assert_int_equal(count(f, "street"), 0);
+    /* it narrows --repair, it does not stand alone */
+    layers_import_opts bare = {.skip_unrepairable = true};
+    assert_int_equal(import(f, "unrepairable-slivers.geojson", "street", &bare), GC_EINVAL);
+    assert_msg(f, "--skip-unrepairable needs --repair");
+    /* a dry run reports what the import would skip and stores nothing */
+    o.skip_unrepairable = true;
+    o.dry_run = true;
+    assert_int_equal(import(f, "unrepairable-slivers.geojson", "street", &o), 0);
+    assert_int_equal(f->rep.errors, 0);
+    assert_int_equal(f->rep.skipped, 2);
+    assert_int_equal(f->rep.skipped_by[LAYERS_SKIP_NO_AREA], 2);
+    assert_int_equal(f->rep.features, 2);
+    assert_string_equal(layers_skip_reason_text(LAYERS_SKIP_NO_AREA), "no area after repair");
+    assert_null(strstr(f->msgs->str, "error: "));
+    assert_msg(f, "skipped: ");
+    assert_msg(f, "unrepairable-slivers.geojson: feature #2 (id X1, name 碎片): invalid geometry: "
+                  "Too few points in geometry component at 116.1000000 39.0000000, and repair "
+                  "left no area (only a LineString)\n");
+    assert_msg(f, "feature #4 (id X2, name 边角): invalid geometry: Self-intersection");
+    assert_int_equal(count(f, "street"), 0);
+    /* stored: the two streets, which still tile D1: no gap though --topology is error */
+    o.dry_run = false;
+    assert_int_equal(import(f, "unrepairable-slivers.geojson", "street", &o), 0);
+    assert_int_equal(f->rep.skipped, 2);
+    assert_int_equal(f->rep.warnings, 0);
+    assert_int_equal(f->rep.version, 1);
+    assert_int_equal(count(f, "street"), 2);
+    /* nothing but slivers: no empty layer replaces the stored one */
+    assert_int_equal(import(f, "unrepairable-only.geojson", "street", &o), GC_EINVAL);
+    assert_msg(f, "every feature (1) was skipped as unrepairable: nothing to import");
+    assert_int_equal(count(f, "street"), 2);
 }
 
 static void test_empty_and_wrong_geometry(void **st)
@@ -371,6 +424,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_ok_hierarchy, setup, teardown),
         cmocka_unit_test_setup_teardown(test_invalid_bowtie, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_skip_unrepairable, setup, teardown),
         cmocka_unit_test_setup_teardown(test_empty_and_wrong_geometry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_duplicate_ids, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_parent, setup, teardown),

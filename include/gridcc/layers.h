@@ -13,7 +13,20 @@
 #include "gridcc/err.h"
 #include "gridcc/store.h"
 
-typedef enum { LAYERS_MSG_INFO, LAYERS_MSG_WARN, LAYERS_MSG_ERROR } layers_msg_kind;
+/* LAYERS_MSG_SKIP: a feature left out by skip_unrepairable, and why */
+typedef enum {
+    LAYERS_MSG_INFO,
+    LAYERS_MSG_WARN,
+    LAYERS_MSG_ERROR,
+    LAYERS_MSG_SKIP
+} layers_msg_kind;
+
+/* why skip_unrepairable left a feature out */
+typedef enum {
+    LAYERS_SKIP_NO_AREA,       /* MakeValid left no polygon: a sliver collapsed to a line */
+    LAYERS_SKIP_REPAIR_FAILED, /* GEOS could not run MakeValid on it */
+    LAYERS_SKIP_N
+} layers_skip_reason;
 
 typedef struct layers_import_opts {
     const char *path;
@@ -24,6 +37,9 @@ typedef struct layers_import_opts {
     const char *encoding;       /* attribute encoding, e.g. GBK; default: the file's */
     const char *id_field, *name_field, *code_field, *parent_field;
     bool repair;                /* make invalid geometries valid, report each repair */
+    /* with repair (else GC_EINVAL): leave out the features repair cannot
+     * make valid, each reported as LAYERS_MSG_SKIP, instead of rejecting */
+    bool skip_unrepairable;
     bool dry_run;               /* validate and report only */
     bool topology_warn;         /* overlaps, gaps, outside: warnings, not errors */
     double tolerance_m2;        /* overlaps/gaps/outside parts below this are ignored; 0 → 1 m² */
@@ -37,8 +53,13 @@ typedef struct layers_import_opts {
 typedef struct layers_report {
     char layer[128];
     int version;                /* stored version, 0 on dry run or rejection */
-    size_t features, errors, warnings, repaired;
+    size_t features;            /* stored, or on a dry run that would be; skipped ones not */
+    size_t errors, warnings, repaired;
+    size_t skipped, skipped_by[LAYERS_SKIP_N]; /* left out by skip_unrepairable */
 } layers_report;
+
+/* "no area after repair", "repair failed" */
+const char *layers_skip_reason_text(layers_skip_reason r);
 
 /* GC_EINVAL if the input was rejected (report->errors says how many problems,
  * each already passed to opts->message); the stored layer is then untouched. */

@@ -99,6 +99,22 @@ write("holes-multipolygon.geojson", fc([
         [[[116.3, 39.0], [116.4, 39.0], [116.4, 39.1], [116.3, 39.1], [116.3, 39.0]]],
     ]}),
 ]))
+# two slivers cut at an edge, as an extract's boundary leaves them (Monaco's OSM
+# buildings have seven): a ring there and back, and a ring along D1's south
+# edge. MakeValid leaves a line of each, no area: --repair cannot save them,
+# --skip-unrepairable leaves them out; S1 and S2 still tile D1.
+sliver_there_and_back = [[[116.1, 39.0], [116.1, 39.2], [116.1, 39.0]]]
+sliver_on_edge = [[[116.0, 39.0], [116.1, 39.0], [116.2, 39.0], [116.0, 39.0]]]
+write("unrepairable-slivers.geojson", fc([
+    feat({"id": "S1", "name": "西街道"}, poly(sq(116.0, 39.0, 116.1, 39.2))),
+    feat({"id": "X1", "name": "碎片"}, {"type": "MultiPolygon", "coordinates": [sliver_there_and_back]}),
+    feat({"id": "S2", "name": "东街道"}, poly(sq(116.1, 39.0, 116.2, 39.2))),
+    feat({"id": "X2", "name": "边角"}, poly(sliver_on_edge)),
+]))
+# nothing but a sliver: skipping it would leave an empty layer
+write("unrepairable-only.geojson", fc([
+    feat({"id": "X1", "name": "碎片"}, {"type": "MultiPolygon", "coordinates": [sliver_there_and_back]}),
+]))
 # the same two streets with coordinates in GCJ-02 (as a Chinese web map gives them)
 write("csv-wkt.csv", "id,name,parent_code,wkt\n"
       'S1,西街道,D1,"POLYGON((116.0 39.0,116.1 39.0,116.1 39.2,116.0 39.2,116.0 39.0))"\n'

@@ -49,6 +49,37 @@ def test_rejections_are_1_and_named():
         assert con.execute("select count(*) from layers").fetchone()[0] == 1
 
 
+def test_skip_unrepairable():
+    """Slivers --repair cannot save: rejected without the flag; with it left out,
+    each named, and counted in the summary."""
+    with TempDir() as d:
+        db = os.path.join(d, "t.db")
+        slivers = os.path.join(DATA, "unrepairable-slivers.geojson")
+        run("import", os.path.join(DATA, "ok-district.geojson"), "--level", "district", "--db", db, check=0)
+        st, out, err = run("import", slivers, "--level", "street", "--db", db, "--repair")
+        assert st == 1 and "2 problems: import rejected" in err, err
+        assert "feature #2 (id X1, name 碎片): invalid geometry: Too few points" in err, err
+        assert "--skip-unrepairable leaves such features out" in err, err
+        st, out, err = run("import", slivers, "--level", "street", "--db", db, "--skip-unrepairable")
+        assert st == 2 and "--skip-unrepairable needs --repair" in err, err
+        con = sqlite3.connect(db)
+        streets = "select count(*) from features where layer='street'"
+        for dry in (True, False):
+            args = ["import", slivers, "--level", "street", "--db", db, "--repair", "--skip-unrepairable"]
+            st, out, err = run(*args, *(["--dry-run"] if dry else []))
+            assert st == 0, err
+            assert "layer 'street': 2 features" in out and "  skipped: 2 (no area after repair)\n" in out, out
+            lines = [l for l in err.splitlines() if l.startswith("skipped: ")]
+            assert len(lines) == 2, err
+            assert lines[0].endswith("unrepairable-slivers.geojson: feature #2 (id X1, name 碎片): invalid geometry: "
+                                     "Too few points in geometry component at 116.1000000 39.0000000, and repair "
+                                     "left no area (only a LineString)"), lines
+            assert "feature #4 (id X2, name 边角)" in lines[1], lines
+            assert "error" not in err, err
+            assert con.execute(streets).fetchone()[0] == (0 if dry else 2)
+        con.close()
+
+
 def test_user_add():
     with TempDir() as d:
         db = os.path.join(d, "t.db")
@@ -129,5 +160,5 @@ def test_kill_9_mid_write_keeps_previous_version():
 
 
 if __name__ == "__main__":
-    main([test_usage_is_2, test_rejections_are_1_and_named, test_user_add, test_seed_and_geotag,
+    main([test_usage_is_2, test_rejections_are_1_and_named, test_skip_unrepairable, test_user_add, test_seed_and_geotag,
           test_kill_9_mid_write_keeps_previous_version])
