@@ -687,6 +687,25 @@ static bool parse_filter(json_t *m, filter *f, const char **field, char *why, si
     return true;
 }
 
+int live_filter_check(json_t *m, const char *topic, json_t *data, gc_err *err)
+{
+    filter f;
+    const char *field;
+    char why[256];
+    if (!parse_filter(m, &f, &field, why, sizeof why)) {
+        filter_clear(&f);
+        return gc_fail(err, GC_EINVAL, field, "%s", why);
+    }
+    entry e = {.topic = topic ? topic_bit(topic) : 0};
+    if (data)
+        entry_index(&e, data);
+    bool match = filter_match(&f, &e);
+    for (int i = 0; i < NIDS; i++)
+        g_free(e.ids[i]);
+    filter_clear(&f);
+    return match;
+}
+
 static bool parse_since(json_t *v, int64_t *out)
 {
     if (json_is_integer(v) && json_integer_value(v) >= 0) {

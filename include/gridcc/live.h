@@ -61,6 +61,13 @@ void live_pull(live *l);
 void live_position(live *l, int64_t user_id, int64_t t, double lon, double lat,
                    const char *const ids[3], json_t *feature);
 
+/* A client's filter without a bus (for tests): whether a change of topic
+ * passes the filter of the subscribe message m (borrowed). data is the
+ * change's data as the change log holds it: a GeoJSON Feature or an object of
+ * *_id fields (borrowed, may be NULL). 1 it passes, 0 it does not, GC_EINVAL
+ * with err naming the field (what the client is told) when m is no filter. */
+int live_filter_check(json_t *m, const char *topic, json_t *data, gc_err *err);
+
 typedef struct live_stats {
     size_t clients, subscribed;
     int64_t head, ring_first;

@@ -321,9 +321,15 @@ def test_import_while_serving_rebuilds_index():
     d, t = ctx["d"], ctx["op"]
     st, c = d.json("GET", q("/api/geotag", lon=116.3262, lat=40.0032), token=t)
     assert [x["layer"] for x in c["departments"] if x["department"] == "市政"] == []
-    # a new department layer imported by another process over the same ground
-    run("import", os.path.join(ctx["tmp"].path, "..", os.path.basename(ctx["tmp"].path), "t.db"),
-        "--level", "dept:市政", "--db", ctx["db"])  # not a layer file: rejected, changes nothing
+    # another process imports the store itself as a layer: GDAL reads the SQLite
+    # file, and its polygons (district, grids, buildings) overlap one another, so
+    # the import is refused whole and the layer is not created
+    st, out, err = run("import", ctx["db"], "--level", "dept:市政", "--db", ctx["db"])
+    assert st == 1, f"importing the store as a layer: exit {st}, wanted 1 (input rejected):\n{err[-2000:]}"
+    assert "overlaps its sibling" in err and "import rejected, layer dept-市政 left as it was" in err, \
+        err[-2000:]
+    assert "dept-市政" not in d.json("GET", "/api/health")[1]["layers"]
+    # then a real department layer over the same ground
     layer = os.path.join(os.environ.get("GRIDCC_LAYERS", "layers"), "dept_公安.geojson")
     run("import", layer, "--level", "dept:市政", "--db", ctx["db"], check=0)
     deadline = time.time() + 30

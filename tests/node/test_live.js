@@ -515,42 +515,79 @@ async function test_kill9_loses_no_acknowledged_fix() {
   await d2.stop();
 }
 
-/* Inputs and timings that once went wrong. */
-async function test_regressions() {
-  const { d, env, pts } = ctx;
-  // bytes that are not UTF-8 in a device id or a number: a 4xx, and the daemon lives
-  let r = await d.osmandReq('GET', `/?id=%FF&lat=${pts[0].lat}&lon=${pts[0].lon}`);
-  assert.strictEqual(r.status, 403);
+/* Inputs and timings that once went wrong: one test each. */
+
+/* a byte that is not UTF-8 in a device id: 403 naming the id, and the daemon lives */
+async function test_regression_device_id_not_utf8() {
+  const { d, pts } = ctx;
+  const r = await d.osmandReq('GET', `/?id=%FF&lat=${pts[0].lat}&lon=${pts[0].lon}`);
+  assert.strictEqual(r.status, 403, r.body);
   assert.strictEqual(r.json.error.field, 'id');
-  r = await d.osmandReq('POST', '/batch', { body: [{ id: env.workers[0].device, lat: 'a' + 'é'.repeat(30), lon: 121.4 }] });
-  assert.strictEqual(r.status, 200);
+  assert.strictEqual((await d.health()).status, 'ok');
+}
+
+/* a number that is not UTF-8 in a batch: the fix is rejected naming lat, the batch answered */
+async function test_regression_batch_number_not_utf8() {
+  const { d, env } = ctx;
+  const r = await d.osmandReq('POST', '/batch', { body: [{ id: env.workers[0].device, lat: 'a' + 'é'.repeat(30), lon: 121.4 }] });
+  assert.strictEqual(r.status, 200, r.body);
+  assert.strictEqual(r.json.rejected.length, 1, r.body);
   assert.strictEqual(r.json.rejected[0].field, 'lat');
-  // times far outside a track's life: 400 naming the field
-  r = await d.api('GET', '/api/workers/w1/track?from=300000000000&to=300000000001', { token: env.op });
-  assert.strictEqual(r.status, 400);
+  assert.strictEqual((await d.health()).status, 'ok');
+}
+
+/* a track asked for far outside a track's life: 400 naming from */
+async function test_regression_track_time_far_out() {
+  const { d, env } = ctx;
+  const r = await d.api('GET', '/api/workers/w1/track?from=300000000000&to=300000000001', { token: env.op });
+  assert.strictEqual(r.status, 400, r.body);
   assert.strictEqual(r.json.error.field, 'from');
-  r = await d.api('GET', '/api/workers/w1/coverage?date=300000000000', { token: env.op });
+  assert.strictEqual((await d.health()).status, 'ok');
+}
+
+/* coverage on a date far outside a track's life: 400 naming date */
+async function test_regression_coverage_date_far_out() {
+  const { d, env } = ctx;
+  const r = await d.api('GET', '/api/workers/w1/coverage?date=300000000000', { token: env.op });
+  assert.strictEqual(r.status, 400, r.body);
   assert.strictEqual(r.json.error.field, 'date');
   assert.strictEqual((await d.health()).status, 'ok');
-  // catching up from the store while another process writes: nothing twice
+}
+
+/* catching up from the store while another process writes: nothing twice */
+async function test_regression_catch_up_while_another_process_writes() {
+  const { d, env } = ctx;
   const c = await Live.open(d.port, '?access_token=' + env.op);
-  const head = (await d.health()).store.last_seq;
-  sql(d.db, `INSERT INTO change_log(ts, topic, id, data) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'layers', 'x', '{"layer":"x"}')`);
-  await subscribed(c, { topics: ['layers', 'incidents'], since: head - 5 });
-  await c.next((m) => m.type === 'caught_up', 10000, 'caught_up');
-  await sleep(800);   // the daemon notices the other process's commit
-  const seqs = c.items().map((x) => x.seq);
-  assert.strictEqual(new Set(seqs).size, seqs.length, 'nothing twice: ' + seqs);
-  assert.ok(seqs.includes(head + 1), 'the other process\'s change arrived');
-  // a client idle longer than the stall time still gets the next change
-  await subscribed(c, { topics: ['positions'], grid: pts[1].grid });
-  await sleep(4000);   // --live-stall 3
-  c.seen = [];
-  r = await d.osmandReq('GET', fixQuery(env.workers[1].device, pts[1]));
-  await c.waitItems((it) => it.length > 0, 5000, 'a position after idling');
-  await sleep(1500);
-  assert.strictEqual(c.closed, null, 'not cut loose');
-  c.close();
+  try {
+    const head = (await d.health()).store.last_seq;
+    sql(d.db, `INSERT INTO change_log(ts, topic, id, data) VALUES (strftime('%Y-%m-%dT%H:%M:%fZ','now'), 'layers', 'x', '{"layer":"x"}')`);
+    await subscribed(c, { topics: ['layers', 'incidents'], since: head - 5 });
+    await c.next((m) => m.type === 'caught_up', 10000, 'caught_up');
+    await sleep(800);   // the daemon notices the other process's commit
+    const seqs = c.items().map((x) => x.seq);
+    assert.strictEqual(new Set(seqs).size, seqs.length, 'nothing twice: ' + seqs);
+    assert.ok(seqs.includes(head + 1), 'the other process\'s change arrived');
+  } finally {
+    c.close();
+  }
+}
+
+/* a client idle longer than the stall time still gets the next change */
+async function test_regression_idle_client_not_cut_loose() {
+  const { d, env, pts } = ctx;
+  const c = await Live.open(d.port, '?access_token=' + env.op);
+  try {
+    await subscribed(c, { topics: ['positions'], grid: pts[1].grid });
+    await sleep(4000);   // --live-stall 3
+    c.seen = [];
+    const r = await d.osmandReq('GET', fixQuery(env.workers[1].device, pts[1]));
+    assert.strictEqual(r.status, 200, r.body);
+    await c.waitItems((it) => it.length > 0, 5000, 'a position after idling');
+    await sleep(1500);
+    assert.strictEqual(c.closed, null, 'not cut loose');
+  } finally {
+    c.close();
+  }
 }
 
 async function teardown() {
@@ -559,4 +596,7 @@ async function teardown() {
 
 run([setup, test_auth_and_bad_messages, test_filters_and_changing_them, test_positions_coalesce,
   test_resume_no_gap_no_duplicate, test_resync, test_stalled_client, test_cut_loose_client_resumes, test_traccar_client_requests,
-  test_batch_upload, test_regressions, test_alerts, test_kill9_loses_no_acknowledged_fix, teardown]);
+  test_batch_upload, test_regression_device_id_not_utf8, test_regression_batch_number_not_utf8,
+  test_regression_track_time_far_out, test_regression_coverage_date_far_out,
+  test_regression_catch_up_while_another_process_writes, test_regression_idle_client_not_cut_loose,
+  test_alerts, test_kill9_loses_no_acknowledged_fix, teardown]);
