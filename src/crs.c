@@ -2,6 +2,7 @@
  * (the "Krasovsky ellipsoid" offset polynomial of GCJ-02 and Baidu's polar
  * shift). Their inverses have no closed form, so we iterate the forward
  * function until the round trip is below 1e-9 degrees (~0.1 mm). */
+#include "gridcc/parse.h"
 #include "gridcc/crs.h"
 
 #include <ctype.h>
@@ -142,11 +143,8 @@ double crs_distance_m(double lon1, double lat1, double lon2, double lat2)
 
 static int parse_int(const char *s, int *out)
 {
-    if (!*s)
-        return -1;
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*end || v <= 0 || v > 999999)
+    int64_t v;
+    if (gc_parse_int(s, "crs", 1, 999999, &v, NULL))
         return -1;
     *out = (int)v;
     return 0;

@@ -5,43 +5,6 @@
 #include <math.h>
 #include <string.h>
 
-#define MS_2000 946684800000LL
-
-bool fix_time_parse(const char *s, int64_t *ms)
-{
-    if (!s)
-        return false;
-    while (*s == ' ')
-        s++;
-    if (!*s)
-        return false;
-    size_t digits = strspn(s, "0123456789");
-    int64_t v;
-    if (digits && (!s[digits] || s[digits] == '.')) {
-        char *end;
-        if (digits >= 12 && !s[digits]) {          /* milliseconds */
-            v = g_ascii_strtoll(s, &end, 10);
-        } else {                                   /* seconds, maybe with decimals */
-            double d = g_ascii_strtod(s, &end);
-            if (*end || !isfinite(d) || digits > 11)
-                return false;
-            v = (int64_t)llround(d * 1000.0);
-        }
-    } else {
-        static GTimeZone *utc;
-        if (g_once_init_enter(&utc))
-            g_once_init_leave(&utc, g_time_zone_new_utc());
-        GDateTime *d = g_date_time_new_from_iso8601(s, utc);
-        if (!d)
-            return false;
-        v = g_date_time_to_unix(d) * 1000 + g_date_time_get_microsecond(d) / 1000;
-        g_date_time_unref(d);
-    }
-    if (v < MS_2000)
-        return false;
-    *ms = v;
-    return true;
-}
 
 int fix_to_wgs84(const crs_def *crs, double *lon, double *lat, gc_err *err)
 {

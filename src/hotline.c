@@ -14,7 +14,7 @@
 #include <time.h>
 
 #include "gridcc/log.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 
 struct hotline_map {
     char *id, *time, *content, *address, *lon, *lat, *category, *status, *closed_time, *crs;
@@ -113,15 +113,15 @@ void hotline_report_clear(hotline_report *rep)
     json_decref(rep->problems);
     memset(rep, 0, sizeof *rep);
 }
+/* A cell's number; exports pad cells with blanks. */
 static bool parse_coord(const char *s, double *v)
 {
-    if (!s || !*s)
+    if (!s)
         return false;
-    char *end;
-    *v = g_ascii_strtod(s, &end);
-    while (*end == ' ')
-        end++;
-    return !*end;
+    char *t = g_strstrip(g_strdup(s));
+    bool ok = !gc_parse_double(t, "coordinate", -INFINITY, INFINITY, v, NULL);
+    g_free(t);
+    return ok;
 }
 
 /* Turns one order's fields into an incident report. Fills reason (and

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "gridcc/log.h"
+#include "gridcc/parse.h"
 
 #define FRAME_MAX 65536      /* bytes of items a frame carries (one may exceed it) */
 #define FRAME_ITEMS 1000
@@ -713,10 +714,8 @@ static bool parse_since(json_t *v, int64_t *out)
         return true;
     }
     if (json_is_string(v)) {
-        const char *s = json_string_value(v);
-        char *end;
-        long long n = g_ascii_strtoll(s, &end, 10);
-        if (*s && !*end && n >= 0) {
+        int64_t n;
+        if (!gc_parse_int(json_string_value(v), "since", 0, INT64_MAX, &n, NULL)) {
             *out = n;
             return true;
         }

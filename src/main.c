@@ -21,6 +21,7 @@
 #include "gridcc/incidents.h"
 #include "gridcc/layers.h"
 #include "gridcc/log.h"
+#include "gridcc/parse.h"
 #include "gridcc/store.h"
 #include "gridcc/tracks_import.h"
 
@@ -190,9 +191,7 @@ static int cmd_import(int argc, char **argv)
                 return usage("--topology takes warn or error");
             break;
         case 'T': {
-            char *end;
-            o.tolerance_m2 = strtod(optarg, &end);
-            if (*end || !(o.tolerance_m2 > 0))
+            if (gc_parse_double(optarg, "tolerance", 1e-9, 1e15, &o.tolerance_m2, NULL))
                 return usage("--tolerance takes a positive area in m²");
             break;
         }
@@ -358,9 +357,7 @@ static int cmd_user(int argc, char **argv)
 
 static int parse_coord(const char *s, double *v)
 {
-    char *end;
-    *v = strtod(s, &end);
-    return *end || end == s ? -1 : 0;
+    return gc_parse_double(s, "coordinate", -INFINITY, INFINITY, v, NULL);
 }
 
 static int cmd_geotag(int argc, char **argv)
@@ -436,9 +433,8 @@ static int cmd_geotag(int argc, char **argv)
 /* An integer option in lo..hi, or -1 after printing usage. */
 static int int_opt(const char *name, const char *v, long lo, long hi, int *out)
 {
-    char *end;
-    long n = strtol(v, &end, 10);
-    if (!*v || *end || n < lo || n > hi) {
+    int64_t n;
+    if (gc_parse_int(v, name, lo, hi, &n, NULL)) {
         char m[96];
         snprintf(m, sizeof m, "--%s takes %ld..%ld", name, lo, hi);
         usage(m);
@@ -451,9 +447,8 @@ static int int_opt(const char *name, const char *v, long lo, long hi, int *out)
 /* Minutes, decimals allowed (0.05 is 3 s), up to a day. */
 static int minutes_opt(const char *name, const char *v, double *out)
 {
-    char *end;
-    double m = g_ascii_strtod(v, &end);
-    if (!*v || *end || !(m >= 0.01 && m <= 1440)) {
+    double m;
+    if (gc_parse_double(v, name, 0.01, 1440, &m, NULL)) {
         char msg[96];
         snprintf(msg, sizeof msg, "--%s takes minutes, 0.01..1440", name);
         usage(msg);
@@ -587,7 +582,6 @@ static int cmd_incident_report(int argc, char **argv)
     int ch, rc = 0;
     optind = 2;
     while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        char *end;
         switch (ch) {
         case 'd': db = optarg; break;
         case 'c': json_object_set_new(in, "category", json_string(optarg)); break;
@@ -599,8 +593,8 @@ static int cmd_incident_report(int argc, char **argv)
         case 'p': g_ptr_array_add(files, optarg); break;
         case 'x':
         case 'y': {
-            double v = g_ascii_strtod(optarg, &end);
-            if (*end || !*optarg) {
+            double v = 0;
+            if (gc_parse_double(optarg, ch == 'x' ? "lon" : "lat", -INFINITY, INFINITY, &v, NULL)) {
                 fprintf(stderr, "gridcc incident report: --%s: not a number: %s\n",
                         ch == 'x' ? "lon" : "lat", optarg);
                 rc = 1;
@@ -710,7 +704,10 @@ static int cmd_incident(int argc, char **argv)
         case 'g': f.unit_level = "grid"; f.unit_id = optarg; break;
         case 'o': f.overdue = true; break;
         case 'u': f.unplaced = true; break;
-        case 'l': f.limit = atoi(optarg); break;
+        case 'l':
+            if (gc_parse_int(optarg, "limit", 1, 1000000, &f.limit, NULL))
+                return usage("--limit takes 1..1000000");
+            break;
         default: return usage(NULL);
         }
     }

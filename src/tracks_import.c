@@ -18,7 +18,7 @@
 
 #include "gridcc/fixes.h"
 #include "gridcc/log.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 
 #define MS_2000 946684800000LL
 #define FEET 0.3048
@@ -137,15 +137,11 @@ static bool parse_num(const char *s, double *v)
 {
     if (!s)
         return false;
-    while (*s == ' ')
-        s++;
-    if (!*s)
-        return false;
-    char *end;
-    *v = g_ascii_strtod(s, &end);
-    while (*end == ' ' || *end == '\r')
-        end++;
-    return !*end && end != s;
+    char *t = g_strdup(s);
+    g_strdelimit(t, "\r", ' ');
+    bool ok = !gc_parse_double(g_strstrip(t), "n", -INFINITY, INFINITY, v, NULL);
+    g_free(t);
+    return ok;
 }
 
 static double opt_num(const char *s)
@@ -323,7 +319,7 @@ static int read_plt(ictx *c, const char *open_path)
         bool has_time = false;
         if (v[5] && v[6]) {
             char *iso = g_strdup_printf("%sT%s", v[5], v[6]);
-            has_time = fix_time_parse(iso, &t);
+            has_time = gc_time_parse_device(iso, &t);
             g_free(iso);
         }
         if (!has_time && parse_num(v[4], &days) && isfinite(days)) {
@@ -361,7 +357,7 @@ static int column(OGRFeatureDefnH d, const char *const *names)
 }
 
 /* A CSV time: seconds or ms since 1970, or ISO 8601 with a zone, as devices
- * send them (fix_time_parse); a zone-less date-time is in --tz, else local
+ * send them (gc_time_parse_device); a zone-less date-time is in --tz, else local
  * time: ISO-like ones keep their milliseconds, other layouts go through
  * gc_time_parse's formats. Returns the skip reason, or -1 when *ms is set. */
 static int csv_time(const ictx *c, const char *s, int64_t *ms)
@@ -372,13 +368,13 @@ static int csv_time(const ictx *c, const char *s, int64_t *ms)
         return TRACKS_SKIP_NO_TIME;
     double num;
     if (parse_num(s, &num))
-        return fix_time_parse(s, ms) ? -1
+        return gc_time_parse_device(s, ms) ? -1
                : num < MS_2000       ? TRACKS_SKIP_OLD_TIME
                                      : TRACKS_SKIP_BAD_TIME;
     GDateTime *d = g_date_time_new_from_iso8601(s, NULL);
     if (d) {   /* the zone is in the text */
         g_date_time_unref(d);
-        return fix_time_parse(s, ms) ? -1 : TRACKS_SKIP_OLD_TIME;
+        return gc_time_parse_device(s, ms) ? -1 : TRACKS_SKIP_OLD_TIME;
     }
     int64_t sec;
     if ((d = g_date_time_new_from_iso8601(s, c->zone))) {

@@ -16,7 +16,7 @@
 
 #include "gridcc/incidents.h"
 #include "gridcc/store.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 
 /* The loop as the issue draws it, written out independently of the code. */
 static const struct {

@@ -1,5 +1,5 @@
 /* The time readers: gc_time_parse/gc_time_parse_in (what people and exports
- * write: API filters, Open311 dates, hotline orders) and fix_time_parse (what
+ * write: API filters, Open311 dates, hotline orders) and gc_time_parse_device (what
  * devices send). Expected values were worked out apart from GLib, with
  * Python's zoneinfo. The local zone is pinned to Asia/Shanghai in main,
  * before the first call caches it. */
@@ -9,10 +9,12 @@
 #include <cmocka.h>
 
 #include <glib.h>
+#include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "gridcc/fixes.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 
 #define T_UTC 1795163400LL /* 2026-11-20T08:30:00Z */
 #define T_CST 1795134600LL /* 2026-11-20 08:30 in Shanghai (+08:00) */
@@ -40,7 +42,7 @@ static int64_t zoned_t(const char *s, GTimeZone *z)
 static int64_t fix_ms(const char *s)
 {
     int64_t ms = 42;
-    if (!fix_time_parse(s, &ms)) {
+    if (!gc_time_parse_device(s, &ms)) {
         assert_int_equal(ms, 42);
         return REFUSED;
     }
@@ -53,9 +55,13 @@ static void test_unix_seconds(void **st)
 {
     assert_int_equal(local_t("1764000000"), 1764000000);
     assert_int_equal(local_t("0"), 0);
-    /* digits are seconds whatever their count (callers bound the range)... */
-    assert_int_equal(local_t("1764000000123"), 1764000000123LL);
-    assert_int_equal(local_t("9223372036854775807"), INT64_MAX);
+    /* digits are seconds, up to the end of year 9999 (no overflow into the
+     * largest number, no year 57,000 from milliseconds sent as seconds)... */
+    assert_int_equal(local_t("253402300799"), 253402300799LL);
+    assert_int_equal(local_t("253402300800"), REFUSED);
+    assert_int_equal(local_t("1764000000123"), REFUSED);
+    assert_int_equal(local_t("9223372036854775807"), REFUSED);
+    assert_int_equal(local_t("9999999999999999999999"), REFUSED);
     /* ...except eight, which are a date */
     assert_int_equal(local_t("20261120"), 1795104000);
     /* no sign, no decimals, no exponent, no hex, no blanks around */
@@ -179,7 +185,7 @@ static void test_bad_input(void **st)
     }
 }
 
-/* ---- fix_time_parse: milliseconds since the epoch ---- */
+/* ---- gc_time_parse_device: milliseconds since the epoch ---- */
 
 static void test_fix_seconds_and_ms(void **st)
 {
@@ -231,7 +237,7 @@ static void test_fix_before_2000_refused(void **st)
 static void test_fix_bad_input(void **st)
 {
     int64_t ms = 42;
-    assert_false(fix_time_parse(NULL, &ms));
+    assert_false(gc_time_parse_device(NULL, &ms));
     assert_int_equal(ms, 42);
     static const char *bad[] = {"",
                                 " ",
@@ -243,7 +249,6 @@ static void test_fix_bad_input(void **st)
                                 "inf",
                                 "1e12",
                                 "0x10",
-                                "1764000000 ",
                                 "1764000000.5x",
                                 "2026-13-01T00:00:00Z",
                                 "2026-11-20T24:00:00Z",
@@ -253,6 +258,76 @@ static void test_fix_bad_input(void **st)
         if (fix_ms(bad[i]) != REFUSED)
             fail_msg("accepted \"%s\"", bad[i]);
     }
+}
+
+/* Regressions: exponents and overflow made year-57,000 times; a blank a
+ * tracker appends was refused though a leading one was taken. */
+static void test_fix_no_exponent_no_overflow(void **st)
+{
+    assert_int_equal(fix_ms("1764000000.5e3"), REFUSED);
+    assert_int_equal(fix_ms("1764000000e3"), REFUSED);
+    assert_int_equal(fix_ms("99999999999999999999999"), REFUSED);
+    assert_int_equal(fix_ms("1764000000 "), 1764000000000LL);
+    assert_int_equal(fix_ms("1764000000.25\r"), 1764000000250LL);
+}
+
+/* ---- numbers ---- */
+
+static double num_ok(const char *s, double lo, double hi)
+{
+    double v = -1;
+    gc_err e = {0};
+    assert_int_equal(gc_parse_double(s, "x", lo, hi, &v, &e), 0);
+    return v;
+}
+
+static void num_bad(const char *s, double lo, double hi, const char *says)
+{
+    double v = 42;
+    gc_err e = {0};
+    assert_int_equal(gc_parse_double(s, "lat", lo, hi, &v, &e), GC_EINVAL);
+    assert_true(v == 42);                       /* untouched */
+    assert_string_equal(e.field, "lat");        /* names the field */
+    assert_non_null(strstr(e.msg, says));
+}
+
+static void test_numbers(void **st)
+{
+    assert_true(num_ok("40.0032", -90, 90) == 40.0032);
+    assert_true(num_ok("-1e2", -INFINITY, INFINITY) == -100);
+    assert_true(num_ok("+3", -INFINITY, INFINITY) == 3);
+    assert_true(num_ok("90", -90, 90) == 90);   /* bounds are inside */
+    num_bad("", -90, 90, "missing");
+    num_bad(NULL, -90, 90, "missing");
+    num_bad("91", -90, 90, "from -90 to 90");
+    num_bad("nan", -INFINITY, INFINITY, "a number");
+    num_bad("inf", -INFINITY, INFINITY, "a number");
+    num_bad("1e999", -INFINITY, INFINITY, "a number");   /* overflow */
+    num_bad("0x10", -INFINITY, INFINITY, "a number");    /* no hex */
+    num_bad(" 1", -INFINITY, INFINITY, "a number");
+    num_bad("1 ", -INFINITY, INFINITY, "a number");
+    num_bad("1,5", -INFINITY, INFINITY, "a number");     /* no decimal comma, whatever the locale */
+    num_bad("1.5.2", -INFINITY, INFINITY, "a number");
+    num_bad("--1", -INFINITY, INFINITY, "a number");
+
+    int64_t n = 7;
+    gc_err e = {0};
+    assert_int_equal(gc_parse_int("10000", "limit", 1, 10000, &n, &e), 0);
+    assert_int_equal(n, 10000);
+    assert_int_equal(gc_parse_int("10001", "limit", 1, 10000, &n, &e), GC_EINVAL);
+    assert_string_equal(e.field, "limit");
+    assert_int_equal(gc_parse_int("1.0", "limit", 1, 10000, &n, NULL), GC_EINVAL);
+    assert_int_equal(gc_parse_int("99999999999999999999", "x", 0, INT64_MAX, &n, NULL), GC_EINVAL);
+    assert_int_equal(gc_parse_int("-5", "x", -10, 10, &n, NULL), 0);
+    assert_int_equal(n, -5);
+
+    double bb[4];
+    assert_int_equal(gc_parse_doubles("116.3,39.9,116.4,40", "bbox", bb, 4, NULL), 0);
+    assert_true(bb[0] == 116.3 && bb[3] == 40);
+    assert_int_equal(gc_parse_doubles("116.3,39.9,116.4", "bbox", bb, 4, &e), GC_EINVAL);
+    assert_string_equal(e.field, "bbox");
+    assert_int_equal(gc_parse_doubles("116.3,39.9,116.4,40,1", "bbox", bb, 4, NULL), GC_EINVAL);
+    assert_int_equal(gc_parse_doubles("a,b,c,d", "bbox", bb, 4, NULL), GC_EINVAL);
 }
 
 int main(void)
@@ -271,6 +346,8 @@ int main(void)
         cmocka_unit_test(test_fix_iso8601),
         cmocka_unit_test(test_fix_before_2000_refused),
         cmocka_unit_test(test_fix_bad_input),
+        cmocka_unit_test(test_fix_no_exponent_no_overflow),
+        cmocka_unit_test(test_numbers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,5 +1,5 @@
 /* fixes: what every way a position arrives shares (the OsmAnd port, the batch
- * endpoint, track imports): reading a device's time, checking coordinates,
+ * endpoint, track imports): checking coordinates,
  * turning GCJ-02/BD-09 into WGS 84, and geotagging a fix to its grid. Knows
  * nothing of HTTP or SQL beyond the store_fix record it fills. */
 #ifndef GRIDCC_FIXES_H
@@ -13,10 +13,6 @@
 #include "gridcc/index.h"
 #include "gridcc/store.h"
 
-/* A device time in ms since the epoch: seconds (up to 11 digits, decimals
- * allowed), milliseconds (12 or more digits), or ISO 8601 (a zone-less one is
- * UTC: devices send UTC). False for anything else or a time before 2000. */
-bool fix_time_parse(const char *s, int64_t *ms);
 /* Converts lon/lat from crs to WGS 84 in place (EPSG codes other than 4326
  * are refused: trackers speak degrees). GC_EINVAL naming field "crs". */
 int fix_to_wgs84(const crs_def *crs, double *lon, double *lat, gc_err *err);

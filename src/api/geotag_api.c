@@ -8,19 +8,11 @@
 
 #include "api.h"
 #include "gridcc/crs.h"
+#include "gridcc/parse.h"
 #include "gridcc/geotag.h"
 
 #define MAX_POINTS 100000
 
-static bool parse_number(const char *s, double *v)
-{
-    if (!s || !*s)
-        return false;
-    char *end;
-    errno = 0;
-    *v = g_ascii_strtod(s, &end);
-    return !*end && !errno && isfinite(*v);
-}
 
 static crs_transform *crs_from_query(http_req *r)
 {
@@ -39,12 +31,11 @@ static void h_get(http_req *r, void *ud)
 {
     api_env *e = ud;
     double lon, lat;
-    if (!parse_number(http_query(r, "lon"), &lon)) {
-        http_reply_error(r, 400, "invalid", "lon", "lon must be a finite number");
-        return;
-    }
-    if (!parse_number(http_query(r, "lat"), &lat)) {
-        http_reply_error(r, 400, "invalid", "lat", "lat must be a finite number");
+    gc_err perr = {0};
+    /* no range here: x/y in a projected crs= are metres */
+    if (gc_parse_double(http_query(r, "lon"), "lon", -INFINITY, INFINITY, &lon, &perr) ||
+        gc_parse_double(http_query(r, "lat"), "lat", -INFINITY, INFINITY, &lat, &perr)) {
+        http_reply_err(r, &perr);
         return;
     }
     crs_transform *t = crs_from_query(r);

@@ -20,7 +20,7 @@
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
 #include "gridcc/photo.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 
 #define MAX_PHOTOS 9
 #define MAX_REPORT_BODY ((size_t)MAX_PHOTOS * INCIDENT_MAX_PHOTO_BYTES + (1 << 20))
@@ -37,12 +37,10 @@ static int64_t now_s(void) { return (int64_t)time(NULL); }
 static json_t *form_number(GHashTable *f, const char *k, bool *bad)
 {
     const char *v = g_hash_table_lookup(f, k);
+    double d;
     if (!v || !*v)
         return NULL;
-    char *end;
-    errno = 0;
-    double d = g_ascii_strtod(v, &end);
-    if (*end || errno || !isfinite(d)) {
+    if (gc_parse_double(v, k, -INFINITY, INFINITY, &d, NULL)) {
         *bad = true;
         return NULL;
     }
@@ -310,13 +308,7 @@ static void h_report(http_req *r, void *ud)
 
 static bool parse_int(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (!*s || *end || errno || v < lo || v > hi)
-        return false;
-    *out = v;
-    return true;
+    return gc_parse_int(s, "n", lo, hi, out, NULL) == 0;
 }
 
 /* Reads the list filters from the query; replies 400 and returns false on a
@@ -358,8 +350,7 @@ static bool read_filter(http_req *r, store_incident_filter *f)
     }
     const char *bbox = http_query(r, "bbox");
     if (bbox) {
-        if (sscanf(bbox, "%lf,%lf,%lf,%lf", &f->bbox[0], &f->bbox[1], &f->bbox[2],
-                   &f->bbox[3]) != 4 ||
+        if (gc_parse_doubles(bbox, "bbox", f->bbox, 4, NULL) ||
             f->bbox[0] > f->bbox[2] || f->bbox[1] > f->bbox[3]) {
             http_reply_error(r, 400, "invalid", "bbox", "bbox: minlon,minlat,maxlon,maxlat");
             return false;

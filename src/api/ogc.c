@@ -15,6 +15,7 @@
 #include <strings.h>
 
 #include "gridcc/crs.h"
+#include "gridcc/parse.h"
 
 #define CONF_CORE "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core"
 #define CONF_OAS30 "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/oas30"
@@ -297,12 +298,8 @@ static int page_feature(void *ud, const store_feature *f)
 
 static bool parse_long(const char *s, long long lo, long long hi, long long *out)
 {
-    if (!s || !*s)
-        return false;
-    char *end;
-    errno = 0;
-    long long v = strtoll(s, &end, 10);
-    if (*end || errno || v < lo || v > hi)
+    int64_t v;
+    if (gc_parse_int(s, "n", lo, hi, &v, NULL))
         return false;
     *out = v;
     return true;
@@ -341,11 +338,8 @@ static bool parse_bbox(http_req *r, double bb[4])
     guint n = g_strv_length(parts);
     double v[6];
     bool ok = n == 4 || n == 6;
-    for (guint i = 0; ok && i < n; i++) {
-        char *end;
-        v[i] = g_ascii_strtod(parts[i], &end);
-        ok = *end == 0 && end != parts[i] && isfinite(v[i]);
-    }
+    for (guint i = 0; ok && i < n; i++)
+        ok = !gc_parse_double(parts[i], "bbox", -INFINITY, INFINITY, &v[i], NULL);
     g_strfreev(parts);
     if (!ok) {
         http_reply_error(r, 400, "invalid", "bbox",

@@ -25,7 +25,7 @@
 #include "api.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 
 #define BASE "/open311/v2/"
 #define DEFAULT_DAYS 90
@@ -300,10 +300,7 @@ static const char *param(GHashTable *p, const char *k)
 
 static bool number(const char *s, double *v)
 {
-    char *end;
-    errno = 0;
-    *v = g_ascii_strtod(s, &end);
-    return *s && !*end && !errno && isfinite(*v);
+    return gc_parse_double(s, "n", -INFINITY, INFINITY, v, NULL) == 0;
 }
 
 /* Who is calling: the Authorization header (checked before the handler
@@ -498,9 +495,8 @@ static void h_requests(http_req *r, api_env *e, fmt f, const gc_who *who)
             flt.category = sc;
         const char *lim = http_query(r, "limit");   /* a common extension */
         if (lim && *lim) {
-            char *end;
-            gint64 v = g_ascii_strtoll(lim, &end, 10);
-            if (*end || v <= 0 || v > MAX_RESULTS) {
+            int64_t v;
+            if (gc_parse_int(lim, "limit", 1, MAX_RESULTS, &v, NULL)) {
                 json_decref(list);
                 reply_error(r, 400, f, "limit must be a whole number from 1 to %d", MAX_RESULTS);
                 return;

@@ -9,6 +9,7 @@
 #include "gridcc/fix_writer.h"
 #include "gridcc/fixes.h"
 #include "gridcc/log.h"
+#include "gridcc/parse.h"
 
 #define KNOT_MS 0.514444
 #define DEVICE_TTL_US (30 * G_USEC_PER_SEC)
@@ -55,16 +56,12 @@ static const char *kv(GHashTable *m, const char *a, const char *b)
     return v || !b ? v : g_hash_table_lookup(m, b);
 }
 
+/* A field that is absent leaves *out as it was. */
 static int num(const char *s, const char *field, double *out, gc_err *err)
 {
     if (!s || !*s)
         return 0;
-    char *end;
-    double v = g_ascii_strtod(s, &end);
-    if (*end || !isfinite(v))
-        return gc_fail(err, GC_EINVAL, field, "%s must be a number, not \"%.40s\"", field, s);
-    *out = v;
-    return 0;
+    return gc_parse_double(s, field, -INFINITY, INFINITY, out, err);
 }
 
 static int dev_lookup(osmand *t, const char *id, device **out, gc_err *err);
@@ -95,7 +92,7 @@ static int finish_fix(osmand *t, job *j, store_fix *f, const char *id, const cha
         return GC_EINVAL;
     int64_t now = g_get_real_time() / 1000;
     if (ts && *ts) {
-        if (!fix_time_parse(ts, &f->t))
+        if (!gc_time_parse_device(ts, &f->t))
             return gc_fail(
                 err, GC_EINVAL, "timestamp",
                 "timestamp must be Unix seconds, milliseconds or ISO 8601, not \"%.40s\"", ts);

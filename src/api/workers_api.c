@@ -14,7 +14,7 @@
 
 #include "api.h"
 #include "gridcc/crs.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 #include "osmand.h"
 #include "workers_track.h"
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "gridcc/crs.h"
-#include "gridcc/timeparse.h"
+#include "gridcc/parse.h"
 #include "gridcc/track.h"
 
 #define MAX_RANGE_S (31 * 86400)
@@ -90,9 +90,8 @@ void workers_track_reply(api_env *e, http_req *r, const store_user *u)
     }
     int zoom = -1;
     if (qz) {
-        char *end;
-        long z = strtol(qz, &end, 10);
-        if (!*qz || *end || z < 0 || z > 22) {
+        int64_t z;
+        if (gc_parse_int(qz, "zoom", 0, 22, &z, NULL)) {
             http_reply_error(r, 400, "invalid", "zoom", "zoom must be a whole number from 0 to 22");
             return;
         }
@@ -276,9 +275,7 @@ void workers_coverage_reply(api_env *e, http_req *r, const store_user *u)
     }
     double dist = TRACK_DISTANCE_M;
     if (qdist) {
-        char *end;
-        dist = g_ascii_strtod(qdist, &end);
-        if (!*qdist || *end || !(dist >= 1 && dist <= 500)) {
+        if (gc_parse_double(qdist, "distance", 1, 500, &dist, NULL)) {
             http_reply_error(r, 400, "invalid", "distance", "distance is metres, 1 to 500");
             return;
         }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "gridcc/parse.h"
 #include "store_priv.h"
 
 /* ---- transactions ---- */
@@ -231,9 +232,8 @@ static bool writable(const char *col)
 int store_incident_get(store *s, const char *key, json_t **row, gc_err *err)
 {
     *row = NULL;
-    char *end;
-    long long id = strtoll(key, &end, 10);
-    bool numeric = *key && !*end;
+    int64_t id = 0;
+    bool numeric = gc_parse_int(key, "id", 0, INT64_MAX, &id, NULL) == 0;
     char sql[sizeof INCIDENT_COLS + 96];
     snprintf(sql, sizeof sql, "SELECT %s FROM incidents WHERE %s = ?", INCIDENT_COLS,
              numeric ? "id" : "case_no");

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "gridcc/parse.h"
 #include "store_priv.h"
 
 int store_user_by_id(store *s, int64_t id, store_user *out, gc_err *err)
@@ -28,8 +29,9 @@ int store_user_find(store *s, const char *key, store_user *out, gc_err *err)
 {
     int rc = GC_ENOTFOUND;
     size_t len = key ? strlen(key) : 0;
-    if (len && len < 19 && strspn(key, "0123456789") == len)
-        rc = store_user_by_id(s, g_ascii_strtoll(key, NULL, 10), out, err);
+    int64_t id;
+    if (len && strspn(key, "0123456789") == len && !gc_parse_int(key, "id", 0, INT64_MAX, &id, NULL))
+        rc = store_user_by_id(s, id, out, err);
     if (rc == GC_ENOTFOUND && len)   /* a user may be called "42" too */
         rc = store_user_get(s, key, out, err);
     if (rc == GC_ENOTFOUND)
