@@ -1,10 +1,10 @@
 /* http: libwebsockets' HTTP server on the GLib loop (LWS_SERVER_OPTION_GLIB
- * with our GMainLoop as its foreign loop). Requests are parsed into an
- * http_req, routed, answered from a buffer written in chunks whenever the
- * socket is writable, so a slow reader costs only itself. */
+ * with our GMainLoop as its foreign loop): connections, requests parsed into
+ * an http_req, routing and dispatch, answers written from a buffer in chunks
+ * whenever the socket is writable, so a slow reader costs only itself. Forms
+ * are in http_form.c, websockets in http_ws.c. */
 #include "gridcc/http.h"
 
-#include <libwebsockets.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,14 +12,9 @@
 #include <strings.h>
 
 #include "gridcc/log.h"
+#include "http_priv.h"
 
 #define CHUNK 65536
-#define FORM_PRESIZE_MAX ((size_t)16 << 20)
-#define FORM_MAX_FILES 32
-/* A streamed form's last bytes are held back until the body is complete:
- * lws' parser, on seeing the closing boundary, marks the body as ended on the
- * connection, and bytes after it would be read as the next request. */
-#define FORM_TAIL 256
 
 typedef struct route {
     char method[8];
@@ -32,74 +27,7 @@ typedef struct route {
     void *ud;
 } route;
 
-typedef struct ws_route {
-    char *path;
-    http_ws_handler h;
-    size_t max_message;
-    void *ud;
-} ws_route;
-
-struct http_server {
-    struct lws_context *ctx;
-    GMainLoop *loop;
-    GPtrArray *routes;
-    GPtrArray *ws_routes;
-    lws_retry_bo_t retry;         /* websocket keep-alive */
-    GByteArray *ws_buf;           /* LWS_PRE + message, reused by every send */
-    http_limits lim;
-    int port;
-    enum log_level access_level;  /* of the one-line-per-request log */
-};
-
-struct http_ws {
-    struct lws *wsi;
-    http_server *srv;
-    ws_route *rt;
-    void *conn;
-    http_req *upgrade;            /* until open() has seen it */
-    GByteArray *rx;               /* a message arriving in fragments */
-    bool closing, too_large;
-    int close_status;
-    char close_reason[124];
-    char peer[64];
-};
-
-typedef struct form_ctx {
-    http_form *f;
-    http_form_file *cur;
-    size_t size_hint;     /* what is left of the body: no part is larger */
-    const char *why;      /* set when a part is refused */
-} form_ctx;
-
-/* A form parsed as it arrives. */
-typedef struct form_stream {
-    struct lws_spa *spa;
-    const char *const *names;
-    int n;
-    form_ctx ctx;
-    http_form form;
-    size_t length, got;   /* declared, and received so far */
-    GByteArray *tail;     /* the held-back end of the body (FORM_TAIL) */
-    const char *why;
-    bool bad;
-} form_stream;
-
-typedef struct req_priv {
-    struct lws *wsi;
-    http_server *srv;
-    form_stream *fs;
-    size_t max_body;
-    size_t sent;
-    gint64 t0;
-    bool dispatched, deferred, ready, headers_sent, gone, body_rejected;
-} req_priv;
-
-typedef struct pss {
-    http_req *req;
-    http_ws *ws;
-} pss;
-
-static http_req *req_new(struct lws *wsi, http_server *srv)
+http_req *http_req_new(struct lws *wsi, http_server *srv)
 {
     http_req *r = g_new0(http_req, 1);
     req_priv *p = g_new0(req_priv, 1);
@@ -117,9 +45,7 @@ static http_req *req_new(struct lws *wsi, http_server *srv)
     return r;
 }
 
-static void form_stream_free(form_stream *fs);
-
-static void req_free(http_req *r)
+void http_req_free(http_req *r)
 {
     if (!r)
         return;
@@ -221,7 +147,7 @@ void http_complete(http_req *r)
 {
     req_priv *p = r->priv;
     if (p->gone) {
-        req_free(r);
+        http_req_free(r);
         return;
     }
     p->ready = true;
@@ -243,178 +169,6 @@ json_t *http_json_object(http_req *r)
         return NULL;
     }
     return j;
-}
-
-/* ---- forms ---- */
-
-bool http_is_form(const http_req *r)
-{
-    return !g_ascii_strncasecmp(r->content_type, "multipart/form-data", 19) ||
-           !g_ascii_strncasecmp(r->content_type, "application/x-www-form-urlencoded", 33);
-}
-
-static int form_file(void *data, const char *name, const char *filename, char *buf, int len,
-                     enum lws_spa_fileupload_states state)
-{
-    form_ctx *c = data;
-    if (state == LWS_UFS_OPEN) {
-        if (c->f->files->len >= FORM_MAX_FILES) {
-            c->why = "more than 32 file parts";
-            return -1;
-        }
-        c->cur = g_new0(http_form_file, 1);
-        c->cur->name = g_strdup(name ? name : "");
-        c->cur->filename = g_strdup(filename ? filename : "");
-        /* the first file is usually the photo: one allocation of the most it
-         * can be (what is left of the body), not a copy per power of two.
-         * Later parts grow as they come, so many small parts cost little. */
-        c->cur->data = c->f->files->len
-                           ? g_byte_array_new()
-                           : g_byte_array_sized_new((guint)MIN(c->size_hint, FORM_PRESIZE_MAX));
-        g_ptr_array_add(c->f->files, c->cur);
-    } else if ((state == LWS_UFS_CONTENT || state == LWS_UFS_FINAL_CONTENT) && c->cur) {
-        if (len > 0)
-            g_byte_array_append(c->cur->data, (const guint8 *)buf, (guint)len);
-        if (state == LWS_UFS_FINAL_CONTENT)
-            c->cur = NULL;
-    }
-    return 0;
-}
-
-static void form_file_free(gpointer p)
-{
-    http_form_file *f = p;
-    g_free(f->name);
-    g_free(f->filename);
-    g_byte_array_free(f->data, TRUE);
-    g_free(f);
-}
-
-int http_form_parse(http_req *r, const char *const *names, int n, http_form *out, gc_err *err)
-{
-    req_priv *p = r->priv;
-    out->fields = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    out->files = g_ptr_array_new_with_free_func(form_file_free);
-    if (!g_ascii_strncasecmp(r->content_type, "multipart/", 10) &&
-        !strstr(r->content_type, "boundary="))
-        return gc_fail(err, GC_EINVAL, "Content-Type", "multipart body without a boundary");
-    if (p->fs) {   /* parsed on arrival */
-        form_stream *fs = p->fs;
-        g_hash_table_destroy(out->fields);
-        g_ptr_array_free(out->files, TRUE);
-        *out = fs->form;
-        fs->form = (http_form){0};
-        if (fs->bad)
-            return gc_fail(err, GC_EINVAL, "body", "%s",
-                           fs->why ? fs->why
-                           : fs->ctx.why ? fs->ctx.why
-                                         : "malformed form body");
-        return 0;
-    }
-    form_ctx c = {out, NULL, r->body->len, NULL};
-    lws_spa_create_info_t info = {.param_names = names, .count_params = n,
-                                  .max_storage = 65536, .opt_cb = form_file, .opt_data = &c};
-    struct lws_spa *spa = lws_spa_create_via_info(p->wsi, &info);
-    if (!spa)
-        return gc_fail(err, GC_EINVAL, "Content-Type", "cannot parse a %s body", r->content_type);
-    int rc = lws_spa_process(spa, (const char *)r->body->data, (int)r->body->len);
-    if (rc >= 0)
-        rc = lws_spa_finalize(spa);
-    if (rc < 0) {
-        lws_spa_destroy(spa);
-        return gc_fail(err, GC_EINVAL, "body", "%s", c.why ? c.why : "malformed form body");
-    }
-    for (int i = 0; i < n; i++) {
-        const char *v = lws_spa_get_string(spa, i);
-        if (v)
-            g_hash_table_insert(out->fields, (gpointer)names[i], g_strdup(v));
-    }
-    lws_spa_destroy(spa);
-    return 0;
-}
-
-void http_form_clear(http_form *f)
-{
-    if (f->fields)
-        g_hash_table_destroy(f->fields);
-    if (f->files)
-        g_ptr_array_free(f->files, TRUE);
-    f->fields = NULL;
-    f->files = NULL;
-}
-
-static void form_stream_free(form_stream *fs)
-{
-    if (!fs)
-        return;
-    if (fs->spa)
-        lws_spa_destroy(fs->spa);
-    http_form_clear(&fs->form);
-    g_byte_array_free(fs->tail, TRUE);
-    g_free(fs);
-}
-
-static form_stream *form_stream_new(struct lws *wsi, const route *rt, size_t length)
-{
-    form_stream *fs = g_new0(form_stream, 1);
-    fs->names = rt->form_names;
-    fs->n = rt->form_n;
-    fs->length = length;
-    fs->tail = g_byte_array_new();
-    fs->form.fields = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    fs->form.files = g_ptr_array_new_with_free_func(form_file_free);
-    fs->ctx = (form_ctx){&fs->form, NULL, length, NULL};
-    lws_spa_create_info_t info = {.param_names = rt->form_names, .count_params = rt->form_n,
-                                  .max_storage = 65536, .opt_cb = form_file,
-                                  .opt_data = &fs->ctx};
-    fs->spa = lws_spa_create_via_info(wsi, &info);
-    fs->bad = !fs->spa;
-    return fs;
-}
-
-/* Parses len bytes that start `at` bytes into the body. */
-static void form_stream_parse(form_stream *fs, const void *in, size_t len, size_t at)
-{
-    if (fs->bad || !len)
-        return;
-    fs->ctx.size_hint = fs->length > at ? fs->length - at : 0;
-    if (lws_spa_process(fs->spa, in, (int)len) < 0)
-        fs->bad = true;
-}
-
-static void form_stream_feed(form_stream *fs, const void *in, size_t len)
-{
-    size_t before = fs->got;
-    fs->got += len;
-    if (fs->bad)
-        return;   /* the rest is drained; the handler answers 400 */
-    size_t hold_from = fs->length > FORM_TAIL ? fs->length - FORM_TAIL : 0;
-    size_t now = before >= hold_from ? 0 : MIN(len, hold_from - before);
-    form_stream_parse(fs, in, now, before);
-    g_byte_array_append(fs->tail, (const guint8 *)in + now, (guint)(len - now));
-}
-
-/* The body is complete (or lws thinks so): parse the held-back end. */
-static void form_stream_end(form_stream *fs)
-{
-    if (!fs->spa)
-        return;
-    if (fs->got != fs->length) {
-        /* the closing boundary came before the declared end: what follows
-         * it must not be taken for another request */
-        fs->bad = true;
-        fs->why = "the form's closing boundary comes before the end of the body";
-    }
-    form_stream_parse(fs, fs->tail->data, fs->tail->len, fs->got - fs->tail->len);
-    if (!fs->bad && lws_spa_finalize(fs->spa) < 0)
-        fs->bad = true;
-    for (int i = 0; i < fs->n && !fs->bad; i++) {
-        const char *v = lws_spa_get_string(fs->spa, i);
-        if (v)
-            g_hash_table_insert(fs->form.fields, (gpointer)fs->names[i], g_strdup(v));
-    }
-    lws_spa_destroy(fs->spa);
-    fs->spa = NULL;
 }
 
 /* ---- parsing ---- */
@@ -450,7 +204,7 @@ static void copy_header(struct lws *wsi, enum lws_token_indexes tok, char *dst, 
         lws_hdr_copy(wsi, dst, (int)len, tok);
 }
 
-static void parse_request(struct lws *wsi, http_req *r)
+void http_req_parse(struct lws *wsi, http_req *r)
 {
     r->method = method_of(wsi, &r->method_name, r->path, sizeof r->path);
     copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->authorization, sizeof r->authorization);
@@ -557,159 +311,6 @@ static void log_access(http_req *r)
             r->out->len, (double)(g_get_monotonic_time() - p->t0) / 1000.0, r->peer);
 }
 
-/* ---- websockets ---- */
-
-static ws_route *find_ws_route(http_server *s, const char *path)
-{
-    for (guint i = 0; i < s->ws_routes->len; i++) {
-        ws_route *rt = g_ptr_array_index(s->ws_routes, i);
-        if (!strcmp(rt->path, path))
-            return rt;
-    }
-    return NULL;
-}
-
-static void ws_free(http_ws *ws)
-{
-    if (!ws)
-        return;
-    req_free(ws->upgrade);
-    if (ws->rx)
-        g_byte_array_free(ws->rx, TRUE);
-    g_free(ws);
-}
-
-int http_ws_send(http_ws *ws, const char *data, size_t len)
-{
-    GByteArray *b = ws->srv->ws_buf;
-    g_byte_array_set_size(b, (guint)(LWS_PRE + len));
-    memcpy(b->data + LWS_PRE, data, len);
-    int w = lws_write(ws->wsi, b->data + LWS_PRE, len, LWS_WRITE_TEXT);
-    if (b->len > (1u << 20))
-        g_byte_array_set_size(b, 0);   /* one large message does not pin its buffer */
-    return w < (int)len ? -1 : 0;
-}
-
-void http_ws_want_write(http_ws *ws) { lws_callback_on_writable(ws->wsi); }
-
-bool http_ws_choked(http_ws *ws) { return lws_send_pipe_choked(ws->wsi) != 0; }
-
-/* lws wants its writes made from the writeable callback; on an HTTP/1.1
- * websocket a write outside it is safe as long as nothing of an earlier
- * write is still buffered (lws then appends, and drains in order), and the
- * connection is neither opening nor closing. */
-bool http_ws_writable_now(http_ws *ws)
-{
-    return ws->conn && !ws->closing && !lws_partial_buffered(ws->wsi);
-}
-
-const char *http_ws_peer(const http_ws *ws) { return ws->peer; }
-
-void http_ws_close(http_ws *ws, int status, const char *reason)
-{
-    if (ws->closing)
-        return;
-    ws->closing = true;
-    ws->close_status = status;
-    snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
-    lws_callback_on_writable(ws->wsi);
-    /* a peer that never reads never lets the close frame out */
-    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, 2);
-}
-
-void http_ws_keepalive(http_server *s, int ping_s, int hangup_s)
-{
-    s->retry.secs_since_valid_ping = (uint16_t)ping_s;
-    s->retry.secs_since_valid_hangup = (uint16_t)hangup_s;
-}
-
-void http_route_ws(http_server *s, const char *path, const http_ws_handler *h,
-                   size_t max_message, void *ud)
-{
-    ws_route *rt = g_new0(ws_route, 1);
-    rt->path = g_strdup(path);
-    rt->h = *h;
-    rt->max_message = max_message ? max_message : 65536;
-    rt->ud = ud;
-    g_ptr_array_add(s->ws_routes, rt);
-}
-
-/* The websocket reasons of the callback; 0 to go on, non-zero to close. */
-static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, pss *ps,
-                       http_server *srv, void *in, size_t len)
-{
-    http_ws *ws = ps->ws;
-    switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        http_req *r = req_new(wsi, srv);
-        parse_request(wsi, r);
-        ws_route *rt = find_ws_route(srv, r->path);
-        if (!rt) {
-            log_warn("http", "websocket refused: no endpoint at %s peer=%s", r->path, r->peer);
-            req_free(r);
-            return 1;
-        }
-        ws = ps->ws = g_new0(http_ws, 1);
-        ws->wsi = wsi;
-        ws->srv = srv;
-        ws->rt = rt;
-        ws->upgrade = r;
-        snprintf(ws->peer, sizeof ws->peer, "%s", r->peer);
-        return 0;
-    }
-    case LWS_CALLBACK_ESTABLISHED:
-        if (!ws)
-            return -1;
-        ws->conn = ws->rt->h.open(ws, ws->upgrade, ws->rt->ud);
-        req_free(ws->upgrade);
-        ws->upgrade = NULL;
-        return ws->conn ? 0 : -1;
-    case LWS_CALLBACK_RECEIVE:
-        if (!ws || !ws->conn)
-            return -1;
-        if (lws_frame_is_binary(wsi)) {
-            http_ws_close(ws, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text messages only");
-            return 0;
-        }
-        if (!ws->rx)
-            ws->rx = g_byte_array_new();
-        if (ws->rx->len + len > ws->rt->max_message) {
-            char why[64];
-            snprintf(why, sizeof why, "a message may be at most %zu bytes", ws->rt->max_message);
-            log_warn("http", "websocket message too large peer=%s", ws->peer);
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
-                             strlen(why));
-            return -1;
-        }
-        g_byte_array_append(ws->rx, in, (guint)len);
-        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            ws->rt->h.message(ws->conn, (const char *)ws->rx->data, ws->rx->len);
-            g_byte_array_set_size(ws->rx, 0);
-        }
-        return 0;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        if (!ws || !ws->conn)
-            return -1;
-        if (ws->closing) {
-            lws_close_reason(wsi, (enum lws_close_status)ws->close_status,
-                             (unsigned char *)ws->close_reason, strlen(ws->close_reason));
-            return -1;
-        }
-        ws->rt->h.writable(ws->conn);
-        return 0;
-    case LWS_CALLBACK_CLOSED:
-        if (ws) {
-            if (ws->conn)
-                ws->rt->h.close(ws->conn);
-            ws_free(ws);
-            ps->ws = NULL;
-        }
-        return 0;
-    default:
-        return 0;
-    }
-}
-
 /* lws's GLib plugin gives each connection a GSource of its own. GLib blocks a
  * source while dispatching it unless it may recurse, and blocking and
  * unblocking each walk the context's list of polled fds, one per connection:
@@ -722,6 +323,205 @@ static void unblock_current_source(void)
     GSource *src = g_main_current_source();
     if (src && !g_source_get_can_recurse(src))
         g_source_set_can_recurse(src, TRUE);
+}
+
+/* Answers the Expect: 100-continue that curl and many HTTP libraries send
+ * before bodies over 1 MB (then waiting a second before sending anyway);
+ * lws does not answer it itself. */
+static int answer_continue(struct lws *wsi)
+{
+    char expect[32] = "";
+    copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof expect);
+    if (g_ascii_strcasecmp(expect, "100-continue"))
+        return 0;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    unsigned char buf[LWS_PRE + sizeof cont];
+    memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+    return lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP_HEADERS_CONTINUATION) <
+                   (int)sizeof cont - 1
+               ? -1
+               : 0;
+}
+
+/* A request with no route: 404 or 405, once any body has been drained. */
+static int on_no_route(struct lws *wsi, http_req *r, bool known, bool has_body)
+{
+    req_priv *p = r->priv;
+    p->body_rejected = has_body;
+    if (known)
+        http_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
+                         r->method_name, r->path);
+    else
+        http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
+    char cl[32] = "";
+    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+    /* answer now unless a body is on its way (it is drained first) */
+    if (!has_body || g_ascii_strtoull(cl, NULL, 10) == 0)
+        dispatch(r, NULL);
+    return 0;
+}
+
+/* A request that carries a body: refused at once when too large or without a
+ * length, otherwise read (a form parsed as it comes) and dispatched when
+ * complete. */
+static int on_body_start(struct lws *wsi, http_req *r, route *rt)
+{
+    req_priv *p = r->priv;
+    char cl[32] = "";
+    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+    if (!cl[0]) {
+        http_reply_error(r, 411, "length_required", "Content-Length",
+                         "a request body needs a Content-Length header");
+        dispatch(r, NULL);
+        return 0;
+    }
+    unsigned long long n = g_ascii_strtoull(cl, NULL, 10);
+    if (n > p->max_body) {
+        http_reply_error(r, 413, "too_large", "body",
+                         "request body of %llu bytes exceeds the limit of %zu bytes", n,
+                         p->max_body);
+        dispatch(r, NULL);
+        /* answer without reading the body, then close */
+        return 0;
+    }
+    if (n == 0) {
+        dispatch(r, rt);
+        return 0;
+    }
+    if (rt->form_names && http_is_form(r) &&
+        (g_ascii_strncasecmp(r->content_type, "multipart/", 10) ||
+         strstr(r->content_type, "boundary="))) {
+        p->fs = form_stream_new(wsi, rt->form_names, rt->form_n, (size_t)n);
+    } else {
+        /* the whole body in one allocation */
+        g_byte_array_set_size(r->body, (guint)n);
+        g_byte_array_set_size(r->body, 0);
+    }
+    r->user = rt;   /* remembered until the body is complete */
+    return answer_continue(wsi);
+}
+
+/* LWS_CALLBACK_HTTP: the headers of a request are in. */
+static int on_request(struct lws *wsi, pss *ps, http_server *srv)
+{
+    if (ps->req) {   /* a previous transaction on this connection, finished */
+        http_req_free(ps->req);
+        ps->req = NULL;
+    }
+    http_req *r = ps->req = http_req_new(wsi, srv);
+    http_req_parse(wsi, r);
+    bool known;
+    route *rt = find_route(srv, r, &known);
+    req_priv *p = r->priv;
+    if (rt && rt->max_body)
+        p->max_body = rt->max_body;
+    bool has_body = r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH;
+    if (!rt)
+        return on_no_route(wsi, r, known, has_body);
+    if (has_body)
+        return on_body_start(wsi, r, rt);
+    dispatch(r, rt);
+    return 0;
+}
+
+/* LWS_CALLBACK_HTTP_BODY: a piece of the body. */
+static int on_body(pss *ps, void *in, size_t len)
+{
+    http_req *r = ps->req;
+    if (!r)
+        return -1;
+    req_priv *p = r->priv;
+    if (p->dispatched || p->body_rejected)
+        return 0;
+    size_t got = p->fs ? form_stream_got(p->fs) : r->body->len;
+    if (got + len > p->max_body) {
+        p->body_rejected = true;
+        http_reply_error(r, 413, "too_large", "body", "request body exceeds the limit of %zu bytes",
+                         p->max_body);
+        dispatch(r, NULL);
+        return 0;
+    }
+    if (p->fs)
+        form_stream_feed(p->fs, in, len);
+    else
+        g_byte_array_append(r->body, in, (guint)len);
+    return 0;
+}
+
+/* LWS_CALLBACK_HTTP_BODY_COMPLETION */
+static int on_body_end(pss *ps)
+{
+    http_req *r = ps->req;
+    if (!r)
+        return -1;
+    req_priv *p = r->priv;
+    if (!p->dispatched) {
+        route *rt = r->user;
+        r->user = NULL;
+        if (p->fs) {
+            form_stream_end(p->fs);
+            /* whatever came after an early closing boundary is no
+             * request of its own: answer, then close */
+            if (form_stream_short(p->fs))
+                p->body_rejected = true;
+        }
+        dispatch(r, rt);
+    }
+    return 0;
+}
+
+/* LWS_CALLBACK_HTTP_WRITEABLE: the answer's headers, then its body a CHUNK
+ * at a time; the transaction ends after the last. */
+static int on_writable(struct lws *wsi, pss *ps)
+{
+    http_req *r = ps->req;
+    if (!r)
+        return 0;
+    req_priv *p = r->priv;
+    if (!p->ready)
+        return 0;
+    if (!p->headers_sent) {
+        if (write_headers(wsi, r))
+            return -1;
+        p->headers_sent = true;
+        if (r->method == HTTP_HEAD || r->out->len == 0) {
+            log_access(r);
+            return lws_http_transaction_completed(wsi) ? -1 : 0;
+        }
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    size_t left = r->out->len - p->sent, n = left > CHUNK ? CHUNK : left;
+    unsigned char *buf = g_malloc(LWS_PRE + n);
+    memcpy(buf + LWS_PRE, r->out->str + p->sent, n);
+    bool last = n == left;
+    int w = lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    g_free(buf);
+    if (w < (int)n)
+        return -1;
+    p->sent += n;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    log_access(r);
+    if (p->body_rejected)
+        return -1;   /* the unread body makes the connection unusable */
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* CLOSED_HTTP or HTTP_DROP_PROTOCOL: either may be the last word on a
+ * connection, depending on how it ended. */
+static void on_closed(pss *ps)
+{
+    if (!ps->req)
+        return;
+    req_priv *p = ps->req->priv;
+    if (p->deferred && !p->ready)
+        p->gone = true;   /* http_complete frees it */
+    else
+        http_req_free(ps->req);
+    ps->req = NULL;
 }
 
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
@@ -740,175 +540,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_CLOSED:
-        return ws_callback(wsi, reason, ps, srv, in, len);
-    case LWS_CALLBACK_HTTP: {
-        if (ps->req) {   /* a previous transaction on this connection, finished */
-            req_free(ps->req);
-            ps->req = NULL;
-        }
-        http_req *r = ps->req = req_new(wsi, srv);
-        parse_request(wsi, r);
-        bool known;
-        route *rt = find_route(srv, r, &known);
-        req_priv *p = r->priv;
-        if (rt && rt->max_body)
-            p->max_body = rt->max_body;
-        bool has_body = r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH;
-        if (!rt) {
-            p->body_rejected = has_body;
-            if (known)
-                http_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
-                                 r->method_name, r->path);
-            else
-                http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
-            char cl[32] = "";
-            copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
-            /* answer now unless a body is on its way (it is drained first) */
-            if (!has_body || g_ascii_strtoull(cl, NULL, 10) == 0)
-                dispatch(r, NULL);
-            return 0;
-        }
-        if (has_body) {
-            char cl[32] = "";
-            copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
-            if (!cl[0]) {
-                http_reply_error(r, 411, "length_required", "Content-Length",
-                                 "a request body needs a Content-Length header");
-                dispatch(r, NULL);
-                return 0;
-            }
-            unsigned long long n = g_ascii_strtoull(cl, NULL, 10);
-            if (n > p->max_body) {
-                http_reply_error(r, 413, "too_large", "body",
-                                 "request body of %llu bytes exceeds the limit of %zu bytes", n,
-                                 p->max_body);
-                dispatch(r, NULL);
-                /* answer without reading the body, then close */
-                return 0;
-            }
-            if (n == 0) {
-                dispatch(r, rt);
-                return 0;
-            }
-            if (rt->form_names && http_is_form(r) &&
-                (g_ascii_strncasecmp(r->content_type, "multipart/", 10) ||
-                 strstr(r->content_type, "boundary="))) {
-                p->fs = form_stream_new(wsi, rt, (size_t)n);
-            } else {
-                /* the whole body in one allocation */
-                g_byte_array_set_size(r->body, (guint)n);
-                g_byte_array_set_size(r->body, 0);
-            }
-            r->user = rt;   /* remembered until the body is complete */
-            /* curl and many HTTP libraries ask first for bodies over 1 MB,
-             * then wait a second for this before sending anyway; lws does
-             * not answer it itself */
-            char expect[32] = "";
-            copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof expect);
-            if (!g_ascii_strcasecmp(expect, "100-continue")) {
-                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                unsigned char buf[LWS_PRE + sizeof cont];
-                memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
-                if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1,
-                              LWS_WRITE_HTTP_HEADERS_CONTINUATION) < (int)sizeof cont - 1)
-                    return -1;
-            }
-            return 0;
-        }
-        dispatch(r, rt);
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_BODY: {
-        http_req *r = ps->req;
-        if (!r)
-            return -1;
-        req_priv *p = r->priv;
-        if (p->dispatched || p->body_rejected)
-            return 0;
-        size_t got = p->fs ? p->fs->got : r->body->len;
-        if (got + len > p->max_body) {
-            p->body_rejected = true;
-            http_reply_error(r, 413, "too_large", "body", "request body exceeds the limit of %zu bytes",
-                             p->max_body);
-            dispatch(r, NULL);
-            return 0;
-        }
-        if (p->fs)
-            form_stream_feed(p->fs, in, len);
-        else
-            g_byte_array_append(r->body, in, (guint)len);
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
-        http_req *r = ps->req;
-        if (!r)
-            return -1;
-        req_priv *p = r->priv;
-        if (!p->dispatched) {
-            route *rt = r->user;
-            r->user = NULL;
-            if (p->fs) {
-                form_stream_end(p->fs);
-                /* whatever came after an early closing boundary is no
-                 * request of its own: answer, then close */
-                if (p->fs->got != p->fs->length)
-                    p->body_rejected = true;
-            }
-            dispatch(r, rt);
-        }
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_WRITEABLE: {
-        http_req *r = ps->req;
-        if (!r)
-            return 0;
-        req_priv *p = r->priv;
-        if (!p->ready)
-            return 0;
-        if (!p->headers_sent) {
-            if (write_headers(wsi, r))
-                return -1;
-            p->headers_sent = true;
-            if (r->method == HTTP_HEAD || r->out->len == 0) {
-                log_access(r);
-                return lws_http_transaction_completed(wsi) ? -1 : 0;
-            }
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-        size_t left = r->out->len - p->sent, n = left > CHUNK ? CHUNK : left;
-        unsigned char *buf = g_malloc(LWS_PRE + n);
-        memcpy(buf + LWS_PRE, r->out->str + p->sent, n);
-        bool last = n == left;
-        int w = lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-        g_free(buf);
-        if (w < (int)n)
-            return -1;
-        p->sent += n;
-        if (!last) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-        log_access(r);
-        if (p->body_rejected)
-            return -1;   /* the unread body makes the connection unusable */
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
+        return http_ws_callback(wsi, reason, ps, srv, in, len);
+    case LWS_CALLBACK_HTTP: return on_request(wsi, ps, srv);
+    case LWS_CALLBACK_HTTP_BODY: return on_body(ps, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_body_end(ps);
+    case LWS_CALLBACK_HTTP_WRITEABLE: return on_writable(wsi, ps);
     case LWS_CALLBACK_CLOSED_HTTP:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        /* either may be the last word on a connection, depending on how it ended */
-        if (ps->req) {
-            req_priv *p = ps->req->priv;
-            if (p->deferred && !p->ready) {
-                p->gone = true;   /* http_complete frees it */
-            } else {
-                req_free(ps->req);
-            }
-            ps->req = NULL;
-        }
-        return 0;
-    default:
-        break;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL: on_closed(ps); return 0;
+    default: break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -1026,12 +665,7 @@ void http_server_free(http_server *s)
         g_free(rt);
     }
     g_ptr_array_free(s->routes, TRUE);
-    for (guint i = 0; i < s->ws_routes->len; i++) {
-        ws_route *rt = g_ptr_array_index(s->ws_routes, i);
-        g_free(rt->path);
-        g_free(rt);
-    }
-    g_ptr_array_free(s->ws_routes, TRUE);
+    http_ws_routes_free(s);
     g_byte_array_free(s->ws_buf, TRUE);
     g_free(s);
 }
