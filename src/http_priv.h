@@ -19,6 +19,13 @@ struct http_server {
     http_limits lim;
     int port;
     enum log_level access_level;  /* of the one-line-per-request log */
+    /* connections by client address (http.c's conn_*) */
+    GHashTable *conns;            /* struct lws * → conn */
+    GHashTable *addrs;            /* address → addr_count */
+    struct addr_count *accepting; /* counted at accept, until lws makes its wsi */
+    const GSourceFuncs *lws_source_funcs;   /* of lws's GSource per connection */
+    guint burst_timer;            /* a burst of refusals is going on */
+    unsigned burst_n, burst_recent;
 };
 
 typedef struct form_stream form_stream;
@@ -44,6 +51,11 @@ http_req *http_req_new(struct lws *wsi, http_server *srv);
 void http_req_free(http_req *r);
 /* Method, path, query and the headers gridcc reads, from lws's parsed headers. */
 void http_req_parse(struct lws *wsi, http_req *r);
+
+/* A websocket's connection is established: it leaves the count of its
+ * address's HTTP connections for that of its websockets. False when the
+ * address has max_ws_per_addr already (the caller closes it). */
+bool http_conn_upgraded(http_server *s, struct lws *wsi);
 
 /* http_form.c: a form body parsed while it arrives, length bytes declared */
 form_stream *form_stream_new(struct lws *wsi, const char *const *names, int n, size_t length);

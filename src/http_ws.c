@@ -125,7 +125,7 @@ int http_ws_callback(struct lws *wsi, enum lws_callback_reasons reason, pss *ps,
         return 0;
     }
     case LWS_CALLBACK_ESTABLISHED:
-        if (!ws)
+        if (!ws || !http_conn_upgraded(srv, wsi))
             return -1;
         ws->conn = ws->rt->h.open(ws, ws->upgrade, ws->rt->ud);
         http_req_free(ws->upgrade);
