@@ -513,7 +513,8 @@ int app_serve(const app_opts *o)
     a.lim_user = auth_limiter_new(5, 900);
     a.lim_peer = auth_limiter_new(20, 900);
     http_limits lim = {.max_body = 1 << 20,
-                       .idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 30};
+                       .idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 30,
+                       .max_conns_per_addr = o->max_conns_per_addr};
     a.http = http_server_new(a.loop, o->bind, o->port, &lim, &err);
     if (!a.http) {
         log_error("http", "%s", err.msg);

@@ -21,6 +21,7 @@ typedef struct app_opts {
     int port;               /* default 8080 */
     bool public_read;       /* OGC API readable without a token */
     int idle_timeout_s;     /* close idle connections after this; default 30 */
+    int max_conns_per_addr; /* API port, per client address; 0: default 64, -1: no cap */
     live_opts live;         /* the /live bus (zeros: defaults) */
     struct tracker_opts tracker;   /* the OsmAnd port and patrol rules */
 } app_opts;

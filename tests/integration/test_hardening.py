@@ -145,6 +145,27 @@ def test_idle_connections_do_not_starve_others():
     assert "peer=127.0.0.1" in warns[0] and f"limit={CAP}" in warns[0], warns[0]
 
 
+def test_cap_is_a_serve_flag():
+    """--max-conns-per-addr 0 lifts the cap (a gateway that carries many
+    clients from one address): 100 half-open connections all stay open."""
+    d = Daemon(ctx["db"], "--max-conns-per-addr", "0")
+    try:
+        held = half_open(100, d.port)
+        refused = 0
+        for s in held:
+            try:
+                refused += len(s.recv(4096)) >= 0
+            except BlockingIOError:
+                pass
+            except OSError:
+                refused += 1
+            s.close()
+        assert refused == 0, f"{refused} of 100 refused with no cap"
+        assert "refusing" not in d.logs()
+    finally:
+        d.stop()
+
+
 def test_slow_headers_are_cut():
     """A client that sends its headers a byte at a time (slowloris) is closed
     when the header deadline passes (10 s), whatever it keeps sending."""
@@ -277,7 +298,8 @@ def test_headers_too_large_431():
 if __name__ == "__main__":
     setup()
     try:
-        main([test_idle_connections_do_not_starve_others, test_slow_headers_are_cut,
+        main([test_idle_connections_do_not_starve_others, test_cap_is_a_serve_flag,
+              test_slow_headers_are_cut,
               test_idle_keepalive_closed, test_conflicting_framing_refused,
               test_unreadable_framing_refused, test_headers_too_large_431, teardown])
     finally:
