@@ -461,6 +461,7 @@ static int cmd_serve(int argc, char **argv)
             rc = int_opt("max-conns-per-addr", optarg, 0, 1000000, &o.max_conns_per_addr);
             if (!rc && o.max_conns_per_addr == 0)
                 o.max_conns_per_addr = -1;   /* 0: no cap */
+            o.tracker.max_conns_per_addr = o.max_conns_per_addr;   /* the OsmAnd port too */
             break;
         default: return usage(NULL);
         }

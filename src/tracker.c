@@ -828,7 +828,8 @@ tracker *tracker_new(app *a, const tracker_opts *o, gc_err *err)
         return NULL;
     }
     if (t->o.port > 0 || t->o.port == -2) {   /* -2: any free port */
-        http_limits lim = {.max_body = 16 << 20, .idle_timeout_s = 120};
+        http_limits lim = {.max_body = 16 << 20, .idle_timeout_s = 120,
+                           .max_conns_per_addr = t->o.max_conns_per_addr};
         t->http = http_server_new(app_loop(a), t->o.bind ? t->o.bind : "127.0.0.1",
                                   t->o.port > 0 ? t->o.port : 0, &lim, err);
         if (!t->http) {

@@ -147,20 +147,22 @@ def test_idle_connections_do_not_starve_others():
 
 def test_cap_is_a_serve_flag():
     """--max-conns-per-addr 0 lifts the cap (a gateway that carries many
-    clients from one address): 100 half-open connections all stay open."""
+    clients from one address): 100 half-open connections all stay open, on
+    both ports."""
     d = Daemon(ctx["db"], "--max-conns-per-addr", "0")
     try:
-        held = half_open(100, d.port)
-        refused = 0
-        for s in held:
-            try:
-                refused += len(s.recv(4096)) >= 0
-            except BlockingIOError:
-                pass
-            except OSError:
-                refused += 1
-            s.close()
-        assert refused == 0, f"{refused} of 100 refused with no cap"
+        for port in (d.port, d.osmand_port):
+            held = half_open(100, port)
+            refused = 0
+            for s in held:
+                try:
+                    refused += len(s.recv(4096)) >= 0
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    refused += 1
+                s.close()
+            assert refused == 0, f"{refused} of 100 refused with no cap on port {port}"
         assert "refusing" not in d.logs()
     finally:
         d.stop()
@@ -295,13 +297,37 @@ def test_headers_too_large_431():
     assert ctx["d"].json("GET", "/api/health")[0] == 200
 
 
+def test_counts_return_to_zero():
+    """After every kind of connection above from 127.0.0.1 (answered, kept
+    alive, refused for framing, 431, refused at accept), the address counts
+    none of them: CAP new half-open connections are all accepted."""
+    d = ctx["d"]
+    for _ in range(20):   # websocket upgrades refused (no such endpoint) and kept alive ones
+        exchange(b"GET /nowhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                 b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n", timeout=1)
+    time.sleep(0.5)
+    held = half_open(CAP, d.port)
+    refused = 0
+    for s in held:
+        try:
+            refused += len(s.recv(4096)) >= 0
+        except BlockingIOError:
+            pass
+        except OSError:
+            refused += 1
+        s.close()
+    assert refused == 0, f"{refused} of {CAP} refused: connections from before still counted"
+
+
 if __name__ == "__main__":
     setup()
     try:
         main([test_idle_connections_do_not_starve_others, test_cap_is_a_serve_flag,
               test_slow_headers_are_cut,
               test_idle_keepalive_closed, test_conflicting_framing_refused,
-              test_unreadable_framing_refused, test_headers_too_large_431, teardown])
+              test_unreadable_framing_refused, test_headers_too_large_431,
+              test_counts_return_to_zero, teardown])
     finally:
         if ctx.get("d"):
             ctx["d"].stop()
