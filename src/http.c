@@ -1,25 +1,25 @@
 /* http: libwebsockets' HTTP server on the GLib loop (LWS_SERVER_OPTION_GLIB
- * with our GMainLoop as its foreign loop). Requests are parsed into an
- * http_req, routed, answered from a buffer written in chunks whenever the
- * socket is writable, so a slow reader costs only itself. */
+ * with our GMainLoop as its foreign loop): connections, requests parsed into
+ * an http_req, routing and dispatch, answers written from a buffer in chunks
+ * whenever the socket is writable, so a slow reader costs only itself. Forms
+ * are in http_form.c, websockets in http_ws.c. */
 #include "gridcc/http.h"
 
-#include <libwebsockets.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/socket.h>
 
 #include "gridcc/log.h"
+#include "http_priv.h"
 
 #define CHUNK 65536
-#define FORM_PRESIZE_MAX ((size_t)16 << 20)
-#define FORM_MAX_FILES 32
-/* A streamed form's last bytes are held back until the body is complete:
- * lws' parser, on seeing the closing boundary, marks the body as ended on the
- * connection, and bytes after it would be read as the next request. */
-#define FORM_TAIL 256
+/* a request's line and headers, together; lws's header table per connection */
+#define HEADER_MAX 8192
 
 typedef struct route {
     char method[8];
@@ -33,77 +33,7 @@ typedef struct route {
     void *ud;
 } route;
 
-typedef struct ws_route {
-    char *path;
-    unsigned roles;
-    http_ws_handler h;
-    size_t max_message;
-    void *ud;
-} ws_route;
-
-struct http_server {
-    struct lws_context *ctx;
-    GMainLoop *loop;
-    GPtrArray *routes;
-    GPtrArray *ws_routes;
-    http_authorize_fn authorize;
-    void *authorize_ud;
-    lws_retry_bo_t retry;         /* websocket keep-alive */
-    GByteArray *ws_buf;           /* LWS_PRE + message, reused by every send */
-    http_limits lim;
-    int port;
-    enum log_level access_level;  /* of the one-line-per-request log */
-};
-
-struct http_ws {
-    struct lws *wsi;
-    http_server *srv;
-    ws_route *rt;
-    void *conn;
-    http_req *upgrade;            /* until open() has seen it */
-    GByteArray *rx;               /* a message arriving in fragments */
-    bool closing, too_large;
-    int close_status;
-    char close_reason[124];
-    char peer[64];
-};
-
-typedef struct form_ctx {
-    http_form *f;
-    http_form_file *cur;
-    size_t size_hint;     /* what is left of the body: no part is larger */
-    const char *why;      /* set when a part is refused */
-} form_ctx;
-
-/* A form parsed as it arrives. */
-typedef struct form_stream {
-    struct lws_spa *spa;
-    const char *const *names;
-    int n;
-    form_ctx ctx;
-    http_form form;
-    size_t length, got;   /* declared, and received so far */
-    GByteArray *tail;     /* the held-back end of the body (FORM_TAIL) */
-    const char *why;
-    bool bad;
-} form_stream;
-
-typedef struct req_priv {
-    struct lws *wsi;
-    http_server *srv;
-    form_stream *fs;
-    size_t max_body;
-    size_t sent;
-    gint64 t0;
-    bool dispatched, deferred, ready, headers_sent, gone, body_rejected;
-} req_priv;
-
-typedef struct pss {
-    http_req *req;
-    http_ws *ws;
-} pss;
-
-static http_req *req_new(struct lws *wsi, http_server *srv)
+http_req *http_req_new(struct lws *wsi, http_server *srv)
 {
     http_req *r = g_new0(http_req, 1);
     req_priv *p = g_new0(req_priv, 1);
@@ -121,9 +51,7 @@ static http_req *req_new(struct lws *wsi, http_server *srv)
     return r;
 }
 
-static void form_stream_free(form_stream *fs);
-
-static void req_free(http_req *r)
+void http_req_free(http_req *r)
 {
     if (!r)
         return;
@@ -225,7 +153,7 @@ void http_complete(http_req *r)
 {
     req_priv *p = r->priv;
     if (p->gone) {
-        req_free(r);
+        http_req_free(r);
         return;
     }
     p->ready = true;
@@ -247,178 +175,6 @@ json_t *http_json_object(http_req *r)
         return NULL;
     }
     return j;
-}
-
-/* ---- forms ---- */
-
-bool http_is_form(const http_req *r)
-{
-    return !g_ascii_strncasecmp(r->content_type, "multipart/form-data", 19) ||
-           !g_ascii_strncasecmp(r->content_type, "application/x-www-form-urlencoded", 33);
-}
-
-static int form_file(void *data, const char *name, const char *filename, char *buf, int len,
-                     enum lws_spa_fileupload_states state)
-{
-    form_ctx *c = data;
-    if (state == LWS_UFS_OPEN) {
-        if (c->f->files->len >= FORM_MAX_FILES) {
-            c->why = "more than 32 file parts";
-            return -1;
-        }
-        c->cur = g_new0(http_form_file, 1);
-        c->cur->name = g_strdup(name ? name : "");
-        c->cur->filename = g_strdup(filename ? filename : "");
-        /* the first file is usually the photo: one allocation of the most it
-         * can be (what is left of the body), not a copy per power of two.
-         * Later parts grow as they come, so many small parts cost little. */
-        c->cur->data = c->f->files->len
-                           ? g_byte_array_new()
-                           : g_byte_array_sized_new((guint)MIN(c->size_hint, FORM_PRESIZE_MAX));
-        g_ptr_array_add(c->f->files, c->cur);
-    } else if ((state == LWS_UFS_CONTENT || state == LWS_UFS_FINAL_CONTENT) && c->cur) {
-        if (len > 0)
-            g_byte_array_append(c->cur->data, (const guint8 *)buf, (guint)len);
-        if (state == LWS_UFS_FINAL_CONTENT)
-            c->cur = NULL;
-    }
-    return 0;
-}
-
-static void form_file_free(gpointer p)
-{
-    http_form_file *f = p;
-    g_free(f->name);
-    g_free(f->filename);
-    g_byte_array_free(f->data, TRUE);
-    g_free(f);
-}
-
-int http_form_parse(http_req *r, const char *const *names, int n, http_form *out, gc_err *err)
-{
-    req_priv *p = r->priv;
-    out->fields = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    out->files = g_ptr_array_new_with_free_func(form_file_free);
-    if (!g_ascii_strncasecmp(r->content_type, "multipart/", 10) &&
-        !strstr(r->content_type, "boundary="))
-        return gc_fail(err, GC_EINVAL, "Content-Type", "multipart body without a boundary");
-    if (p->fs) {   /* parsed on arrival */
-        form_stream *fs = p->fs;
-        g_hash_table_destroy(out->fields);
-        g_ptr_array_free(out->files, TRUE);
-        *out = fs->form;
-        fs->form = (http_form){0};
-        if (fs->bad)
-            return gc_fail(err, GC_EINVAL, "body", "%s",
-                           fs->why ? fs->why
-                           : fs->ctx.why ? fs->ctx.why
-                                         : "malformed form body");
-        return 0;
-    }
-    form_ctx c = {out, NULL, r->body->len, NULL};
-    lws_spa_create_info_t info = {.param_names = names, .count_params = n,
-                                  .max_storage = 65536, .opt_cb = form_file, .opt_data = &c};
-    struct lws_spa *spa = lws_spa_create_via_info(p->wsi, &info);
-    if (!spa)
-        return gc_fail(err, GC_EINVAL, "Content-Type", "cannot parse a %s body", r->content_type);
-    int rc = lws_spa_process(spa, (const char *)r->body->data, (int)r->body->len);
-    if (rc >= 0)
-        rc = lws_spa_finalize(spa);
-    if (rc < 0) {
-        lws_spa_destroy(spa);
-        return gc_fail(err, GC_EINVAL, "body", "%s", c.why ? c.why : "malformed form body");
-    }
-    for (int i = 0; i < n; i++) {
-        const char *v = lws_spa_get_string(spa, i);
-        if (v)
-            g_hash_table_insert(out->fields, (gpointer)names[i], g_strdup(v));
-    }
-    lws_spa_destroy(spa);
-    return 0;
-}
-
-void http_form_clear(http_form *f)
-{
-    if (f->fields)
-        g_hash_table_destroy(f->fields);
-    if (f->files)
-        g_ptr_array_free(f->files, TRUE);
-    f->fields = NULL;
-    f->files = NULL;
-}
-
-static void form_stream_free(form_stream *fs)
-{
-    if (!fs)
-        return;
-    if (fs->spa)
-        lws_spa_destroy(fs->spa);
-    http_form_clear(&fs->form);
-    g_byte_array_free(fs->tail, TRUE);
-    g_free(fs);
-}
-
-static form_stream *form_stream_new(struct lws *wsi, const route *rt, size_t length)
-{
-    form_stream *fs = g_new0(form_stream, 1);
-    fs->names = rt->form_names;
-    fs->n = rt->form_n;
-    fs->length = length;
-    fs->tail = g_byte_array_new();
-    fs->form.fields = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
-    fs->form.files = g_ptr_array_new_with_free_func(form_file_free);
-    fs->ctx = (form_ctx){&fs->form, NULL, length, NULL};
-    lws_spa_create_info_t info = {.param_names = rt->form_names, .count_params = rt->form_n,
-                                  .max_storage = 65536, .opt_cb = form_file,
-                                  .opt_data = &fs->ctx};
-    fs->spa = lws_spa_create_via_info(wsi, &info);
-    fs->bad = !fs->spa;
-    return fs;
-}
-
-/* Parses len bytes that start `at` bytes into the body. */
-static void form_stream_parse(form_stream *fs, const void *in, size_t len, size_t at)
-{
-    if (fs->bad || !len)
-        return;
-    fs->ctx.size_hint = fs->length > at ? fs->length - at : 0;
-    if (lws_spa_process(fs->spa, in, (int)len) < 0)
-        fs->bad = true;
-}
-
-static void form_stream_feed(form_stream *fs, const void *in, size_t len)
-{
-    size_t before = fs->got;
-    fs->got += len;
-    if (fs->bad)
-        return;   /* the rest is drained; the handler answers 400 */
-    size_t hold_from = fs->length > FORM_TAIL ? fs->length - FORM_TAIL : 0;
-    size_t now = before >= hold_from ? 0 : MIN(len, hold_from - before);
-    form_stream_parse(fs, in, now, before);
-    g_byte_array_append(fs->tail, (const guint8 *)in + now, (guint)(len - now));
-}
-
-/* The body is complete (or lws thinks so): parse the held-back end. */
-static void form_stream_end(form_stream *fs)
-{
-    if (!fs->spa)
-        return;
-    if (fs->got != fs->length) {
-        /* the closing boundary came before the declared end: what follows
-         * it must not be taken for another request */
-        fs->bad = true;
-        fs->why = "the form's closing boundary comes before the end of the body";
-    }
-    form_stream_parse(fs, fs->tail->data, fs->tail->len, fs->got - fs->tail->len);
-    if (!fs->bad && lws_spa_finalize(fs->spa) < 0)
-        fs->bad = true;
-    for (int i = 0; i < fs->n && !fs->bad; i++) {
-        const char *v = lws_spa_get_string(fs->spa, i);
-        if (v)
-            g_hash_table_insert(fs->form.fields, (gpointer)fs->names[i], g_strdup(v));
-    }
-    lws_spa_destroy(fs->spa);
-    fs->spa = NULL;
 }
 
 /* ---- parsing ---- */
@@ -454,7 +210,7 @@ static void copy_header(struct lws *wsi, enum lws_token_indexes tok, char *dst, 
         lws_hdr_copy(wsi, dst, (int)len, tok);
 }
 
-static void parse_request(struct lws *wsi, http_req *r)
+void http_req_parse(struct lws *wsi, http_req *r)
 {
     r->method = method_of(wsi, &r->method_name, r->path, sizeof r->path);
     copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->authorization, sizeof r->authorization);
@@ -569,171 +325,216 @@ static void log_access(http_req *r)
             r->out->len, (double)(g_get_monotonic_time() - p->t0) / 1000.0, r->peer);
 }
 
-/* ---- websockets ---- */
+/* ---- connections ----
+ * Every connection counts against its client address from accept to close,
+ * so that no one address can hold the server. lws gives each connection
+ * whose request is not in yet a header table from a pool shared by all; a
+ * client that connects and sends nothing holds one until header_timeout_s
+ * has passed, and with the pool all held, everyone else waits. The excess of
+ * an address is refused at accept, before lws makes a connection of it. */
 
-static ws_route *find_ws_route(http_server *s, const char *path)
+typedef struct addr_count {
+    char addr[64];
+    int http, ws;   /* connections; websockets once established */
+} addr_count;
+
+typedef struct conn {
+    addr_count *addr;
+    bool ws;        /* counted as an established websocket */
+    bool answered;  /* a 431 went out */
+} conn;
+
+/* the live servers, for lws's log hook, which has no context of its own */
+static GSList *servers;
+
+static void addr_release(http_server *s, addr_count *a, bool ws)
 {
-    for (guint i = 0; i < s->ws_routes->len; i++) {
-        ws_route *rt = g_ptr_array_index(s->ws_routes, i);
-        if (!strcmp(rt->path, path))
-            return rt;
-    }
-    return NULL;
+    if (ws)
+        a->ws--;
+    else
+        a->http--;
+    if (!a->http && !a->ws)
+        g_hash_table_remove(s->addrs, a->addr);
 }
 
-static void ws_free(http_ws *ws)
+static gboolean burst_tick(gpointer ud)
 {
-    if (!ws)
+    http_server *s = ud;
+    if (s->burst_recent) {
+        s->burst_recent = 0;
+        return G_SOURCE_CONTINUE;
+    }
+    log_info("http", "refusals ended refused=%u port=%d", s->burst_n, s->port);
+    s->burst_n = 0;
+    s->burst_timer = 0;
+    return G_SOURCE_REMOVE;
+}
+
+/* A warning when a burst of refusals begins, a summary once it has been quiet
+ * for 10 s: a flood of connections must not become a flood of log lines. */
+static void refusal_logged(http_server *s, const char *what, const char *addr, int limit)
+{
+    s->burst_n++;
+    s->burst_recent++;
+    if (s->burst_timer)
         return;
-    req_free(ws->upgrade);
-    if (ws->rx)
-        g_byte_array_free(ws->rx, TRUE);
-    g_free(ws);
+    log_warn("http", "refusing %s: too many from one address peer=%s limit=%d port=%d", what, addr,
+             limit, s->port);
+    GSource *t = g_timeout_source_new_seconds(10);
+    g_source_set_callback(t, burst_tick, s, NULL);
+    s->burst_timer = g_source_attach(t, g_main_loop_get_context(s->loop));
+    g_source_unref(t);
 }
 
-int http_ws_send(http_ws *ws, const char *data, size_t len)
+/* An answer written straight to a socket that lws is about to close (it makes
+ * no transaction of it); small enough for any socket buffer. What the client
+ * sent and nobody read is drained, so that the close does not reset the
+ * connection and throw the answer away on the client's side. */
+static void answer_raw(int fd, int status, const char *reason, const char *code, const char *field,
+                       const char *msg, const char *extra_headers)
 {
-    GByteArray *b = ws->srv->ws_buf;
-    g_byte_array_set_size(b, (guint)(LWS_PRE + len));
-    memcpy(b->data + LWS_PRE, data, len);
-    int w = lws_write(ws->wsi, b->data + LWS_PRE, len, LWS_WRITE_TEXT);
-    if (b->len > (1u << 20))
-        g_byte_array_set_size(b, 0);   /* one large message does not pin its buffer */
-    return w < (int)len ? -1 : 0;
-}
-
-void http_ws_want_write(http_ws *ws) { lws_callback_on_writable(ws->wsi); }
-
-bool http_ws_choked(http_ws *ws) { return lws_send_pipe_choked(ws->wsi) != 0; }
-
-/* lws wants its writes made from the writeable callback; on an HTTP/1.1
- * websocket a write outside it is safe as long as nothing of an earlier
- * write is still buffered (lws then appends, and drains in order), and the
- * connection is neither opening nor closing. */
-bool http_ws_writable_now(http_ws *ws)
-{
-    return ws->conn && !ws->closing && !lws_partial_buffered(ws->wsi);
-}
-
-const char *http_ws_peer(const http_ws *ws) { return ws->peer; }
-
-void http_ws_close(http_ws *ws, int status, const char *reason)
-{
-    if (ws->closing)
+    json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "code", code, "message", msg);
+    json_object_set_new(e, "field", field ? json_string(field) : json_null());
+    json_t *j = json_pack("{s:o}", "error", e);
+    char *body = json_dumps(j, JSON_COMPACT);
+    json_decref(j);
+    if (!body)
         return;
-    ws->closing = true;
-    ws->close_status = status;
-    snprintf(ws->close_reason, sizeof ws->close_reason, "%s", reason ? reason : "");
-    lws_callback_on_writable(ws->wsi);
-    /* a peer that never reads never lets the close frame out */
-    lws_set_timeout(ws->wsi, PENDING_TIMEOUT_USER_OK, 2);
-}
-
-void http_ws_keepalive(http_server *s, int ping_s, int hangup_s)
-{
-    s->retry.secs_since_valid_ping = (uint16_t)ping_s;
-    s->retry.secs_since_valid_hangup = (uint16_t)hangup_s;
-}
-
-void http_routes_foreach(const http_server *s, http_route_cb cb, void *ud)
-{
-    for (guint i = 0; i < s->routes->len; i++) {
-        const route *rt = g_ptr_array_index(s->routes, i);
-        char *pat = g_strconcat(rt->pattern, rt->prefix ? "*" : "", NULL);
-        cb(ud, rt->method, pat, rt->roles);
-        g_free(pat);
+    GString *a = g_string_new(NULL);
+    g_string_printf(
+        a,
+        "HTTP/1.1 %d %s\r\nserver: gridcc\r\ncontent-type: application/json\r\n"
+        "content-length: %zu\r\ncache-control: no-store\r\nconnection: close\r\n%s\r\n%s",
+        status, reason, strlen(body), extra_headers, body);
+    free(body);
+    if (send(fd, a->str, a->len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)a->len) {
+        shutdown(fd, SHUT_WR);
+        char junk[4096];
+        for (int i = 0; i < 16 && recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0; i++)
+            ;
     }
-    for (guint i = 0; i < s->ws_routes->len; i++) {
-        const ws_route *rt = g_ptr_array_index(s->ws_routes, i);
-        cb(ud, "WS", rt->path, rt->roles);
-    }
+    g_string_free(a, TRUE);
 }
 
-void http_route_ws(http_server *s, const char *path, unsigned roles, const http_ws_handler *h,
-                   size_t max_message, void *ud)
+/* LWS_CALLBACK_FILTER_NETWORK_CONNECTION: a connection accepted; non-zero
+ * refuses it. */
+static int conn_accept(http_server *s, const struct lws_filter_network_conn_args *f)
 {
-    ws_route *rt = g_new0(ws_route, 1);
-    rt->roles = roles;
-    rt->path = g_strdup(path);
-    rt->h = *h;
-    rt->max_message = max_message ? max_message : 65536;
-    rt->ud = ud;
-    g_ptr_array_add(s->ws_routes, rt);
+    /* accepting runs in the dispatch of the listening socket's GSource,
+     * which is of the same kind as every connection's */
+    GSource *src = g_main_current_source();
+    if (src)
+        s->lws_source_funcs = src->source_funcs;
+    if (s->accepting) {   /* lws made no connection of the previous one */
+        addr_release(s, s->accepting, false);
+        s->accepting = NULL;
+    }
+    char addr[64] = "";
+    if (f->cli_addr.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)&f->cli_addr)->sin_addr, addr,
+                  sizeof addr);
+    else if (f->cli_addr.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&f->cli_addr)->sin6_addr, addr,
+                  sizeof addr);
+    addr_count *a = g_hash_table_lookup(s->addrs, addr);
+    int cap = s->lim.max_conns_per_addr;
+    if (a && cap > 0 && a->http >= cap) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "too many connections from %s: at most %d at a time", addr, cap);
+        answer_raw(f->accept_fd, 503, "Service Unavailable", "too_many_connections", NULL, msg,
+                   "retry-after: 10\r\n");
+        refusal_logged(s, "connections", addr, cap);
+        return 1;
+    }
+    if (!a) {
+        a = g_new0(addr_count, 1);
+        snprintf(a->addr, sizeof a->addr, "%s", addr);
+        g_hash_table_insert(s->addrs, a->addr, a);
+    }
+    a->http++;
+    s->accepting = a;
+    return 0;
 }
 
-/* The websocket reasons of the callback; 0 to go on, non-zero to close. */
-static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, pss *ps,
-                       http_server *srv, void *in, size_t len)
+/* LWS_CALLBACK_WSI_CREATE: lws makes its connection of the socket just
+ * accepted (or of its own listening socket and pipes: not counted). */
+static void conn_created(http_server *s, struct lws *wsi)
 {
-    http_ws *ws = ps->ws;
-    switch (reason) {
-    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
-        http_req *r = req_new(wsi, srv);
-        parse_request(wsi, r);
-        ws_route *rt = find_ws_route(srv, r->path);
-        if (!rt) {
-            log_warn("http", "websocket refused: no endpoint at %s peer=%s", r->path, r->peer);
-            req_free(r);
-            return 1;
-        }
-        ws = ps->ws = g_new0(http_ws, 1);
-        ws->wsi = wsi;
-        ws->srv = srv;
-        ws->rt = rt;
-        ws->upgrade = r;
-        snprintf(ws->peer, sizeof ws->peer, "%s", r->peer);
-        return 0;
+    if (!s->accepting)
+        return;
+    conn *c = g_new0(conn, 1);
+    c->addr = s->accepting;
+    s->accepting = NULL;
+    g_hash_table_insert(s->conns, wsi, c);
+}
+
+/* LWS_CALLBACK_WSI_DESTROY */
+static void conn_destroyed(http_server *s, struct lws *wsi)
+{
+    conn *c = g_hash_table_lookup(s->conns, wsi);
+    if (!c)
+        return;
+    addr_release(s, c->addr, c->ws);
+    g_hash_table_remove(s->conns, wsi);
+}
+
+bool http_conn_upgraded(http_server *s, struct lws *wsi)
+{
+    conn *c = g_hash_table_lookup(s->conns, wsi);
+    if (!c || c->ws)
+        return true;
+    addr_count *a = c->addr;
+    int cap = s->lim.max_ws_per_addr;
+    if (cap > 0 && a->ws >= cap) {
+        refusal_logged(s, "websockets", a->addr, cap);
+        return false;
     }
-    case LWS_CALLBACK_ESTABLISHED:
-        if (!ws)
-            return -1;
-        ws->conn = ws->rt->h.open(ws, ws->upgrade, ws->rt->ud);
-        req_free(ws->upgrade);
-        ws->upgrade = NULL;
-        return ws->conn ? 0 : -1;
-    case LWS_CALLBACK_RECEIVE:
-        if (!ws || !ws->conn)
-            return -1;
-        if (lws_frame_is_binary(wsi)) {
-            http_ws_close(ws, LWS_CLOSE_STATUS_UNACCEPTABLE_OPCODE, "text messages only");
-            return 0;
-        }
-        if (!ws->rx)
-            ws->rx = g_byte_array_new();
-        if (ws->rx->len + len > ws->rt->max_message) {
-            char why[64];
-            snprintf(why, sizeof why, "a message may be at most %zu bytes", ws->rt->max_message);
-            log_warn("http", "websocket message too large peer=%s", ws->peer);
-            lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)why,
-                             strlen(why));
-            return -1;
-        }
-        g_byte_array_append(ws->rx, in, (guint)len);
-        if (lws_is_final_fragment(wsi) && !lws_remaining_packet_payload(wsi)) {
-            ws->rt->h.message(ws->conn, (const char *)ws->rx->data, ws->rx->len);
-            g_byte_array_set_size(ws->rx, 0);
-        }
-        return 0;
-    case LWS_CALLBACK_SERVER_WRITEABLE:
-        if (!ws || !ws->conn)
-            return -1;
-        if (ws->closing) {
-            lws_close_reason(wsi, (enum lws_close_status)ws->close_status,
-                             (unsigned char *)ws->close_reason, strlen(ws->close_reason));
-            return -1;
-        }
-        ws->rt->h.writable(ws->conn);
-        return 0;
-    case LWS_CALLBACK_CLOSED:
-        if (ws) {
-            if (ws->conn)
-                ws->rt->h.close(ws->conn);
-            ws_free(ws);
-            ps->ws = NULL;
-        }
-        return 0;
-    default:
-        return 0;
+    a->http--;
+    a->ws++;
+    c->ws = true;
+    return true;
+}
+
+/* What lws's GLib event library makes of each connection: a GSource that
+ * begins like this (lws_io_watcher_glib_subclass, the same in lws 4.1.6 and
+ * in lws's tree today). */
+typedef struct lws_glib_source {
+    GSource base;
+    struct lws *wsi;
+} lws_glib_source;
+
+/* lws closes a connection whose request line and headers overflow its header
+ * table without a word, and calls nothing of ours first. It logs the
+ * overflow, though, from inside the dispatch of that connection's GSource:
+ * the connection is found from the source (and must be one we know, so that
+ * a wrong guess costs the answer, nothing else) and gets its 431 before lws
+ * closes it. A request pipelined behind another (sent before the first
+ * answer came) is parsed from lws's idle source instead: it is closed
+ * without the 431. */
+static void headers_overflowed(void)
+{
+    GSource *src = g_main_current_source();
+    if (!src)
+        return;
+    for (GSList *l = servers; l; l = l->next) {
+        http_server *s = l->data;
+        if (!s->lws_source_funcs || src->source_funcs != s->lws_source_funcs)
+            continue;
+        struct lws *wsi = ((lws_glib_source *)src)->wsi;
+        conn *c = g_hash_table_lookup(s->conns, wsi);
+        if (!c || c->answered)
+            continue;
+        c->answered = true;
+        if (lws_partial_buffered(wsi))
+            return;   /* an earlier answer is still going out */
+        char msg[96];
+        snprintf(msg, sizeof msg, "the request line and headers exceed the limit of %d bytes",
+                 HEADER_MAX);
+        answer_raw(lws_get_socket_fd(wsi), 431, "Request Header Fields Too Large",
+                   "headers_too_large", "headers", msg, "");
+        log_info("http", "headers too large status=431 limit=%d peer=%s", HEADER_MAX,
+                 c->addr->addr);
+        return;
     }
 }
 
@@ -751,11 +552,252 @@ static void unblock_current_source(void)
         g_source_set_can_recurse(src, TRUE);
 }
 
+/* Answers the Expect: 100-continue that curl and many HTTP libraries send
+ * before bodies over 1 MB (then waiting a second before sending anyway);
+ * lws does not answer it itself. */
+static int answer_continue(struct lws *wsi)
+{
+    char expect[32] = "";
+    copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof expect);
+    if (g_ascii_strcasecmp(expect, "100-continue"))
+        return 0;
+    static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    unsigned char buf[LWS_PRE + sizeof cont];
+    memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
+    return lws_write(wsi, buf + LWS_PRE, sizeof cont - 1, LWS_WRITE_HTTP_HEADERS_CONTINUATION) <
+                   (int)sizeof cont - 1
+               ? -1
+               : 0;
+}
+
+/* A request with no route: 404 or 405, once any body has been drained. */
+static int on_no_route(struct lws *wsi, http_req *r, bool known, bool has_body)
+{
+    req_priv *p = r->priv;
+    p->body_rejected = has_body;
+    if (known)
+        http_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
+                         r->method_name, r->path);
+    else
+        http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
+    char cl[32] = "";
+    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+    /* answer now unless a body is on its way (it is drained first) */
+    if (!has_body || g_ascii_strtoull(cl, NULL, 10) == 0)
+        dispatch(r, NULL);
+    return 0;
+}
+
+/* A request that carries a body: refused at once when too large or without a
+ * length, otherwise read (a form parsed as it comes) and dispatched when
+ * complete. */
+static int on_body_start(struct lws *wsi, http_req *r, route *rt)
+{
+    req_priv *p = r->priv;
+    char cl[32] = "";
+    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+    if (!cl[0]) {
+        http_reply_error(r, 411, "length_required", "Content-Length",
+                         "a request body needs a Content-Length header");
+        dispatch(r, NULL);
+        return 0;
+    }
+    unsigned long long n = g_ascii_strtoull(cl, NULL, 10);
+    if (n > p->max_body) {
+        http_reply_error(r, 413, "too_large", "body",
+                         "request body of %llu bytes exceeds the limit of %zu bytes", n,
+                         p->max_body);
+        dispatch(r, NULL);
+        /* answer without reading the body, then close */
+        return 0;
+    }
+    if (n == 0) {
+        dispatch(r, rt);
+        return 0;
+    }
+    if (rt->form_names && http_is_form(r) &&
+        (g_ascii_strncasecmp(r->content_type, "multipart/", 10) ||
+         strstr(r->content_type, "boundary="))) {
+        p->fs = form_stream_new(wsi, rt->form_names, rt->form_n, (size_t)n);
+    } else {
+        /* the whole body in one allocation */
+        g_byte_array_set_size(r->body, (guint)n);
+        g_byte_array_set_size(r->body, 0);
+    }
+    r->user = rt;   /* remembered until the body is complete */
+    return answer_continue(wsi);
+}
+
+/* lws reads a body by its Content-Length and knows no other framing: a
+ * chunked body, or bytes past a length that a proxy in front reads another
+ * way, would be taken for the next request on the connection. So a request
+ * framed any other way than by one plain Content-Length is answered with an
+ * error naming the header, and the connection closed. False when refused. */
+static bool framing_ok(struct lws *wsi, http_req *r)
+{
+    req_priv *p = r->priv;
+    int cll = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH);
+    char cl[32] = "";
+    if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_TRANSFER_ENCODING) > 0) {
+        if (cll > 0)
+            http_reply_error(r, 400, "invalid", "Transfer-Encoding",
+                             "a request may not carry both Content-Length and Transfer-Encoding "
+                             "(where its body ends would be ambiguous)");
+        else
+            http_reply_error(r, 411, "length_required", "Transfer-Encoding",
+                             "Transfer-Encoding is not supported: send the body with a "
+                             "Content-Length");
+    } else if (cll > 0 && (cll > 19 ||
+                           lws_hdr_copy(wsi, cl, sizeof cl, WSI_TOKEN_HTTP_CONTENT_LENGTH) != cll ||
+                           strspn(cl, "0123456789") != (size_t)cll)) {
+        /* two Content-Length headers arrive joined by a comma */
+        http_reply_error(r, 400, "invalid", "Content-Length",
+                         "Content-Length must be one decimal number of bytes, not '%s'",
+                         cl[0] ? cl : "(too long)");
+    } else {
+        return true;
+    }
+    p->body_rejected = true;
+    dispatch(r, NULL);
+    return false;
+}
+
+/* LWS_CALLBACK_HTTP: the headers of a request are in. */
+static int on_request(struct lws *wsi, pss *ps, http_server *srv)
+{
+    if (ps->req) {   /* a previous transaction on this connection, finished */
+        http_req_free(ps->req);
+        ps->req = NULL;
+    }
+    http_req *r = ps->req = http_req_new(wsi, srv);
+    http_req_parse(wsi, r);
+    if (!framing_ok(wsi, r))
+        return 0;
+    bool known;
+    route *rt = find_route(srv, r, &known);
+    req_priv *p = r->priv;
+    if (rt && rt->max_body)
+        p->max_body = rt->max_body;
+    bool has_body = r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH;
+    if (!rt)
+        return on_no_route(wsi, r, known, has_body);
+    if (has_body)
+        return on_body_start(wsi, r, rt);
+    dispatch(r, rt);
+    return 0;
+}
+
+/* LWS_CALLBACK_HTTP_BODY: a piece of the body. */
+static int on_body(pss *ps, void *in, size_t len)
+{
+    http_req *r = ps->req;
+    if (!r)
+        return -1;
+    req_priv *p = r->priv;
+    if (p->dispatched || p->body_rejected)
+        return 0;
+    size_t got = p->fs ? form_stream_got(p->fs) : r->body->len;
+    if (got + len > p->max_body) {
+        p->body_rejected = true;
+        http_reply_error(r, 413, "too_large", "body", "request body exceeds the limit of %zu bytes",
+                         p->max_body);
+        dispatch(r, NULL);
+        return 0;
+    }
+    if (p->fs)
+        form_stream_feed(p->fs, in, len);
+    else
+        g_byte_array_append(r->body, in, (guint)len);
+    return 0;
+}
+
+/* LWS_CALLBACK_HTTP_BODY_COMPLETION */
+static int on_body_end(pss *ps)
+{
+    http_req *r = ps->req;
+    if (!r)
+        return -1;
+    req_priv *p = r->priv;
+    if (!p->dispatched) {
+        route *rt = r->user;
+        r->user = NULL;
+        if (p->fs) {
+            form_stream_end(p->fs);
+            /* whatever came after an early closing boundary is no
+             * request of its own: answer, then close */
+            if (form_stream_short(p->fs))
+                p->body_rejected = true;
+        }
+        dispatch(r, rt);
+    }
+    return 0;
+}
+
+/* LWS_CALLBACK_HTTP_WRITEABLE: the answer's headers, then its body a CHUNK
+ * at a time; the transaction ends after the last. */
+static int on_writable(struct lws *wsi, pss *ps)
+{
+    http_req *r = ps->req;
+    if (!r)
+        return 0;
+    req_priv *p = r->priv;
+    if (!p->ready)
+        return 0;
+    if (!p->headers_sent) {
+        if (write_headers(wsi, r))
+            return -1;
+        p->headers_sent = true;
+        if (r->method == HTTP_HEAD || r->out->len == 0) {
+            log_access(r);
+            return lws_http_transaction_completed(wsi) ? -1 : 0;
+        }
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    size_t left = r->out->len - p->sent, n = left > CHUNK ? CHUNK : left;
+    unsigned char *buf = g_malloc(LWS_PRE + n);
+    memcpy(buf + LWS_PRE, r->out->str + p->sent, n);
+    bool last = n == left;
+    int w = lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
+    g_free(buf);
+    if (w < (int)n)
+        return -1;
+    p->sent += n;
+    if (!last) {
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    log_access(r);
+    if (p->body_rejected)
+        return -1;   /* the unread body makes the connection unusable */
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* CLOSED_HTTP or HTTP_DROP_PROTOCOL: either may be the last word on a
+ * connection, depending on how it ended. */
+static void on_closed(pss *ps)
+{
+    if (!ps->req)
+        return;
+    req_priv *p = ps->req->priv;
+    if (p->deferred && !p->ready)
+        p->gone = true;   /* http_complete frees it */
+    else
+        http_req_free(ps->req);
+    ps->req = NULL;
+}
+
 static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                     size_t len)
 {
     pss *ps = user;
     http_server *srv = lws_context_user(lws_get_context(wsi));
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: return conn_accept(srv, user);
+    case LWS_CALLBACK_WSI_CREATE: conn_created(srv, wsi); return 0;
+    case LWS_CALLBACK_WSI_DESTROY: conn_destroyed(srv, wsi); break;
+    default: break;
+    }
     /* lws calls some reasons (a connection refused while parsing headers)
      * before any per-session data exists */
     if (!ps)
@@ -767,175 +809,14 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     case LWS_CALLBACK_RECEIVE:
     case LWS_CALLBACK_SERVER_WRITEABLE:
     case LWS_CALLBACK_CLOSED:
-        return ws_callback(wsi, reason, ps, srv, in, len);
-    case LWS_CALLBACK_HTTP: {
-        if (ps->req) {   /* a previous transaction on this connection, finished */
-            req_free(ps->req);
-            ps->req = NULL;
-        }
-        http_req *r = ps->req = req_new(wsi, srv);
-        parse_request(wsi, r);
-        bool known;
-        route *rt = find_route(srv, r, &known);
-        req_priv *p = r->priv;
-        if (rt && rt->max_body)
-            p->max_body = rt->max_body;
-        bool has_body = r->method == HTTP_POST || r->method == HTTP_PUT || r->method == HTTP_PATCH;
-        if (!rt) {
-            p->body_rejected = has_body;
-            if (known)
-                http_reply_error(r, 405, "method_not_allowed", NULL, "%s is not allowed on %s",
-                                 r->method_name, r->path);
-            else
-                http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
-            char cl[32] = "";
-            copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
-            /* answer now unless a body is on its way (it is drained first) */
-            if (!has_body || g_ascii_strtoull(cl, NULL, 10) == 0)
-                dispatch(r, NULL);
-            return 0;
-        }
-        if (has_body) {
-            char cl[32] = "";
-            copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
-            if (!cl[0]) {
-                http_reply_error(r, 411, "length_required", "Content-Length",
-                                 "a request body needs a Content-Length header");
-                dispatch(r, NULL);
-                return 0;
-            }
-            unsigned long long n = g_ascii_strtoull(cl, NULL, 10);
-            if (n > p->max_body) {
-                http_reply_error(r, 413, "too_large", "body",
-                                 "request body of %llu bytes exceeds the limit of %zu bytes", n,
-                                 p->max_body);
-                dispatch(r, NULL);
-                /* answer without reading the body, then close */
-                return 0;
-            }
-            if (n == 0) {
-                dispatch(r, rt);
-                return 0;
-            }
-            if (rt->form_names && http_is_form(r) &&
-                (g_ascii_strncasecmp(r->content_type, "multipart/", 10) ||
-                 strstr(r->content_type, "boundary="))) {
-                p->fs = form_stream_new(wsi, rt, (size_t)n);
-            } else {
-                /* the whole body in one allocation */
-                g_byte_array_set_size(r->body, (guint)n);
-                g_byte_array_set_size(r->body, 0);
-            }
-            r->user = rt;   /* remembered until the body is complete */
-            /* curl and many HTTP libraries ask first for bodies over 1 MB,
-             * then wait a second for this before sending anyway; lws does
-             * not answer it itself */
-            char expect[32] = "";
-            copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof expect);
-            if (!g_ascii_strcasecmp(expect, "100-continue")) {
-                static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
-                unsigned char buf[LWS_PRE + sizeof cont];
-                memcpy(buf + LWS_PRE, cont, sizeof cont - 1);
-                if (lws_write(wsi, buf + LWS_PRE, sizeof cont - 1,
-                              LWS_WRITE_HTTP_HEADERS_CONTINUATION) < (int)sizeof cont - 1)
-                    return -1;
-            }
-            return 0;
-        }
-        dispatch(r, rt);
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_BODY: {
-        http_req *r = ps->req;
-        if (!r)
-            return -1;
-        req_priv *p = r->priv;
-        if (p->dispatched || p->body_rejected)
-            return 0;
-        size_t got = p->fs ? p->fs->got : r->body->len;
-        if (got + len > p->max_body) {
-            p->body_rejected = true;
-            http_reply_error(r, 413, "too_large", "body", "request body exceeds the limit of %zu bytes",
-                             p->max_body);
-            dispatch(r, NULL);
-            return 0;
-        }
-        if (p->fs)
-            form_stream_feed(p->fs, in, len);
-        else
-            g_byte_array_append(r->body, in, (guint)len);
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_BODY_COMPLETION: {
-        http_req *r = ps->req;
-        if (!r)
-            return -1;
-        req_priv *p = r->priv;
-        if (!p->dispatched) {
-            route *rt = r->user;
-            r->user = NULL;
-            if (p->fs) {
-                form_stream_end(p->fs);
-                /* whatever came after an early closing boundary is no
-                 * request of its own: answer, then close */
-                if (p->fs->got != p->fs->length)
-                    p->body_rejected = true;
-            }
-            dispatch(r, rt);
-        }
-        return 0;
-    }
-    case LWS_CALLBACK_HTTP_WRITEABLE: {
-        http_req *r = ps->req;
-        if (!r)
-            return 0;
-        req_priv *p = r->priv;
-        if (!p->ready)
-            return 0;
-        if (!p->headers_sent) {
-            if (write_headers(wsi, r))
-                return -1;
-            p->headers_sent = true;
-            if (r->method == HTTP_HEAD || r->out->len == 0) {
-                log_access(r);
-                return lws_http_transaction_completed(wsi) ? -1 : 0;
-            }
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-        size_t left = r->out->len - p->sent, n = left > CHUNK ? CHUNK : left;
-        unsigned char *buf = g_malloc(LWS_PRE + n);
-        memcpy(buf + LWS_PRE, r->out->str + p->sent, n);
-        bool last = n == left;
-        int w = lws_write(wsi, buf + LWS_PRE, n, last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP);
-        g_free(buf);
-        if (w < (int)n)
-            return -1;
-        p->sent += n;
-        if (!last) {
-            lws_callback_on_writable(wsi);
-            return 0;
-        }
-        log_access(r);
-        if (p->body_rejected)
-            return -1;   /* the unread body makes the connection unusable */
-        return lws_http_transaction_completed(wsi) ? -1 : 0;
-    }
+        return http_ws_callback(wsi, reason, ps, srv, in, len);
+    case LWS_CALLBACK_HTTP: return on_request(wsi, ps, srv);
+    case LWS_CALLBACK_HTTP_BODY: return on_body(ps, in, len);
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION: return on_body_end(ps);
+    case LWS_CALLBACK_HTTP_WRITEABLE: return on_writable(wsi, ps);
     case LWS_CALLBACK_CLOSED_HTTP:
-    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
-        /* either may be the last word on a connection, depending on how it ended */
-        if (ps->req) {
-            req_priv *p = ps->req->priv;
-            if (p->deferred && !p->ready) {
-                p->gone = true;   /* http_complete frees it */
-            } else {
-                req_free(ps->req);
-            }
-            ps->req = NULL;
-        }
-        return 0;
-    default:
-        break;
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL: on_closed(ps); return 0;
+    default: break;
     }
     return lws_callback_http_dummy(wsi, reason, user, in, len);
 }
@@ -954,6 +835,12 @@ static const struct lws_protocols protocols[] = {
 
 static void lws_log(int level, const char *line)
 {
+    /* a client's headers over the limit: its 431, no error of ours */
+    if (strstr(line, "Ran out of header data space") ||
+        strstr(line, "More hdr frags than we can deal with")) {
+        headers_overflowed();
+        return;
+    }
     char buf[512];
     snprintf(buf, sizeof buf, "%s", line);
     buf[strcspn(buf, "\n")] = 0;
@@ -976,6 +863,11 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
     s->retry.secs_since_valid_hangup = 70;
     s->lim.max_body = lim && lim->max_body ? lim->max_body : 1 << 20;
     s->lim.idle_timeout_s = lim && lim->idle_timeout_s ? lim->idle_timeout_s : 30;
+    s->lim.header_timeout_s = lim && lim->header_timeout_s ? lim->header_timeout_s : 10;
+    s->lim.max_conns_per_addr = lim && lim->max_conns_per_addr ? lim->max_conns_per_addr : 64;
+    s->lim.max_ws_per_addr = lim && lim->max_ws_per_addr ? lim->max_ws_per_addr : 4096;
+    s->conns = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
+    s->addrs = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     lws_set_log_level(LLL_ERR | LLL_WARN, lws_log);
 
     struct lws_context_creation_info info;
@@ -988,8 +880,12 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
     info.iface = bind;
     info.protocols = protocols;
     info.user = s;
-    info.max_http_header_data = 8192;
-    info.max_http_header_pool = 256;
+    info.max_http_header_data = HEADER_MAX;
+    /* header tables are made when a connection needs one and freed after:
+     * the pool bounds their memory (16 MiB), the cap per address who holds
+     * them, header_timeout_s for how long */
+    info.max_http_header_pool = 2048;
+    info.timeout_secs_ah_idle = (unsigned int)s->lim.header_timeout_s;
     /* bodies are read this much at a time: 4 KiB (the default) means 500
      * reads and callbacks for one 2 MB photo */
     info.pt_serv_buf_size = 65536;
@@ -1004,9 +900,12 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
         g_ptr_array_free(s->routes, TRUE);
         g_ptr_array_free(s->ws_routes, TRUE);
         g_byte_array_free(s->ws_buf, TRUE);
+        g_hash_table_destroy(s->conns);
+        g_hash_table_destroy(s->addrs);
         g_free(s);
         return NULL;
     }
+    servers = g_slist_prepend(servers, s);
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
     s->port = vh ? lws_get_vhost_listen_port(vh) : port;
     return s;
@@ -1037,6 +936,17 @@ void http_route(http_server *s, const char *method, const char *pattern, unsigne
     g_ptr_array_add(s->routes, rt);
 }
 
+void http_routes_foreach(const http_server *s, http_route_cb cb, void *ud)
+{
+    for (guint i = 0; i < s->routes->len; i++) {
+        const route *rt = g_ptr_array_index(s->routes, i);
+        char *pat = g_strconcat(rt->pattern, rt->prefix ? "*" : "", NULL);
+        cb(ud, rt->method, pat, rt->roles);
+        g_free(pat);
+    }
+    http_ws_routes_foreach(s, cb, ud);
+}
+
 void http_route_form(http_server *s, const char *method, const char *pattern, unsigned roles,
                      size_t max_body, const char *const *names, int n, http_handler h, void *ud)
 {
@@ -1054,18 +964,19 @@ void http_server_free(http_server *s)
     /* let lws finish closing on the loop */
     while (g_main_context_iteration(g_main_loop_get_context(s->loop), FALSE))
         ;
+    servers = g_slist_remove(servers, s);
+    if (s->burst_timer)
+        g_source_destroy(
+            g_main_context_find_source_by_id(g_main_loop_get_context(s->loop), s->burst_timer));
+    g_hash_table_destroy(s->conns);
+    g_hash_table_destroy(s->addrs);
     for (guint i = 0; i < s->routes->len; i++) {
         route *rt = g_ptr_array_index(s->routes, i);
         g_free(rt->pattern);
         g_free(rt);
     }
     g_ptr_array_free(s->routes, TRUE);
-    for (guint i = 0; i < s->ws_routes->len; i++) {
-        ws_route *rt = g_ptr_array_index(s->ws_routes, i);
-        g_free(rt->path);
-        g_free(rt);
-    }
-    g_ptr_array_free(s->ws_routes, TRUE);
+    http_ws_routes_free(s);
     g_byte_array_free(s->ws_buf, TRUE);
     g_free(s);
 }

@@ -15,6 +15,7 @@ typedef struct tracker_opts {
     double outside_min;       /* outside the assigned grids this long: alert; default 10 */
     double silent_min;        /* no fix this long: alert; default 15 */
     int batch_max;            /* fixes in one POST /batch; default 10000 */
+    int max_conns_per_addr;   /* per client address; 0: default 64, -1: no cap */
 } tracker_opts;
 
 typedef struct app_opts {
@@ -23,6 +24,7 @@ typedef struct app_opts {
     int port;               /* default 8080 */
     bool public_read;       /* OGC API readable without a token */
     int idle_timeout_s;     /* close idle connections after this; default 30 */
+    int max_conns_per_addr; /* per client address; 0: default 64, -1: no cap */
     live_opts live;         /* the /live bus (zeros: defaults) */
     struct tracker_opts tracker;   /* the OsmAnd port and patrol rules */
 } app_opts;

@@ -48,7 +48,13 @@ typedef void (*http_handler)(http_req *r, void *ud);
 
 typedef struct http_limits {
     size_t max_body;              /* default 1 MiB */
-    int idle_timeout_s;           /* default 30 */
+    int idle_timeout_s;           /* keep-alive and body silence; default 30 */
+    int header_timeout_s;         /* to send a request's headers whole; default 10 */
+    /* Connections open at once from one client address (websockets once
+     * established are counted apart, by max_ws_per_addr); more are refused
+     * when they connect, with a 503. 0: default 64; negative: no cap. */
+    int max_conns_per_addr;
+    int max_ws_per_addr;          /* 0: default 4096; negative: no cap */
 } http_limits;
 
 http_server *http_server_new(GMainLoop *loop, const char *bind, int port,

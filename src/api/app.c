@@ -352,7 +352,8 @@ int app_serve(const app_opts *o)
                       .incidents_changed = env_incidents_changed,
                       .daemon = &a};
     http_limits lim = {.max_body = 1 << 20,
-                       .idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 30};
+                       .idle_timeout_s = o->idle_timeout_s ? o->idle_timeout_s : 30,
+                       .max_conns_per_addr = o->max_conns_per_addr};
     a.http = http_server_new(a.loop, o->bind, o->port, &lim, &err);
     if (!a.http) {
         log_error("http", "%s", err.msg);
