@@ -514,7 +514,8 @@ osmand *osmand_new(api_env *e, GMainLoop *loop, const tracker_opts *o, gc_err *e
         return NULL;
     }
     if (t->o.port > 0 || t->o.port == -2) { /* -2: any free port */
-        http_limits lim = {.max_body = 16 << 20, .idle_timeout_s = 120,
+        http_limits lim = {.max_body = 16 << 20,
+                           .idle_timeout_s = 120,
                            .max_conns_per_addr = t->o.max_conns_per_addr};
         t->http = http_server_new(loop, t->o.bind ? t->o.bind : "127.0.0.1",
                                   t->o.port > 0 ? t->o.port : 0, &lim, err);

@@ -12,7 +12,7 @@
 #include <time.h>
 
 #define MS_2000 946684800000LL
-#define S_10000 253402300800LL   /* 10000-01-01T00:00:00Z */
+#define S_10000 253402300800LL /* 10000-01-01T00:00:00Z */
 
 /* ---- numbers ---- */
 
@@ -48,8 +48,7 @@ int gc_parse_int(const char *s, const char *field, int64_t lo, int64_t hi, int64
                  gc_err *err)
 {
     char range[96];
-    snprintf(range, sizeof range, "a whole number from %lld to %lld", (long long)lo,
-             (long long)hi);
+    snprintf(range, sizeof range, "a whole number from %lld to %lld", (long long)lo, (long long)hi);
     gint64 v;
     if (!s || !*s || strspn(s, "0123456789+-") != strlen(s) ||
         !g_ascii_string_to_signed(s, 10, lo, hi, &v, NULL))
@@ -104,7 +103,7 @@ bool gc_time_parse_in(const char *s, GTimeZone *zone, int64_t *out)
         return false;
     size_t digits = strspn(s, "0123456789");
     if (!s[digits] && digits != 8) {
-        gint64 v;   /* no overflow into the largest number */
+        gint64 v; /* no overflow into the largest number */
         if (!g_ascii_string_to_signed(s, 10, 0, S_10000 - 1, &v, NULL))
             return false;
         *out = v;
@@ -113,17 +112,24 @@ bool gc_time_parse_in(const char *s, GTimeZone *zone, int64_t *out)
     if (unix_of(g_date_time_new_from_iso8601(s, NULL), out) ||
         unix_of(g_date_time_new_from_iso8601(s, zone), out))
         return true;
-    static const char *fmts[] = {"%Y%m%d",            "%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M",
+    static const char *fmts[] = {"%Y%m%d",
+                                 "%Y-%m-%d %H:%M:%S",
+                                 "%Y-%m-%d %H:%M",
                                  "%Y-%m-%dT%H:%M",
-                                 "%Y/%m/%d %H:%M:%S", "%Y/%m/%d %H:%M",  "%m/%d/%Y %I:%M:%S %p",
-                                 "%m/%d/%Y %H:%M:%S", "%m/%d/%Y %H:%M",  "%Y-%m-%d",
-                                 "%Y/%m/%d",          "%m/%d/%Y"};
+                                 "%Y/%m/%d %H:%M:%S",
+                                 "%Y/%m/%d %H:%M",
+                                 "%m/%d/%Y %I:%M:%S %p",
+                                 "%m/%d/%Y %H:%M:%S",
+                                 "%m/%d/%Y %H:%M",
+                                 "%Y-%m-%d",
+                                 "%Y/%m/%d",
+                                 "%m/%d/%Y"};
     for (size_t i = 0; i < G_N_ELEMENTS(fmts); i++) {
         struct tm tm = {0};
         const char *rest = strptime(s, fmts[i], &tm);
         if (rest && !*rest)
-            return unix_of(g_date_time_new(zone, tm.tm_year + 1900, tm.tm_mon + 1,
-                                           tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec),
+            return unix_of(g_date_time_new(zone, tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                                           tm.tm_hour, tm.tm_min, tm.tm_sec),
                            out);
     }
     return false;
@@ -146,15 +152,15 @@ bool gc_time_parse_device(const char *s, int64_t *ms)
     size_t digits = strspn(buf, "0123456789");
     int64_t v;
     if (digits && (!buf[digits] || buf[digits] == '.')) {
-        if (digits >= 12 && !buf[digits]) {   /* milliseconds */
+        if (digits >= 12 && !buf[digits]) { /* milliseconds */
             gint64 x;
             if (!g_ascii_string_to_signed(buf, 10, 0, S_10000 * 1000 - 1, &x, NULL))
                 return false;
             v = x;
-        } else {                              /* seconds, maybe with decimals */
+        } else { /* seconds, maybe with decimals */
             double d;
             bool frac_ok = !buf[digits] || strspn(buf + digits + 1, "0123456789") ==
-                                                len - digits - 1;   /* no exponent */
+                                               len - digits - 1; /* no exponent */
             if (digits > 11 || !frac_ok ||
                 gc_parse_double(buf, "timestamp", 0, (double)S_10000 - 1, &d, NULL))
                 return false;
