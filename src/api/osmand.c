@@ -73,9 +73,10 @@ static const char *keep(job *j, const char *s)
 
 /* Everything a fix shares once its fields are read: the device, its
  * coordinate system, the checks, the geotag. */
-static int finish_fix(osmand *t, job *j, store_fix *f, const char *id, const char *crs_name,
-                      const char *ts, const char *source, gc_err *err)
+static int finish_fix(osmand *t, job *j, osmand_msg *m, store_fix *out, gc_err *err)
 {
+    store_fix *f = &m->f;
+    const char *id = m->id, *crs_name = m->crs, *ts = m->ts, *source = m->source;
     if (!id || !*id)
         return gc_fail(err, GC_EINVAL, "id", "the device id is missing (id or device_id)");
     device *d;
@@ -110,12 +111,22 @@ static int finish_fix(osmand *t, job *j, store_fix *f, const char *id, const cha
     f->grid_id = keep(j, f->grid_id);
     f->community_id = keep(j, f->community_id);
     f->street_id = keep(j, f->street_id);
+    *out = *f;
     return 0;
 }
 
-/* OsmAnd's key=value fields (query, form, or a flat JSON object). */
-static int fix_from_kv(osmand *t, job *j, GHashTable *m, store_fix *f, gc_err *err)
+void osmand_msg_clear(osmand_msg *msg)
 {
+    if (msg->kv)
+        g_hash_table_destroy(msg->kv);
+    msg->kv = NULL;
+}
+
+int osmand_read_kv(GHashTable *m, osmand_msg *msg, gc_err *err)
+{
+    GHashTable *keep_kv = msg->kv;
+    *msg = (osmand_msg){.kv = keep_kv};
+    store_fix *f = &msg->f;
     *f = fix_blank();
     f->lon = f->lat = NAN;
     const char *loc = kv(m, "location", NULL);
@@ -142,8 +153,11 @@ static int fix_from_kv(osmand *t, job *j, GHashTable *m, store_fix *f, gc_err *e
     const char *alarm = kv(m, "alarm", NULL);
     f->sos = alarm &&
              (!g_ascii_strcasecmp(alarm, "sos") || !strcmp(alarm, "true") || !strcmp(alarm, "1"));
-    return finish_fix(t, j, f, kv(m, "id", "deviceid"), kv(m, "crs", NULL),
-                      kv(m, "timestamp", NULL), "osmand", err);
+    msg->id = kv(m, "id", "deviceid");
+    msg->crs = kv(m, "crs", NULL);
+    msg->ts = kv(m, "timestamp", NULL);
+    msg->source = "osmand";
+    return 0;
 }
 
 static double jnum(json_t *o, const char *k)
@@ -162,8 +176,9 @@ static int jcheck(json_t *o, const char *k, const char *field, gc_err *err)
 }
 
 /* Traccar Client's JSON body. */
-static int fix_from_traccar(osmand *t, job *j, json_t *o, store_fix *f, gc_err *err)
+static int read_traccar(json_t *o, osmand_msg *msg, gc_err *err)
 {
+    store_fix *f = &msg->f;
     *f = fix_blank();
     json_t *loc = json_object_get(o, "location");
     json_t *c = json_object_get(loc, "coords");
@@ -195,11 +210,10 @@ static int fix_from_traccar(osmand *t, job *j, json_t *o, store_fix *f, gc_err *
              (ev && !g_ascii_strcasecmp(ev, "sos")) ||
              !g_strcmp0(json_string_value(json_object_get(extras, "alarm")), "sos");
     json_t *ts = json_object_get(loc, "timestamp");
-    char tbuf[32];
     const char *tstr = json_string_value(ts);
     if (json_is_integer(ts)) {
-        snprintf(tbuf, sizeof tbuf, "%lld", (long long)json_integer_value(ts));
-        tstr = tbuf;
+        snprintf(msg->tbuf, sizeof msg->tbuf, "%lld", (long long)json_integer_value(ts));
+        tstr = msg->tbuf;
     } else if (ts && !json_is_string(ts)) {
         return gc_fail(err, GC_EINVAL, "location.timestamp",
                        "location.timestamp must be ISO 8601 or a number");
@@ -207,17 +221,23 @@ static int fix_from_traccar(osmand *t, job *j, json_t *o, store_fix *f, gc_err *
     const char *id = json_string_value(json_object_get(o, "device_id"));
     if (!id && json_is_string(json_object_get(o, "id")))
         id = json_string_value(json_object_get(o, "id"));
-    return finish_fix(t, j, f, id, json_string_value(json_object_get(o, "crs")), tstr,
-                      "traccar-json", err);
+    msg->id = id;
+    msg->crs = json_string_value(json_object_get(o, "crs"));
+    msg->ts = tstr;
+    msg->source = "traccar-json";
+    return 0;
 }
 
-/* One JSON item: Traccar's shape or OsmAnd's fields as an object. */
-static int fix_from_json(osmand *t, job *j, json_t *o, store_fix *f, gc_err *err)
+int osmand_read_json(json_t *o, osmand_msg *msg, gc_err *err)
 {
+    osmand_msg_clear(msg);
+    *msg = (osmand_msg){0};
     if (!json_is_object(o))
         return gc_fail(err, GC_EINVAL, "body", "a position is a JSON object");
     if (json_object_get(o, "location") && json_is_object(json_object_get(o, "location")))
-        return fix_from_traccar(t, j, o, f, err);
+        return read_traccar(o, msg, err);
+    /* OsmAnd's fields as an object: read as the query would be (the
+     * strings live in msg->kv until osmand_msg_clear) */
     GHashTable *m = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     const char *k;
     json_t *v;
@@ -233,10 +253,21 @@ static int fix_from_json(osmand *t, job *j, json_t *o, store_fix *f, gc_err *err
         else if (json_is_boolean(v))
             g_hash_table_insert(m, (char *)k, g_strdup(json_is_true(v) ? "true" : "false"));
     }
-    int rc = fix_from_kv(t, j, m, f, err);
-    g_hash_table_destroy(m);
+    msg->kv = m;
+    int rc = osmand_read_kv(m, msg, err);
     if (!rc)
-        f->source = "batch";
+        msg->source = "batch";
+    return rc;
+}
+
+/* One JSON item read and checked against devices, into *f. */
+static int fix_from_json(osmand *t, job *j, json_t *o, store_fix *f, gc_err *err)
+{
+    osmand_msg msg = {0};
+    int rc = osmand_read_json(o, &msg, err);
+    if (!rc)
+        rc = finish_fix(t, j, &msg, f, err);
+    osmand_msg_clear(&msg);
     return rc;
 }
 
@@ -405,8 +436,12 @@ static void h_osmand(http_req *r, void *ud)
                 http_form_clear(&form);
             }
         }
-        if (!rc)
-            rc = fix_from_kv(t, j, m, &f, &err);
+        if (!rc) {
+            osmand_msg msg = {0};
+            rc = osmand_read_kv(m, &msg, &err);
+            if (!rc)
+                rc = finish_fix(t, j, &msg, &f, &err);
+        }
         g_hash_table_destroy(m);
     }
     if (rc) {

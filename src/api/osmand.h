@@ -18,6 +18,21 @@
 
 typedef struct osmand osmand;
 
+/* What a tracker sent, read but not yet checked against the registered
+ * devices: the protocol's parser, apart so that it can be fuzzed. Strings
+ * point into the input (the map, the JSON) or into the message itself. */
+typedef struct osmand_msg {
+    store_fix f;                  /* lon/lat NAN when absent; units converted (knots → m/s) */
+    const char *id, *crs, *ts, *source;
+    char tbuf[32];
+    GHashTable *kv;               /* a flat JSON object's fields as text; osmand_msg_clear */
+} osmand_msg;
+/* OsmAnd's key=value fields (query, form): 0 or GC_EINVAL naming the field. */
+int osmand_read_kv(GHashTable *m, osmand_msg *msg, gc_err *err);
+/* One JSON position: Traccar Client's shape or OsmAnd's fields as an object. */
+int osmand_read_json(json_t *o, osmand_msg *msg, gc_err *err);
+void osmand_msg_clear(osmand_msg *msg);
+
 /* Listens on o->port (0: 5055, -1: none, -2: any free port). */
 osmand *osmand_new(api_env *e, GMainLoop *loop, const tracker_opts *o, gc_err *err);
 /* Stops listening and refuses new fixes (503); what is queued is still written. */
