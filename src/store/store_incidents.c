@@ -1,8 +1,6 @@
 /* store_incidents: the incident tables of the SpatiaLite store (migration
  * 005). Rows go in and come out as jansson objects keyed by column name, so
- * the domain module (incidents.c) holds the rules and this file only SQL.
- * Also the store's nestable transactions, which the domain uses to make one
- * report (case, photos, history, change-log row) a single commit. */
+ * the domain module (incidents.c) holds the rules and this file only SQL. */
 #include <glib.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,101 +9,6 @@
 
 #include "gridcc/parse.h"
 #include "store_priv.h"
-
-/* ---- transactions ---- */
-
-/* Savepoint statements are few ("SAVEPOINT sp1" …) and run per row in bulk
- * work: prepared once each through the statement cache. */
-static int tx_step(store *s, const char *sql, gc_err *err)
-{
-    sqlite3_stmt *st = store_stmt(s, sql);
-    if (!st)
-        return store_db_fail(s, err, sql);
-    int rc = sqlite3_step(st);
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_fail(s, err, sql);
-}
-
-json_t *store_memo_get(store *s, const char *key)
-{
-    return s->depth > 0 && s->memo ? g_hash_table_lookup(s->memo, key) : NULL;
-}
-
-void store_memo_put(store *s, const char *key, json_t *v)
-{
-    if (s->depth <= 0) {
-        json_decref(v);
-        return;
-    }
-    if (!s->memo)
-        s->memo = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                        (GDestroyNotify)json_decref);
-    g_hash_table_replace(s->memo, g_strdup(key), v);
-}
-
-void store_memo_clear(store *s)
-{
-    if (s->memo)
-        g_hash_table_remove_all(s->memo);
-}
-
-int store_begin(store *s, gc_err *err)
-{
-    char sql[32];
-    if (s->depth == 0)
-        store_memo_clear(s);
-    if (s->depth == 0)
-        snprintf(sql, sizeof sql, "BEGIN IMMEDIATE");
-    else
-        snprintf(sql, sizeof sql, "SAVEPOINT sp%d", s->depth);
-    if (s->depth == 0 ? store_exec(s, sql, err) : tx_step(s, sql, err))
-        return GC_EIO;
-    s->depth++;
-    return 0;
-}
-
-int store_commit(store *s, gc_err *err)
-{
-    char sql[32];
-    if (s->depth <= 0)
-        return gc_fail(err, GC_EIO, NULL, "store: commit outside a transaction");
-    if (s->depth == 1)
-        snprintf(sql, sizeof sql, "COMMIT");
-    else
-        snprintf(sql, sizeof sql, "RELEASE sp%d", s->depth - 1);
-    /* on failure the transaction (or savepoint) stays open: the caller
-     * rolls back, and only its own level */
-    if (s->depth == 1 ? store_exec(s, sql, err) : tx_step(s, sql, err))
-        return GC_EIO;
-    s->depth--;
-    return 0;
-}
-
-void store_rollback(store *s)
-{
-    if (s->depth <= 0)
-        return;
-    store_memo_clear(s);   /* it may hold what is being undone */
-    if (s->depth == 1) {
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
-    } else {
-        char sql[32];
-        gc_err ignore = {0};
-        snprintf(sql, sizeof sql, "ROLLBACK TO sp%d", s->depth - 1);
-        tx_step(s, sql, &ignore);
-        snprintf(sql, sizeof sql, "RELEASE sp%d", s->depth - 1);
-        tx_step(s, sql, &ignore);
-    }
-    s->depth--;
-}
-
-int store_change_append(store *s, const char *topic, const char *id, json_t *data, gc_err *err)
-{
-    char *text = json_dumps(data, JSON_COMPACT | STORE_JSON_PRECISION);
-    int rc = store_change_text(s, topic, id, text, err);
-    free(text);
-    return rc;
-}
 
 /* ---- rows and JSON ---- */
 

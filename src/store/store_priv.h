@@ -1,6 +1,7 @@
-/* store_priv.h: what the files of the store module share (store.c: schema,
- * layers, users; store_incidents.c: incidents). Nothing outside the store
- * includes this. */
+/* store_priv.h: what the files of the store module share (store.c: the
+ * connection, statements, transactions, change log; store_layers.c,
+ * store_users.c, store_incidents.c, store_workers.c: their tables).
+ * Nothing outside src/store includes this. */
 #ifndef GRIDCC_STORE_PRIV_H
 #define GRIDCC_STORE_PRIV_H
 

@@ -1,43 +1,10 @@
 /* store_workers: grid workers' trackers, their fixes, assigned grids and
- * alerts (migration 007), and the change log's retention. */
+ * alerts (migration 007). */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "gridcc/parse.h"
 #include "store_priv.h"
-
-int store_user_by_id(store *s, int64_t id, store_user *out, gc_err *err)
-{
-    sqlite3_stmt *st =
-        store_stmt(s, "SELECT id, name, role, pwhash, disabled, department FROM users WHERE id = ?");
-    if (!st)
-        return store_db_fail(s, err, "users");
-    sqlite3_bind_int64(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        store_user_from_row(st, out);
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
-        return 0;
-    return rc == SQLITE_DONE ? gc_fail(err, GC_ENOTFOUND, "worker", "no user with id %lld",
-                                       (long long)id)
-                             : store_db_fail(s, err, "users");
-}
-
-int store_user_find(store *s, const char *key, store_user *out, gc_err *err)
-{
-    int rc = GC_ENOTFOUND;
-    size_t len = key ? strlen(key) : 0;
-    int64_t id;
-    if (len && strspn(key, "0123456789") == len && !gc_parse_int(key, "id", 0, INT64_MAX, &id, NULL))
-        rc = store_user_by_id(s, id, out, err);
-    if (rc == GC_ENOTFOUND && len)   /* a user may be called "42" too */
-        rc = store_user_get(s, key, out, err);
-    if (rc == GC_ENOTFOUND)
-        return gc_fail(err, GC_ENOTFOUND, "worker", "no user with id or name '%s'", key ? key : "");
-    return rc;
-}
 
 int store_device_put(store *s, const char *device_id, int64_t user_id, const char *crs,
                      const char *label, gc_err *err)
@@ -370,32 +337,4 @@ int store_alerts(store *s, bool open_only, int64_t since_ms, json_t **arr, gc_er
         sqlite3_bind_int64(st, 1, since_ms);
     *arr = json_array();
     return rows_json(s, st, *arr, "alerts", err);
-}
-
-int64_t store_first_seq(store *s)
-{
-    sqlite3_stmt *st = store_stmt(s, "SELECT coalesce(min(seq), 0) FROM change_log");
-    int64_t v = st && sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
-    if (st)
-        sqlite3_reset(st);
-    return v;
-}
-
-int store_changes_prune(store *s, int64_t keep_s, int64_t keep_min, int64_t *removed,
-                        gc_err *err)
-{
-    sqlite3_stmt *st = store_stmt(
-        s, "DELETE FROM change_log WHERE ts < strftime('%Y-%m-%dT%H:%M:%fZ', 'now', ?) "
-           "AND seq <= (SELECT coalesce(max(seq), 0) FROM change_log) - ?");
-    if (!st)
-        return store_db_fail(s, err, "change log");
-    char mod[48];
-    snprintf(mod, sizeof mod, "-%lld seconds", (long long)keep_s);
-    sqlite3_bind_text(st, 1, mod, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, keep_min);
-    int rc = sqlite3_step(st);
-    if (removed)
-        *removed = rc == SQLITE_DONE ? sqlite3_changes(s->db) : 0;
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : store_db_fail(s, err, "change log");
 }
