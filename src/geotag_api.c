@@ -132,21 +132,66 @@ static int read_geometry(json_t *g, pts *p, char *field, size_t flen, const char
     return -1;
 }
 
+/* f=json|ndjson|csv, else the first of their media types that Accept names;
+ * false after replying 400 */
+static bool output_format(http_req *r, geotag_format *fmt)
+{
+    static const struct {
+        const char *name, *media;
+        geotag_format fmt;
+    } kinds[] = {{"json", "application/json", GEOTAG_JSON},
+                 {"ndjson", "application/x-ndjson", GEOTAG_NDJSON},
+                 {"csv", "text/csv", GEOTAG_CSV}};
+    const char *f = http_query(r, "f");
+    *fmt = GEOTAG_JSON;
+    if (f) {
+        for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++)
+            if (!strcmp(f, kinds[i].name)) {
+                *fmt = kinds[i].fmt;
+                return true;
+            }
+        http_reply_error(r, 400, "invalid", "f", "f must be json, ndjson or csv");
+        return false;
+    }
+    char *accept = g_ascii_strdown(r->accept, -1);   /* media types ignore case */
+    const char *first = NULL;
+    for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++) {
+        const char *at = strstr(accept, kinds[i].media);
+        if (at && (!first || at < first)) {
+            first = at;
+            *fmt = kinds[i].fmt;
+        }
+    }
+    g_free(accept);
+    return true;
+}
+
 static void h_post(http_req *r, void *ud)
 {
     app *a = ud;
     if (!app_authorize(a, r, ROLE_ANY))
         return;
+    geotag_format fmt;
+    if (!output_format(r, &fmt))
+        return;
+    geotag_writer *w;
+    gc_err werr = {0};
+    if (geotag_writer_new(app_index(a), fmt, http_query(r, "fields"), &w, &werr)) {
+        http_reply_err(r, &werr);
+        return;
+    }
     json_error_t je;
     json_t *doc = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
     if (!doc) {
         http_reply_error(r, 400, "invalid_json", "body", "malformed JSON at line %d column %d: %s",
                          je.line, je.column, je.text);
+        geotag_writer_free(w);
         return;
     }
     crs_transform *t = crs_from_query(r);
     if (!t) {
         json_decref(doc);
+        geotag_writer_free(w);
         return;
     }
     pts p = {0};
@@ -210,16 +255,19 @@ static void h_post(http_req *r, void *ud)
             http_reply_error(r, 400, "invalid", f, "point %zu: %s", bad, err.msg);
         } else {
             const gc_index *ix = app_index(a);
-            json_t *results = json_array();
-            for (size_t i = 0; i < p.n; i++) {
+            http_reply(r, 200, geotag_writer_content_type(w), NULL, 0);
+            geotag_writer_begin(w, r->out, p.n);
+            for (size_t i = 0; i < p.n && !rc; i++) {
                 index_chain c;
                 index_geotag(ix, p.x[i], p.y[i], &c);
-                json_array_append_new(results, geotag_chain_json(&c, p.x[i], p.y[i]));
+                rc = geotag_writer_add(w, r->out, &c, p.x[i], p.y[i]);
             }
-            http_reply_json(r, 200, json_pack("{s:I,s:o}", "count", (json_int_t)p.n, "results",
-                                              results));
+            geotag_writer_end(w, r->out);
+            if (rc)   /* the transform checked every point finite: a bug, not the client's */
+                http_reply_error(r, 500, "internal", NULL, "the answer could not be encoded");
         }
     }
+    geotag_writer_free(w);
     crs_transform_free(t);
     free(p.x);
     free(p.y);

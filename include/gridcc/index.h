@@ -52,6 +52,15 @@ void index_builder_free(index_builder *b);
 
 void index_free(gc_index *ix);
 size_t index_feature_count(const gc_index *ix);
+/* Features are numbered 0 … index_feature_count - 1, layer by layer, so that a caller can keep
+ * its own data per feature in an array. */
+const index_hit *index_feature(const gc_index *ix, size_t i);
+size_t index_feature_number(const gc_index *ix, const index_hit *h);
+/* Data a caller derives from the features (geotag's encoded JSON), kept for exactly the index's
+ * lifetime: make runs on the first call, once even when threads race, and destroy in
+ * index_free; later calls return what it made. One slot: every call must pass the same make. */
+void *index_derived(const gc_index *ix, void *(*make)(const gc_index *ix),
+                    void (*destroy)(void *data));
 size_t index_memory_bytes(const gc_index *ix);
 
 /* Fills out; a point outside everything gives an empty chain. Returns
