@@ -126,8 +126,8 @@ typedef struct span {
 /* Per index (index_derived): every feature encoded once. */
 typedef struct cache {
     GString *text;
-    span *obj, *id, *csv;         /* per feature number */
-    const char **layers;          /* the index's non-chain layers, in order (the index's strings) */
+    span *obj, *id, *csv; /* per feature number */
+    const char **layers;  /* the index's non-chain layers, in order (the index's strings) */
     size_t nlayers;
 } cache;
 
@@ -189,21 +189,21 @@ typedef enum { F_LON, F_LAT, F_LEVEL, F_LAYER } field_kind;
 
 typedef struct field {
     field_kind kind;
-    gc_level level;               /* F_LEVEL */
-    const char *layer;            /* F_LAYER: the index's own string, compared by address */
+    gc_level level;    /* F_LEVEL */
+    const char *layer; /* F_LAYER: the index's own string, compared by address */
     char *name;
-    GString *key;                 /* JSON: the text before the value ({"grid": or ,"grid":) */
+    GString *key; /* JSON: the text before the value ({"grid": or ,"grid":) */
 } field;
 
 struct geotag_writer {
     const gc_index *ix;
     const cache *k;
     geotag_format fmt;
-    field *fields;                /* NULL: whole chains */
+    field *fields; /* NULL: whole chains */
     size_t nfields;
     size_t written;
-    json_t *num;                  /* one real, re-set for every number: jansson's formatting */
-    GString *chain_key[LEVEL_CHAIN_N];   /* {"lon": … ,"chain":{"district": … */
+    json_t *num;                       /* one real, re-set for every number: jansson's formatting */
+    GString *chain_key[LEVEL_CHAIN_N]; /* {"lon": … ,"chain":{"district": … */
 };
 
 static void field_key(field *f, bool first)
@@ -262,8 +262,8 @@ int geotag_writer_new(const gc_index *ix, geotag_format fmt, const char *fields,
     w->num = json_real(0);
     int rc = 0;
     if (fields && !*fields) {
-        rc = gc_fail(err, GC_EINVAL, "fields", "fields: no name given (leave it out for whole "
-                                               "chains)");
+        rc = gc_fail(err, GC_EINVAL, "fields",
+                     "fields: no name given (leave it out for whole chains)");
     } else if (fields) {
         gchar **names = g_strsplit(fields, ",", -1);
         w->fields = calloc(g_strv_length(names) + 1, sizeof *w->fields);
@@ -398,8 +398,9 @@ static int add_fields(geotag_writer *w, GString *out, const index_chain *c, doub
         }
         const index_hit *h = field_hit(f, c);
         if (h)
-            append_span(out, k, csv ? &k->csv[index_feature_number(w->ix, h)]
-                                    : &k->id[index_feature_number(w->ix, h)]);
+            append_span(out, k,
+                        csv ? &k->csv[index_feature_number(w->ix, h)]
+                            : &k->id[index_feature_number(w->ix, h)]);
         else if (!csv)
             g_string_append(out, "null");
     }
@@ -408,8 +409,7 @@ static int add_fields(geotag_writer *w, GString *out, const index_chain *c, doub
     return 0;
 }
 
-int geotag_writer_add(geotag_writer *w, GString *out, const index_chain *c, double lon,
-                      double lat)
+int geotag_writer_add(geotag_writer *w, GString *out, const index_chain *c, double lon, double lat)
 {
     if (w->fmt == GEOTAG_JSON && w->written)
         g_string_append_c(out, ',');

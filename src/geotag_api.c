@@ -153,7 +153,7 @@ static bool output_format(http_req *r, geotag_format *fmt)
         http_reply_error(r, 400, "invalid", "f", "f must be json, ndjson or csv");
         return false;
     }
-    char *accept = g_ascii_strdown(r->accept, -1);   /* media types ignore case */
+    char *accept = g_ascii_strdown(r->accept, -1); /* media types ignore case */
     const char *first = NULL;
     for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++) {
         const char *at = strstr(accept, kinds[i].media);
@@ -263,7 +263,7 @@ static void h_post(http_req *r, void *ud)
                 rc = geotag_writer_add(w, r->out, &c, p.x[i], p.y[i]);
             }
             geotag_writer_end(w, r->out);
-            if (rc)   /* the transform checked every point finite: a bug, not the client's */
+            if (rc) /* the transform checked every point finite: a bug, not the client's */
                 http_reply_error(r, 500, "internal", NULL, "the answer could not be encoded");
         }
     }

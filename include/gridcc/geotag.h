@@ -46,8 +46,7 @@ const char *geotag_writer_content_type(const geotag_writer *w);
  * per point in order, between begin() and end(); GC_EINVAL if lon or lat is
  * not finite. */
 void geotag_writer_begin(geotag_writer *w, GString *out, size_t count);
-int geotag_writer_add(geotag_writer *w, GString *out, const index_chain *c, double lon,
-                      double lat);
+int geotag_writer_add(geotag_writer *w, GString *out, const index_chain *c, double lon, double lat);
 void geotag_writer_end(geotag_writer *w, GString *out);
 void geotag_writer_free(geotag_writer *w);
 
