@@ -295,6 +295,18 @@ int geotag_writer_new(const gc_index *ix, geotag_format fmt, const char *fields,
     return 0;
 }
 
+void geotag_writer_needs(const geotag_writer *w, unsigned *levels, bool *extras)
+{
+    *levels = w->fields ? 0 : ~0u;
+    *extras = !w->fields;
+    for (size_t i = 0; i < w->nfields; i++) {
+        if (w->fields[i].kind == F_LEVEL)
+            *levels |= 1u << w->fields[i].level;
+        else if (w->fields[i].kind == F_LAYER)
+            *extras = true;
+    }
+}
+
 const char *geotag_writer_content_type(const geotag_writer *w)
 {
     switch (w->fmt) {

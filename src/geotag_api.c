@@ -255,11 +255,14 @@ static void h_post(http_req *r, void *ud)
             http_reply_error(r, 400, "invalid", f, "point %zu: %s", bad, err.msg);
         } else {
             const gc_index *ix = app_index(a);
+            unsigned levels;
+            bool extras;
+            geotag_writer_needs(w, &levels, &extras);
             http_reply(r, 200, geotag_writer_content_type(w), NULL, 0);
             geotag_writer_begin(w, r->out, p.n);
             for (size_t i = 0; i < p.n && !rc; i++) {
                 index_chain c;
-                index_geotag(ix, p.x[i], p.y[i], &c);
+                index_geotag_only(ix, p.x[i], p.y[i], levels, extras, &c);
                 rc = geotag_writer_add(w, r->out, &c, p.x[i], p.y[i]);
             }
             geotag_writer_end(w, r->out);

@@ -511,6 +511,12 @@ static size_t layer_lookup(const gc_index *ix, const layer *l, double lon, doubl
 
 int index_geotag(const gc_index *ix, double lon, double lat, index_chain *out)
 {
+    return index_geotag_only(ix, lon, lat, ~0u, true, out);
+}
+
+int index_geotag_only(const gc_index *ix, double lon, double lat, unsigned levels, bool extras,
+                      index_chain *out)
+{
     memset(out, 0, sizeof *out);
     if (!isfinite(lon) || !isfinite(lat))
         return GC_EINVAL;
@@ -519,10 +525,10 @@ int index_geotag(const gc_index *ix, double lon, double lat, index_chain *out)
     int64_t qx = llround(lon * QSCALE), qy = llround(lat * QSCALE);
     for (int lv = 0; lv < LEVEL_CHAIN_N; lv++) {
         int li = ix->chain_layer[lv];
-        if (li >= 0)
+        if (li >= 0 && (levels & (1u << lv)))
             layer_lookup(ix, &ix->layers[li], lon, lat, qx, qy, &out->chain[lv], 1, 1);
     }
-    for (size_t i = 0; i < ix->nlayers; i++) {
+    for (size_t i = 0; extras && i < ix->nlayers; i++) {
         const layer *l = &ix->layers[i];
         if (l->level < LEVEL_CHAIN_N || out->nextra >= INDEX_MAX_EXTRA)
             continue;

@@ -39,6 +39,9 @@ typedef struct geotag_writer geotag_writer;
  * index must outlive the writer (caller frees it with geotag_writer_free). */
 int geotag_writer_new(const gc_index *ix, geotag_format fmt, const char *fields,
                       geotag_writer **out, gc_err *err);
+/* What the writer shows, as index_geotag_only's arguments: the chain levels
+ * (bit 1 << level) and whether the dedicated and department layers. */
+void geotag_writer_needs(const geotag_writer *w, unsigned *levels, bool *extras);
 /* "application/json", "application/x-ndjson" or "text/csv; charset=utf-8". */
 const char *geotag_writer_content_type(const geotag_writer *w);
 /* JSON: {"count":N,"results":[ …]}; NDJSON: a line a point; CSV: a header

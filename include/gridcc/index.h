@@ -16,6 +16,7 @@
 #ifndef GRIDCC_INDEX_H
 #define GRIDCC_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gridcc/err.h"
@@ -66,5 +67,10 @@ size_t index_memory_bytes(const gc_index *ix);
 /* Fills out; a point outside everything gives an empty chain. Returns
  * GC_EINVAL (and an empty chain) for non-finite coordinates. */
 int index_geotag(const gc_index *ix, double lon, double lat, index_chain *out);
+/* The same, looking only at the chain levels in the mask `levels` (bit 1 << level) and, when
+ * `extras`, at the dedicated and department layers; the rest of out stays empty. For callers
+ * that want a few levels of many points: each layer skipped is a lookup saved. */
+int index_geotag_only(const gc_index *ix, double lon, double lat, unsigned levels, bool extras,
+                      index_chain *out);
 
 #endif
