@@ -123,7 +123,7 @@ int main(int argc, char **argv)
     snprintf(auth, sizeof auth, "Authorization: Bearer %s", argv[3]);
     struct curl_slist *h = curl_slist_append(NULL, auth);
     h = curl_slist_append(h, "Content-Type: application/json");
-    h = curl_slist_append(h, "Expect:");   /* no 100-continue round trip */
+    h = curl_slist_append(h, "Expect:"); /* no 100-continue round trip */
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
     snprintf(url, sizeof url, "http://127.0.0.1:%d/api/geotag", port);
     double full = post(c, url, body, n, reps, "HTTP, whole chains:");
@@ -171,8 +171,7 @@ int main(int argc, char **argv)
     double base = n / (now() - t0);
     printf("%-32s %9.0f points/s (%.2f features/point)\n", "SpatiaLite ST_Within + R*Tree:", base,
            (double)found / n);
-    printf("ratio, whole chains through HTTP / SpatiaLite: %.1fx   (target >= 30x)\n",
-           full / base);
+    printf("ratio, whole chains through HTTP / SpatiaLite: %.1fx   (target >= 30x)\n", full / base);
     printf("ids only through HTTP: %.0f points/s   (target >= 300,000)\n", ids);
     sqlite3_finalize(st);
     sqlite3_close(db);
