@@ -18,7 +18,4 @@ tok=$("$BIN" user add op --role operator --db "$T/g.db" 2>/dev/null)
 GRIDCC_LOG=warn ${PIN_DAEMON:-} "$BIN" serve --db "$T/g.db" --port "$PORT" --osmand-port -1 > "$T/serve.log" 2>&1 &
 pid=$!
 for _ in $(seq 100); do curl -sf "localhost:$PORT/api/health" >/dev/null && break; sleep 0.1; done
-c0=$(awk '{print $14 + $15}' /proc/$pid/stat)
-${PIN_CLIENT:-} build/bench/bench_geotag_http "$T/g.db" "$PORT" "$tok" "$POINTS" "$REPS"
-c1=$(awk '{print $14 + $15}' /proc/$pid/stat)
-echo "daemon CPU over the HTTP part: $(( (c1 - c0) * 1000 / $(getconf CLK_TCK) )) ms for $(( 2 * (REPS + 1) )) requests"
+${PIN_CLIENT:-} build/bench/bench_geotag_http "$T/g.db" "$PORT" "$tok" "$POINTS" "$REPS" "$pid"
