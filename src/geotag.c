@@ -161,7 +161,15 @@ static void *cache_make(const gc_index *ix)
         const index_hit *h = index_feature(ix, i);
         size_t off = k->text->len;
         json_t *o = feature_json(h);
-        append_json(k->text, o);
+        if (o && json_dumpb(o, NULL, 0, DUMP_FLAGS)) {
+            append_json(k->text, o);
+        } else {   /* a name that is not UTF-8: jansson refuses it (GET would answer 500) */
+            char *id = g_utf8_make_valid(h->fid, -1);
+            log_warn("geotag", "feature not encodable as JSON, shown as null layer=%s id=%s",
+                     h->layer, id);
+            g_free(id);
+            g_string_append(k->text, "null");
+        }
         json_decref(o);
         k->obj[i] = cache_put(k, off);
         off = k->text->len;
