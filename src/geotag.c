@@ -163,7 +163,7 @@ static void *cache_make(const gc_index *ix)
         json_t *o = feature_json(h);
         if (o && json_dumpb(o, NULL, 0, DUMP_FLAGS)) {
             append_json(k->text, o);
-        } else {   /* a name that is not UTF-8: jansson refuses it (GET would answer 500) */
+        } else { /* a name that is not UTF-8: jansson refuses it (GET would answer 500) */
             char *id = g_utf8_make_valid(h->fid, -1);
             log_warn("geotag", "feature not encodable as JSON, shown as null layer=%s id=%s",
                      h->layer, id);
