@@ -102,6 +102,38 @@ def test_whole_chains_equal_get_byte_for_byte():
         get_chain(x, y, crs="gcj02") for x, y in few) + b"]}"
 
 
+def test_every_body_shape_reads_the_same():
+    """Bare arrays are read without a tree (yajl); every other shape, and
+    every bad body, by jansson: the answers and errors must not differ."""
+    d, t = ctx["d"], ctx["t"]
+    pts = ctx["pts"][:50] + [[116, 40]]
+    want = post({"type": "MultiPoint", "coordinates": pts}, "?fields=lon,lat,grid,building")
+    assert want[0] == 200
+    bodies = [
+        json.dumps(pts),
+        json.dumps([{"lon": x, "lat": y} for x, y in pts]),
+        json.dumps([{"lat": y, "lon": x} for x, y in pts]),
+        json.dumps([[x, y, 12.5] for x, y in pts]),                    # an altitude
+        json.dumps([{"lon": x, "lat": y, "alt": 3} for x, y in pts]),  # another member
+        json.dumps([[x, y, "x"] for x, y in pts]),
+        "\n [ " + " ,\n".join("[ %r , %r ]" % (x, y) for x, y in pts) + " ] \n",
+        "[" + ",".join('{"lon": 0, "lat": %r, "lon": %r}' % (y, x) for x, y in pts) + "]",  # the last wins
+    ]
+    for b in bodies:
+        st, _, body = d.request("POST", "/api/geotag?fields=lon,lat,grid,building", b, token=t)
+        assert (st, body) == want[:1] + want[2:], (b[:80], st, body[:200])
+    for b, field in (('[[116.3, 40.0], ["x", 1]]', "[1]"), ('[[116.3, 40.0], [116.3]]', "[1]"),
+                     ('[{"lon": 116.3}]', "[0]"), ('[{"lon": 116.3, "lat": null}]', "[0]"),
+                     ('[[116.3, 40.0], 5]', "[1]"), ('[[[116.3, 40.0]]]', "[0]"),
+                     ('[[116.3, 40.0],]', "body"), ('[[116.3, 40.0]] x', "body"),
+                     ('[[116.3, 40.0], [1e999, 40]]', "body"), ('[[116.3, 40.0]', "body"),
+                     ('[[116.3, 40.0], [300, 40]]', "points[1]"), ("[]", "body"),
+                     ('[[NaN, 40]]', "body"), ('[[116.3, 40.0], [99999999999999999999, 1]]', "body")):
+        expect_error(d.json("POST", "/api/geotag", b, token=t), 400, field)
+    too_many = "[" + ",".join(["[116.3,40.0]"] * 100001) + "]"
+    expect_error(d.json("POST", "/api/geotag", too_many, token=t), 413, "body")
+
+
 def test_escaping_json_and_csv():
     pts = [[f["x"] + 0.001, f["y"] + 0.001] for f in ODD]
     old = [get_chain(x, y) for x, y in pts]
@@ -253,7 +285,8 @@ def teardown():
 if __name__ == "__main__":
     setup()
     try:
-        main([test_whole_chains_equal_get_byte_for_byte, test_escaping_json_and_csv,
+        main([test_whole_chains_equal_get_byte_for_byte, test_every_body_shape_reads_the_same,
+              test_escaping_json_and_csv,
               test_fields_ids_only, test_ndjson, test_csv, test_bad_fields_and_format,
               test_limit_100000_points, test_follows_the_index_when_layers_change, teardown])
     finally:
