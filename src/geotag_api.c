@@ -142,10 +142,10 @@ static int read_geometry(json_t *g, pts *p, char *field, size_t flen, const char
  * which also words every error: false means "not read here". */
 typedef struct plain {
     pts *p;
-    int depth;          /* 1 inside the outer array, 2 inside a point */
-    bool object;        /* the point is {"lon","lat"} */
-    int n;              /* numbers read in the point array; in an object, bits: 1 lon, 2 lat */
-    int key;            /* in an object: 1 after "lon", 2 after "lat", 0 elsewhere */
+    int depth;   /* 1 inside the outer array, 2 inside a point */
+    bool object; /* the point is {"lon","lat"} */
+    int n;       /* numbers read in the point array; in an object, bits: 1 lon, 2 lat */
+    int key;     /* in an object: 1 after "lon", 2 after "lat", 0 elsewhere */
     double x, y;
 } plain;
 
@@ -155,7 +155,7 @@ static int plain_number(plain *c, double v)
         return 0;
     if (c->object) {
         if (!c->key || (c->n & c->key))
-            return 0;   /* no key, or a key twice: jansson decides */
+            return 0; /* no key, or a key twice: jansson decides */
         *(c->key == 1 ? &c->x : &c->y) = v;
         c->n |= c->key;
         c->key = 0;
@@ -165,13 +165,19 @@ static int plain_number(plain *c, double v)
         c->x = v;
     else if (c->n == 1)
         c->y = v;
-    c->n++;   /* more numbers (an altitude) are allowed, as below */
+    c->n++; /* more numbers (an altitude) are allowed, as below */
     return 1;
 }
 
-static int plain_double(void *ud, double v) { return plain_number(ud, v); }
+static int plain_double(void *ud, double v)
+{
+    return plain_number(ud, v);
+}
 
-static int plain_integer(void *ud, long long v) { return plain_number(ud, (double)v); }
+static int plain_integer(void *ud, long long v)
+{
+    return plain_number(ud, (double)v);
+}
 
 static int plain_start(void *ud, bool object)
 {
@@ -188,9 +194,15 @@ static int plain_start(void *ud, bool object)
     return 1;
 }
 
-static int plain_start_array(void *ud) { return plain_start(ud, false); }
+static int plain_start_array(void *ud)
+{
+    return plain_start(ud, false);
+}
 
-static int plain_start_map(void *ud) { return plain_start(ud, true); }
+static int plain_start_map(void *ud)
+{
+    return plain_start(ud, true);
+}
 
 static int plain_end(void *ud, bool object)
 {
@@ -205,9 +217,15 @@ static int plain_end(void *ud, bool object)
     return push(c->p, c->x, c->y);
 }
 
-static int plain_end_array(void *ud) { return plain_end(ud, false); }
+static int plain_end_array(void *ud)
+{
+    return plain_end(ud, false);
+}
 
-static int plain_end_map(void *ud) { return plain_end(ud, true); }
+static int plain_end_map(void *ud)
+{
+    return plain_end(ud, true);
+}
 
 static int plain_key(void *ud, const unsigned char *k, size_t len)
 {
