@@ -9,7 +9,7 @@ DEPS=(build-essential cmake pkg-config git curl ca-certificates
       libspatialite-dev libsqlite3-mod-spatialite sqlite3 spatialite-bin
       libglib2.0-dev libwebsockets-dev libwebsockets-evlib-glib
       libjansson-dev libexif-dev libsodium-dev libcmocka-dev libxml2-dev
-      libwslay-dev
+      libwslay-dev libyajl-dev
       python3)
 
 missing=()

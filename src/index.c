@@ -50,6 +50,10 @@ struct gc_index {
     size_t nlayers;
     int chain_layer[LEVEL_CHAIN_N];   /* layer index per chain level, -1 if none */
     GStringChunk *strings;
+    /* index_derived's slot: written once under g_once, the index is otherwise read-only */
+    void *derived;
+    void *(*derived_make)(const gc_index *ix);
+    void (*derived_destroy)(void *data);
 };
 
 struct index_builder {
@@ -420,6 +424,8 @@ void index_free(gc_index *ix)
 {
     if (!ix)
         return;
+    if (ix->derived && ix->derived_destroy)
+        ix->derived_destroy(ix->derived);
     for (size_t i = 0; i < ix->nlayers; i++) {
         free(ix->layers[i].cells);
         free(ix->layers[i].cand);
@@ -436,6 +442,30 @@ void index_free(gc_index *ix)
 }
 
 size_t index_feature_count(const gc_index *ix) { return ix->nfeats; }
+
+const index_hit *index_feature(const gc_index *ix, size_t i)
+{
+    return i < ix->nfeats ? &ix->feats[i].hit : NULL;
+}
+
+size_t index_feature_number(const gc_index *ix, const index_hit *h)
+{
+    /* every hit handed out is the first member of a feat */
+    return (size_t)((const feat *)(const void *)h - ix->feats);
+}
+
+void *index_derived(const gc_index *ix, void *(*make)(const gc_index *ix),
+                    void (*destroy)(void *data))
+{
+    gc_index *m = (gc_index *)ix;
+    if (g_once_init_enter(&m->derived)) {
+        m->derived_make = make;
+        m->derived_destroy = destroy;
+        g_once_init_leave(&m->derived, make(ix));
+    }
+    g_return_val_if_fail(m->derived_make == make, NULL);
+    return m->derived;
+}
 
 size_t index_memory_bytes(const gc_index *ix)
 {
@@ -481,6 +511,12 @@ static size_t layer_lookup(const gc_index *ix, const layer *l, double lon, doubl
 
 int index_geotag(const gc_index *ix, double lon, double lat, index_chain *out)
 {
+    return index_geotag_only(ix, lon, lat, ~0u, true, out);
+}
+
+int index_geotag_only(const gc_index *ix, double lon, double lat, unsigned levels, bool extras,
+                      index_chain *out)
+{
     memset(out, 0, sizeof *out);
     if (!isfinite(lon) || !isfinite(lat))
         return GC_EINVAL;
@@ -489,10 +525,10 @@ int index_geotag(const gc_index *ix, double lon, double lat, index_chain *out)
     int64_t qx = llround(lon * QSCALE), qy = llround(lat * QSCALE);
     for (int lv = 0; lv < LEVEL_CHAIN_N; lv++) {
         int li = ix->chain_layer[lv];
-        if (li >= 0)
+        if (li >= 0 && (levels & (1u << lv)))
             layer_lookup(ix, &ix->layers[li], lon, lat, qx, qy, &out->chain[lv], 1, 1);
     }
-    for (size_t i = 0; i < ix->nlayers; i++) {
+    for (size_t i = 0; extras && i < ix->nlayers; i++) {
         const layer *l = &ix->layers[i];
         if (l->level < LEVEL_CHAIN_N || out->nextra >= INDEX_MAX_EXTRA)
             continue;

@@ -16,6 +16,7 @@
 #ifndef GRIDCC_INDEX_H
 #define GRIDCC_INDEX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "gridcc/err.h"
@@ -52,10 +53,24 @@ void index_builder_free(index_builder *b);
 
 void index_free(gc_index *ix);
 size_t index_feature_count(const gc_index *ix);
+/* Features are numbered 0 … index_feature_count - 1, layer by layer, so that a caller can keep
+ * its own data per feature in an array. */
+const index_hit *index_feature(const gc_index *ix, size_t i);
+size_t index_feature_number(const gc_index *ix, const index_hit *h);
+/* Data a caller derives from the features (geotag's encoded JSON), kept for exactly the index's
+ * lifetime: make runs on the first call, once even when threads race, and destroy in
+ * index_free; later calls return what it made. One slot: every call must pass the same make. */
+void *index_derived(const gc_index *ix, void *(*make)(const gc_index *ix),
+                    void (*destroy)(void *data));
 size_t index_memory_bytes(const gc_index *ix);
 
 /* Fills out; a point outside everything gives an empty chain. Returns
  * GC_EINVAL (and an empty chain) for non-finite coordinates. */
 int index_geotag(const gc_index *ix, double lon, double lat, index_chain *out);
+/* The same, looking only at the chain levels in the mask `levels` (bit 1 << level) and, when
+ * `extras`, at the dedicated and department layers; the rest of out stays empty. For callers
+ * that want a few levels of many points: each layer skipped is a lookup saved. */
+int index_geotag_only(const gc_index *ix, double lon, double lat, unsigned levels, bool extras,
+                      index_chain *out);
 
 #endif
