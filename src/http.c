@@ -1,8 +1,9 @@
 /* http: libwebsockets' HTTP server on the GLib loop (LWS_SERVER_OPTION_GLIB
  * with our GMainLoop as its foreign loop): connections, requests parsed into
  * an http_req, routing and dispatch, answers written from a buffer in chunks
- * whenever the socket is writable, so a slow reader costs only itself. Forms
- * are in http_form.c, websockets in http_ws.c. */
+ * whenever the socket is writable, so a slow reader costs only itself.
+ * Requests and answers are in http_req.c, connections by address in
+ * http_conn.c, forms in http_form.c, websockets in http_ws.c. */
 #include "gridcc/http.h"
 
 #include <arpa/inet.h>
@@ -18,8 +19,6 @@
 #include "http_priv.h"
 
 #define CHUNK 65536
-/* a request's line and headers, together; lws's header table per connection */
-#define HEADER_MAX 8192
 
 typedef struct route {
     char method[8];
@@ -32,210 +31,6 @@ typedef struct route {
     http_handler h;
     void *ud;
 } route;
-
-http_req *http_req_new(struct lws *wsi, http_server *srv)
-{
-    http_req *r = g_new0(http_req, 1);
-    req_priv *p = g_new0(req_priv, 1);
-    r->priv = p;
-    p->wsi = wsi;
-    p->srv = srv;
-    p->max_body = srv->lim.max_body;
-    p->t0 = g_get_monotonic_time();
-    r->qkeys = g_ptr_array_new_with_free_func(g_free);
-    r->qvals = g_ptr_array_new_with_free_func(g_free);
-    r->body = g_byte_array_new();
-    r->out = g_string_new(NULL);
-    r->headers = g_string_new(NULL);
-    r->status = 0;
-    return r;
-}
-
-void http_req_free(http_req *r)
-{
-    if (!r)
-        return;
-    form_stream_free(((req_priv *)r->priv)->fs);
-    g_ptr_array_free(r->qkeys, TRUE);
-    g_ptr_array_free(r->qvals, TRUE);
-    g_byte_array_free(r->body, TRUE);
-    g_string_free(r->out, TRUE);
-    g_string_free(r->headers, TRUE);
-    g_free(r->priv);
-    g_free(r);
-}
-
-const char *http_query(const http_req *r, const char *key)
-{
-    for (guint i = 0; i < r->qkeys->len; i++)
-        if (!strcmp(g_ptr_array_index(r->qkeys, i), key))
-            return g_ptr_array_index(r->qvals, i);
-    return NULL;
-}
-
-bool http_wants_html(const http_req *r)
-{
-    const char *f = http_query(r, "f");
-    if (f)
-        return !strcasecmp(f, "html");
-    /* browsers put text/html first; API clients ask for JSON or anything */
-    return !strncasecmp(r->accept, "text/html", 9);
-}
-
-void http_add_header(http_req *r, const char *name, const char *value)
-{
-    g_string_append_printf(r->headers, "%s: %s\r\n", name, value);
-}
-
-void http_reply(http_req *r, int status, const char *ctype, const char *body, size_t len)
-{
-    r->status = status;
-    r->ctype = ctype;
-    g_string_truncate(r->out, 0);
-    if (body)
-        g_string_append_len(r->out, body, (gssize)len);
-}
-
-void http_reply_json(http_req *r, int status, json_t *j)
-{
-    char *s = j ? json_dumps(j, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
-    if (!s) {   /* a handler built no JSON (a bug, not the client's) */
-        static const char fail[] = "{\"error\":{\"status\":500,\"code\":\"internal\","
-                                   "\"message\":\"the answer could not be encoded\",\"field\":null}}";
-        http_reply(r, 500, "application/json", fail, sizeof fail - 1);
-        json_decref(j);
-        return;
-    }
-    http_reply(r, status, "application/json", s, strlen(s));
-    free(s);
-    json_decref(j);
-}
-
-void http_reply_error(http_req *r, int status, const char *code, const char *field,
-                      const char *fmt, ...)
-{
-    char msg[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    /* messages quote what the client sent, which may not be UTF-8 (or be cut
-     * in the middle of a character) */
-    char *valid = g_utf8_make_valid(msg, -1);
-    json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "code", code, "message", valid);
-    g_free(valid);
-    json_object_set_new(e, "field", field && *field ? json_string(field) : json_null());
-    http_reply_json(r, status, json_pack("{s:o}", "error", e));
-}
-
-void http_reply_err(http_req *r, const gc_err *e)
-{
-    int status = 400;
-    const char *code = "invalid";
-    switch (e->code) {
-    case GC_ENOTFOUND: status = 404; code = "not_found"; break;
-    case GC_ECONFLICT: status = 409; code = "conflict"; break;
-    case GC_EAUTH: status = 401; code = "unauthorized"; break;
-    case GC_EFORBIDDEN: status = 403; code = "forbidden"; break;
-    case GC_ETOOBIG: status = 413; code = "too_large"; break;
-    case GC_ERATE: status = 429; code = "rate_limited"; break;
-    case GC_EIO: status = 500; code = "internal"; break;
-    default: break;
-    }
-    http_reply_error(r, status, code, e->field, "%s", e->msg);
-}
-
-void http_defer(http_req *r) { ((req_priv *)r->priv)->deferred = true; }
-
-bool http_gone(const http_req *r) { return ((req_priv *)r->priv)->gone; }
-
-void http_complete(http_req *r)
-{
-    req_priv *p = r->priv;
-    if (p->gone) {
-        http_req_free(r);
-        return;
-    }
-    p->ready = true;
-    lws_callback_on_writable(p->wsi);
-}
-
-json_t *http_json_object(http_req *r)
-{
-    json_error_t je;
-    json_t *j = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
-    if (!j) {
-        http_reply_error(r, 400, "invalid_json", "body", "malformed JSON at line %d column %d: %s",
-                         je.line, je.column, je.text);
-        return NULL;
-    }
-    if (!json_is_object(j)) {
-        json_decref(j);
-        http_reply_error(r, 400, "invalid", "body", "expected a JSON object");
-        return NULL;
-    }
-    return j;
-}
-
-/* ---- parsing ---- */
-
-static http_method method_of(struct lws *wsi, const char **name, char *uri, size_t len)
-{
-    static const struct {
-        enum lws_token_indexes tok;
-        http_method m;
-        const char *name;
-    } methods[] = {
-        {WSI_TOKEN_GET_URI, HTTP_GET, "GET"},         {WSI_TOKEN_POST_URI, HTTP_POST, "POST"},
-        {WSI_TOKEN_PUT_URI, HTTP_PUT, "PUT"},         {WSI_TOKEN_PATCH_URI, HTTP_PATCH, "PATCH"},
-        {WSI_TOKEN_DELETE_URI, HTTP_DELETE, "DELETE"}, {WSI_TOKEN_OPTIONS_URI, HTTP_OPTIONS, "OPTIONS"},
-        {WSI_TOKEN_HEAD_URI, HTTP_HEAD, "HEAD"},
-    };
-    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++) {
-        if (lws_hdr_total_length(wsi, methods[i].tok) > 0) {
-            lws_hdr_copy(wsi, uri, (int)len, methods[i].tok);
-            *name = methods[i].name;
-            return methods[i].m;
-        }
-    }
-    *name = "?";
-    uri[0] = 0;
-    return HTTP_OTHER;
-}
-
-static void copy_header(struct lws *wsi, enum lws_token_indexes tok, char *dst, size_t len)
-{
-    dst[0] = 0;
-    if (lws_hdr_total_length(wsi, tok) > 0 && lws_hdr_total_length(wsi, tok) < (int)len)
-        lws_hdr_copy(wsi, dst, (int)len, tok);
-}
-
-void http_req_parse(struct lws *wsi, http_req *r)
-{
-    r->method = method_of(wsi, &r->method_name, r->path, sizeof r->path);
-    copy_header(wsi, WSI_TOKEN_HTTP_AUTHORIZATION, r->authorization, sizeof r->authorization);
-    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, r->content_type, sizeof r->content_type);
-    copy_header(wsi, WSI_TOKEN_HTTP_ACCEPT, r->accept, sizeof r->accept);
-    copy_header(wsi, WSI_TOKEN_HOST, r->host, sizeof r->host);
-    int il = lws_hdr_custom_length(wsi, "idempotency-key:", 16);
-    if (il > 0 && il < (int)sizeof r->idempotency_key)
-        lws_hdr_custom_copy(wsi, r->idempotency_key, sizeof r->idempotency_key,
-                            "idempotency-key:", 16);
-    else if (il >= (int)sizeof r->idempotency_key)
-        r->idempotency_too_long = true;
-    lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
-    char frag[4096];
-    for (int i = 0;; i++) {
-        int n = lws_hdr_copy_fragment(wsi, frag, sizeof frag, WSI_TOKEN_HTTP_URI_ARGS, i);
-        if (n < 0)
-            break;
-        char *eq = strchr(frag, '=');
-        if (eq)
-            *eq = 0;
-        g_ptr_array_add(r->qkeys, g_strdup(frag));
-        g_ptr_array_add(r->qvals, g_strdup(eq ? eq + 1 : ""));
-    }
-}
 
 static route *find_route(http_server *s, http_req *r, bool *path_known)
 {
@@ -325,219 +120,6 @@ static void log_access(http_req *r)
             r->out->len, (double)(g_get_monotonic_time() - p->t0) / 1000.0, r->peer);
 }
 
-/* ---- connections ----
- * Every connection counts against its client address from accept to close,
- * so that no one address can hold the server. lws gives each connection
- * whose request is not in yet a header table from a pool shared by all; a
- * client that connects and sends nothing holds one until header_timeout_s
- * has passed, and with the pool all held, everyone else waits. The excess of
- * an address is refused at accept, before lws makes a connection of it. */
-
-typedef struct addr_count {
-    char addr[64];
-    int http, ws;   /* connections; websockets once established */
-} addr_count;
-
-typedef struct conn {
-    addr_count *addr;
-    bool ws;        /* counted as an established websocket */
-    bool answered;  /* a 431 went out */
-} conn;
-
-/* the live servers, for lws's log hook, which has no context of its own */
-static GSList *servers;
-
-static void addr_release(http_server *s, addr_count *a, bool ws)
-{
-    if (ws)
-        a->ws--;
-    else
-        a->http--;
-    if (!a->http && !a->ws)
-        g_hash_table_remove(s->addrs, a->addr);
-}
-
-static gboolean burst_tick(gpointer ud)
-{
-    http_server *s = ud;
-    if (s->burst_recent) {
-        s->burst_recent = 0;
-        return G_SOURCE_CONTINUE;
-    }
-    log_info("http", "refusals ended refused=%u port=%d", s->burst_n, s->port);
-    s->burst_n = 0;
-    s->burst_timer = 0;
-    return G_SOURCE_REMOVE;
-}
-
-/* A warning when a burst of refusals begins, a summary once it has been quiet
- * for 10 s: a flood of connections must not become a flood of log lines. */
-static void refusal_logged(http_server *s, const char *what, const char *addr, int limit)
-{
-    s->burst_n++;
-    s->burst_recent++;
-    if (s->burst_timer)
-        return;
-    log_warn("http", "refusing %s: too many from one address peer=%s limit=%d port=%d", what, addr,
-             limit, s->port);
-    GSource *t = g_timeout_source_new_seconds(10);
-    g_source_set_callback(t, burst_tick, s, NULL);
-    s->burst_timer = g_source_attach(t, g_main_loop_get_context(s->loop));
-    g_source_unref(t);
-}
-
-/* An answer written straight to a socket that lws is about to close (it makes
- * no transaction of it); small enough for any socket buffer. What the client
- * sent and nobody read is drained, so that the close does not reset the
- * connection and throw the answer away on the client's side. */
-static void answer_raw(int fd, int status, const char *reason, const char *code, const char *field,
-                       const char *msg, const char *extra_headers)
-{
-    json_t *e = json_pack("{s:i,s:s,s:s}", "status", status, "code", code, "message", msg);
-    json_object_set_new(e, "field", field ? json_string(field) : json_null());
-    json_t *j = json_pack("{s:o}", "error", e);
-    char *body = json_dumps(j, JSON_COMPACT);
-    json_decref(j);
-    if (!body)
-        return;
-    GString *a = g_string_new(NULL);
-    g_string_printf(
-        a,
-        "HTTP/1.1 %d %s\r\nserver: gridcc\r\ncontent-type: application/json\r\n"
-        "content-length: %zu\r\ncache-control: no-store\r\nconnection: close\r\n%s\r\n%s",
-        status, reason, strlen(body), extra_headers, body);
-    free(body);
-    if (send(fd, a->str, a->len, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)a->len) {
-        shutdown(fd, SHUT_WR);
-        char junk[4096];
-        for (int i = 0; i < 16 && recv(fd, junk, sizeof junk, MSG_DONTWAIT) > 0; i++)
-            ;
-    }
-    g_string_free(a, TRUE);
-}
-
-/* LWS_CALLBACK_FILTER_NETWORK_CONNECTION: a connection accepted; non-zero
- * refuses it. */
-static int conn_accept(http_server *s, const struct lws_filter_network_conn_args *f)
-{
-    /* accepting runs in the dispatch of the listening socket's GSource,
-     * which is of the same kind as every connection's */
-    GSource *src = g_main_current_source();
-    if (src)
-        s->lws_source_funcs = src->source_funcs;
-    if (s->accepting) {   /* lws made no connection of the previous one */
-        addr_release(s, s->accepting, false);
-        s->accepting = NULL;
-    }
-    char addr[64] = "";
-    if (f->cli_addr.ss_family == AF_INET)
-        inet_ntop(AF_INET, &((const struct sockaddr_in *)&f->cli_addr)->sin_addr, addr,
-                  sizeof addr);
-    else if (f->cli_addr.ss_family == AF_INET6)
-        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)&f->cli_addr)->sin6_addr, addr,
-                  sizeof addr);
-    addr_count *a = g_hash_table_lookup(s->addrs, addr);
-    int cap = s->lim.max_conns_per_addr;
-    if (a && cap > 0 && a->http >= cap) {
-        char msg[160];
-        snprintf(msg, sizeof msg, "too many connections from %s: at most %d at a time", addr, cap);
-        answer_raw(f->accept_fd, 503, "Service Unavailable", "too_many_connections", NULL, msg,
-                   "retry-after: 10\r\n");
-        refusal_logged(s, "connections", addr, cap);
-        return 1;
-    }
-    if (!a) {
-        a = g_new0(addr_count, 1);
-        snprintf(a->addr, sizeof a->addr, "%s", addr);
-        g_hash_table_insert(s->addrs, a->addr, a);
-    }
-    a->http++;
-    s->accepting = a;
-    return 0;
-}
-
-/* LWS_CALLBACK_WSI_CREATE: lws makes its connection of the socket just
- * accepted (or of its own listening socket and pipes: not counted). */
-static void conn_created(http_server *s, struct lws *wsi)
-{
-    if (!s->accepting)
-        return;
-    conn *c = g_new0(conn, 1);
-    c->addr = s->accepting;
-    s->accepting = NULL;
-    g_hash_table_insert(s->conns, wsi, c);
-}
-
-/* LWS_CALLBACK_WSI_DESTROY */
-static void conn_destroyed(http_server *s, struct lws *wsi)
-{
-    conn *c = g_hash_table_lookup(s->conns, wsi);
-    if (!c)
-        return;
-    addr_release(s, c->addr, c->ws);
-    g_hash_table_remove(s->conns, wsi);
-}
-
-bool http_conn_upgraded(http_server *s, struct lws *wsi)
-{
-    conn *c = g_hash_table_lookup(s->conns, wsi);
-    if (!c || c->ws)
-        return true;
-    addr_count *a = c->addr;
-    int cap = s->lim.max_ws_per_addr;
-    if (cap > 0 && a->ws >= cap) {
-        refusal_logged(s, "websockets", a->addr, cap);
-        return false;
-    }
-    a->http--;
-    a->ws++;
-    c->ws = true;
-    return true;
-}
-
-/* What lws's GLib event library makes of each connection: a GSource that
- * begins like this (lws_io_watcher_glib_subclass, the same in lws 4.1.6 and
- * in lws's tree today). */
-typedef struct lws_glib_source {
-    GSource base;
-    struct lws *wsi;
-} lws_glib_source;
-
-/* lws closes a connection whose request line and headers overflow its header
- * table without a word, and calls nothing of ours first. It logs the
- * overflow, though, from inside the dispatch of that connection's GSource:
- * the connection is found from the source (and must be one we know, so that
- * a wrong guess costs the answer, nothing else) and gets its 431 before lws
- * closes it. A request pipelined behind another (sent before the first
- * answer came) is parsed from lws's idle source instead: it is closed
- * without the 431. */
-static void headers_overflowed(void)
-{
-    GSource *src = g_main_current_source();
-    if (!src)
-        return;
-    for (GSList *l = servers; l; l = l->next) {
-        http_server *s = l->data;
-        if (!s->lws_source_funcs || src->source_funcs != s->lws_source_funcs)
-            continue;
-        struct lws *wsi = ((lws_glib_source *)src)->wsi;
-        conn *c = g_hash_table_lookup(s->conns, wsi);
-        if (!c || c->answered)
-            continue;
-        c->answered = true;
-        if (lws_partial_buffered(wsi))
-            return;   /* an earlier answer is still going out */
-        char msg[96];
-        snprintf(msg, sizeof msg, "the request line and headers exceed the limit of %d bytes",
-                 HEADER_MAX);
-        answer_raw(lws_get_socket_fd(wsi), 431, "Request Header Fields Too Large",
-                   "headers_too_large", "headers", msg, "");
-        log_info("http", "headers too large status=431 limit=%d peer=%s", HEADER_MAX,
-                 c->addr->addr);
-        return;
-    }
-}
-
 /* lws's GLib plugin gives each connection a GSource of its own. GLib blocks a
  * source while dispatching it unless it may recurse, and blocking and
  * unblocking each walk the context's list of polled fds, one per connection:
@@ -558,7 +140,7 @@ static void unblock_current_source(void)
 static int answer_continue(struct lws *wsi)
 {
     char expect[32] = "";
-    copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof expect);
+    http_copy_header(wsi, WSI_TOKEN_HTTP_EXPECT, expect, sizeof expect);
     if (g_ascii_strcasecmp(expect, "100-continue"))
         return 0;
     static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -581,7 +163,7 @@ static int on_no_route(struct lws *wsi, http_req *r, bool known, bool has_body)
     else
         http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
     char cl[32] = "";
-    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+    http_copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
     /* answer now unless a body is on its way (it is drained first) */
     if (!has_body || g_ascii_strtoull(cl, NULL, 10) == 0)
         dispatch(r, NULL);
@@ -595,7 +177,7 @@ static int on_body_start(struct lws *wsi, http_req *r, route *rt)
 {
     req_priv *p = r->priv;
     char cl[32] = "";
-    copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
+    http_copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH, cl, sizeof cl);
     if (!cl[0]) {
         http_reply_error(r, 411, "length_required", "Content-Length",
                          "a request body needs a Content-Length header");
@@ -793,9 +375,9 @@ static int callback(struct lws *wsi, enum lws_callback_reasons reason, void *use
     pss *ps = user;
     http_server *srv = lws_context_user(lws_get_context(wsi));
     switch (reason) {
-    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: return conn_accept(srv, user);
-    case LWS_CALLBACK_WSI_CREATE: conn_created(srv, wsi); return 0;
-    case LWS_CALLBACK_WSI_DESTROY: conn_destroyed(srv, wsi); break;
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: return http_conn_accept(srv, user);
+    case LWS_CALLBACK_WSI_CREATE: http_conn_created(srv, wsi); return 0;
+    case LWS_CALLBACK_WSI_DESTROY: http_conn_destroyed(srv, wsi); break;
     default: break;
     }
     /* lws calls some reasons (a connection refused while parsing headers)
@@ -838,7 +420,7 @@ static void lws_log(int level, const char *line)
     /* a client's headers over the limit: its 431, no error of ours */
     if (strstr(line, "Ran out of header data space") ||
         strstr(line, "More hdr frags than we can deal with")) {
-        headers_overflowed();
+        http_conn_headers_overflowed();
         return;
     }
     char buf[512];
@@ -905,7 +487,7 @@ http_server *http_server_new(GMainLoop *loop, const char *bind, int port, const 
         g_free(s);
         return NULL;
     }
-    servers = g_slist_prepend(servers, s);
+    http_conn_server_add(s);
     struct lws_vhost *vh = lws_get_vhost_by_name(s->ctx, "default");
     s->port = vh ? lws_get_vhost_listen_port(vh) : port;
     return s;
@@ -964,12 +546,7 @@ void http_server_free(http_server *s)
     /* let lws finish closing on the loop */
     while (g_main_context_iteration(g_main_loop_get_context(s->loop), FALSE))
         ;
-    servers = g_slist_remove(servers, s);
-    if (s->burst_timer)
-        g_source_destroy(
-            g_main_context_find_source_by_id(g_main_loop_get_context(s->loop), s->burst_timer));
-    g_hash_table_destroy(s->conns);
-    g_hash_table_destroy(s->addrs);
+    http_conn_server_remove(s);
     for (guint i = 0; i < s->routes->len; i++) {
         route *rt = g_ptr_array_index(s->routes, i);
         g_free(rt->pattern);

@@ -9,6 +9,9 @@
 
 #include "gridcc/http.h"
 
+/* a request's line and headers, together; lws's header table per connection */
+#define HEADER_MAX 8192
+
 struct http_server {
     struct lws_context *ctx;
     GMainLoop *loop;
@@ -48,7 +51,16 @@ typedef struct pss {
     http_ws *ws;
 } pss;
 
-/* http.c */
+/* http_req.c */
+void http_copy_header(struct lws *wsi, enum lws_token_indexes tok, char *dst, size_t len);
+/* http_conn.c: the connection callbacks of the server, and the registry of
+ * live servers lws's log hook needs */
+int http_conn_accept(http_server *s, const struct lws_filter_network_conn_args *f);
+void http_conn_created(http_server *s, struct lws *wsi);
+void http_conn_destroyed(http_server *s, struct lws *wsi);
+void http_conn_headers_overflowed(void);
+void http_conn_server_add(http_server *s);
+void http_conn_server_remove(http_server *s);
 http_req *http_req_new(struct lws *wsi, http_server *srv);
 void http_req_free(http_req *r);
 /* Method, path, query and the headers gridcc reads, from lws's parsed headers. */

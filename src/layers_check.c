@@ -1,7 +1,8 @@
 /* layers_check: validation. Per feature (on the checker thread, as the file
  * is read): GEOS validity and --repair. Across features: duplicate ids,
  * siblings overlapping, gaps inside a parent (beside the write, awaited
- * before its commit). Also the reporting every phase uses. */
+ * before its commit). The parents: loaded from the store and assigned by
+ * code or greatest overlap. */
 #include "layers_priv.h"
 
 #include <math.h>
@@ -10,71 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static __thread GEOSContextHandle_t tls_geos;
-
-GEOSContextHandle_t layers_geos(void)
-{
-    if (!tls_geos)
-        tls_geos = GEOS_init_r();
-    return tls_geos;
-}
-
-void layers_geos_release(void)
-{
-    if (tls_geos)
-        GEOS_finish_r(tls_geos);
-    tls_geos = NULL;
-}
-
-/* ---- reporting ---- */
-
-void layers_say(ctx *c, layers_msg_kind kind, const char *fmt, ...)
-{
-    size_t *counter = kind == LAYERS_MSG_ERROR  ? &c->rep->errors
-                      : kind == LAYERS_MSG_WARN ? &c->rep->warnings
-                                                : NULL;
-    char buf[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof buf, fmt, ap);
-    va_end(ap);
-    g_mutex_lock(&c->lock);
-    if ((!counter || ++*counter <= MAX_REPORTED) && c->o->message)
-        c->o->message(c->o->ud, kind, buf);
-    g_mutex_unlock(&c->lock);
-}
-
-const char *layers_where(ctx *c, const item *it, char *buf, size_t len)
-{
-    int n = snprintf(buf, len, "%s: feature #%ld (id %s", c->file, it->k, it->fid ? it->fid : "?");
-    if (it->name && *it->name)
-        n += snprintf(buf + n, len - (size_t)n, ", name %s", it->name);
-    if (it->line)
-        n += snprintf(buf + n, len - (size_t)n, ", line %ld", it->line);
-    snprintf(buf + n, len - (size_t)n, ")");
-    return buf;
-}
-
-void layers_problem(ctx *c, const item *it, bool topology, const char *fmt, ...)
-{
-    char w[512], msg[1536];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    layers_msg_kind kind = topology && c->o->topology_warn ? LAYERS_MSG_WARN : LAYERS_MSG_ERROR;
-    layers_say(c, kind, "%s: %s", layers_where(c, it, w, sizeof w), msg);
-}
-
-const char *layers_skip_reason_text(layers_skip_reason r)
-{
-    switch (r) {
-    case LAYERS_SKIP_NO_AREA: return "no area after repair";
-    case LAYERS_SKIP_REPAIR_FAILED: return "repair failed";
-    default: return "?";
-    }
-}
 
 /* Leaves it out of the layer: counted by reason and named like any problem,
  * under a cap of its own so that warnings cannot crowd skipped features out
@@ -99,12 +35,6 @@ static void skip(ctx *c, item *it, layers_skip_reason why, const char *fmt, ...)
         c->o->message(c->o->ud, LAYERS_MSG_SKIP, buf);
     }
     g_mutex_unlock(&c->lock);
-}
-
-void layers_progress(ctx *c, const char *phase, size_t done, size_t total)
-{
-    if (c->o->progress)
-        c->o->progress(c->o->ud, phase, done, total);
 }
 
 /* ---- geometry helpers ---- */
@@ -421,3 +351,130 @@ gpointer layers_check_siblings_thread(gpointer ud)
     layers_geos_release();
     return NULL;
 }
+
+/* ---- parents ---- */
+
+typedef struct load_ctx {
+    ctx *c;
+    GEOSWKBReader *rd;
+} load_ctx;
+
+static int load_parent(void *ud, const store_feature *f)
+{
+    load_ctx *l = ud;
+    parent_set *p = &l->c->par;
+    GEOSGeometry *g = GEOSWKBReader_read_r(GH, l->rd, f->wkb, f->wkb_len);
+    if (!g)
+        return 0;
+    size_t i = p->n++;
+    p->fid = realloc(p->fid, p->n * sizeof *p->fid);
+    p->code = realloc(p->code, p->n * sizeof *p->code);
+    p->ancestors = realloc(p->ancestors, p->n * sizeof *p->ancestors);
+    p->g = realloc(p->g, p->n * sizeof *p->g);
+    p->pg = realloc(p->pg, p->n * sizeof *p->pg);
+    p->fid[i] = strdup(f->fid);
+    p->code[i] = strdup(f->code ? f->code : f->fid);
+    p->ancestors[i] = strdup(f->ancestors_json ? f->ancestors_json : "[]");
+    p->g[i] = g;
+    p->pg[i] = GEOSPrepare_r(GH, g);
+    return 0;
+}
+
+/* 1: parents loaded; 0: no parent level in the store; <0 error */
+int layers_load_parents(ctx *c, store *s, gc_level pl, gc_err *err)
+{
+    store_layer L;
+    if (store_layer_for_level(s, level_name(pl), &L, NULL))
+        return 0;
+    free(L.fields_json);
+    snprintf(c->par.layer, sizeof c->par.layer, "%s", L.name);
+    load_ctx lc = {c, GEOSWKBReader_create_r(GH)};
+    store_query q = {.layer = L.name, .want_wkb = true};
+    int rc = store_features_query(s, &q, NULL, load_parent, &lc, err);
+    GEOSWKBReader_destroy_r(GH, lc.rd);
+    if (rc)
+        return rc;
+    parent_set *p = &c->par;
+    p->by_code = g_hash_table_new(g_str_hash, g_str_equal);
+    p->tree = GEOSSTRtree_create_r(GH, 10);
+    for (size_t i = 0; i < p->n; i++) {
+        g_hash_table_insert(p->by_code, p->code[i], GSIZE_TO_POINTER(i + 1));
+        if (!g_hash_table_contains(p->by_code, p->fid[i]))
+            g_hash_table_insert(p->by_code, p->fid[i], GSIZE_TO_POINTER(i + 1));
+        GEOSSTRtree_insert_r(GH, p->tree, p->g[i], (void *)(uintptr_t)(i + 1));
+    }
+    return 1;
+}
+
+void layers_assign_parent(ctx *c, item *it, query_hits *hits)
+{
+    const char *plname = level_name(level_parent(c->level));
+    bool required = c->level != LEVEL_DEDICATED;
+    query_hits h = *hits;
+    do {
+        if (!it->g)
+            break;
+        long best = -1;
+        double out = 0;
+        if (c->o->parent_field) {
+            gpointer v =
+                it->parent_code ? g_hash_table_lookup(c->par.by_code, it->parent_code) : NULL;
+            if (!v) {
+                layers_problem(c, it, false, "missing parent: %s '%s' is not in layer %s", plname,
+                               it->parent_code ? it->parent_code : "(empty)", c->par.layer);
+                break;
+            }
+            best = (long)GPOINTER_TO_SIZE(v) - 1;
+            out = layers_outside_m2(c, it, (size_t)best);
+        } else {
+            h.n = 0;
+            GEOSSTRtree_query_r(GH, c->par.tree, it->g, layers_collect, &h);
+            double best_area = 0;
+            for (size_t q = 0; q < h.n && best < 0; q++)
+                if (GEOSPreparedContains_r(GH, c->par.pg[h.v[q]], it->g) == 1)
+                    best = (long)h.v[q];
+            if (best < 0) {
+                for (size_t q = 0; q < h.n; q++) {
+                    size_t pi = h.v[q];
+                    if (GEOSPreparedIntersects_r(GH, c->par.pg[pi], it->g) != 1)
+                        continue;
+                    GEOSGeometry *x = GEOSIntersection_r(GH, it->g, c->par.g[pi]);
+                    double a = x ? layers_area_m2(c, x) : 0;
+                    if (x)
+                        GEOSGeom_destroy_r(GH, x);
+                    if (a > best_area) {
+                        best_area = a;
+                        best = (long)pi;
+                    }
+                }
+                if (best >= 0)
+                    out = fmax(0, it->area_m2 - best_area);
+            }
+            if (best < 0) {
+                if (required)
+                    layers_problem(c, it, false, "missing parent: it overlaps no %s of layer %s",
+                                   plname, c->par.layer);
+                else {
+                    char w[512];
+                    layers_say(c, LAYERS_MSG_WARN, "%s: lies in no %s; stored without a parent",
+                               layers_where(c, it, w, sizeof w), plname);
+                }
+                break;
+            }
+        }
+        it->parent = (int)best;
+        layers_check_outside(c, it, (size_t)best, out);
+        /* ancestors: the parent's, then the parent */
+        json_t *anc = json_loads(c->par.ancestors[best], 0, NULL);
+        if (!json_is_array(anc)) {
+            json_decref(anc);
+            anc = json_array();
+        }
+        json_array_append_new(anc, json_pack("{s:s,s:s}", "level", plname, "id", c->par.fid[best]));
+        it->ancestors = json_dumps(anc, JSON_COMPACT);
+        json_decref(anc);
+    } while (0);
+    *hits = h;
+}
+
+/* ---- writing ---- */
