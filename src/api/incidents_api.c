@@ -133,6 +133,21 @@ static void take_photos(const char *dir, http_form *form, json_t *photos, json_t
     }
 }
 
+/* The body as JSON, from a form or a JSON object; NULL once it has replied
+ * 400. A form's files stay in *form for the caller. */
+static json_t *body_json(http_req *r, http_form *form)
+{
+    gc_err err = {0};
+    json_t *in;
+    if (!http_is_form(r))
+        return http_json_object(r);
+    if (!(in = form_json(r, form, &err))) {
+        http_form_clear(form);
+        http_reply_err(r, &err);
+    }
+    return in;
+}
+
 static void reply_incident(http_req *r, int status, json_t *row, json_t *photo_errors)
 {
     json_t *f = incident_feature(row);
@@ -257,17 +272,9 @@ static void h_report(http_req *r, void *ud)
     }
     gc_err err = {0};
     http_form form = {0};
-    json_t *in;
-    if (http_is_form(r)) {
-        in = form_json(r, &form, &err);
-        if (!in) {
-            http_form_clear(&form);
-            http_reply_err(r, &err);
-            return;
-        }
-    } else if (!(in = http_json_object(r))) {
+    json_t *in = body_json(r, &form);
+    if (!in)
         return;
-    }
     const char *key = r->idempotency_key[0] ? r->idempotency_key : NULL;
     /* a retry of a stored report answers at once, before any photo work */
     int64_t prior = 0;
@@ -479,17 +486,9 @@ static void h_act(http_req *r, void *ud)
     snprintf(id, sizeof id, "%.*s", (int)(slash - rest), rest);
     gc_err err = {0};
     http_form form = {0};
-    json_t *in;
-    if (http_is_form(r)) {
-        in = form_json(r, &form, &err);
-        if (!in) {
-            http_form_clear(&form);
-            http_reply_err(r, &err);
-            return;
-        }
-    } else if (!(in = http_json_object(r))) {
+    json_t *in = body_json(r, &form);
+    if (!in)
         return;
-    }
     const char *an = json_string_value(json_object_get(in, "action"));
     int act = incident_action_parse(an);
     if (act < 0) {
