@@ -329,6 +329,10 @@ int app_serve(const app_opts *o)
         log_error("app", "%s", err.msg);
         return 1;
     }
+    /* the loop writes (group commit) on this connection: every request waits
+     * while it waits for a lock another process holds, so it gives up sooner
+     * and the writers hear 503 with Retry-After */
+    store_set_busy_timeout(a.s, 1000);
     gint64 t0 = g_get_monotonic_time();
     a.ix = geotag_build_index(a.s, &err);
     if (!a.ix) {

@@ -60,8 +60,7 @@ void store_group_flush(store_group *g)
             /* some errors (a full disk, I/O) make SQLite roll the whole
              * transaction back: then nothing of this batch is stored */
             if (sqlite3_get_autocommit(g->s->db)) {
-                rc = gc_fail(&err, GC_EIO, NULL, "the batch's transaction was rolled back by "
-                                                 "SQLite: %s", sqlite3_errmsg(g->s->db));
+                rc = store_db_fail(g->s, &err, "the batch was rolled back");
                 g->s->depth = 0;
             }
         }
