@@ -123,8 +123,8 @@ static void take_photos(const char *dir, http_form *form, json_t *photos, json_t
         if (incident_photo_store(dir, f->data->data, f->data->len, part, &photo, &has_gps, &lon,
                                  &lat, &e)) {
             json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
-                                                    e.code == GC_EFULL ? "insufficient_storage"
-                                                    : e.code == GC_EIO ? "io_error"
+                                                    e.code == GC_EFULL     ? "insufficient_storage"
+                                                    : e.code == GC_EIO     ? "io_error"
                                                     : e.code == GC_ETOOBIG ? "too_big"
                                                                            : "invalid_photo",
                                                     "message", e.msg));
@@ -144,7 +144,8 @@ static bool reply_if_full(http_req *r, json_t *photo_errors)
 {
     size_t i;
     json_t *pe;
-    json_array_foreach(photo_errors, i, pe) {
+    json_array_foreach(photo_errors, i, pe)
+    {
         if (strcmp(json_string_value(json_object_get(pe, "code")), "insufficient_storage"))
             continue;
         http_reply_error(r, 507, "insufficient_storage",

@@ -23,7 +23,6 @@ extern const struct {
     const char *sql;
 } store_migrations[];
 
-
 /* A full disk shows as SQLITE_FULL when SQLite sees it, or as an I/O error
  * with ENOSPC when growing the WAL index or syncing; both are "disk full" to
  * a user, who can act on that, unlike on "disk I/O error". */
@@ -35,8 +34,8 @@ static int db_fail_msg(store *s, gc_err *err, const char *what, const char *msg)
         return gc_fail(err, GC_EFULL, NULL, "store: %s: %s: disk full (%s)", what, s->path, msg);
     if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
         return gc_fail(err, GC_EBUSY, NULL,
-                       "store: %s: %s is locked by another writer (waited %.1f s); try again",
-                       what, s->path, s->busy_ms / 1000.0);
+                       "store: %s: %s is locked by another writer (waited %.1f s); try again", what,
+                       s->path, s->busy_ms / 1000.0);
     return gc_fail(err, GC_EIO, NULL, "store: %s: %s", what, msg);
 }
 
@@ -121,7 +120,10 @@ static int busy_wait(void *ud, int tries)
     return 1;
 }
 
-void store_set_busy_timeout(store *s, int ms) { s->busy_ms = ms; }
+void store_set_busy_timeout(store *s, int ms)
+{
+    s->busy_ms = ms;
+}
 
 int store_open_version(const char *path, int max_version, store **out, gc_err *err)
 {
@@ -143,9 +145,10 @@ int store_open_version(const char *path, int max_version, store **out, gc_err *e
     /* a file that is not a database fails here, not later */
     /* a big page cache keeps a layer replacement in memory until commit, so
      * each page reaches the WAL once instead of spilling repeatedly */
-    int rc = store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;",
-             err);
+    int rc = store_exec(s,
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                        "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;",
+                        err);
     if (rc == GC_EFULL || rc == GC_EBUSY) { /* a store, but no room or no lock */
         db_fail_msg(s, err, "opening", sqlite3_errmsg(s->db));
         store_close(s);
