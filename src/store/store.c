@@ -110,11 +110,15 @@ static int migrate(store *s, int max_version, gc_err *err)
 /* Another connection holds the write lock (the daemon's fix writer, an
  * import): try again every 250 µs for up to busy_ms. SQLite's own busy
  * timeout sleeps 1, 2, 5 … 100 ms between tries, so a loop waiting for a 3 ms
- * transaction would often sleep 50 ms. */
+ * transaction would often sleep 50 ms. The bound is on the clock, not on the
+ * tries: on a loaded machine a 250 µs sleep takes twice that. */
 static int busy_wait(void *ud, int tries)
 {
-    const store *s = ud;
-    if (tries >= s->busy_ms * 4)
+    store *s = ud;
+    gint64 now = g_get_monotonic_time();
+    if (tries == 0)
+        s->busy_since = now;
+    else if (now - s->busy_since >= (gint64)s->busy_ms * 1000)
         return 0;
     g_usleep(250);
     return 1;

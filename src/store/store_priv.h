@@ -16,6 +16,7 @@ struct store {
     int64_t data_version;
     int depth;           /* store_begin nesting: 0 outside a transaction */
     int busy_ms;         /* wait for another writer's lock at most this long */
+    gint64 busy_since;   /* when the current wait began (monotonic µs) */
     GHashTable *stmts;   /* SQL text → prepared statement, reused */
     /* Catalogue rows read inside the open transaction (key → json_t): valid
      * until it ends, since nobody else can write meanwhile; emptied at every

@@ -178,6 +178,7 @@ def expect_full(resp, what):
     err = js["error"]
     assert err["status"] == 507 and err["code"] == "insufficient_storage", js
     assert "disk full" in err["message"], js
+    print(f"     {what}: 507 {err['message']}")
     return err
 
 
@@ -187,6 +188,7 @@ def expect_busy(resp, what, limit_s):
     assert js["error"]["code"] == "busy" and "locked" in js["error"]["message"], js
     assert int(hdrs.get("retry-after", "0")) > 0, f"{what}: 503 without Retry-After: {hdrs}"
     assert took < limit_s, f"{what}: answered after {took:.1f} s"
+    print(f"     {what}: 503 after {took:.1f} s: {js['error']['message']}")
 
 
 def reads_served():
@@ -306,8 +308,10 @@ def test_write_lock_held():
     c.execute("BEGIN IMMEDIATE")
     try:
         reads_served()
-        expect_busy(report(photo=False), "a report", 5)
-        expect_busy(batch(), "a batch of fixes", 10)
+        # the bounds README gives (1 s on the loop, 5 s for fixes, 10 s in the
+        # CLI, which also loads the index first) plus a margin for a loaded machine
+        expect_busy(report(photo=False), "a report", 2)
+        expect_busy(batch(), "a batch of fixes", 6)
         reads_served()
         t0 = time.time()
         st, out, err = run("hotline", "import", os.path.join(DATA, "hotline", "12345-sample.csv"),
@@ -315,7 +319,8 @@ def test_write_lock_held():
         took = time.time() - t0
         assert st != 0 and "locked" in err and ctx["db"] in err, \
             f"hotline import with the lock held: exit {st}: {err}"
-        assert took < 30, f"hotline import waited {took:.1f} s"
+        assert took < 15, f"hotline import waited {took:.1f} s"
+        print(f"     hotline import: exit {st} after {took:.1f} s: {err.strip().splitlines()[-1]}")
     finally:
         c.execute("ROLLBACK")
         c.close()
