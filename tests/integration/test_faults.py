@@ -22,6 +22,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import uuid
 
@@ -311,6 +312,19 @@ def test_write_lock_held():
         # the bounds README gives (1 s on the loop, 5 s for fixes, 10 s in the
         # CLI, which also loads the index first) plus a margin for a loaded machine
         expect_busy(report(photo=False), "a report", 2)
+        # while a report waits for the lock, the loop is free: reads answer
+        # at once, not after the wait
+        waiting = {}
+        th = threading.Thread(target=lambda: waiting.setdefault("r", report(photo=False)))
+        th.start()
+        time.sleep(0.3)
+        t0 = time.time()
+        st, _, _ = ctx["d"].request("GET", "/api/health", timeout=10)
+        took = time.time() - t0
+        th.join()
+        assert st == 200 and took < 0.25, \
+            f"GET /api/health while a report waited for the lock: {st} after {took:.2f} s"
+        expect_busy(waiting["r"], "a report beside a read", 2)
         expect_busy(batch(), "a batch of fixes", 6)
         reads_served()
         t0 = time.time()
