@@ -287,7 +287,8 @@ def test_import_disk_full():
         for args in imports():
             st, out, err = run(*args)
             assert st != 0, f"gridcc {' '.join(args)} on a full disk exited 0"
-            assert "disk full" in err and ctx["db"] in err, \
+            src = next(a for a in args if os.sep in a)        # the input file
+            assert "disk full" in err and ctx["db"] in err and f"{src} not" in err, \
                 f"gridcc {args[0]}: the message names no file or no full disk: {err}"
             assert st == 1, f"gridcc {args[0]}: exit {st}: {err}"
             print(f"     {args[0]} {args[1]}: {err.strip().splitlines()[-1]}")
@@ -331,7 +332,7 @@ def test_write_lock_held():
         st, out, err = run("hotline", "import", os.path.join(DATA, "hotline", "12345-sample.csv"),
                            "--db", ctx["db"])
         took = time.time() - t0
-        assert st != 0 and "locked" in err and ctx["db"] in err, \
+        assert st != 0 and "locked" in err and ctx["db"] in err and "not imported" in err, \
             f"hotline import with the lock held: exit {st}: {err}"
         assert took < 15, f"hotline import waited {took:.1f} s"
         print(f"     hotline import: exit {st} after {took:.1f} s: {err.strip().splitlines()[-1]}")
