@@ -7,6 +7,12 @@
 #include "gridcc/log.h"
 #include "store_priv.h"
 
+/* How long queued writes wait for a lock held elsewhere before they fail
+ * (503). The loop is free meanwhile, so this can be as long as a client
+ * waits: long enough to slip in between the fix writer's transactions, which
+ * under heavy ingest hold the lock for a few hundred ms at a time. */
+#define GROUP_WAIT_MS 5000
+
 typedef struct item {
     store_group_write write;
     store_group_done done;
@@ -37,7 +43,8 @@ store_group *store_group_new(store *s)
 size_t store_group_pending(const store_group *g) { return g->queue->len; }
 
 /* Takes the write lock without waiting if may_defer (false: lock held, try
- * again later), else waiting as long as the store's busy timeout allows. */
+ * again later, up to GROUP_WAIT_MS), else waiting as long as the store's busy
+ * timeout allows. */
 static bool group_begin(store_group *g, bool may_defer, int *rc, gc_err *err)
 {
     int ms = g->s->busy_ms;
@@ -52,7 +59,7 @@ static bool group_begin(store_group *g, bool may_defer, int *rc, gc_err *err)
     if (*rc && err->code == GC_EBUSY) {
         if (!g->busy_since)
             g->busy_since = now;
-        if (now - g->busy_since < (gint64)ms * 1000)
+        if (now - g->busy_since < (gint64)GROUP_WAIT_MS * 1000)
             return false;
         gc_fail(err, GC_EBUSY, NULL,
                 "store: %s is locked by another writer (waited %.1f s); try again", g->s->path,
