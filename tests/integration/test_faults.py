@@ -104,12 +104,21 @@ def start():
 
 
 def teardown():
+    """Stops the daemon; False if it did not stop cleanly (a sanitizer's
+    report, a crash on the way out)."""
     d = ctx.get("d")
+    clean = True
     if d:
-        d.stop()
+        logs = d.logs()
+        rc = d.stop()
+        if rc != 0:
+            print(f"FAIL the daemon exited {rc} on SIGTERM:\n{logs[-3000:]}")
+            clean = False
     if ctx.get("mnt"):
         subprocess.run(["umount", "-l", ctx["mnt"]])
-    ctx["tmp"].__exit__(None, None, None)
+    if ctx.get("tmp"):
+        ctx["tmp"].__exit__(None, None, None)
+    return clean
 
 
 # ---------------------------------------------------------------- requests
@@ -345,9 +354,12 @@ def test_write_lock_held():
 
 
 if __name__ == "__main__":
-    setup()
     try:
+        setup()
         main([test_report_disk_full, test_fixes_disk_full, test_import_disk_full,
               test_write_lock_held])
-    finally:
+    except SystemExit as e:
+        sys.exit(e.code if teardown() else 1)
+    except BaseException:
         teardown()
+        raise
