@@ -6,6 +6,7 @@
 #include "gridcc/log.h"
 
 #define WRITE_MAX 20000 /* fixes in one transaction at most */
+#define FIX_BUSY_MS 5000
 
 typedef struct job {
     GArray *fixes; /* store_fix */
@@ -89,7 +90,9 @@ static gpointer writer_main(gpointer ud)
         size_t off = 0;
         for (guint i = 0; i < b->jobs->len; i++) {
             job *x = g_ptr_array_index(b->jobs, i);
-            x->rc = rc;
+            /* the code, not just "failed": a full disk and a held lock get
+             * their own answers (507, 503) */
+            x->rc = rc && err.code ? err.code : rc;
             snprintf(x->why, sizeof x->why, "%s", err.msg);
             x->fresh = g_new0(bool, x->fixes->len + 1);
             memcpy(x->fresh, fresh + off, x->fixes->len * sizeof(bool));
@@ -111,6 +114,9 @@ fix_writer *fix_writer_new(const char *db_path, GMainContext *ctx, gc_err *err)
         g_free(w);
         return NULL;
     }
+    /* a tracker waits for its answer: a lock held longer than this by
+     * another process (an import) gets 503 and the tracker sends again */
+    store_set_busy_timeout(w->s, FIX_BUSY_MS);
     w->ctx = ctx;
     w->q = g_async_queue_new();
     w->thread = g_thread_new("fix-writer", writer_main, w);

@@ -118,6 +118,13 @@ void http_reply_err(http_req *r, const gc_err *e)
     case GC_ETOOBIG: status = 413; code = "too_large"; break;
     case GC_ERATE: status = 429; code = "rate_limited"; break;
     case GC_EIO: status = 500; code = "internal"; break;
+    case GC_EFULL: status = 507; code = "insufficient_storage"; break;
+    case GC_EBUSY:
+        status = 503;
+        code = "busy";
+        /* the lock is held by another process: worth trying again soon */
+        http_add_header(r, "Retry-After", "2");
+        break;
     default: break;
     }
     http_reply_error(r, status, code, e->field, "%s", e->msg);

@@ -52,6 +52,16 @@ static const char usage_text[] =
     "           columns (also .gz); --tz: zone of CSV times that name none (default local)\n"
     "  version\n";
 
+/* A full disk or a write lock held elsewhere is no fault of the input file:
+ * naming it says what to run again once there is room or the lock is free. */
+static void import_fail(const char *cmd, const char *input, const char *left, const gc_err *e)
+{
+    if (e->code == GC_EFULL || e->code == GC_EBUSY)
+        fprintf(stderr, "gridcc %s: %s %s: %s\n", cmd, input, left, e->msg);
+    else
+        fprintf(stderr, "gridcc %s: %s\n", cmd, e->msg);
+}
+
 static int usage(const char *why)
 {
     if (why)
@@ -143,7 +153,7 @@ static int run_import(store *s, layers_import_opts *o)
     if (rc) {
         if (rep.skipped)
             print_skipped(stderr, &rep);
-        fprintf(stderr, "gridcc import: %s\n", err.msg);
+        import_fail("import", o->path, "not imported", &err);
         return 1;
     }
     printf("%s: %s layer '%s': %zu features%s, %zu warnings, %zu repaired%s\n", o->path,
@@ -793,7 +803,7 @@ static int cmd_hotline(int argc, char **argv)
     if (!ax || hotline_import(s, ix, ax, path, m, hotline_progress_line, &tty, &rep, &e)) {
         if (tty)
             fputs("\r\033[K", stderr);
-        fprintf(stderr, "gridcc hotline import: %s\n", e.msg);
+        import_fail("hotline import", path, "not imported", &e);
         rc = 1;
     } else {
         if (tty)
@@ -888,7 +898,8 @@ static int cmd_tracks(int argc, char **argv)
         if (tty)
             fputs("\r\033[K", stderr);
         if (r) {
-            fprintf(stderr, "gridcc tracks import: %s\n", fe.msg);
+            /* written in chunks: what was stored stays, and is not stored twice */
+            import_fail("tracks import", argv[i], "not wholly imported (run it again)", &fe);
             failed = true;
             if (r != GC_EINVAL)
                 rc = 1;   /* the store failed: the next file would too */

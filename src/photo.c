@@ -747,6 +747,9 @@ static int fsync_dir(const char *dir)
 static int io_fail(gc_err *err, const char *what, const char *path)
 {
     int e = errno;
+    if (e == ENOSPC || e == EDQUOT)
+        return gc_fail(err, GC_EFULL, "", "photo store: %s %s: disk full (%s)", what, path,
+                       g_strerror(e));
     return gc_fail(err, GC_EIO, "", "photo store: %s %s: %s", what, path, g_strerror(e));
 }
 

@@ -20,6 +20,8 @@ enum {
     GC_EFORBIDDEN = -6,
     GC_ETOOBIG = -7,
     GC_ERATE = -8,     /* rate-limited */
+    GC_EFULL = -9,     /* the disk is full (ENOSPC, SQLITE_FULL): nothing was stored */
+    GC_EBUSY = -10,    /* another process held the store's write lock too long */
 };
 
 /* Sets err (if not NULL) and returns code. */

@@ -25,6 +25,9 @@ int store_open(const char *path, store **out, gc_err *err);
 /* Same, but upgrades no further than max_version (tests: an "older build"). */
 int store_open_version(const char *path, int max_version, store **out, gc_err *err);
 void store_close(store *s);
+/* How long a write waits for another connection's write lock before it fails
+ * with GC_EBUSY (10 s unless set): the daemon's loop cannot wait that long. */
+void store_set_busy_timeout(store *s, int ms);
 int store_schema_version(store *s);
 int store_latest_version(void);
 const char *store_path(const store *s);

@@ -329,6 +329,11 @@ int app_serve(const app_opts *o)
         log_error("app", "%s", err.msg);
         return 1;
     }
+    /* the loop writes on this connection: every request waits while a write
+     * waits for a lock another process holds, so it gives up sooner and the
+     * writer hears 503 with Retry-After (the group commit does not block the
+     * loop: it tries again on a timer) */
+    store_set_busy_timeout(a.s, 2000);
     gint64 t0 = g_get_monotonic_time();
     a.ix = geotag_build_index(a.s, &err);
     if (!a.ix) {

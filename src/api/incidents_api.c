@@ -121,7 +121,8 @@ static void take_photos(const char *dir, http_form *form, json_t *photos, json_t
         if (incident_photo_store(dir, f->data->data, f->data->len, part, &photo, &has_gps, &lon,
                                  &lat, &e)) {
             json_array_append_new(errors, json_pack("{s:s,s:s,s:s}", "field", part, "code",
-                                                    e.code == GC_EIO ? "io_error"
+                                                    e.code == GC_EFULL     ? "insufficient_storage"
+                                                    : e.code == GC_EIO     ? "io_error"
                                                     : e.code == GC_ETOOBIG ? "too_big"
                                                                            : "invalid_photo",
                                                     "message", e.msg));
@@ -146,6 +147,27 @@ static json_t *body_json(http_req *r, http_form *form)
         http_reply_err(r, &err);
     }
     return in;
+}
+
+/* A photo not stored for want of room refuses the whole request with 507:
+ * kept without its photo, a report would be acknowledged short of what was
+ * sent, and the sender could not tell a retry from a duplicate. True if it
+ * answered. */
+static bool reply_if_full(http_req *r, json_t *photo_errors)
+{
+    size_t i;
+    json_t *pe;
+    json_array_foreach(photo_errors, i, pe)
+    {
+        if (strcmp(json_string_value(json_object_get(pe, "code")), "insufficient_storage"))
+            continue;
+        http_reply_error(r, 507, "insufficient_storage",
+                         json_string_value(json_object_get(pe, "field")),
+                         "%s; nothing was stored, send again when there is room",
+                         json_string_value(json_object_get(pe, "message")));
+        return true;
+    }
+    return false;
 }
 
 static void reply_incident(http_req *r, int status, json_t *row, json_t *photo_errors)
@@ -228,6 +250,11 @@ static void report_done(void *ud, int write_rc, const gc_err *commit_err)
 static void report_file(report_job *j)
 {
     json_t *in = j->in;
+    if (reply_if_full(j->r, j->perrs)) {
+        http_complete(j->r);
+        report_job_free(j);
+        return;
+    }
     json_object_set(in, "photos", j->photos);
     bool has_loc = json_object_get(in, "lon") || json_object_get(in, "x");
     if (!has_loc && !j->gps && !json_object_get(in, "address") && !json_array_size(j->perrs)) {
@@ -507,6 +534,11 @@ static void h_act(http_req *r, void *ud)
         json_object_set_new(in, "photos", photos);
     }
     http_form_clear(&form);
+    if (reply_if_full(r, perrs)) {
+        json_decref(perrs);
+        json_decref(in);
+        return;
+    }
     if (json_array_size(perrs)) {
         json_t *first = json_array_get(perrs, 0);
         http_reply_error(r, 400, "invalid_photo", json_string_value(json_object_get(first, "field")),

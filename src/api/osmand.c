@@ -367,7 +367,10 @@ static void written(void *ud, const store_fix *fixes, size_t n, const bool *fres
     t->dups += rc ? 0 : n - nfresh;
     if (j->r) {
         if (rc) {
-            http_reply_error(j->r, 500, "internal", NULL, "fix not stored: %s", why);
+            /* GC_EFULL: 507, GC_EBUSY: 503 with Retry-After, else 500 */
+            gc_err e = {.code = rc};
+            snprintf(e.msg, sizeof e.msg, "%s not stored: %s", j->batch ? "batch" : "fix", why);
+            http_reply_err(j->r, &e);
         } else if (j->batch) {
             http_reply_json(j->r, 200,
                             json_pack("{s:I,s:I,s:I,s:O}", "received", (json_int_t)j->items,

@@ -11,6 +11,7 @@
 #include <sqlite3.h>
 #include <spatialite/gaiageo.h>
 #include <spatialite.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,19 +26,37 @@ extern const struct {
     const char *sql;
 } store_migrations[];
 
+/* A full disk shows as SQLITE_FULL when SQLite sees it, or as an I/O error
+ * with ENOSPC when growing the WAL index or syncing; both are "disk full" to
+ * a user, who can act on that, unlike on "disk I/O error". */
+static int db_fail_msg(store *s, gc_err *err, const char *what, const char *msg)
+{
+    int rc = sqlite3_errcode(s->db) & 0xff;
+    int sys = sqlite3_system_errno(s->db);
+    if (rc == SQLITE_FULL || (rc == SQLITE_IOERR && (sys == ENOSPC || sys == EDQUOT)))
+        return gc_fail(err, GC_EFULL, NULL, "store: %s: %s: disk full (%s)", what, s->path, msg);
+    if (rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+        return gc_fail(err, GC_EBUSY, NULL,
+                       "store: %s: %s is locked by another writer (waited %.1f s); try again", what,
+                       s->path, s->busy_ms / 1000.0);
+    return gc_fail(err, GC_EIO, NULL, "store: %s: %s", what, msg);
+}
 
 int store_db_fail(store *s, gc_err *err, const char *what)
 {
-    return gc_fail(err, GC_EIO, NULL, "store: %s: %s", what, sqlite3_errmsg(s->db));
+    return db_fail_msg(s, err, what, sqlite3_errmsg(s->db));
 }
 
 int store_exec(store *s, const char *sql, gc_err *err)
 {
     char *msg = NULL;
     if (sqlite3_exec(s->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-        gc_fail(err, GC_EIO, NULL, "store: %s", msg ? msg : sqlite3_errmsg(s->db));
+        char what[48];
+        /* the statement's first words say what was being done (BEGIN, COMMIT …) */
+        snprintf(what, sizeof what, "%.40s%s", sql, strlen(sql) > 40 ? "…" : "");
+        int rc = db_fail_msg(s, err, what, msg ? msg : sqlite3_errmsg(s->db));
         sqlite3_free(msg);
-        return GC_EIO;
+        return rc;
     }
     return 0;
 }
@@ -92,16 +111,25 @@ static int migrate(store *s, int max_version, gc_err *err)
 }
 
 /* Another connection holds the write lock (the daemon's fix writer, an
- * import): try again every 250 µs for up to 10 s. SQLite's own busy timeout
- * sleeps 1, 2, 5 … 100 ms between tries, so a loop waiting for a 3 ms
- * transaction would often sleep 50 ms. */
+ * import): try again every 250 µs for up to busy_ms. SQLite's own busy
+ * timeout sleeps 1, 2, 5 … 100 ms between tries, so a loop waiting for a 3 ms
+ * transaction would often sleep 50 ms. The bound is on the clock, not on the
+ * tries: on a loaded machine a 250 µs sleep takes twice that. */
 static int busy_wait(void *ud, int tries)
 {
-    (void)ud;
-    if (tries >= 40000)
+    store *s = ud;
+    gint64 now = g_get_monotonic_time();
+    if (tries == 0)
+        s->busy_since = now;
+    else if (now - s->busy_since >= (gint64)s->busy_ms * 1000)
         return 0;
     g_usleep(250);
     return 1;
+}
+
+void store_set_busy_timeout(store *s, int ms)
+{
+    s->busy_ms = ms;
 }
 
 int store_open_version(const char *path, int max_version, store **out, gc_err *err)
@@ -109,6 +137,7 @@ int store_open_version(const char *path, int max_version, store **out, gc_err *e
     *out = NULL;
     store *s = calloc(1, sizeof *s);
     s->path = strdup(path);
+    s->busy_ms = 10000;
     if (sqlite3_open_v2(path, &s->db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                         NULL) != SQLITE_OK) {
@@ -119,13 +148,20 @@ int store_open_version(const char *path, int max_version, store **out, gc_err *e
     }
     s->splite = spatialite_alloc_connection();
     spatialite_init_ex(s->db, s->splite, 0);
-    sqlite3_busy_handler(s->db, busy_wait, NULL);
+    sqlite3_busy_handler(s->db, busy_wait, s);
     /* a file that is not a database fails here, not later */
     /* a big page cache keeps a layer replacement in memory until commit, so
      * each page reaches the WAL once instead of spilling repeatedly */
-    if (store_exec(s, "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
-                "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;",
-             err)) {
+    int rc = store_exec(s,
+                        "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; "
+                        "PRAGMA cache_size=-131072; PRAGMA temp_store=MEMORY;",
+                        err);
+    if (rc == GC_EFULL || rc == GC_EBUSY) { /* a store, but no room or no lock */
+        db_fail_msg(s, err, "opening", sqlite3_errmsg(s->db));
+        store_close(s);
+        return rc;
+    }
+    if (rc) {
         gc_fail(err, GC_EINVAL, "db", "%s: not a gridcc store: %s", path, sqlite3_errmsg(s->db));
         store_close(s);
         return GC_EINVAL;

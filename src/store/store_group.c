@@ -7,6 +7,12 @@
 #include "gridcc/log.h"
 #include "store_priv.h"
 
+/* How long queued writes wait for a lock held elsewhere before they fail
+ * (503). The loop is free meanwhile, so this can be as long as a client
+ * waits: long enough to slip in between the fix writer's transactions, which
+ * under heavy ingest hold the lock for a few hundred ms at a time. */
+#define GROUP_WAIT_MS 5000
+
 typedef struct item {
     store_group_write write;
     store_group_done done;
@@ -18,6 +24,10 @@ struct store_group {
     store *s;
     GArray *queue;      /* item */
     guint idle;
+    /* when the first try to take the write lock found it held, 0 if not:
+     * the loop tries again on a timer rather than sleeping in SQLite's busy
+     * handler, so reads go on while another process holds the lock */
+    gint64 busy_since;
     /* batches and writes committed, for the log line at free */
     guint64 batches, writes;
 };
@@ -32,14 +42,44 @@ store_group *store_group_new(store *s)
 
 size_t store_group_pending(const store_group *g) { return g->queue->len; }
 
-void store_group_flush(store_group *g)
+/* Takes the write lock without waiting if may_defer (false: lock held, try
+ * again later, up to GROUP_WAIT_MS), else waiting as long as the store's busy
+ * timeout allows. */
+static bool group_begin(store_group *g, bool may_defer, int *rc, gc_err *err)
+{
+    int ms = g->s->busy_ms;
+    if (!may_defer) {
+        *rc = store_begin(g->s, err);
+        return true;
+    }
+    g->s->busy_ms = 0;
+    *rc = store_begin(g->s, err);
+    g->s->busy_ms = ms;
+    gint64 now = g_get_monotonic_time();
+    if (*rc && err->code == GC_EBUSY) {
+        if (!g->busy_since)
+            g->busy_since = now;
+        if (now - g->busy_since < (gint64)GROUP_WAIT_MS * 1000)
+            return false;
+        gc_fail(err, GC_EBUSY, NULL,
+                "store: %s is locked by another writer (waited %.1f s); try again", g->s->path,
+                (double)(now - g->busy_since) / G_USEC_PER_SEC);
+    }
+    g->busy_since = 0;
+    return true;
+}
+
+/* False if the lock was held and the queue is left for a later try. */
+static bool flush(store_group *g, bool may_defer)
 {
     while (g->queue->len) {
+        gc_err err = {0};
+        int rc;
+        if (!group_begin(g, may_defer, &rc, &err))
+            return false;
         /* writes queued by the done callbacks go to the next batch */
         GArray *batch = g->queue;
         g->queue = g_array_new(FALSE, FALSE, sizeof(item));
-        gc_err err = {0};
-        int rc = store_begin(g->s, &err);
         for (guint i = 0; i < batch->len; i++) {
             item *it = &g_array_index(batch, item, i);
             if (rc) {
@@ -60,8 +100,7 @@ void store_group_flush(store_group *g)
             /* some errors (a full disk, I/O) make SQLite roll the whole
              * transaction back: then nothing of this batch is stored */
             if (sqlite3_get_autocommit(g->s->db)) {
-                rc = gc_fail(&err, GC_EIO, NULL, "the batch's transaction was rolled back by "
-                                                 "SQLite: %s", sqlite3_errmsg(g->s->db));
+                rc = store_db_fail(g->s, &err, "the batch was rolled back");
                 g->s->depth = 0;
             }
         }
@@ -79,13 +118,21 @@ void store_group_flush(store_group *g)
         }
         g_array_free(batch, TRUE);
     }
+    return true;
+}
+
+void store_group_flush(store_group *g)
+{
+    flush(g, false);
 }
 
 static gboolean on_idle(gpointer ud)
 {
     store_group *g = ud;
     g->idle = 0;
-    store_group_flush(g);
+    /* a done callback may have queued a write, and with it a new idle */
+    if (!flush(g, true) && !g->idle)
+        g->idle = g_timeout_add(1, on_idle, g);
     return G_SOURCE_REMOVE;
 }
 

@@ -16,6 +16,8 @@ struct store {
     char *path;
     int64_t data_version;
     int depth;           /* store_begin nesting: 0 outside a transaction */
+    int busy_ms;         /* wait for another writer's lock at most this long */
+    gint64 busy_since;   /* when the current wait began (monotonic µs) */
     GHashTable *stmts;   /* SQL text → prepared statement, reused */
     /* Catalogue rows read inside the open transaction (key → json_t): valid
      * until it ends, since nobody else can write meanwhile; emptied at every
@@ -39,7 +41,9 @@ int store_exec(store *s, const char *sql, gc_err *err);
 json_t *store_memo_get(store *s, const char *key);
 void store_memo_put(store *s, const char *key, json_t *v);
 void store_memo_clear(store *s);
-/* Fills err with what SQLite says went wrong while doing `what`; GC_EIO. */
+/* Fills err with what SQLite says went wrong while doing `what`: GC_EFULL
+ * for a full disk, GC_EBUSY for a lock held past the busy timeout, else
+ * GC_EIO; returns that code. */
 int store_db_fail(store *s, gc_err *err, const char *what);
 /* A users row (id, name, role, pwhash, disabled, department) into *u. */
 void store_user_from_row(sqlite3_stmt *st, store_user *u);

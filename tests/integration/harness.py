@@ -38,9 +38,11 @@ def free_port():
 class Daemon:
     """gridcc serve on a free port; waits until /api/health answers."""
 
-    def __init__(self, db, *extra):
+    def __init__(self, db, *extra, log_dir=None):
         self.port = free_port()
-        self.log = open(db + f".{self.port}.log", "w+")
+        # log_dir: away from a database on a disk a test fills
+        base = os.path.join(log_dir, os.path.basename(db)) if log_dir else db
+        self.log = open(base + f".{self.port}.log", "w+")
         if "--osmand-port" not in extra:   # any free port, so daemons run side by side
             extra = ("--osmand-port", "0", *extra)
         self.proc = subprocess.Popen([BIN, "serve", "--db", db, "--port", str(self.port), *extra],
