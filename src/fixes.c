@@ -5,6 +5,8 @@
 #include <math.h>
 #include <string.h>
 
+#include "gridcc/timeparse.h"
+
 #define MS_2000 946684800000LL
 
 bool fix_time_parse(const char *s, int64_t *ms)
@@ -37,7 +39,7 @@ bool fix_time_parse(const char *s, int64_t *ms)
         v = g_date_time_to_unix(d) * 1000 + g_date_time_get_microsecond(d) / 1000;
         g_date_time_unref(d);
     }
-    if (v < MS_2000)
+    if (v < MS_2000 || v > GC_TIME_MAX * 1000 + 999) /* before 2000, or no date shows it */
         return false;
     *ms = v;
     return true;

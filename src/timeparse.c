@@ -19,8 +19,11 @@ static bool unix_of(GDateTime *d, int64_t *out)
 {
     if (!d)
         return false;
-    *out = g_date_time_to_unix(d);
+    int64_t t = g_date_time_to_unix(d);
     g_date_time_unref(d);
+    if (t < GC_TIME_MIN || t > GC_TIME_MAX)
+        return false;
+    *out = t;
     return true;
 }
 
@@ -37,7 +40,11 @@ bool gc_time_parse_in(const char *s, GTimeZone *zone, int64_t *out)
         return false;
     size_t digits = strspn(s, "0123456789");
     if (!s[digits] && digits != 8) {
-        *out = g_ascii_strtoll(s, NULL, 10);
+        /* a count past year 9999 (or past int64) has no date */
+        guint64 v;
+        if (!g_ascii_string_to_unsigned(s, 10, 0, GC_TIME_MAX, &v, NULL))
+            return false;
+        *out = (int64_t)v;
         return true;
     }
     if (unix_of(g_date_time_new_from_iso8601(s, NULL), out) ||

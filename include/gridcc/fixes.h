@@ -15,7 +15,8 @@
 
 /* A device time in ms since the epoch: seconds (up to 11 digits, decimals
  * allowed), milliseconds (12 or more digits), or ISO 8601 (a zone-less one is
- * UTC: devices send UTC). False for anything else or a time before 2000. */
+ * UTC: devices send UTC). False for anything else, a time before 2000 or one
+ * after year 9999. */
 bool fix_time_parse(const char *s, int64_t *ms);
 /* Converts lon/lat from crs to WGS 84 in place (EPSG codes other than 4326
  * are refused: trackers speak degrees). GC_EINVAL naming field "crs". */
