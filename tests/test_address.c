@@ -1,0 +1,81 @@
+/* address: the building-name matcher on a small index (address_index_from).
+ * A building is found by its own name; numbers a space keeps apart stay
+ * apart; full-width digits are digits in a name as in a text (the first two
+ * found by fuzz_address). */
+#include <glib.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "gridcc/address.h"
+
+static const address_entry buildings[] = {
+    {"b1", "松清园1号楼", 116.341, 40.011},   {"b2", "松清园11号楼", 116.342, 40.012},
+    {"b3", "松清园2号楼", 116.343, 40.013}, {"b4", "Block 7 2F", 116.344, 40.014},
+    {"b5", "双清苑１２号楼", 116.345, 40.015}, {"b6", "学院路小区3号楼", 116.346, 40.016},
+};
+
+static address_index *index_new(void)
+{
+    return address_index_from(buildings, G_N_ELEMENTS(buildings));
+}
+
+static void expect(const address_index *ix, const char *text, const char *id)
+{
+    address_match m;
+    address_lookup(ix, text, &m);
+    if (!m.found || strcmp(m.building_id, id))
+        fail_msg("'%s': want %s, got %s", text, id, m.found ? m.building_id : m.reason);
+}
+
+static void test_own_names(void **state)
+{
+    address_index *ix = index_new();
+    assert_int_equal(address_index_count(ix), G_N_ELEMENTS(buildings));
+    for (size_t i = 0; i < G_N_ELEMENTS(buildings); i++)
+        expect(ix, buildings[i].name, buildings[i].id);
+    expect(ix, "海淀区学院路街道松清园小区11号楼", "b2");
+    address_match m;
+    address_lookup(ix, "松清园111号楼", &m);
+    assert_false(m.found);
+    address_index_free(ix);
+}
+
+static void test_space_between_numbers(void **state)
+{
+    address_index *ix = index_new();
+    /* building 1, room 203: not building 1203 */
+    expect(ix, "松清园 1 203室", "b1");
+    expect(ix, "Block 7 2F", "b4");
+    expect(ix, "Block 7, 2F", "b4");
+    address_index_free(ix);
+}
+
+static void test_fullwidth_digits_in_a_name(void **state)
+{
+    address_index *ix = index_new();
+    expect(ix, "双清苑12号楼", "b5");
+    expect(ix, "双清苑１２号楼", "b5");
+    address_index_free(ix);
+}
+
+static void test_not_utf8_left_out(void **state)
+{
+    const address_entry bad[] = {{"x", "\xe6\x9d\xbe\xe6", 1, 1}, {"y", "松清园5号楼", 1, 1}};
+    address_index *ix = address_index_from(bad, 2);
+    assert_int_equal(address_index_count(ix), 1);
+    address_index_free(ix);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_own_names),
+        cmocka_unit_test(test_space_between_numbers),
+        cmocka_unit_test(test_fullwidth_digits_in_a_name),
+        cmocka_unit_test(test_not_utf8_left_out),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
