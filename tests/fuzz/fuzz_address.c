@@ -27,19 +27,20 @@ static void check_match(const address_index *ix, const char *text, const address
           text, m->building_id, by.building_name, m->building_name);
 }
 
-/* Does name have a number (an ASCII digit) after an estate of two characters or more? */
+static bool is_digit(gunichar c)
+{
+    return (c >= '0' && c <= '9') || (c >= 0xFF10 && c <= 0xFF19);
+}
+
+/* Does name have a number (ASCII or full-width digits) after an estate of two
+ * characters or more? */
 static bool findable(const char *name)
 {
     const char *d = name;
-    while (*d && !g_ascii_isdigit(*d))
-        d++;
-    if (!*d)
-        return false;
     glong chars = 0;
-    for (const char *p = name; p < d; p = g_utf8_next_char(p))
-        if (!g_unichar_isspace(g_utf8_get_char(p)))
-            chars++;
-    return chars >= 2;
+    for (; *d && !is_digit(g_utf8_get_char(d)); d = g_utf8_next_char(d))
+        chars += !g_unichar_isspace(g_utf8_get_char(d));
+    return *d && chars >= 2;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
