@@ -198,6 +198,15 @@ void address_index_free(address_index *ix)
 
 size_t address_index_count(const address_index *ix) { return ix ? ix->buildings->len : 0; }
 
+/* A text snprintf cut to fit ends on a whole character: it goes into JSON,
+ * and jansson drops a string that is not UTF-8 without a word. */
+static void utf8_fit(char *s)
+{
+    const char *end;
+    if (!g_utf8_validate(s, -1, &end))
+        *(char *)end = 0;
+}
+
 static void fill(address_match *m, const building *b, double score)
 {
     m->found = true;
@@ -206,6 +215,8 @@ static void fill(address_match *m, const building *b, double score)
     m->score = score;
     snprintf(m->building_id, sizeof m->building_id, "%s", b->id);
     snprintf(m->building_name, sizeof m->building_name, "%s", b->name);
+    utf8_fit(m->building_id);
+    utf8_fit(m->building_name);
 }
 
 bool address_by_id(const address_index *ix, const char *id, address_match *out)
@@ -214,6 +225,7 @@ bool address_by_id(const address_index *ix, const char *id, address_match *out)
     guint k = ix && id ? GPOINTER_TO_UINT(g_hash_table_lookup(ix->by_id, id)) : 0;
     if (!k) {
         snprintf(out->reason, sizeof out->reason, "no building with id '%s'", id ? id : "");
+        utf8_fit(out->reason);
         return false;
     }
     fill(out, &g_array_index(ix->buildings, building, k - 1), 1.0);
@@ -294,6 +306,7 @@ void address_lookup(const address_index *ix, const char *text, address_match *ou
         }
     }
     g_free(t);
+    utf8_fit(others);
     if (hits == 1) {
         fill(out, hit, best);
     } else if (hits > 1) {
@@ -305,4 +318,5 @@ void address_lookup(const address_index *ix, const char *text, address_match *ou
     } else {
         snprintf(out->reason, sizeof out->reason, "no estate or building name like it");
     }
+    utf8_fit(out->reason);
 }
