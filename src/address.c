@@ -37,7 +37,10 @@ static gunichar ascii_digit(gunichar c)
     return c >= 0xFF10 && c <= 0xFF19 ? '0' + (c - 0xFF10) : c;
 }
 
-static bool is_digit(gunichar c) { return c >= '0' && c <= '9'; }
+static bool is_digit(gunichar c)
+{
+    return c >= '0' && c <= '9';
+}
 
 /* Full-width digits to ASCII, spaces dropped: what people type varies. A
  * space between two numbers stays (as one), or "1 203" would read as 1203. */

@@ -124,6 +124,15 @@ static bool parse_coord(const char *s, double *v)
     return !*end;
 }
 
+/* A reason cut to fit ends on a whole character: jansson drops a string
+ * that is not UTF-8, and the row's flag or problem with it. */
+static void utf8_fit(char *s)
+{
+    const char *end;
+    if (!g_utf8_validate(s, -1, &end))
+        *(char *)end = 0;
+}
+
 json_t *hotline_row_report(const hotline_map *m, const hotline_row *o, const address_index *ax,
                            char *reason, size_t rlen, int *placed)
 {
@@ -133,22 +142,31 @@ json_t *hotline_row_report(const hotline_map *m, const hotline_row *o, const add
      * it): say so instead */
     const struct {
         const char *v, *col;
-    } text[] = {{o->id, m->id},           {o->time, m->time},         {o->content, m->content},
-                {o->address, m->address}, {o->lon, m->lon},           {o->lat, m->lat},
-                {o->category, m->category}, {o->status, m->status}, {o->closed_time, m->closed_time}};
+    } text[] = {{o->id, m->id},
+                {o->time, m->time},
+                {o->content, m->content},
+                {o->address, m->address},
+                {o->lon, m->lon},
+                {o->lat, m->lat},
+                {o->category, m->category},
+                {o->status, m->status},
+                {o->closed_time, m->closed_time}};
     for (size_t i = 0; i < G_N_ELEMENTS(text); i++)
         if (text[i].v && !g_utf8_validate(text[i].v, -1, NULL)) {
             snprintf(reason, rlen,
                      "column %s is not UTF-8 (a GBK export? convert it with iconv -f GB18030)",
                      text[i].col ? text[i].col : "?");
+            utf8_fit(reason);
             return NULL;
         }
     if (!o->id || !*o->id) {
         snprintf(reason, rlen, "no work-order number (column %s)", m->id);
+        utf8_fit(reason);
         return NULL;
     }
     if (!o->content || !*o->content) {
         snprintf(reason, rlen, "no content (column %s)", m->content);
+        utf8_fit(reason);
         return NULL;
     }
     const char *code = NULL;
@@ -217,12 +235,14 @@ json_t *hotline_row_report(const hotline_map *m, const hotline_row *o, const add
                          o->lon ? o->lon : "", o->lat ? o->lat : "");
             else
                 snprintf(am.reason, sizeof am.reason, "neither coordinates nor an address");
+            utf8_fit(am.reason);
         }
         json_object_set_new(in, "flags", flags);
         if (incident_place_by_address(in, &am))
             *placed = 2;
         else
             snprintf(reason, rlen, "%s", am.reason);
+        utf8_fit(reason);
         return in;
     }
     json_object_set_new(in, "flags", flags);
@@ -356,10 +376,15 @@ int hotline_order(store *s, const gc_index *ix, const address_index *ax, const i
             return gc_fail(err, GC_EINVAL, keys[i], "%s must be a number or a string", keys[i]);
         }
     }
-    hotline_row o = {json_string_value(json_object_get(order, "order_no")), vals[2],
-                      json_string_value(json_object_get(order, "content")),
-                      json_string_value(json_object_get(order, "address")), vals[0], vals[1],
-                      json_string_value(json_object_get(order, "category")), NULL, NULL};
+    hotline_row o = {json_string_value(json_object_get(order, "order_no")),
+                     vals[2],
+                     json_string_value(json_object_get(order, "content")),
+                     json_string_value(json_object_get(order, "address")),
+                     vals[0],
+                     vals[1],
+                     json_string_value(json_object_get(order, "category")),
+                     NULL,
+                     NULL};
     hotline_map *m = hotline_map_default();
     g_free(m->crs);
     m->crs = g_strdup(json_string_value(json_object_get(order, "crs")));

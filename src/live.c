@@ -758,7 +758,6 @@ const char *live_topic_name(unsigned i)
     return i < G_N_ELEMENTS(topics) ? topics[i].name : NULL;
 }
 
-
 /* Takes m's filter (m->filter is left empty). */
 static void subscribe(client *c, live_msg *m)
 {

@@ -17,8 +17,10 @@ static void test_row_placed_by_address(void **state)
 {
     hotline_map *m = hotline_map_default();
     address_index *ax = address_index_from(buildings, 1);
-    hotline_row r = {.id = "GD20261101002", .time = "2026-11-01 09:12:00",
-                     .content = "夜间施工噪音扰民", .address = "海淀区松清园小区1号楼",
+    hotline_row r = {.id = "GD20261101002",
+                     .time = "2026-11-01 09:12:00",
+                     .content = "夜间施工噪音扰民",
+                     .address = "海淀区松清园小区1号楼",
                      .category = "噪音扰民"};
     char reason[512];
     int placed;
@@ -61,11 +63,45 @@ static void test_field_not_utf8(void **state)
     hotline_map_free(m);
 }
 
+static void test_long_reason_ends_on_a_character(void **state)
+{
+    /* coordinates that are not a position and no address: the reason quotes
+     * them, cut to fit; cut inside a character, jansson dropped the row's
+     * "unplaced" flag (found by fuzz_hotline) */
+    hotline_map *m = hotline_map_default();
+    address_index *ax = address_index_from(buildings, 1);
+    for (int pad = 0; pad < 3; pad++) {
+        GString *lat = g_string_new(NULL);
+        g_string_append_len(lat, "xx", pad);
+        for (int i = 0; i < 200; i++)
+            g_string_append(lat, "噪");
+        hotline_row r = {.id = "GD1", .content = "路灯不亮", .lon = "x", .lat = lat->str};
+        char reason[512];
+        int placed;
+        json_t *in = hotline_row_report(m, &r, ax, reason, sizeof reason, &placed);
+        assert_non_null(in);
+        assert_int_equal(placed, 0);
+        if (!g_utf8_validate(reason, -1, NULL))
+            fail_msg("pad %d: reason not UTF-8", pad);
+        size_t i, unplaced = 0;
+        json_t *f;
+        json_array_foreach(json_object_get(in, "flags"), i, f) unplaced +=
+            !g_strcmp0(json_string_value(json_object_get(f, "flag")), "unplaced");
+        if (unplaced != 1)
+            fail_msg("pad %d: %zu unplaced flags", pad, unplaced);
+        json_decref(in);
+        g_string_free(lat, TRUE);
+    }
+    address_index_free(ax);
+    hotline_map_free(m);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_row_placed_by_address),
         cmocka_unit_test(test_field_not_utf8),
+        cmocka_unit_test(test_long_reason_ends_on_a_character),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

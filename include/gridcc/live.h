@@ -63,18 +63,18 @@ void live_position(live *l, int64_t user_id, int64_t t, double lon, double lat,
 
 /* A client's message as live_msg_parse reads it. */
 typedef enum live_msg_type {
-    LIVE_MSG_BAD,       /* not JSON, or no type */
+    LIVE_MSG_BAD, /* not JSON, or no type */
     LIVE_MSG_AUTH,
     LIVE_MSG_SUBSCRIBE,
     LIVE_MSG_PING,
-    LIVE_MSG_OTHER,     /* a type the bus does not know */
+    LIVE_MSG_OTHER, /* a type the bus does not know */
 } live_msg_type;
 
 typedef struct live_filter {
-    unsigned topics;    /* bit i: live_topic_name(i) */
+    unsigned topics; /* bit i: live_topic_name(i) */
     bool has_box;
-    double box[4];      /* west, south, east, north: finite, ordered, within ±90° */
-    char **ids;         /* grid, grids, chain and unit ids, NULL-terminated; NULL: any place */
+    double box[4]; /* west, south, east, north: finite, ordered, within ±90° */
+    char **ids;    /* grid, grids, chain and unit ids, NULL-terminated; NULL: any place */
 } live_filter;
 
 typedef struct live_msg {

@@ -23,8 +23,8 @@ static void check_match(const address_index *ix, const char *text, const address
     address_match by;
     CHECK(address_by_id(ix, m->building_id, &by), "'%s': found %s, unknown by id", text,
           m->building_id);
-    CHECK(!strcmp(by.building_name, m->building_name), "'%s': %s is '%s' by id but '%s' here",
-          text, m->building_id, by.building_name, m->building_name);
+    CHECK(!strcmp(by.building_name, m->building_name), "'%s': %s is '%s' by id but '%s' here", text,
+          m->building_id, by.building_name, m->building_name);
 }
 
 static bool is_digit(gunichar c)
@@ -52,8 +52,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char ids[MAX_EXTRA][16];
     size_t nb = 0;
     for (size_t i = 0; i < G_N_ELEMENTS(fuzz_buildings); i++)
-        b[nb++] = (address_entry){fuzz_buildings[i].id, fuzz_buildings[i].name, 120.3 + i * 1e-3,
-                                  36.06};
+        b[nb++] =
+            (address_entry){fuzz_buildings[i].id, fuzz_buildings[i].name, 120.3 + i * 1e-3, 36.06};
     for (guint i = 0; i + 1 < n; i++) {
         snprintf(ids[i], sizeof ids[i], "x%u", i);
         b[nb++] = (address_entry){ids[i], lines[i], 120.4 + i * 1e-3, 36.07};
@@ -71,8 +71,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (findable(lines[i]))
             CHECK((m.found && !strcmp(m.building_id, ids[i])) ||
                       g_str_has_prefix(m.reason, "ambiguous"),
-                  "'%s' not found by its own name: %s%s", lines[i],
-                  m.found ? "found " : "", m.found ? m.building_name : m.reason);
+                  "'%s' not found by its own name: %s%s", lines[i], m.found ? "found " : "",
+                  m.found ? m.building_name : m.reason);
     }
     address_index_free(ix);
     g_strfreev(lines);

@@ -23,8 +23,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     map = hotline_map_default();
     address_entry b[G_N_ELEMENTS(fuzz_buildings)];
     for (size_t i = 0; i < G_N_ELEMENTS(fuzz_buildings); i++)
-        b[i] = (address_entry){fuzz_buildings[i].id, fuzz_buildings[i].name, 120.3 + i * 1e-3,
-                               36.06};
+        b[i] =
+            (address_entry){fuzz_buildings[i].id, fuzz_buildings[i].name, 120.3 + i * 1e-3, 36.06};
     ax = address_index_from(b, G_N_ELEMENTS(b));
     return 0;
 }
@@ -73,8 +73,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *cat = json_string_value(json_object_get(in, "category"));
     CHECK(cat && *cat, "no category");
     if (row.category)
-        CHECK(!g_strcmp0(json_string_value(json_object_get(json_object_get(in, "props"),
-                                                           "hotline_category")),
+        CHECK(!g_strcmp0(json_string_value(
+                             json_object_get(json_object_get(in, "props"), "hotline_category")),
                          row.category),
               "the hotline's own category was dropped");
     if (row.address)
@@ -106,8 +106,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
               "unplaced with a position");
     }
     if ((row.lon || row.lat) && placed != 1)
-        CHECK(count_flags(in, "bad_coordinates") == 1, "coordinates '%s','%s' neither used nor "
-              "flagged", row.lon ? row.lon : "", row.lat ? row.lat : "");
+        CHECK(count_flags(in, "bad_coordinates") == 1,
+              "coordinates '%s','%s' neither used nor "
+              "flagged",
+              row.lon ? row.lon : "", row.lat ? row.lat : "");
     char *dump = json_dumps(in, JSON_COMPACT);
     CHECK(dump, "the report does not serialise");
     json_t *again = json_loads(dump, 0, NULL);

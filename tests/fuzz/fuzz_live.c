@@ -66,10 +66,11 @@ static bool same(const live_msg *a, const live_msg *b)
     if (a->type != b->type || g_strcmp0(a->type_name, b->type_name) ||
         g_strcmp0(a->token, b->token) || a->since != b->since ||
         a->filter.topics != b->filter.topics || a->filter.has_box != b->filter.has_box ||
-        memcmp(a->filter.box, b->filter.box, sizeof a->filter.box) || !a->filter.ids != !b->filter.ids)
+        memcmp(a->filter.box, b->filter.box, sizeof a->filter.box) ||
+        !a->filter.ids != !b->filter.ids)
         return false;
-    return !a->filter.ids || g_strv_equal((const char *const *)a->filter.ids,
-                                          (const char *const *)b->filter.ids);
+    return !a->filter.ids ||
+           g_strv_equal((const char *const *)a->filter.ids, (const char *const *)b->filter.ids);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

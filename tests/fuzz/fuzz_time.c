@@ -28,9 +28,9 @@ static void round_trip(int64_t t)
         return;
     GDateTime *d = g_date_time_new_from_unix_utc(t);
     CHECK(d, "no GDateTime for %lld", (long long)t);
-    if (g_date_time_get_year(d) >= 1000) {  /* %Y writes fewer digits below */
-        static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S+00:00",
-                                           "%Y-%m-%d %H:%M:%S",  "%Y/%m/%d %H:%M:%S",
+    if (g_date_time_get_year(d) >= 1000) { /* %Y writes fewer digits below */
+        static const char *const fmts[] = {"%Y-%m-%dT%H:%M:%SZ",   "%Y-%m-%dT%H:%M:%S+00:00",
+                                           "%Y-%m-%d %H:%M:%S",    "%Y/%m/%d %H:%M:%S",
                                            "%m/%d/%Y %I:%M:%S %p", "%m/%d/%Y %H:%M:%S"};
         for (size_t i = 0; i < G_N_ELEMENTS(fmts); i++) {
             char *s = g_date_time_format(d, fmts[i]);
@@ -58,8 +58,8 @@ static void fix_round_trip(int64_t ms)
     char s[64];
     int64_t back = 0;
     snprintf(s, sizeof s, "%s.%03dZ", base, (int)(ms % 1000));
-    CHECK(fix_time_parse(s, &back) && back == ms, "'%s' read as %lld, not %lld", s,
-          (long long)back, (long long)ms);
+    CHECK(fix_time_parse(s, &back) && back == ms, "'%s' read as %lld, not %lld", s, (long long)back,
+          (long long)ms);
     g_free(base);
     snprintf(s, sizeof s, "%lld", (long long)ms);
     CHECK(fix_time_parse(s, &back) && back == ms, "'%s' read as %lld ms", s, (long long)back);
@@ -101,8 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     int64_t ms = 0;
     if (fix_time_parse(s, &ms)) {
-        CHECK(ms >= MS_2000 && ms <= MAX_S * 1000 + 999, "'%s' read as %lld ms", s,
-              (long long)ms);
+        CHECK(ms >= MS_2000 && ms <= MAX_S * 1000 + 999, "'%s' read as %lld ms", s, (long long)ms);
         fix_round_trip(ms);
     }
     g_free(s);
