@@ -10,6 +10,7 @@ DEPS=(build-essential cmake pkg-config git curl ca-certificates
       libglib2.0-dev libwebsockets-dev libwebsockets-evlib-glib
       libjansson-dev libexif-dev libsodium-dev libcmocka-dev libxml2-dev
       libwslay-dev libyajl-dev
+      clang libclang-rt-14-dev
       python3)
 
 missing=()

@@ -3,7 +3,7 @@
 # suite (unit and integration), then the unit tests and the HTTP
 # integration tests (the daemon itself, its websocket bus and OsmAnd port,
 # track imports) again under AddressSanitizer +
-# LeakSanitizer + UBSan.
+# LeakSanitizer + UBSan, then every libFuzzer target for a short while.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,3 +18,8 @@ BUILD=build-asan BUILD_TYPE=Debug CMAKE_EXTRA="-DGRIDCC_SANITIZE=ON" bash script
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -L unit -j2 && \
   ctest --output-on-failure -R "test_http|test_open311|test_incident_loop|test_live|test_tracks_import|test_routes|test_security|test_hardening|test_api_success|test_geotag_batch")
+
+# clang's libFuzzer on each parser's seeds: a crash or a broken invariant
+# fails the run (FUZZ_SECONDS each; scripts/fuzz.sh 600 for a long run)
+echo "test: fuzz targets, ${FUZZ_SECONDS:-20}s each"
+bash scripts/fuzz.sh "${FUZZ_SECONDS:-20}"

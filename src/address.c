@@ -32,18 +32,34 @@ struct address_index {
     GHashTable *by_id;   /* id → index + 1 */
 };
 
-/* Full-width digits to ASCII, spaces dropped: what people type varies. */
+static gunichar ascii_digit(gunichar c)
+{
+    return c >= 0xFF10 && c <= 0xFF19 ? '0' + (c - 0xFF10) : c;
+}
+
+static bool is_digit(gunichar c)
+{
+    return c >= '0' && c <= '9';
+}
+
+/* Full-width digits to ASCII, spaces dropped: what people type varies. A
+ * space between two numbers stays (as one), or "1 203" would read as 1203. */
 static gunichar *normalize(const char *text, glong *n)
 {
     glong len;
     gunichar *u = g_utf8_to_ucs4_fast(text, -1, &len);
     glong k = 0;
     for (glong i = 0; i < len; i++) {
-        gunichar c = u[i];
-        if (c >= 0xFF10 && c <= 0xFF19)
-            c = '0' + (c - 0xFF10);
-        if (g_unichar_isspace(c))
+        gunichar c = ascii_digit(u[i]);
+        if (g_unichar_isspace(c)) {
+            glong j = i;
+            while (j + 1 < len && g_unichar_isspace(u[j + 1]))
+                j++;
+            if (k && is_digit(u[k - 1]) && j + 1 < len && is_digit(ascii_digit(u[j + 1])))
+                u[k++] = ' ';
+            i = j;
             continue;
+        }
         u[k++] = c;
     }
     *n = k;
@@ -80,29 +96,22 @@ typedef struct build_ctx {
     GHashTable *estates;   /* name → estate* */
 } build_ctx;
 
-static int add_building(void *ud, const store_feature *f)
+static void add_named(build_ctx *c, const char *id, const char *name, double lon, double lat)
 {
-    build_ctx *c = ud;
-    if (!f->name || !f->wkb)
-        return 0;
-    OGRGeometryH g = NULL;
-    if (OGR_G_CreateFromWkb(f->wkb, NULL, &g, (int)f->wkb_len) != OGRERR_NONE || !g)
-        return 0;
-    OGRGeometryH p = OGR_G_PointOnSurface(g);
-    OGR_G_DestroyGeometry(g);
-    if (!p)
-        return 0;
-    building b = {g_strdup(f->fid), g_strdup(f->name), NULL, OGR_G_GetX(p, 0), OGR_G_GetY(p, 0)};
-    OGR_G_DestroyGeometry(p);
-    /* estate: the name up to its first digit; number: that digit run */
-    const char *d = f->name;
-    while (*d && !g_ascii_isdigit(*d))
-        d++;
+    if (!g_utf8_validate(name, -1, NULL))
+        return; /* no text could name it, and reading it as characters would overrun */
+    building b = {g_strdup(id), g_strdup(name), NULL, lon, lat};
+    /* estate: the name up to its first digit; number: that digit run, read
+     * as normalize reads the text (full-width digits are digits) */
+    const char *d = name;
+    while (*d && !is_digit(ascii_digit(g_utf8_get_char(d))))
+        d = g_utf8_next_char(d);
     const char *e = d;
-    while (g_ascii_isdigit(*e))
-        e++;
-    b.number = g_strndup(d, (gsize)(e - d));
-    char *ename = g_strndup(f->name, (gsize)(d - f->name));
+    GString *num = g_string_new(NULL);
+    for (gunichar c; *e && is_digit(c = ascii_digit(g_utf8_get_char(e))); e = g_utf8_next_char(e))
+        g_string_append_c(num, (char)c);
+    b.number = g_string_free(num, FALSE);
+    char *ename = g_strndup(name, (gsize)(d - name));
     guint idx = c->ix->buildings->len;
     g_array_append_val(c->ix->buildings, b);
     g_hash_table_insert(c->ix->by_id, b.id, GUINT_TO_POINTER(idx + 1));
@@ -118,15 +127,47 @@ static int add_building(void *ud, const store_feature *f)
         g_free(ename);
     }
     g_array_append_val(es->members, idx);
+}
+
+static int add_building(void *ud, const store_feature *f)
+{
+    if (!f->name || !f->wkb)
+        return 0;
+    OGRGeometryH g = NULL;
+    if (OGR_G_CreateFromWkb(f->wkb, NULL, &g, (int)f->wkb_len) != OGRERR_NONE || !g)
+        return 0;
+    OGRGeometryH p = OGR_G_PointOnSurface(g);
+    OGR_G_DestroyGeometry(g);
+    if (!p)
+        return 0;
+    add_named(ud, f->fid, f->name, OGR_G_GetX(p, 0), OGR_G_GetY(p, 0));
+    OGR_G_DestroyGeometry(p);
     return 0;
 }
 
-address_index *address_index_build(store *s, gc_err *err)
+static address_index *index_new(void)
 {
     address_index *ix = g_new0(address_index, 1);
     ix->buildings = g_array_new(FALSE, FALSE, sizeof(building));
     ix->estates = g_ptr_array_new_with_free_func(estate_free);
     ix->by_id = g_hash_table_new(g_str_hash, g_str_equal);
+    return ix;
+}
+
+address_index *address_index_from(const address_entry *b, size_t n)
+{
+    address_index *ix = index_new();
+    build_ctx c = {ix, g_hash_table_new(g_str_hash, g_str_equal)};
+    for (size_t i = 0; i < n; i++)
+        if (b[i].id && b[i].name)
+            add_named(&c, b[i].id, b[i].name, b[i].lon, b[i].lat);
+    g_hash_table_destroy(c.estates);
+    return ix;
+}
+
+address_index *address_index_build(store *s, gc_err *err)
+{
+    address_index *ix = index_new();
     store_layer l;
     if (store_layer_for_level(s, "building", &l, NULL))
         return ix;   /* no buildings: every lookup says so */
@@ -160,6 +201,15 @@ void address_index_free(address_index *ix)
 
 size_t address_index_count(const address_index *ix) { return ix ? ix->buildings->len : 0; }
 
+/* A text snprintf cut to fit ends on a whole character: it goes into JSON,
+ * and jansson drops a string that is not UTF-8 without a word. */
+static void utf8_fit(char *s)
+{
+    const char *end;
+    if (!g_utf8_validate(s, -1, &end))
+        *(char *)end = 0;
+}
+
 static void fill(address_match *m, const building *b, double score)
 {
     m->found = true;
@@ -168,6 +218,8 @@ static void fill(address_match *m, const building *b, double score)
     m->score = score;
     snprintf(m->building_id, sizeof m->building_id, "%s", b->id);
     snprintf(m->building_name, sizeof m->building_name, "%s", b->name);
+    utf8_fit(m->building_id);
+    utf8_fit(m->building_name);
 }
 
 bool address_by_id(const address_index *ix, const char *id, address_match *out)
@@ -176,6 +228,7 @@ bool address_by_id(const address_index *ix, const char *id, address_match *out)
     guint k = ix && id ? GPOINTER_TO_UINT(g_hash_table_lookup(ix->by_id, id)) : 0;
     if (!k) {
         snprintf(out->reason, sizeof out->reason, "no building with id '%s'", id ? id : "");
+        utf8_fit(out->reason);
         return false;
     }
     fill(out, &g_array_index(ix->buildings, building, k - 1), 1.0);
@@ -256,6 +309,7 @@ void address_lookup(const address_index *ix, const char *text, address_match *ou
         }
     }
     g_free(t);
+    utf8_fit(others);
     if (hits == 1) {
         fill(out, hit, best);
     } else if (hits > 1) {
@@ -267,4 +321,5 @@ void address_lookup(const address_index *ix, const char *text, address_match *ou
     } else {
         snprintf(out->reason, sizeof out->reason, "no estate or building name like it");
     }
+    utf8_fit(out->reason);
 }

@@ -124,22 +124,49 @@ static bool parse_coord(const char *s, double *v)
     return ok;
 }
 
-/* Turns one order's fields into an incident report. Fills reason (and
- * returns false) when the row cannot be imported at all. */
-typedef struct order_fields {
-    const char *id, *time, *content, *address, *lon, *lat, *category, *status, *closed_time;
-} order_fields;
+/* A reason cut to fit ends on a whole character: jansson drops a string
+ * that is not UTF-8, and the row's flag or problem with it. */
+static void utf8_fit(char *s)
+{
+    const char *end;
+    if (!g_utf8_validate(s, -1, &end))
+        *(char *)end = 0;
+}
 
-static json_t *order_json(const hotline_map *m, const order_fields *o, const address_index *ax,
-                          char *reason, size_t rlen, int *placed)
+json_t *hotline_row_report(const hotline_map *m, const hotline_row *o, const address_index *ax,
+                           char *reason, size_t rlen, int *placed)
 {
     *placed = 0;
+    reason[0] = 0;
+    /* a GBK export read as UTF-8 would store mojibake (and jansson refuses
+     * it): say so instead */
+    const struct {
+        const char *v, *col;
+    } text[] = {{o->id, m->id},
+                {o->time, m->time},
+                {o->content, m->content},
+                {o->address, m->address},
+                {o->lon, m->lon},
+                {o->lat, m->lat},
+                {o->category, m->category},
+                {o->status, m->status},
+                {o->closed_time, m->closed_time}};
+    for (size_t i = 0; i < G_N_ELEMENTS(text); i++)
+        if (text[i].v && !g_utf8_validate(text[i].v, -1, NULL)) {
+            snprintf(reason, rlen,
+                     "column %s is not UTF-8 (a GBK export? convert it with iconv -f GB18030)",
+                     text[i].col ? text[i].col : "?");
+            utf8_fit(reason);
+            return NULL;
+        }
     if (!o->id || !*o->id) {
         snprintf(reason, rlen, "no work-order number (column %s)", m->id);
+        utf8_fit(reason);
         return NULL;
     }
     if (!o->content || !*o->content) {
         snprintf(reason, rlen, "no content (column %s)", m->content);
+        utf8_fit(reason);
         return NULL;
     }
     const char *code = NULL;
@@ -208,12 +235,14 @@ static json_t *order_json(const hotline_map *m, const order_fields *o, const add
                          o->lon ? o->lon : "", o->lat ? o->lat : "");
             else
                 snprintf(am.reason, sizeof am.reason, "neither coordinates nor an address");
+            utf8_fit(am.reason);
         }
         json_object_set_new(in, "flags", flags);
         if (incident_place_by_address(in, &am))
             *placed = 2;
         else
             snprintf(reason, rlen, "%s", am.reason);
+        utf8_fit(reason);
         return in;
     }
     json_object_set_new(in, "flags", flags);
@@ -265,23 +294,20 @@ int hotline_import(store *s, const gc_index *ix, const address_index *ax, const 
         rep->rows++;
         /* the CSV driver numbers data rows from 1; the header is line 1 */
         long line = (long)OGR_F_GetFID(f) + 1;
-        order_fields o = {field(f, idx[0]), field(f, idx[1]), field(f, idx[2]),
-                          field(f, idx[3]), field(f, idx[4]), field(f, idx[5]),
-                          field(f, idx[6]), field(f, idx[7]), field(f, idx[8])};
+        hotline_row o = {field(f, idx[0]), field(f, idx[1]), field(f, idx[2]),
+                         field(f, idx[3]), field(f, idx[4]), field(f, idx[5]),
+                         field(f, idx[6]), field(f, idx[7]), field(f, idx[8])};
         char reason[512] = "";
         int placed;
-        /* a GBK export read as UTF-8 would store mojibake: say so instead */
-        if ((o.content && !g_utf8_validate(o.content, -1, NULL)) ||
-            (o.address && !g_utf8_validate(o.address, -1, NULL))) {
-            snprintf(reason, sizeof reason,
-                     "not UTF-8 (a GBK export? convert it with iconv -f GB18030)");
-        }
-        json_t *in = reason[0] ? NULL : order_json(m, &o, ax, reason, sizeof reason, &placed);
+        json_t *in = hotline_row_report(m, &o, ax, reason, sizeof reason, &placed);
         if (!in) {
             rep->rejected++;
+            /* an order number that is not UTF-8 is named by its printable bytes */
+            char *order = o.id ? g_utf8_make_valid(o.id, -1) : g_strdup("");
             json_array_append_new(rep->problems,
                                   json_pack("{s:I,s:s,s:s,s:s}", "line", (json_int_t)line, "order",
-                                            o.id ? o.id : "", "kind", "rejected", "reason", reason));
+                                            order, "kind", "rejected", "reason", reason));
+            g_free(order);
             OGR_F_Destroy(f);
             continue;
         }
@@ -350,16 +376,21 @@ int hotline_order(store *s, const gc_index *ix, const address_index *ax, const i
             return gc_fail(err, GC_EINVAL, keys[i], "%s must be a number or a string", keys[i]);
         }
     }
-    order_fields o = {json_string_value(json_object_get(order, "order_no")), vals[2],
-                      json_string_value(json_object_get(order, "content")),
-                      json_string_value(json_object_get(order, "address")), vals[0], vals[1],
-                      json_string_value(json_object_get(order, "category")), NULL, NULL};
+    hotline_row o = {json_string_value(json_object_get(order, "order_no")),
+                     vals[2],
+                     json_string_value(json_object_get(order, "content")),
+                     json_string_value(json_object_get(order, "address")),
+                     vals[0],
+                     vals[1],
+                     json_string_value(json_object_get(order, "category")),
+                     NULL,
+                     NULL};
     hotline_map *m = hotline_map_default();
     g_free(m->crs);
     m->crs = g_strdup(json_string_value(json_object_get(order, "crs")));
     char reason[512] = "";
     int placed;
-    json_t *in = order_json(m, &o, ax, reason, sizeof reason, &placed);
+    json_t *in = hotline_row_report(m, &o, ax, reason, sizeof reason, &placed);
     hotline_map_free(m);
     if (!in)
         return gc_fail(err, GC_EINVAL, !o.id || !*o.id ? "order_no" : "content", "%s", reason);

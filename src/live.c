@@ -153,12 +153,7 @@ struct live {
     uint64_t frames, items, kicked;
 };
 
-typedef struct filter {
-    unsigned topics;
-    bool has_box;
-    double box[4];
-    char **ids;                /* NULL-terminated; NULL: any place */
-} filter;
+typedef live_filter filter;
 
 struct client {
     live *l;
@@ -723,27 +718,74 @@ static bool parse_since(json_t *v, int64_t *out)
     return false;
 }
 
-static void subscribe(client *c, json_t *m)
+int live_msg_parse(const char *data, size_t len, live_msg *m, gc_err *err)
+{
+    memset(m, 0, sizeof *m);
+    m->since = -1;
+    json_error_t je;
+    json_t *j = json_loadb(data, len, 0, &je);
+    if (!j)
+        return gc_fail(err, GC_EINVAL, "message", "not JSON: %s (line %d, column %d)", je.text,
+                       je.line, je.column);
+    int rc = 0;
+    const char *type = json_string_value(json_object_get(j, "type"));
+    if (!json_is_object(j) || !type) {
+        rc = gc_fail(err, GC_EINVAL, "type",
+                     "a message is a JSON object with a type: auth, subscribe or ping");
+        goto out;
+    }
+    m->type_name = g_strdup(type);
+    if (!strcmp(type, "auth")) {
+        m->type = LIVE_MSG_AUTH;
+        const char *tok = json_string_value(json_object_get(j, "token"));
+        if (!tok)
+            rc = gc_fail(err, GC_EINVAL, "token", "auth needs a token (a string)");
+        else
+            m->token = g_strdup(tok);
+    } else if (!strcmp(type, "ping")) {
+        m->type = LIVE_MSG_PING;
+    } else if (!strcmp(type, "subscribe")) {
+        m->type = LIVE_MSG_SUBSCRIBE;
+        const char *field;
+        char why[256];
+        json_t *js = json_object_get(j, "since");
+        if (!parse_filter(j, &m->filter, &field, why, sizeof why))
+            rc = gc_fail(err, GC_EINVAL, field, "%s", why);
+        else if (js && !json_is_null(js) && !parse_since(js, &m->since))
+            rc = gc_fail(err, GC_EINVAL, "since",
+                         "since must be a change-log sequence number (>= 0)");
+    } else {
+        m->type = LIVE_MSG_OTHER;
+    }
+out:
+    json_decref(j);
+    return rc;
+}
+
+void live_msg_clear(live_msg *m)
+{
+    g_free(m->type_name);
+    g_free(m->token);
+    filter_clear(&m->filter);
+    memset(m, 0, sizeof *m);
+    m->since = -1;
+}
+
+const char *live_topic_name(unsigned i)
+{
+    return i < G_N_ELEMENTS(topics) ? topics[i].name : NULL;
+}
+
+/* Takes m's filter (m->filter is left empty). */
+static void subscribe(client *c, live_msg *m)
 {
     live *l = c->l;
     live_pull(l);   /* head as committed now: a since from a fresh snapshot is not "ahead" */
-    filter f;
-    const char *field;
-    char why[256];
-    if (!parse_filter(m, &f, &field, why, sizeof why)) {
-        filter_clear(&f);
-        send_error(c, "invalid", field, "%s", why);
-        return;
-    }
-    json_t *js = json_object_get(m, "since");
-    int64_t since = -1;
-    if (js && !json_is_null(js) && !parse_since(js, &since)) {
-        filter_clear(&f);
-        send_error(c, "invalid", "since", "since must be a change-log sequence number (>= 0)");
-        return;
-    }
+    int64_t since = m->since;
     filter_clear(&c->f);
-    c->f = f;
+    c->f = m->filter;
+    memset(&m->filter, 0, sizeof m->filter);
+    filter f = c->f;
     json_t *reply = json_pack("{s:s,s:I}", "type", "subscribed", "seq", (json_int_t)l->head);
     json_t *tn = json_array();
     for (size_t i = 0; i < G_N_ELEMENTS(topics); i++)
@@ -794,38 +836,32 @@ static void on_message(void *conn, const char *data, size_t len)
     client *c = conn;
     if (c->kicked)
         return;
-    json_error_t je;
-    json_t *m = json_loadb(data, len, 0, &je);
-    if (!m) {
-        send_error(c, "invalid", "message", "not JSON: %s (line %d, column %d)", je.text, je.line,
-                   je.column);
-        return;
-    }
-    const char *type = json_string_value(json_object_get(m, "type"));
-    if (!json_is_object(m) || !type) {
-        send_error(c, "invalid", "type",
-                   "a message is a JSON object with a type: auth, subscribe or ping");
-    } else if (!strcmp(type, "auth")) {
-        const char *tok = json_string_value(json_object_get(m, "token"));
-        if (!tok)
-            send_error(c, "invalid", "token", "auth needs a token (a string)");
-        else if (c->authed)
+    live_msg m;
+    gc_err err = {0};
+    int rc = live_msg_parse(data, len, &m, &err);
+    if (rc && m.type != LIVE_MSG_SUBSCRIBE) {
+        send_error(c, "invalid", err.field, "%s", err.msg);
+    } else if (m.type == LIVE_MSG_AUTH) {
+        if (c->authed)
             send_error(c, "invalid", "type", "already authenticated");
-        else if (authenticate(c, tok))
+        else if (authenticate(c, m.token))
             send_ctrl(c, json_pack("{s:s,s:s,s:s}", "type", "authenticated", "user", c->user.name,
                                    "role", role_name(c->user.role)));
-    } else if (!strcmp(type, "ping")) {
+    } else if (m.type == LIVE_MSG_PING) {
         send_ctrl(c, json_pack("{s:s,s:I}", "type", "pong", "seq", (json_int_t)c->l->head));
     } else if (!c->authed) {
         send_error(c, "unauthorized", "token",
                    "authenticate first: {\"type\":\"auth\",\"token\":\"…\"}, an access_token "
                    "query parameter or an Authorization header");
-    } else if (!strcmp(type, "subscribe")) {
-        subscribe(c, m);
+    } else if (rc) {
+        send_error(c, "invalid", err.field, "%s", err.msg);
+    } else if (m.type == LIVE_MSG_SUBSCRIBE) {
+        subscribe(c, &m);
     } else {
-        send_error(c, "invalid", "type", "unknown message type %s (auth, subscribe, ping)", type);
+        send_error(c, "invalid", "type", "unknown message type %s (auth, subscribe, ping)",
+                   m.type_name);
     }
-    json_decref(m);
+    live_msg_clear(&m);
 }
 
 static gboolean on_auth_timeout(gpointer ud)

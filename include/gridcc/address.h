@@ -16,6 +16,15 @@ typedef struct address_index address_index;
 
 /* Reads the buildings (level building) of the store. */
 address_index *address_index_build(store *s, gc_err *err);
+/* One building as address_index_from takes it: id, name (UTF-8) and a point
+ * inside it (WGS 84). */
+typedef struct address_entry {
+    const char *id, *name;
+    double lon, lat;
+} address_entry;
+/* From n buildings given directly (strings copied); entries without id or
+ * name, or whose name is not UTF-8, are left out as the store's would be. */
+address_index *address_index_from(const address_entry *b, size_t n);
 void address_index_free(address_index *ix);
 size_t address_index_count(const address_index *ix);
 

@@ -42,6 +42,20 @@ int hotline_import(store *s, const gc_index *ix, const address_index *ax, const 
                    hotline_report *rep, gc_err *err);
 void hotline_report_clear(hotline_report *rep);
 
+/* One row's fields by what the map says they are (NULL: no such column, or
+ * empty). */
+typedef struct hotline_row {
+    const char *id, *time, *content, *address, *lon, *lat, *category, *status, *closed_time;
+} hotline_row;
+
+/* Turns one row into the report incident_report takes (new reference):
+ * placed by its coordinates (*placed 1), by its address through ax (2), or
+ * kept unplaced (0) with reason saying why. NULL with reason when the row
+ * cannot be imported at all: no order number, no content, a field not
+ * UTF-8. Reads nothing but its arguments. */
+json_t *hotline_row_report(const hotline_map *m, const hotline_row *r, const address_index *ax,
+                           char *reason, size_t rlen, int *placed);
+
 /* One order as JSON (keys as the default map's fields: order_no, time,
  * content, address, lon, lat, category, crs). *out: the case. */
 int hotline_order(store *s, const gc_index *ix, const address_index *ax, const inc_actor *who,

@@ -68,6 +68,40 @@ void live_position(live *l, int64_t user_id, int64_t t, double lon, double lat,
  * with err naming the field (what the client is told) when m is no filter. */
 int live_filter_check(json_t *m, const char *topic, json_t *data, gc_err *err);
 
+/* A client's message as live_msg_parse reads it. */
+typedef enum live_msg_type {
+    LIVE_MSG_BAD, /* not JSON, or no type */
+    LIVE_MSG_AUTH,
+    LIVE_MSG_SUBSCRIBE,
+    LIVE_MSG_PING,
+    LIVE_MSG_OTHER, /* a type the bus does not know */
+} live_msg_type;
+
+typedef struct live_filter {
+    unsigned topics; /* bit i: live_topic_name(i) */
+    bool has_box;
+    double box[4]; /* west, south, east, north: finite, ordered, within ±90° */
+    char **ids;    /* grid, grids, chain and unit ids, NULL-terminated; NULL: any place */
+} live_filter;
+
+typedef struct live_msg {
+    live_msg_type type;
+    char *type_name;    /* the type as sent (OTHER is answered by name); NULL for BAD */
+    char *token;        /* AUTH */
+    live_filter filter; /* SUBSCRIBE */
+    int64_t since;      /* SUBSCRIBE: -1 when not given */
+} live_msg;
+
+/* Reads one text message into m (cleared first; free with live_msg_clear).
+ * 0, or GC_EINVAL with err's field and message: not JSON, no type, auth
+ * without a token, a subscription's bad topics, bbox, ids or since. m->type
+ * is kept on error when the type was readable: a client not yet
+ * authenticated is told so before its filter is judged. */
+int live_msg_parse(const char *data, size_t len, live_msg *m, gc_err *err);
+void live_msg_clear(live_msg *m);
+/* The name of topic bit i, NULL past the last. */
+const char *live_topic_name(unsigned i);
+
 typedef struct live_stats {
     size_t clients, subscribed;
     int64_t head, ring_first;

@@ -85,8 +85,11 @@ static bool unix_of(GDateTime *d, int64_t *out)
 {
     if (!d)
         return false;
-    *out = g_date_time_to_unix(d);
+    int64_t t = g_date_time_to_unix(d);
     g_date_time_unref(d);
+    if (t < GC_TIME_MIN || t > GC_TIME_MAX)
+        return false;
+    *out = t;
     return true;
 }
 
@@ -104,7 +107,7 @@ bool gc_time_parse_in(const char *s, GTimeZone *zone, int64_t *out)
     size_t digits = strspn(s, "0123456789");
     if (!s[digits] && digits != 8) {
         gint64 v; /* no overflow into the largest number */
-        if (!g_ascii_string_to_signed(s, 10, 0, S_10000 - 1, &v, NULL))
+        if (!g_ascii_string_to_signed(s, 10, 0, GC_TIME_MAX, &v, NULL))
             return false;
         *out = v;
         return true;
@@ -176,7 +179,7 @@ bool gc_time_parse_device(const char *s, int64_t *ms)
         v = g_date_time_to_unix(d) * 1000 + g_date_time_get_microsecond(d) / 1000;
         g_date_time_unref(d);
     }
-    if (v < MS_2000)
+    if (v < MS_2000 || v > GC_TIME_MAX * 1000 + 999)   /* before 2000, or no date shows it */
         return false;
     *ms = v;
     return true;
