@@ -18,7 +18,7 @@ T=$(mktemp -d)
 pid=; trap 'kill $pid 2>/dev/null || true; rm -rf "$T"' EXIT
 # the seeded store with its 500 workers takes minutes to make (a process per
 # user); it is kept under build/ and made again when the schema changes
-key=$(cat src/migrations/*.sql layers/*.geojson | sha1sum | cut -c1-12)
+key=$(cat src/store/migrations/*.sql layers/*.geojson | sha1sum | cut -c1-12)
 cache=build/bench-fanout-$key
 if [ ! -s "$cache.db" ]; then
   rm -f build/bench-fanout-*
