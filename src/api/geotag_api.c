@@ -221,9 +221,34 @@ static int plain_key(void *ud, const unsigned char *k, size_t len)
     return c->key != 0;
 }
 
+/* yajl skips a value whose callback is NULL: [[1,"x",2]] would read as
+ * 1,2 and [[1,2],null] as one point, where jansson refuses both. Anything
+ * but numbers, arrays and lon/lat keys goes to jansson. */
+static int plain_other(void *ud)
+{
+    (void)ud;
+    return 0;
+}
+
+static int plain_boolean(void *ud, int v)
+{
+    (void)v;
+    return plain_other(ud);
+}
+
+static int plain_string(void *ud, const unsigned char *s, size_t len)
+{
+    (void)s;
+    (void)len;
+    return plain_other(ud);
+}
+
 bool geotag_read_plain(const void *body, size_t len, pts *p)
 {
     static const yajl_callbacks cb = {
+        .yajl_null = plain_other,
+        .yajl_boolean = plain_boolean,
+        .yajl_string = plain_string,
         .yajl_integer = plain_integer,
         .yajl_double = plain_double,
         .yajl_start_map = plain_start_map,
