@@ -257,6 +257,11 @@ bool geotag_read_plain(const void *body, size_t len, pts *p)
         .yajl_start_array = plain_start_array,
         .yajl_end_array = plain_end_array,
     };
+    /* yajl takes \f and \v for blanks, JSON does not (nor jansson): such a
+     * body goes to jansson, which refuses it. The fast path reads no
+     * strings, so either byte anywhere would have been a blank. */
+    if (len && (memchr(body, '\f', len) || memchr(body, '\v', len)))
+        return false;
     plain c = {.p = p};
     yajl_handle h = yajl_alloc(&cb, NULL, &c);
     bool ok = yajl_parse(h, body, len) == yajl_status_ok &&

@@ -91,7 +91,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     unsigned pick = data[0];
     char *s = fuzz_str(data + 1, size - 1);
     check_double(s, ranges[pick % G_N_ELEMENTS(ranges)].lo, ranges[pick % G_N_ELEMENTS(ranges)].hi);
-    check_int(s, iranges[pick % G_N_ELEMENTS(iranges)].lo, iranges[pick % G_N_ELEMENTS(iranges)].hi);
+    check_int(s, iranges[pick % G_N_ELEMENTS(iranges)].lo,
+              iranges[pick % G_N_ELEMENTS(iranges)].hi);
     check_doubles(s, 1 + (int)(pick % 4));
     /* NULL is "missing", never a crash */
     check_double(NULL, -1, 1);

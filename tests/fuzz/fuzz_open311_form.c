@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     json_t *rep, *props;
     open311_form_people(p, &rep, &props);
-    static const char *who[] = {"email",     "first_name", "last_name",
-                                "phone",     "device_id",  "account_id"};
+    static const char *who[] = {"email", "first_name", "last_name",
+                                "phone", "device_id",  "account_id"};
     for (size_t i = 0; i < G_N_ELEMENTS(who); i++) {
         const char *v = g_hash_table_lookup(p, who[i]);
         if (v && *v)
