@@ -132,6 +132,8 @@ typedef struct plain {
     int n;       /* numbers read in the point array; in an object, bits: 1 lon, 2 lat */
     int key;     /* in an object: 1 after "lon", 2 after "lat", 0 elsewhere */
     double x, y;
+    yajl_handle h;
+    size_t end; /* bytes up to the outer array's ']' */
 } plain;
 
 static int plain_number(plain *c, double v)
@@ -194,6 +196,7 @@ static int plain_end(void *ud, bool object)
     plain *c = ud;
     if (c->depth == 1 && !object) {
         c->depth = 0;
+        c->end = yajl_get_bytes_consumed(c->h);
         return 1;
     }
     if (c->depth != 2 || c->object != object || (object ? c->n != 3 : c->n < 2))
@@ -263,11 +266,14 @@ bool geotag_read_plain(const void *body, size_t len, pts *p)
     if (len && (memchr(body, '\f', len) || memchr(body, '\v', len)))
         return false;
     plain c = {.p = p};
-    yajl_handle h = yajl_alloc(&cb, NULL, &c);
+    yajl_handle h = c.h = yajl_alloc(&cb, NULL, &c);
     bool ok = yajl_parse(h, body, len) == yajl_status_ok &&
               yajl_complete_parse(h) == yajl_status_ok && c.depth == 0;
     yajl_free(h);
-    return ok;
+    /* yajl takes an unfinished string after the array ([] "x) for input
+     * yet to come, even at the end: only blanks may follow the array */
+    return ok && c.end > 0 &&
+           strspn((const char *)body + c.end, " \t\r\n") == len - c.end;
 }
 
 int geotag_read_doc(json_t *doc, pts *p, char *field, size_t flen)

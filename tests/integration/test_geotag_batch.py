@@ -133,7 +133,8 @@ def test_every_body_shape_reads_the_same():
                      ('[[116.3, "x", 40.0]]', "[0]"), ('[[116.3, null, 40.0]]', "[0]"),
                      ('[[116.3, true, 40.0]]', "[0]"), ('[[116.3, 40.0], "x"]', "[1]"),
                      ('[[116.3, 40.0], null]', "[1]"), ('"x"', "body"), ('null', "body"),
-                     ('[[116.3,\x0c40.0]]', "body"), ('[\x0b[116.3, 40.0]]', "body")):
+                     ('[[116.3,\x0c40.0]]', "body"), ('[\x0b[116.3, 40.0]]', "body"),
+                     ('[[116.3, 40.0]] "x', "body")):
         expect_error(d.json("POST", "/api/geotag", b, token=t), 400, field)
     too_many = "[" + ",".join(["[116.3,40.0]"] * 100001) + "]"
     expect_error(d.json("POST", "/api/geotag", too_many, token=t), 413, "body")
