@@ -272,8 +272,10 @@ bool geotag_read_plain(const void *body, size_t len, pts *p)
     yajl_free(h);
     /* yajl takes an unfinished string after the array ([] "x) for input
      * yet to come, even at the end: only blanks may follow the array */
-    return ok && c.end > 0 &&
-           strspn((const char *)body + c.end, " \t\r\n") == len - c.end;
+    const char *b = body; /* not NUL-terminated */
+    for (size_t i = c.end; ok && i < len; i++)
+        ok = memchr(" \t\r\n", b[i], 4) != NULL;
+    return ok && c.end > 0;
 }
 
 int geotag_read_doc(json_t *doc, pts *p, char *field, size_t flen)
