@@ -9,11 +9,10 @@
 #include <yajl/yajl_parse.h>
 
 #include "api.h"
+#include "geotag_api.h"
 #include "gridcc/crs.h"
 #include "gridcc/parse.h"
 #include "gridcc/geotag.h"
-
-#define MAX_POINTS 100000
 
 
 static crs_transform *crs_from_query(http_req *r)
@@ -55,14 +54,11 @@ static void h_get(http_req *r, void *ud)
     http_reply_json(r, 200, geotag_chain_json(&c, lon, lat));
 }
 
-typedef struct pts {
-    double *x, *y;
-    size_t n, cap;
-} pts;
+typedef geotag_pts pts;
 
 static bool push(pts *p, double x, double y)
 {
-    if (p->n >= MAX_POINTS)
+    if (p->n >= GEOTAG_MAX_POINTS)
         return false;
     if (p->n == p->cap) {
         p->cap = p->cap ? p->cap * 2 : 1024;
@@ -136,6 +132,8 @@ typedef struct plain {
     int n;       /* numbers read in the point array; in an object, bits: 1 lon, 2 lat */
     int key;     /* in an object: 1 after "lon", 2 after "lat", 0 elsewhere */
     double x, y;
+    yajl_handle h;
+    size_t end; /* bytes up to the outer array's ']' */
 } plain;
 
 static int plain_number(plain *c, double v)
@@ -198,6 +196,7 @@ static int plain_end(void *ud, bool object)
     plain *c = ud;
     if (c->depth == 1 && !object) {
         c->depth = 0;
+        c->end = yajl_get_bytes_consumed(c->h);
         return 1;
     }
     if (c->depth != 2 || c->object != object || (object ? c->n != 3 : c->n < 2))
@@ -225,9 +224,34 @@ static int plain_key(void *ud, const unsigned char *k, size_t len)
     return c->key != 0;
 }
 
-static bool read_plain(const unsigned char *body, size_t len, pts *p)
+/* yajl skips a value whose callback is NULL: [[1,"x",2]] would read as
+ * 1,2 and [[1,2],null] as one point, where jansson refuses both. Anything
+ * but numbers, arrays and lon/lat keys goes to jansson. */
+static int plain_other(void *ud)
+{
+    (void)ud;
+    return 0;
+}
+
+static int plain_boolean(void *ud, int v)
+{
+    (void)v;
+    return plain_other(ud);
+}
+
+static int plain_string(void *ud, const unsigned char *s, size_t len)
+{
+    (void)s;
+    (void)len;
+    return plain_other(ud);
+}
+
+bool geotag_read_plain(const void *body, size_t len, pts *p)
 {
     static const yajl_callbacks cb = {
+        .yajl_null = plain_other,
+        .yajl_boolean = plain_boolean,
+        .yajl_string = plain_string,
         .yajl_integer = plain_integer,
         .yajl_double = plain_double,
         .yajl_start_map = plain_start_map,
@@ -236,12 +260,89 @@ static bool read_plain(const unsigned char *body, size_t len, pts *p)
         .yajl_start_array = plain_start_array,
         .yajl_end_array = plain_end_array,
     };
+    /* yajl takes \f and \v for blanks, JSON does not (nor jansson): such a
+     * body goes to jansson, which refuses it. The fast path reads no
+     * strings, so either byte anywhere would have been a blank. */
+    if (len && (memchr(body, '\f', len) || memchr(body, '\v', len)))
+        return false;
     plain c = {.p = p};
-    yajl_handle h = yajl_alloc(&cb, NULL, &c);
+    yajl_handle h = c.h = yajl_alloc(&cb, NULL, &c);
     bool ok = yajl_parse(h, body, len) == yajl_status_ok &&
               yajl_complete_parse(h) == yajl_status_ok && c.depth == 0;
     yajl_free(h);
-    return ok;
+    /* yajl takes an unfinished string after the array ([] "x) for input
+     * yet to come, even at the end: only blanks may follow the array */
+    const char *b = body; /* not NUL-terminated */
+    for (size_t i = c.end; ok && i < len; i++)
+        ok = memchr(" \t\r\n", b[i], 4) != NULL;
+    return ok && c.end > 0;
+}
+
+int geotag_read_doc(json_t *doc, pts *p, char *field, size_t flen)
+{
+    int rc = 0;
+    const char *type = json_string_value(json_object_get(doc, "type"));
+    if (json_is_array(doc)) {
+        size_t i;
+        json_t *e;
+        json_array_foreach(doc, i, e)
+        {
+            double x, y;
+            if (read_position(e, &x, &y)) {
+                snprintf(field, flen, "[%zu]", i);
+                rc = -1;
+                break;
+            }
+            if (!push(p, x, y)) {
+                rc = -2;
+                break;
+            }
+        }
+    } else if (type && !strcmp(type, "FeatureCollection")) {
+        json_t *fs = json_object_get(doc, "features");
+        if (!json_is_array(fs)) {
+            snprintf(field, flen, "features");
+            rc = -1;
+        }
+        size_t i;
+        json_t *f;
+        json_array_foreach(fs, i, f)
+        {
+            char path[64];
+            snprintf(path, sizeof path, "features[%zu].geometry", i);
+            if ((rc = read_geometry(json_object_get(f, "geometry"), p, field, flen, path)))
+                break;
+        }
+    } else if (type && !strcmp(type, "Feature")) {
+        rc = read_geometry(json_object_get(doc, "geometry"), p, field, flen, "geometry");
+    } else if (type) {
+        rc = read_geometry(doc, p, field, flen, "geometry");
+    } else {
+        snprintf(field, flen, "body");
+        rc = -1;
+    }
+    return rc;
+}
+
+int geotag_read_body(const void *body, size_t len, pts *p, char *field, size_t flen,
+                     json_error_t *je)
+{
+    if (geotag_read_plain(body, len, p))
+        return 0;
+    p->n = 0;
+    json_t *doc = json_loadb(body, len, 0, je);
+    if (!doc)
+        return -3;
+    int rc = geotag_read_doc(doc, p, field, flen);
+    json_decref(doc);
+    return rc;
+}
+
+void geotag_pts_clear(pts *p)
+{
+    free(p->x);
+    free(p->y);
+    *p = (pts){0};
 }
 
 /* f=json|ndjson|csv, else the first of their media types that Accept names;
@@ -291,76 +392,25 @@ static void h_post(http_req *r, void *ud)
         return;
     }
     pts p = {0};
-    json_t *doc = NULL;
-    if (!read_plain(r->body->data, r->body->len, &p)) {
-        p.n = 0;
-        json_error_t je;
-        doc = json_loadb((const char *)r->body->data, r->body->len, 0, &je);
-        if (!doc) {
-            http_reply_error(r, 400, "invalid_json", "body",
-                             "malformed JSON at line %d column %d: %s", je.line, je.column,
-                             je.text);
-            geotag_writer_free(w);
-            free(p.x);
-            free(p.y);
-            return;
-        }
+    char field[128] = "";
+    json_error_t je;
+    int rc = geotag_read_body(r->body->data, r->body->len, &p, field, sizeof field, &je);
+    if (rc == -3) {
+        http_reply_error(r, 400, "invalid_json", "body", "malformed JSON at line %d column %d: %s",
+                         je.line, je.column, je.text);
+        geotag_writer_free(w);
+        geotag_pts_clear(&p);
+        return;
     }
     crs_transform *t = crs_from_query(r);
     if (!t) {
-        json_decref(doc);
         geotag_writer_free(w);
-        free(p.x);
-        free(p.y);
+        geotag_pts_clear(&p);
         return;
     }
-    char field[128] = "";
-    int rc = 0;
-    const char *type = json_string_value(json_object_get(doc, "type"));
-    if (!doc) {
-        /* read_plain has the points */
-    } else if (json_is_array(doc)) {
-        size_t i;
-        json_t *e;
-        json_array_foreach(doc, i, e)
-        {
-            double x, y;
-            if (read_position(e, &x, &y)) {
-                snprintf(field, sizeof field, "[%zu]", i);
-                rc = -1;
-                break;
-            }
-            if (!push(&p, x, y)) {
-                rc = -2;
-                break;
-            }
-        }
-    } else if (type && !strcmp(type, "FeatureCollection")) {
-        json_t *fs = json_object_get(doc, "features");
-        if (!json_is_array(fs)) {
-            snprintf(field, sizeof field, "features");
-            rc = -1;
-        }
-        size_t i;
-        json_t *f;
-        json_array_foreach(fs, i, f)
-        {
-            char path[64];
-            snprintf(path, sizeof path, "features[%zu].geometry", i);
-            if ((rc = read_geometry(json_object_get(f, "geometry"), &p, field, sizeof field, path)))
-                break;
-        }
-    } else if (type && !strcmp(type, "Feature")) {
-        rc = read_geometry(json_object_get(doc, "geometry"), &p, field, sizeof field, "geometry");
-    } else if (type) {
-        rc = read_geometry(doc, &p, field, sizeof field, "geometry");
-    } else {
-        snprintf(field, sizeof field, "body");
-        rc = -1;
-    }
-    json_decref(doc);
     if (rc == -2) {
-        http_reply_error(r, 413, "too_large", "body", "at most %d points per request", MAX_POINTS);
+        http_reply_error(r, 413, "too_large", "body", "at most %d points per request",
+                         GEOTAG_MAX_POINTS);
     } else if (rc) {
         http_reply_error(r, 400, "invalid", field,
                          "expected a GeoJSON Point/MultiPoint/Feature/FeatureCollection, or a "

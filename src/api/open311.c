@@ -23,6 +23,7 @@
 
 #include "gridcc/address.h"
 #include "api.h"
+#include "open311.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
 #include "gridcc/parse.h"
@@ -331,13 +332,47 @@ static bool caller(http_req *r, api_env *e, fmt f, const char *key, unsigned rol
     return true;
 }
 
+GHashTable *open311_form_params(const void *data, size_t len, GError **ge)
+{
+    /* an empty body has no data pointer at all */
+    char *body = g_strndup(len ? (const char *)data : "", len);
+    GHashTable *p = g_uri_parse_params(body, -1, "&", G_URI_PARAMS_WWW_FORM, ge);
+    g_free(body);
+    return p;
+}
+
+void open311_form_people(GHashTable *p, json_t **reporter, json_t **properties)
+{
+    json_t *rep = json_object(), *props = json_object(), *attrs = json_object();
+    static const char *who[] = {"email", "first_name", "last_name", "phone", "device_id",
+                                "account_id"};
+    for (size_t i = 0; i < G_N_ELEMENTS(who); i++)
+        if (param(p, who[i]))
+            json_object_set_new(rep, who[i], json_string(param(p, who[i])));
+    if (param(p, "media_url"))
+        json_object_set_new(props, "media_url", json_string(param(p, "media_url")));
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, p);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        const char *name = k;
+        size_t len = strlen(name);
+        if (!strncmp(name, "attribute[", 10) && len > 11 && name[len - 1] == ']') {
+            char *code2 = g_strndup(name + 10, len - 11);
+            json_object_set_new(attrs, code2, json_string(v));
+            g_free(code2);
+        }
+    }
+    json_object_set_new(props, "open311_attributes", attrs);
+    json_object_set_new(props, "channel", json_string("open311"));
+    *reporter = rep;
+    *properties = props;
+}
+
 static void h_post(http_req *r, api_env *e, fmt f)
 {
     GError *ge = NULL;
-    /* an empty body has no data pointer at all */
-    char *body = g_strndup(r->body->len ? (const char *)r->body->data : "", r->body->len);
-    GHashTable *p = g_uri_parse_params(body, -1, "&", G_URI_PARAMS_WWW_FORM, &ge);
-    g_free(body);
+    GHashTable *p = open311_form_params(r->body->data, r->body->len, &ge);
     if (!p) {
         reply_error(r, 400, f, "the body is not application/x-www-form-urlencoded: %s",
                     ge ? ge->message : "unreadable");
@@ -396,28 +431,8 @@ static void h_post(http_req *r, api_env *e, fmt f)
     }
     if (addr)
         json_object_set_new(in, "address", json_string(addr));
-    json_t *rep = json_object(), *props = json_object(), *attrs = json_object();
-    static const char *who[] = {"email", "first_name", "last_name", "phone", "device_id",
-                                "account_id"};
-    for (size_t i = 0; i < G_N_ELEMENTS(who); i++)
-        if (param(p, who[i]))
-            json_object_set_new(rep, who[i], json_string(param(p, who[i])));
-    if (param(p, "media_url"))
-        json_object_set_new(props, "media_url", json_string(param(p, "media_url")));
-    GHashTableIter it;
-    gpointer k, v;
-    g_hash_table_iter_init(&it, p);
-    while (g_hash_table_iter_next(&it, &k, &v)) {
-        const char *name = k;
-        size_t len = strlen(name);
-        if (!strncmp(name, "attribute[", 10) && len > 11 && name[len - 1] == ']') {
-            char *code2 = g_strndup(name + 10, len - 11);
-            json_object_set_new(attrs, code2, json_string(v));
-            g_free(code2);
-        }
-    }
-    json_object_set_new(props, "open311_attributes", attrs);
-    json_object_set_new(props, "channel", json_string("open311"));
+    json_t *rep, *props;
+    open311_form_people(p, &rep, &props);
     json_object_set_new(in, "reporter", rep);
     json_object_set_new(in, "props", props);
     inc_actor actor = {u.id, u.name, u.role, u.department[0] ? u.department : NULL};

@@ -128,7 +128,13 @@ def test_every_body_shape_reads_the_same():
                      ('[[116.3, 40.0],]', "body"), ('[[116.3, 40.0]] x', "body"),
                      ('[[116.3, 40.0], [1e999, 40]]', "body"), ('[[116.3, 40.0]', "body"),
                      ('[[116.3, 40.0], [300, 40]]', "points[1]"), ("[]", "body"),
-                     ('[[NaN, 40]]', "body"), ('[[116.3, 40.0], [99999999999999999999, 1]]', "body")):
+                     ('[[NaN, 40]]', "body"), ('[[116.3, 40.0], [99999999999999999999, 1]]', "body"),
+                     # values the fast path once skipped (fuzz_geotag_body)
+                     ('[[116.3, "x", 40.0]]', "[0]"), ('[[116.3, null, 40.0]]', "[0]"),
+                     ('[[116.3, true, 40.0]]', "[0]"), ('[[116.3, 40.0], "x"]', "[1]"),
+                     ('[[116.3, 40.0], null]', "[1]"), ('"x"', "body"), ('null', "body"),
+                     ('[[116.3,\x0c40.0]]', "body"), ('[\x0b[116.3, 40.0]]', "body"),
+                     ('[[116.3, 40.0]] "x', "body")):
         expect_error(d.json("POST", "/api/geotag", b, token=t), 400, field)
     too_many = "[" + ",".join(["[116.3,40.0]"] * 100001) + "]"
     expect_error(d.json("POST", "/api/geotag", too_many, token=t), 413, "body")
