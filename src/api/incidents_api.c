@@ -526,6 +526,22 @@ static void h_act(http_req *r, void *ud)
                          "send_back, close or evaluate");
         return;
     }
+    /* a case the caller may not see gets no more than a 403 (not its status
+     * through a 409, nor photos written for it); a missing one a 404 */
+    json_t *seen = NULL;
+    if (incident_get(e->store, id, false, &seen, &err) || !incidents_may_see(&r->who, seen)) {
+        http_form_clear(&form);
+        json_decref(in);
+        if (err.code) {
+            http_reply_err(r, &err);
+        } else {
+            json_decref(seen);
+            http_reply_error(r, 403, "forbidden", "action", "role %s may not act on this case",
+                             role_name(r->who.role));
+        }
+        return;
+    }
+    json_decref(seen);
     json_t *perrs = json_array();
     if (form.files) {
         json_t *photos = json_array(), *gps = NULL;

@@ -128,6 +128,10 @@ def test_department_reads_only_its_cases():
     assert "13800138000" not in json.dumps(err, ensure_ascii=False)
     case_id = str(case["id"])
     expect_error(d.json("GET", f"/api/incidents/{case_id}", token=hw), 404, "id")
+    # acting on it gives nothing away either: a 403, not the case's status in a 409
+    err = expect_error(d.json("POST", f"/api/incidents/{no}/actions", {"action": "close"}, token=hw),
+                       403, "action")
+    assert "allowed" not in err and "dispatched" not in err["message"], err
     # the list agrees
     st, lst = d.json("GET", "/api/incidents", token=hw)
     assert st == 200 and no not in [f["properties"]["case_no"] for f in lst["features"]]
