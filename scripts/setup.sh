@@ -11,7 +11,8 @@ DEPS=(build-essential cmake pkg-config git curl ca-certificates
       libjansson-dev libexif-dev libsodium-dev libcmocka-dev libxml2-dev
       libwslay-dev libyajl-dev
       clang libclang-rt-14-dev
-      python3)
+      python3
+      chromium fonts-noto-cjk)
 
 missing=()
 for p in "${DEPS[@]}"; do
@@ -35,6 +36,14 @@ if [ ! -d tests/node/node_modules ] || [ tests/node/package-lock.json -nt tests/
   echo "setup: npm ci in tests/node"
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# the dashboard (web/): its packages exactly as locked, then the bundle
+# (esbuild, offline) that gridcc serves at /
+if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules ]; then
+  echo "setup: npm ci in web"
+  (cd web && npm ci --no-audit --no-fund --loglevel=error)
+fi
+(cd web && npm run --silent build)
 
 BUILD=${BUILD:-build}
 cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=${BUILD_TYPE:-RelWithDebInfo} ${CMAKE_EXTRA:-} >/dev/null

@@ -81,8 +81,12 @@ static int write_headers(struct lws *wsi, http_req *r)
                                     r->ctype ? r->ctype : "application/json",
                                     (lws_filepos_t)r->out->len, &p, end))
         return -1;
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
-                                    (const unsigned char *)"no-store", 8, &p, end))
+    /* answers are not cached unless the handler says otherwise */
+    gchar *lower = g_ascii_strdown(r->headers->str, (gssize)r->headers->len);
+    bool own_cache = strstr(lower, "cache-control:") != NULL;
+    g_free(lower);
+    if (!own_cache && lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                                  (const unsigned char *)"no-store", 8, &p, end))
         return -1;
     char *line = r->headers->str;
     while (line && *line) {

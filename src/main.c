@@ -475,13 +475,16 @@ static int cmd_serve(int argc, char **argv)
                                    {"idle-timeout", 1, 0, 't'}, {"osmand-port", 1, 0, 'o'},
                                    {"outside-minutes", 1, 0, 'O'}, {"silent-minutes", 1, 0, 'S'},
                                    {"live-max-lag", 1, 0, 'L'}, {"live-stall", 1, 0, 's'}, {"live-tick", 1, 0, 'k'},
-                                   {"max-conns-per-addr", 1, 0, 'C'}, {0, 0, 0, 0}};
+                                   {"max-conns-per-addr", 1, 0, 'C'}, {"web", 1, 0, 'w'},
+                                   {"glyphs", 1, 0, 'g'}, {0, 0, 0, 0}};
     app_opts o = {.bind = "127.0.0.1", .port = 8080};
     int ch, rc = 0;
     while (!rc && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (ch) {
         case 'd': o.db = optarg; break;
         case 'b': o.bind = optarg; break;
+        case 'w': o.web_dir = optarg; break;
+        case 'g': o.glyphs_dir = optarg; break;
         case 'r': o.public_read = true; break;
         case 't': rc = int_opt("idle-timeout", optarg, 1, 3600, &o.idle_timeout_s); break;
         case 'p': rc = int_opt("port", optarg, 0, 65535, &o.port); break;

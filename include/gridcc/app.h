@@ -25,6 +25,8 @@ typedef struct app_opts {
     bool public_read;       /* OGC API readable without a token */
     int idle_timeout_s;     /* close idle connections after this; default 30 */
     int max_conns_per_addr; /* per client address; 0: default 64, -1: no cap */
+    const char *web_dir;    /* the dashboard's files; default: web/dist of the build's source */
+    const char *glyphs_dir; /* the map's glyph ranges; default: glyphs/ of the build */
     live_opts live;         /* the /live bus (zeros: defaults) */
     struct tracker_opts tracker;   /* the OsmAnd port and patrol rules */
 } app_opts;

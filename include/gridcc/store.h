@@ -138,6 +138,8 @@ int store_user_get(store *s, const char *name, store_user *out, gc_err *err);
 /* hash: 32 bytes. expires_at: Unix seconds, 0 for never. */
 int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_t expires_at,
                     const char *label, gc_err *err);
+/* Revokes one token (sign-out); GC_ENOTFOUND when no such token. */
+int store_token_revoke(store *s, const unsigned char *hash, gc_err *err);
 /* GC_ENOTFOUND for unknown or expired tokens and disabled users. */
 int store_token_lookup(store *s, const unsigned char *hash, store_user *out, gc_err *err);
 

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "api.h"
+#include "web_api.h"
 #include "gridcc/address.h"
 #include "gridcc/geotag.h"
 #include "gridcc/incidents.h"
@@ -383,6 +384,9 @@ int app_serve(const app_opts *o)
     }
     log_info("patrol", "alerts: outside %g min, silent %g min", po.outside_min ? po.outside_min : 10,
              po.silent_min ? po.silent_min : 15);
+    /* first: the page answers only what no other route takes */
+    web_api_register(a.http, o->web_dir ? o->web_dir : GRIDCC_WEB_DIR,
+                     o->glyphs_dir ? o->glyphs_dir : GRIDCC_GLYPHS_DIR);
     http_route(a.http, "GET", "/api/health", HTTP_PUBLIC, 0, h_health, &a);
     http_route(a.http, "GET", "/api/routes", ROLE_ADMIN, 0, h_routes, &a);
     auth_api_register(a.http, &a.env);

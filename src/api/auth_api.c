@@ -126,6 +126,29 @@ static void h_me(http_req *r, void *ud)
     http_reply_json(r, 200, me);
 }
 
+/* Sign-out: the bearer token that made the request stops working at once
+ * (a token sent as Basic's password is a standing credential of a desktop
+ * client, revoked by an administrator, not by a page). */
+static void h_logout(http_req *r, void *ud)
+{
+    api_env *e = ud;
+    const char *a = r->authorization;
+    if (g_ascii_strncasecmp(a, "Bearer ", 7)) {
+        http_reply_error(r, 400, "invalid", "Authorization",
+                         "sign-out revokes a bearer token; this request sent none");
+        return;
+    }
+    unsigned char hash[AUTH_HASH_BYTES];
+    auth_token_hash(a + 7, hash);
+    gc_err err = {0};
+    if (store_token_revoke(e->store, hash, &err)) {
+        http_reply_err(r, &err);
+        return;
+    }
+    log_info("auth", "signed out user=%s", r->who.name);
+    http_reply(r, 204, NULL, NULL, 0);
+}
+
 static void h_users_add(http_req *r, void *ud)
 {
     api_env *e = ud;
@@ -164,5 +187,6 @@ void auth_api_register(http_server *s, api_env *e)
 {
     http_route(s, "POST", "/api/login", HTTP_PUBLIC, 0, h_login, e);
     http_route(s, "GET", "/api/me", ROLE_ANY, 0, h_me, e);
+    http_route(s, "POST", "/api/logout", ROLE_ANY, 0, h_logout, e);
     http_route(s, "POST", "/api/users", ROLE_ADMIN, 0, h_users_add, e);
 }

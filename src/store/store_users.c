@@ -127,6 +127,19 @@ int store_token_add(store *s, int64_t user_id, const unsigned char *hash, int64_
     return 0;
 }
 
+int store_token_revoke(store *s, const unsigned char *hash, gc_err *err)
+{
+    sqlite3_stmt *st = store_stmt(s, "DELETE FROM tokens WHERE hash = ?");
+    if (!st)
+        return store_db_fail(s, err, "tokens");
+    sqlite3_bind_blob(st, 1, hash, 32, SQLITE_STATIC);
+    int rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return store_db_fail(s, err, "tokens");
+    return sqlite3_changes(s->db) ? 0 : gc_fail(err, GC_ENOTFOUND, "Authorization", "no such token");
+}
+
 int store_token_lookup(store *s, const unsigned char *hash, store_user *out, gc_err *err)
 {
     sqlite3_stmt *st;

@@ -31,6 +31,11 @@ ROUTES = {
     ("GET", "/api/routes"): ({"admin"}, "/api/routes", set()),
     ("POST", "/api/login"): (PUBLIC, "/api/login", set()),
     ("GET", "/api/me"): (ANY, "/api/me", set()),
+    # revokes the token that calls it: checked last, by test_logout
+    ("POST", "/api/logout"): (ANY, "/api/logout", set()),
+    # the dashboard's files and the map's glyphs: the page holds no data
+    ("GET", "/*"): (PUBLIC, "/", set()),
+    ("GET", "/glyphs/*"): (PUBLIC, "/glyphs/Noto%20Sans%20Regular/0-255.pbf", set()),
     ("POST", "/api/users"): ({"admin"}, "/api/users", set()),
     ("POST", "/api/devices"): ({"admin", "operator"}, "/api/devices", set()),
     ("GET", "/api/devices"): ({"admin", "operator"}, "/api/devices", set()),
@@ -121,9 +126,12 @@ def note(cond, what):
         ctx["mismatches"].append(what)
 
 
+LAST = {("POST", "/api/logout")}
+
+
 def test_no_token_and_wrong_token():
     for (method, pattern), (roles, path, narrowed) in ROUTES.items():
-        if path is None:
+        if path is None or (method, pattern) in LAST:
             continue
         st, hdrs, data = call(method, path)
         if roles == PUBLIC or "anonymous" in roles:
@@ -142,7 +150,7 @@ def test_no_token_and_wrong_token():
 
 def test_each_role():
     for (method, pattern), (roles, path, narrowed) in ROUTES.items():
-        if path is None:
+        if path is None or (method, pattern) in LAST:
             continue
         for role in ROLES:
             st, _, data = call(method, path, token=ctx["tok"][role])
@@ -154,6 +162,23 @@ def test_each_role():
     assert not ctx["mismatches"], "\n".join(ctx["mismatches"])
     print(f"route table: {len(ROUTES)} routes, {ctx['checked']} calls checked, "
           f"{len(ctx['mismatches'])} mismatches", flush=True)
+
+
+def test_logout():
+    """POST /api/logout: 401 without a valid token; with one, 204, and that
+    token no longer works anywhere (each role's token is spent here, last)."""
+    d = ctx["d"]
+    st, hdrs, _ = call("POST", "/api/logout")
+    assert st == 401 and "bearer" in hdrs.get("www-authenticate", "").lower(), st
+    assert call("POST", "/api/logout", token="gcc_not_a_real_token")[0] == 401
+    for role in ROLES:
+        tok = ctx["tok"][role]
+        assert call("GET", "/api/me", token=tok)[0] == 200, role
+        st, _, data = call("POST", "/api/logout", token=tok)
+        assert st == 204, (role, st, data[:200])
+        st, _, _ = call("GET", "/api/me", token=tok)
+        assert st == 401, f"{role}'s token still works after sign-out: {st}"
+        assert call("POST", "/api/logout", token=tok)[0] == 401, role
 
 
 def test_basic_auth():
@@ -168,7 +193,7 @@ def test_basic_auth():
     st, _, data = d.request("GET", "/ogc/collections", headers=basic("u-planner", tok))
     assert st == 200, (st, data[:200])
     st, _, _ = d.request("GET", "/api/users", headers=basic("u-planner", tok))
-    assert st in (403, 405), st
+    assert st in (403, 404, 405), st   # GET of a POST-only path: the page route answers 404
     # another user's name with this token, a wrong token, junk
     for h in (basic("u-admin", tok), basic("u-planner", "gcc_wrong"),
               {"Authorization": "Basic !!!"}, {"Authorization": "Basic " + base64.b64encode(b"nocolon").decode()}):
@@ -204,4 +229,4 @@ def teardown():
 if __name__ == "__main__":
     setup()
     main([test_table_matches_the_daemon, test_no_token_and_wrong_token, test_each_role,
-          test_basic_auth, test_basic_guessing_is_limited, teardown])
+          test_basic_auth, test_basic_guessing_is_limited, test_logout, teardown])

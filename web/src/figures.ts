@@ -1,0 +1,152 @@
+// The figures around the map: today's counts, trends over 7 and 30 days,
+// cases by street (ECharts), the 红旗网格 ranking and the live event feed.
+import { BarChart, LineChart } from 'echarts/charts';
+import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
+import * as echarts from 'echarts/core';
+import { CanvasRenderer } from 'echarts/renderers';
+import { api } from './api';
+import { clear, h } from './dom';
+import { currentLang, fmtTime, t } from './i18n';
+
+echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
+
+const DONE = ['closed', 'evaluated'];
+const CLOSED = ['closed', 'evaluated', 'rejected'];
+const DAY = 86400;
+const TEXT = '#a9c1d9';
+const AXIS = '#2a4058';
+
+function midnight(daysAgo = 0): number {
+  const d = new Date();
+  d.setHours(0, 0, 0, 0);
+  return Math.floor(d.getTime() / 1000) - daysAgo * DAY;
+}
+
+function sum(o: Record<string, number> | undefined, keys: string[]): number {
+  return keys.reduce((a, k) => a + (o?.[k] || 0), 0);
+}
+
+export interface Kpis { new: number; handled: number; overdue: number; onTime: number | null; satisfaction: number | null; hotline: number; onDuty: number }
+
+export class Figures {
+  private charts: echarts.ECharts[] = [];
+  private trend7: echarts.ECharts;
+  private trend30: echarts.ECharts;
+  private streets: echarts.ECharts;
+  kpis: Kpis | null = null;
+
+  constructor(private root: { kpis: HTMLElement; trend7: HTMLElement; trend30: HTMLElement; streets: HTMLElement; ranking: HTMLElement; feed: HTMLElement }) {
+    this.trend7 = echarts.init(root.trend7, undefined, { renderer: 'canvas' });
+    this.trend30 = echarts.init(root.trend30, undefined, { renderer: 'canvas' });
+    this.streets = echarts.init(root.streets, undefined, { renderer: 'canvas' });
+    this.charts = [this.trend7, this.trend30, this.streets];
+    window.addEventListener('resize', () => this.charts.forEach((c) => c.resize()));
+  }
+
+  resize(): void { this.charts.forEach((c) => c.resize()); }
+
+  async refresh(onDuty: number): Promise<void> {
+    const today = midnight();
+    const [day, month, hotline, rank] = await Promise.all([
+      api<any>(`/api/incidents/stats?level=district&from=${today}`),
+      api<any>(`/api/incidents/stats?level=street&from=${midnight(29)}`),
+      api<any>(`/api/incidents?source=hotline&from=${today}&limit=1`),
+      api<any>('/api/incidents/ranking'),
+    ]);
+    const u = (day.units || [])[0] || {};
+    this.kpis = {
+      new: u.total || 0,
+      handled: sum(u.by_status, DONE),
+      overdue: u.overdue || 0,
+      onTime: u.on_time_rate ?? null,
+      satisfaction: u.satisfaction ?? null,
+      hotline: hotline.numberMatched ?? (hotline.features || []).length,
+      onDuty,
+    };
+    this.drawKpis();
+    this.drawStreets(month.units || []);
+    this.drawRanking(rank.grids || []);
+    await this.drawTrends();
+  }
+
+  private drawKpis(): void {
+    const k = this.kpis!;
+    const pct = (v: number | null) => (v == null ? '—' : `${Math.round(v * 100)}%`);
+    const items: [string, string, string][] = [
+      ['today_new', String(k.new), ''], ['today_handled', String(k.handled), 'good'],
+      ['overdue', String(k.overdue), k.overdue ? 'bad' : ''], ['on_time', pct(k.onTime), ''],
+      ['satisfaction', k.satisfaction == null ? '—' : k.satisfaction.toFixed(2), ''],
+      ['hotline', String(k.hotline), ''], ['on_duty', String(k.onDuty), 'good'],
+    ];
+    clear(this.root.kpis);
+    for (const [key, v, cls] of items)
+      this.root.kpis.append(h('div', { class: `kpi ${cls}`, 'data-kpi': key }, h('b', {}, v), h('span', {}, t(key as any))));
+  }
+
+  private async drawTrends(): Promise<void> {
+    // one stats call a day: the per-day series the trend needs
+    const days = Array.from({ length: 30 }, (_, i) => 29 - i);
+    const per = await Promise.all(days.map((d) =>
+      api<any>(`/api/incidents/stats?level=district&from=${midnight(d)}&to=${midnight(d) + DAY}`)));
+    const labels = days.map((d) => {
+      const x = new Date((midnight(d)) * 1000);
+      return `${x.getMonth() + 1}/${x.getDate()}`;
+    });
+    const rep = per.map((p) => p.units?.[0]?.total || 0);
+    const done = per.map((p) => sum(p.units?.[0]?.by_status, DONE));
+    const opt = (n: number) => ({
+      animation: false,
+      grid: { left: 36, right: 12, top: 28, bottom: 22 },
+      legend: { data: [t('reported'), t('closed')], textStyle: { color: TEXT }, top: 0, itemHeight: 8 },
+      tooltip: { trigger: 'axis' },
+      xAxis: { type: 'category', data: labels.slice(-n), axisLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
+      yAxis: { type: 'value', splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
+      series: [
+        { name: t('reported'), type: 'line', smooth: true, data: rep.slice(-n), itemStyle: { color: '#ff922b' }, areaStyle: { opacity: 0.15 } },
+        { name: t('closed'), type: 'line', smooth: true, data: done.slice(-n), itemStyle: { color: '#3ddc97' } },
+      ],
+    });
+    this.trend7.setOption(opt(7), true);
+    this.trend30.setOption(opt(30), true);
+  }
+
+  private drawStreets(units: any[]): void {
+    const us = [...units].sort((a, b) => (b.total || 0) - (a.total || 0));
+    this.streets.setOption({
+      animation: false,
+      grid: { left: 96, right: 16, top: 24, bottom: 20 },
+      legend: { data: [t('reported'), t('closed')], textStyle: { color: TEXT }, top: 0, itemHeight: 8 },
+      tooltip: { trigger: 'axis' },
+      xAxis: { type: 'value', splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
+      yAxis: { type: 'category', inverse: true, data: us.map((u) => u.name || u.id), axisLabel: { color: TEXT }, axisLine: { lineStyle: { color: AXIS } } },
+      series: [
+        { name: t('reported'), type: 'bar', data: us.map((u) => u.total || 0), itemStyle: { color: '#4dabf7' } },
+        { name: t('closed'), type: 'bar', data: us.map((u) => sum(u.by_status, DONE)), itemStyle: { color: '#3ddc97' } },
+      ],
+    }, true);
+  }
+
+  private drawRanking(grids: any[]): void {
+    clear(this.root.ranking);
+    const list = h('ol', { class: 'ranking' });
+    for (const g of grids.slice(0, 10))
+      list.append(h('li', {}, h('span', { class: 'name' }, g.name || g.grid_id || g.id),
+        h('span', { class: 'score' }, g.score != null ? Number(g.score).toFixed(1) : '—')));
+    if (!grids.length) list.append(h('li', { class: 'muted' }, '—'));
+    this.root.ranking.append(list);
+  }
+
+  /** One line in the feed, newest first, at most 60 kept. */
+  feed(ts: number, kind: string, text: string, onclick?: () => void): void {
+    const li = h('li', { class: `feed-${kind}`, onclick }, h('time', {}, fmtTime(ts)), h('span', { class: 'kind' }, kind), h('span', { class: 'text' }, text));
+    this.root.feed.prepend(li);
+    while (this.root.feed.childElementCount > 60) this.root.feed.lastElementChild!.remove();
+  }
+
+  relabel(): void {
+    if (this.kpis) this.drawKpis();
+    void currentLang;
+  }
+}
+
+export { CLOSED };

@@ -1,0 +1,297 @@
+// gridcc's wall: the district map in the middle, figures around it, a live
+// event feed, and a panel for whatever was clicked. Everything after the
+// first load arrives through /live.
+import type { MapGeoJSONFeature } from 'maplibre-gl';
+import { api, getToken, onUnauthorized, setToken, type Me } from './api';
+import { closePanel, showCase, showGrid, showWorker, type Ctx } from './detail';
+import { $, h } from './dom';
+import { CLOSED, Figures } from './figures';
+import { currentLang, fmtDateTime, onLang, setLang, t, tx } from './i18n';
+import { type Change, Live } from './live';
+import { showLogin } from './login';
+import { createMap, geo, STATUS_COLORS } from './map';
+import './style.css';
+
+const TRAIL_MS = 10 * 60 * 1000;
+const OPEN = ['reported', 'registered', 'dispatched', 'handled', 'verified'];
+
+interface Worker { wid: string; feature: any; trail: [number, number, number][] }
+
+const state = {
+  me: null as Me | null,
+  incidents: new Map<string, any>(),
+  workers: new Map<string, Worker>(),
+  alerts: new Map<string, any>(),
+  workerList: [] as any[],
+  categories: new Map<string, string>(),
+  departments: [] as string[],
+  figure: 'open' as 'open' | 'overdue' | 'satisfaction',
+  gridStats: new Map<string, any>(),
+};
+
+declare global { interface Window { gridcc: any } }
+
+function shell(me: Me): Record<string, HTMLElement> {
+  document.body.replaceChildren();
+  const clock = h('span', { class: 'clock', id: 'clock' });
+  const liveDot = h('span', { class: 'live-dot', id: 'live-dot', title: 'live' });
+  const header = h('header', { class: 'top' },
+    h('div', { class: 'brand' }, h('span', { class: 'logo' }), h('h1', { id: 'title' }, t('title'))),
+    h('div', { class: 'top-right' }, liveDot, clock,
+      h('span', { class: 'me', id: 'me' }, `${me.name} · ${me.role}`),
+      h('button', { class: 'link', id: 'lang', onclick: () => setLang(currentLang() === 'zh' ? 'en' : 'zh') }, t('lang')),
+      h('button', { class: 'link', id: 'logout', onclick: logout }, t('logout'))));
+  const banner = h('div', { class: 'banner', id: 'offline', role: 'status', hidden: true }, t('offline'));
+  const panelTitle = (k: string) => h('h2', { 'data-i18n': k }, t(k as any));
+  const figureSel = h('select', { id: 'figure', onchange: (e: Event) => { state.figure = (e.target as HTMLSelectElement).value as any; paintGrids(); } },
+    ...(['open', 'overdue', 'satisfaction'] as const).map((f) => h('option', { value: f, 'data-i18n': `fig_${f}` }, t(`fig_${f}` as any))));
+  const el = {
+    kpis: h('section', { class: 'kpis', id: 'kpis' }),
+    trend7: h('div', { class: 'chart', id: 'trend7' }),
+    trend30: h('div', { class: 'chart', id: 'trend30' }),
+    streets: h('div', { class: 'chart tall', id: 'streets' }),
+    ranking: h('div', { id: 'ranking' }),
+    feed: h('ul', { class: 'feed', id: 'feed' }),
+    map: h('div', { class: 'map', id: 'map' }),
+  };
+  const left = h('aside', { class: 'col left' },
+    el.kpis,
+    h('section', { class: 'card' }, panelTitle('trend7'), el.trend7),
+    h('section', { class: 'card' }, panelTitle('trend30'), el.trend30),
+    h('section', { class: 'card grow' }, panelTitle('by_street'), el.streets));
+  const right = h('aside', { class: 'col right' },
+    h('section', { class: 'card grow' }, panelTitle('feed'), el.feed),
+    h('section', { class: 'card' }, panelTitle('ranking'), el.ranking));
+  const legend = h('div', { class: 'legend', id: 'legend' },
+    h('label', {}, h('span', { 'data-i18n': 'color_by' }, t('color_by')), figureSel),
+    h('div', { class: 'statuses' }, ...Object.entries(STATUS_COLORS).slice(0, 6).map(([s, c]) =>
+      h('span', { class: 'st' }, h('i', { style: undefined, class: `swatch st-${s}` }), h('span', { 'data-i18n': `st_${s}` }, tx(`st_${s}`))))));
+  void STATUS_COLORS;
+  const center = h('main', { class: 'center' }, el.map, legend, h('aside', { class: 'detail', id: 'detail' }));
+  document.body.append(header, banner, h('div', { class: 'wall' }, left, center, right));
+  setInterval(() => { clock.textContent = fmtDateTime(Date.now()); }, 1000);
+  clock.textContent = fmtDateTime(Date.now());
+  return el;
+}
+
+function logout(): void {
+  void api('/api/logout', { method: 'POST' }).catch(() => {});
+  setToken('');
+  location.reload();
+}
+
+function incidentFeature(f: any): any {
+  const p = f.properties || {};
+  const overdue = OPEN.includes(p.status) && p.deadline && p.deadline * 1000 < Date.now();
+  return {
+    type: 'Feature', geometry: f.geometry,
+    properties: { case_no: p.case_no || f.id, id: p.id, status: p.status, category: p.category, grid_id: p.grid_id, overdue: !!overdue },
+  };
+}
+
+let map: ReturnType<typeof createMap>;
+let figures: Figures;
+let live: Live;
+let dirtyIncidents = false;
+
+function drawIncidents(): void {
+  const feats = [...state.incidents.values()].filter((f) => f.geometry).map(incidentFeature);
+  geo(map, 'incidents')?.setData({ type: 'FeatureCollection', features: feats });
+}
+
+function paintGrids(): void {
+  if (!map.getSource('grid')) return;
+  let max = 1;
+  const val = (s: any) => {
+    if (!s) return 0;
+    if (state.figure === 'open') return (s.total || 0) - ['closed', 'evaluated', 'rejected'].reduce((a, k) => a + (s.by_status?.[k] || 0), 0);
+    if (state.figure === 'overdue') return s.overdue || 0;
+    return s.satisfaction == null ? 0 : (5 - s.satisfaction) / 4;   // low satisfaction is hot
+  };
+  for (const s of state.gridStats.values()) max = Math.max(max, val(s));
+  for (const [id, s] of state.gridStats)
+    map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id }, { v: state.figure === 'satisfaction' ? val(s) : val(s) / max });
+}
+
+async function loadGridStats(): Promise<void> {
+  const r = await api<any>('/api/incidents/stats?level=grid');
+  state.gridStats = new Map((r.units || []).map((u: any) => [u.id, u]));
+  paintGrids();
+}
+
+function drawWorkers(changed: Worker[]): void {
+  const src = geo(map, 'workers');
+  if (!src) return;
+  // one diff a frame: the workers that moved, not the whole collection
+  const update = changed.map((w) => ({ id: w.wid, newGeometry: w.feature.geometry, addOrUpdateProperties: Object.entries(w.feature.properties).map(([key, value]) => ({ key, value })) }));
+  const adds = changed.filter((w) => !(w as any).drawn);
+  if (adds.length) {
+    src.updateData({ add: adds.map((w) => ({ ...w.feature, properties: { ...w.feature.properties, wid: w.wid } })) } as any);
+    adds.forEach((w) => ((w as any).drawn = true));
+  }
+  const moved = update.filter((u) => !adds.some((a) => a.wid === u.id));
+  if (moved.length) src.updateData({ update: moved } as any);
+  const now = Date.now();
+  const trails = [...state.workers.values()].map((w) => {
+    w.trail = w.trail.filter((p) => now - p[2] < TRAIL_MS);
+    return { type: 'Feature', properties: { wid: w.wid }, geometry: { type: 'LineString', coordinates: w.trail.map((p) => [p[0], p[1]]) } };
+  }).filter((f) => f.geometry.coordinates.length > 1);
+  geo(map, 'trails')?.setData({ type: 'FeatureCollection', features: trails } as any);
+}
+
+function drawAlerts(): void {
+  const feats = [...state.alerts.values()].filter((a) => a.geometry && a.properties?.state !== 'closed')
+    .map((a) => ({ ...a, properties: { ...a.properties, aid: String(a.id ?? a.properties?.id) } }));
+  geo(map, 'alerts')?.setData({ type: 'FeatureCollection', features: feats } as any);
+}
+
+function applyBatch(batch: Change[]): void {
+  const moved: Worker[] = [];
+  let incidents = false, alerts = false;
+  for (const c of batch) {
+    if (c.topic === 'positions' && c.data?.geometry) {
+      const wid = String(c.data.id ?? c.id);
+      let w = state.workers.get(wid);
+      if (!w) { w = { wid, feature: c.data, trail: [] }; state.workers.set(wid, w); }
+      w.feature = { type: 'Feature', geometry: c.data.geometry, properties: { ...c.data.properties, wid } };
+      const [x, y] = c.data.geometry.coordinates;
+      w.trail.push([x, y, c.data.properties?.t || Date.now()]);
+      if (!moved.includes(w)) moved.push(w);
+    } else if (c.topic === 'incidents' && c.data) {
+      const f = c.data;
+      const no = f.properties?.case_no || f.id || c.id;
+      const known = state.incidents.get(no);
+      if (CLOSED.includes(f.properties?.status)) state.incidents.delete(no);
+      else state.incidents.set(no, f);
+      incidents = true;
+      if (!known || known.properties?.status !== f.properties?.status)
+        figures.feed(c.ts || Date.now(), t('case'), `${no} ${tx(`st_${f.properties?.status}`)} · ${f.properties?.description || ''}`, () => void openCase(no));
+    } else if (c.topic === 'alerts' && c.data) {
+      const key = String(c.data.id ?? c.id);
+      state.alerts.set(key, c.data);
+      alerts = true;
+      const kind = c.data.properties?.kind || c.data.properties?.type || 'alert';
+      figures.feed(c.ts || Date.now(), t('alert'), `${tx(`alert_${kind}`)} ${c.data.properties?.worker || c.data.properties?.case_no || ''}`);
+    } else if (c.topic === 'layers') {
+      for (const l of ['district', 'street', 'community', 'grid', 'building'])
+        (map.getSource(l) as any)?.setUrl?.(`/tiles/${l}.json?v=${c.seq}`);
+    }
+  }
+  if (moved.length) drawWorkers(moved);
+  if (incidents) { dirtyIncidents = true; drawIncidents(); }
+  if (alerts) drawAlerts();
+}
+
+let ctx: Ctx;
+async function openCase(no: string): Promise<void> { await showCase(ctx, no); }
+
+async function loadSnapshot(): Promise<number> {
+  const health = await api<any>('/api/health');
+  const seq = health.store?.last_seq ?? -1;
+  const [open, alerts, workers] = await Promise.all([
+    api<any>(`/api/incidents?status=${OPEN.join(',')}&limit=10000`),
+    api<any>('/api/alerts?open=true').catch(() => ({ features: [] })),
+    api<any>('/api/workers').catch(() => ({ workers: [] })),
+  ]);
+  state.incidents = new Map((open.features || []).map((f: any) => [f.properties?.case_no || f.id, f]));
+  state.alerts = new Map((alerts.features || alerts.alerts || []).map((a: any) => [String(a.id ?? a.properties?.id), a]));
+  state.workerList = workers.workers || [];
+  return seq;
+}
+
+function onDuty(): number {
+  const now = Date.now();
+  return [...state.workers.values()].filter((w) => now - (w.feature.properties?.t || 0) < 15 * 60 * 1000).length;
+}
+
+async function start(me: Me): Promise<void> {
+  state.me = me;
+  const el = shell(me);
+  const cats = await api<any>('/api/categories');
+  for (const c of cats.categories || []) {
+    state.categories.set(c.code, c.name);
+    if (c.department && !state.departments.includes(c.department)) state.departments.push(c.department);
+  }
+  ctx = {
+    me, departments: state.departments,
+    categoryName: (code) => state.categories.get(code) || code,
+    onChanged: () => {},
+    showCase: (id) => void openCase(id),
+  };
+  map = createMap(el.map, [116.335, 40.0], 12.6);
+  figures = new Figures(el as any);
+  const seq = await loadSnapshot();
+  live = new Live(['incidents', 'positions', 'alerts', 'cameras', 'layers']);
+  live.onBatch = applyBatch;
+  live.onState = (up) => { $('#offline').hidden = up; $('#live-dot').classList.toggle('up', up); };
+  live.onResync = async () => { await loadSnapshot(); drawIncidents(); drawAlerts(); };
+  live.onUnauthorized = async () => { live.stop(); await relogin(); live.start(live.seq); };
+  map.on('load', async () => {
+    drawIncidents();
+    drawAlerts();
+    await loadGridStats().catch(() => {});
+    // the district in view, whatever the screen's size
+    map.fitBounds([[116.295, 39.975], [116.375, 40.03]], { padding: 24, duration: 0 });
+    live.start(seq);
+    document.body.dataset.ready = '1';
+  });
+  map.on('click', 'incidents', (e) => { const f = e.features?.[0]; if (f) void openCase(String(f.properties.case_no)); });
+  map.on('click', 'incident-clusters', async (e) => {
+    const f = e.features?.[0] as MapGeoJSONFeature | undefined;
+    if (!f) return;
+    const z = await geo(map, 'incidents').getClusterExpansionZoom(f.properties.cluster_id);
+    map.easeTo({ center: (f.geometry as any).coordinates, zoom: z });
+  });
+  map.on('click', 'workers', (e) => { const f = e.features?.[0]; if (f) showWorker(f.properties); });
+  map.on('click', 'grid-fill', (e) => {
+    const hit = map.queryRenderedFeatures(e.point, { layers: ['incidents', 'workers', 'incident-clusters'] });
+    if (hit.length) return;
+    const f = e.features?.[0];
+    if (!f) return;
+    for (const id of selected) map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id }, { selected: false });
+    selected = [String(f.id)];
+    map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id: f.id! }, { selected: true });
+    void showGrid(ctx, { id: String(f.properties.id ?? f.id), name: String(f.properties.name || f.id) }, [e.lngLat.lng, e.lngLat.lat], state.workerList);
+  });
+  for (const l of ['incidents', 'incident-clusters', 'workers', 'grid-fill'])
+    map.on('mouseenter', l, () => { map.getCanvas().style.cursor = 'pointer'; });
+  let refreshAt = 0;
+  const refresh = async () => {
+    refreshAt = Date.now();
+    await figures.refresh(onDuty()).catch((e) => console.warn('figures', e));
+    await loadGridStats().catch(() => {});
+  };
+  await refresh();
+  // figures follow the cases, at most every 5 s
+  setInterval(() => { if (dirtyIncidents && Date.now() - refreshAt > 5000) { dirtyIncidents = false; void refresh(); } }, 1000);
+  setInterval(() => drawAlerts(), 60000);
+  onLang(() => {
+    $('#title').textContent = t('title');
+    $('#lang').textContent = t('lang');
+    $('#logout').textContent = t('logout');
+    $('#offline').textContent = t('offline');
+    document.querySelectorAll<HTMLElement>('[data-i18n]').forEach((e) => { e.textContent = tx(e.dataset.i18n!); });
+    figures.relabel();
+    void refresh();
+    closePanel();
+  });
+  window.gridcc = { map, live, state, figures, openCase, ready: true };
+}
+
+let selected: string[] = [];
+let pending: Promise<Me> | null = null;
+function relogin(): Promise<void> {
+  // one form however many requests found the token expired
+  pending ??= showLogin(t('session_expired')).finally(() => { pending = null; });
+  return pending.then(() => {});
+}
+
+onUnauthorized(relogin);
+async function boot(): Promise<void> {
+  document.documentElement.lang = currentLang() === 'zh' ? 'zh-CN' : 'en';
+  let me: Me | null = null;
+  if (getToken()) me = await api<Me>('/api/me').catch(() => null);
+  if (!me) { setToken(''); me = await showLogin(); }
+  await start(me);
+}
+void boot();

@@ -1,0 +1,123 @@
+// The district map: one WebGL map for the screen. Boundaries and buildings
+// come as vector tiles from gridcc (/tiles/{layer}.json), incidents, workers,
+// trails, alerts and cameras as GeoJSON sources the live bus keeps current.
+import * as maplibregl from 'maplibre-gl';
+import type { GeoJSONSource, Map as MlMap, StyleSpecification } from 'maplibre-gl';
+import 'maplibre-gl/dist/maplibre-gl.css';
+import { getToken } from './api';
+
+maplibregl.setWorkerUrl(new URL('/maplibre-gl-worker.mjs', location.href).href);
+
+export const STATUS_COLORS: Record<string, string> = {
+  reported: '#ff5a5f', registered: '#ff9f43', dispatched: '#ffd23f', handled: '#3fb8ff',
+  verified: '#7bdff2', closed: '#3ddc97', evaluated: '#2bb07f', rejected: '#7d8597',
+};
+const FONT = ['Noto Sans Regular'];
+const BOLD = ['Noto Sans Bold'];
+const BOUNDARY_LAYERS = ['district', 'street', 'community', 'grid', 'building'];
+
+function style(): StyleSpecification {
+  const vector = (layer: string) => ({
+    type: 'vector' as const, url: `/tiles/${encodeURIComponent(layer)}.json`, promoteId: 'id',
+  });
+  const empty = { type: 'geojson' as const, data: { type: 'FeatureCollection' as const, features: [] } };
+  return {
+    version: 8,
+    glyphs: '/glyphs/{fontstack}/{range}.pbf',
+    sources: {
+      ...Object.fromEntries(BOUNDARY_LAYERS.map((l) => [l, vector(l)])),
+      incidents: { ...empty, cluster: true, clusterMaxZoom: 14, clusterRadius: 40, promoteId: 'case_no' },
+      trails: { ...empty },
+      workers: { ...empty, promoteId: 'wid' },
+      alerts: { ...empty, promoteId: 'aid' },
+      cameras: { ...empty },
+      highlight: { ...empty },
+    },
+    layers: [
+      { id: 'bg', type: 'background', paint: { 'background-color': '#06101a' } },
+      { id: 'district-fill', type: 'fill', source: 'district', 'source-layer': 'district', paint: { 'fill-color': '#0b1a2a' } },
+      {
+        id: 'grid-fill', type: 'fill', source: 'grid', 'source-layer': 'grid',
+        paint: {
+          'fill-color': ['case', ['==', ['feature-state', 'v'], null], '#0f2236',
+            ['interpolate', ['linear'], ['feature-state', 'v'], 0, '#0f2a3d', 0.25, '#1d4f6e', 0.5, '#b8860b', 0.75, '#d9480f', 1, '#c92a2a']],
+          'fill-opacity': ['case', ['boolean', ['feature-state', 'selected'], false], 0.95, 0.75],
+        },
+      },
+      { id: 'building-fill', type: 'fill', source: 'building', 'source-layer': 'building', minzoom: 14,
+        paint: { 'fill-color': '#243b53', 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 14, 0, 15, 0.85] } },
+      { id: 'building-line', type: 'line', source: 'building', 'source-layer': 'building', minzoom: 16,
+        paint: { 'line-color': '#36597a', 'line-width': 0.5 } },
+      { id: 'grid-line', type: 'line', source: 'grid', 'source-layer': 'grid',
+        paint: { 'line-color': '#2f7fb5', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 0.4, 16, 1.5], 'line-opacity': 0.8 } },
+      { id: 'grid-selected', type: 'line', source: 'grid', 'source-layer': 'grid',
+        paint: { 'line-color': '#ffe066', 'line-width': ['case', ['boolean', ['feature-state', 'selected'], false], 3, 0] } },
+      { id: 'community-line', type: 'line', source: 'community', 'source-layer': 'community',
+        paint: { 'line-color': '#5fb3e6', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 1, 16, 2.5] } },
+      { id: 'street-line', type: 'line', source: 'street', 'source-layer': 'street',
+        paint: { 'line-color': '#9ad4ff', 'line-width': ['interpolate', ['linear'], ['zoom'], 10, 1.5, 16, 4], 'line-opacity': 0.9 } },
+      { id: 'district-line', type: 'line', source: 'district', 'source-layer': 'district',
+        paint: { 'line-color': '#d0ebff', 'line-width': 2.5 } },
+      { id: 'trails', type: 'line', source: 'trails',
+        paint: { 'line-color': '#63e6be', 'line-width': 2, 'line-opacity': 0.55 } },
+      { id: 'cameras', type: 'circle', source: 'cameras',
+        paint: { 'circle-radius': 4, 'circle-color': '#ced4da', 'circle-stroke-color': '#06101a', 'circle-stroke-width': 1 } },
+      { id: 'incident-clusters', type: 'circle', source: 'incidents', filter: ['has', 'point_count'],
+        paint: { 'circle-color': '#ff922b', 'circle-opacity': 0.85, 'circle-stroke-color': '#ffe8cc', 'circle-stroke-width': 1.5,
+          'circle-radius': ['step', ['get', 'point_count'], 12, 10, 16, 50, 22, 200, 28] } },
+      { id: 'incident-cluster-count', type: 'symbol', source: 'incidents', filter: ['has', 'point_count'],
+        layout: { 'text-field': ['get', 'point_count_abbreviated'], 'text-font': BOLD, 'text-size': 13 },
+        paint: { 'text-color': '#1b1b1b' } },
+      { id: 'incidents', type: 'circle', source: 'incidents', filter: ['!', ['has', 'point_count']],
+        paint: {
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 4, 17, 8],
+          'circle-color': ['match', ['get', 'status'], ...Object.entries(STATUS_COLORS).flat(), '#adb5bd'] as any,
+          'circle-stroke-color': ['case', ['get', 'overdue'], '#ff2d55', '#06101a'],
+          'circle-stroke-width': ['case', ['get', 'overdue'], 3, 1],
+        } },
+      { id: 'alerts', type: 'circle', source: 'alerts',
+        paint: { 'circle-radius': 14, 'circle-color': '#ff2d55', 'circle-opacity': 0.35,
+          'circle-stroke-color': '#ff2d55', 'circle-stroke-width': 2 } },
+      { id: 'workers', type: 'circle', source: 'workers',
+        paint: { 'circle-radius': 6, 'circle-color': ['case', ['get', 'sos'], '#ff2d55', '#20c997'],
+          'circle-stroke-color': '#e6fcf5', 'circle-stroke-width': 2 } },
+      { id: 'worker-labels', type: 'symbol', source: 'workers', minzoom: 14,
+        layout: { 'text-field': ['get', 'worker'], 'text-font': FONT, 'text-size': 12, 'text-offset': [0, 1.2], 'text-anchor': 'top' },
+        paint: { 'text-color': '#e6fcf5', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 } },
+      { id: 'street-labels', type: 'symbol', source: 'street', 'source-layer': 'street', maxzoom: 13.5,
+        layout: { 'text-field': ['get', 'name'], 'text-font': BOLD, 'text-size': 16, 'symbol-placement': 'point' },
+        paint: { 'text-color': '#d0ebff', 'text-halo-color': '#06101a', 'text-halo-width': 2 } },
+      { id: 'community-labels', type: 'symbol', source: 'community', 'source-layer': 'community', minzoom: 12.5, maxzoom: 15,
+        layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 13 },
+        paint: { 'text-color': '#a5d8ff', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 } },
+      { id: 'grid-labels', type: 'symbol', source: 'grid', 'source-layer': 'grid', minzoom: 15,
+        layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 11 },
+        paint: { 'text-color': '#74c0fc', 'text-halo-color': '#06101a', 'text-halo-width': 1.2 } },
+      { id: 'highlight', type: 'line', source: 'highlight', paint: { 'line-color': '#ffe066', 'line-width': 3 } },
+    ],
+  } as StyleSpecification;
+}
+
+export function createMap(container: HTMLElement, center: [number, number], zoom: number): MlMap {
+  const map = new maplibregl.Map({
+    container,
+    style: style(),
+    center,
+    zoom,
+    attributionControl: false,
+    localIdeographFontFamily: "'Noto Sans CJK SC', 'Noto Sans SC', 'Noto Sans CJK', sans-serif",
+    transformRequest: (url: string) => {
+      // only our own origin gets the token; nothing else is ever fetched
+      if (url.startsWith(location.origin) || url.startsWith('/'))
+        return { url, headers: { Authorization: `Bearer ${getToken()}` } };
+      return { url };
+    },
+  });
+  map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+  return map;
+}
+
+export function geo(map: MlMap, id: string): GeoJSONSource {
+  return map.getSource(id) as GeoJSONSource;
+}
