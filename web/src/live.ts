@@ -20,6 +20,9 @@ export class Live {
   onResync: () => void = () => {};
   onUnauthorized: () => void = () => {};
   applied = 0;
+  /** seqs of the changes applied (not positions), for the tests' "none
+   * lost, none twice" */
+  readonly log: number[] = [];
 
   constructor(private topics: string[]) {}
 
@@ -75,7 +78,7 @@ export class Live {
         // repeat on a resubscription; everything else is applied once
         if (c.topic !== 'positions' && c.seq <= this.last) continue;
         this.queue.push(c);
-        if (c.topic !== 'positions' && c.seq > this.last) this.last = c.seq;
+        if (c.topic !== 'positions') { this.last = c.seq; this.log.push(c.seq); }
       }
       if (!this.frame) this.frame = requestAnimationFrame(() => this.flush());
     } else if (m.type === 'caught_up') {

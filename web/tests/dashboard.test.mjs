@@ -1,0 +1,182 @@
+// The dashboard in Debian's chromium against the real daemon on the sample
+// district: sign-in, the map's 234 grids, a case reported through the API
+// reaching the map and the feed, an operator dispatching it from the page
+// while a second page watches, a cut websocket, zh/en, what a worker may do,
+// a hostile description, and screenshots at 1920×1080 and 3840×2160.
+import assert from 'node:assert/strict';
+import { browser, Daemon, login, newPage, ready, run, shot, SIZES, until } from './harness.mjs';
+
+const ctx = {};
+const HOSTILE = '<img src=x onerror=alert(1)>';
+// a point inside the sample district (清华园街道)
+const AT = { lon: 116.33, lat: 40.0 };
+
+async function report(description, extra = {}) {
+  const r = await ctx.d.api('POST', '/api/incidents', {
+    token: ctx.d.tokens.op1, body: { category: 'E01.01', description, ...AT, ...extra },
+  });
+  assert.equal(r.status, 201, r.text);
+  return r.json.properties;
+}
+
+async function signedIn(user, size = SIZES.hd) {
+  const page = await newPage(ctx.b, size);
+  await login(page, ctx.d.url, user, `${user}-password`);
+  await ready(page);
+  return page;
+}
+
+async function setup() {
+  ctx.d = await Daemon.start([
+    ['op1', 'operator'], ['op2', 'operator'], ['walker', 'worker'], ['cg', 'department', ['--department', '城管']],
+  ]);
+  ctx.b = await browser();
+}
+
+async function test_bad_login_then_login() {
+  const page = await newPage(ctx.b);
+  await login(page, ctx.d.url, 'op1', 'not-the-password');
+  await until(page, () => document.querySelector('.login-error')?.textContent.length > 0);
+  assert.match(await page.textContent('.login-error'), /错误|Wrong/);
+  assert.equal(await page.$('#map'), null, 'the wall shows behind a failed sign-in');
+  await shot(page, '01-bad-login');
+  await page.fill('input[name=password]', 'op1-password');
+  await page.click('button[type=submit]');
+  await ready(page);
+  assert.equal(await page.$('#login'), null);
+  ctx.op = page;
+  await shot(page, '02-wall');
+  assert.deepEqual(page.problems, []);
+}
+
+async function test_map_shows_all_grids() {
+  const page = ctx.op;
+  const n = await page.evaluate(() => {
+    const ids = new Set(window.gridcc.map.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id));
+    return ids.size;
+  });
+  assert.equal(n, 234, `rendered grids: ${n}`);
+  const labels = await page.evaluate(() => window.gridcc.map.querySourceFeatures('street', { sourceLayer: 'street' }).length);
+  assert.ok(labels > 0, 'no streets in the map');
+}
+
+async function test_reported_case_reaches_map_and_feed() {
+  const page = ctx.op;
+  const t0 = Date.now();
+  const c = await report('路灯不亮 test-live');
+  await until(page, (no) => window.gridcc.state.incidents.has(no) &&
+    [...document.querySelectorAll('#feed li')].some((li) => li.textContent.includes(no)), c.case_no, { timeout: 10000 });
+  console.log(`     case ${c.case_no} on the page ${Date.now() - t0} ms after the POST`);
+  // and drawn: zoom in where it is and find it among the rendered points
+  await page.evaluate(({ lon, lat }) => window.gridcc.map.jumpTo({ center: [lon, lat], zoom: 17 }), AT);
+  await until(page, (no) => window.gridcc.map.queryRenderedFeatures({ layers: ['incidents'] })
+    .some((f) => f.properties.case_no === no), c.case_no, { timeout: 10000 });
+  await shot(page, '03-case-on-map');
+  ctx.case = c;
+}
+
+async function test_operator_dispatches_from_the_page() {
+  const watcher = await signedIn('op2');
+  const page = ctx.op;
+  const no = ctx.case.case_no;
+  await page.evaluate((n) => window.gridcc.openCase(n), no);
+  await page.click('button.act-register');
+  await page.waitForSelector('button.act-dispatch');
+  await page.click('button.act-dispatch');
+  await page.selectOption('#action-form select[name=department]', '城管');
+  await shot(page, '04-dispatch-form');
+  await page.click('#action-form button[type=submit]');
+  await page.waitForSelector('#detail span.status.st-dispatched');
+  // the second page learns it through /live
+  await until(watcher, (n) => window.gridcc.state.incidents.get(n)?.properties.status === 'dispatched', no, { timeout: 10000 });
+  const r = await ctx.d.api('GET', `/api/incidents/${no}`, { token: ctx.d.tokens.op1 });
+  assert.equal(r.json.properties.status, 'dispatched');
+  assert.equal(r.json.properties.department, '城管');
+  await shot(page, '05-dispatched');
+  await watcher.close();
+}
+
+async function test_cut_connection_loses_and_doubles_nothing() {
+  const page = ctx.op;
+  await page.evaluate(() => window.gridcc.live.cut());
+  await page.waitForSelector('#offline:not([hidden])');
+  await shot(page, '06-offline-banner');
+  const made = [];
+  for (let i = 0; i < 5; i++) made.push((await report(`断线期间 ${i}`)).case_no);
+  await page.waitForSelector('#offline', { state: 'hidden', timeout: 30000 });
+  await until(page, (nos) => nos.every((n) => window.gridcc.state.incidents.has(n)), made, { timeout: 10000 });
+  const log = await page.evaluate(() => window.gridcc.live.log);
+  assert.equal(new Set(log).size, log.length, `a change applied twice: ${log}`);
+  const sorted = [...log].sort((a, b) => a - b);
+  assert.deepEqual(log, sorted, 'changes applied out of order');
+  // every change the store made since the page started is there, once
+  const feed = await page.$$eval('#feed li', (lis) => lis.map((li) => li.textContent));
+  for (const n of made) assert.equal(feed.filter((t) => t.includes(n)).length, 1, `${n} in the feed ${feed.filter((t) => t.includes(n)).length} times`);
+}
+
+async function test_language_switch() {
+  const page = ctx.op;
+  assert.equal(await page.textContent('#title'), '网格化管理指挥中心');
+  await page.click('#lang');
+  assert.equal(await page.textContent('#title'), 'Grid Governance Command Center');
+  assert.match(await page.textContent('#kpis'), /New today/);
+  await shot(page, '07-english');
+  await page.click('#lang');
+  assert.equal(await page.textContent('#title'), '网格化管理指挥中心');
+}
+
+async function test_worker_sees_no_dispatch() {
+  const c = await report('worker view test');
+  await ctx.d.api('POST', `/api/incidents/${c.id}/actions`, { token: ctx.d.tokens.op1, body: { action: 'register' } });
+  const page = await signedIn('walker');
+  await page.evaluate((n) => window.gridcc.openCase(n), c.case_no);
+  await page.waitForSelector('#detail span.status.st-registered');
+  assert.equal(await page.$('button.act-dispatch'), null, 'a worker is offered dispatch');
+  assert.equal(await page.$$eval('#detail button.act', (b) => b.length), 0);
+  await shot(page, '08-worker-case');
+  await page.close();
+}
+
+async function test_hostile_description_is_text() {
+  const page = ctx.op;
+  const c = await report(HOSTILE);
+  await until(page, (no) => window.gridcc.state.incidents.has(no), c.case_no, { timeout: 10000 });
+  await page.evaluate((n) => window.gridcc.openCase(n), c.case_no);
+  await page.waitForSelector('#detail .description');
+  assert.equal(await page.textContent('#detail .description'), HOSTILE);
+  assert.equal(await page.$('#detail img[src="x"], #feed img'), null, 'the description became an element');
+  assert.ok((await page.textContent('#feed')).includes(HOSTILE));
+  assert.deepEqual(page.dialogs, [], 'a script from the description ran');
+  await shot(page, '09-hostile-text');
+}
+
+async function test_served_with_csp() {
+  const r = await fetch(ctx.d.url + '/');
+  const csp = r.headers.get('content-security-policy');
+  assert.match(csp, /default-src 'none'/);
+  assert.match(csp, /script-src 'self'(;|$)/);
+  assert.deepEqual(ctx.op.problems, []);
+}
+
+async function test_wall_at_4k() {
+  const page = await signedIn('op2', SIZES.uhd);
+  const n = await page.evaluate(() => new Set(window.gridcc.map.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id)).size);
+  assert.equal(n, 234);
+  await shot(page, '10-wall');
+  assert.deepEqual(page.problems, []);
+  await page.close();
+}
+
+async function test_logout() {
+  const page = ctx.op;
+  const token = await page.evaluate(() => localStorage.getItem('gridcc.token'));
+  await page.click('#logout');
+  await page.waitForSelector('#login');
+  assert.equal((await ctx.d.api('GET', '/api/me', { token })).status, 401, 'the token works after sign-out');
+}
+
+await setup();
+await run([test_bad_login_then_login, test_map_shows_all_grids, test_reported_case_reaches_map_and_feed,
+  test_operator_dispatches_from_the_page, test_cut_connection_loses_and_doubles_nothing, test_language_switch,
+  test_worker_sees_no_dispatch, test_hostile_description_is_text, test_served_with_csp, test_wall_at_4k, test_logout],
+async () => { await ctx.b?.close(); await ctx.d?.stop(); });
