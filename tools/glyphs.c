@@ -35,10 +35,14 @@ struct glyphs_font {
     uint8_t to_maplibre[256];
 };
 
-static const char *ft_error(FT_Error e)
+/* Debian's FreeType keeps no error strings: the number is what is left */
+static const char *ft_error(FT_Error e, char buf[32])
 {
     const char *s = FT_Error_String(e);
-    return s ? s : "FreeType error";
+    if (s)
+        return s;
+    snprintf(buf, 32, "FreeType error 0x%02x", (unsigned)e);
+    return buf;
 }
 
 /* FreeType writes 128 + k for a pixel between k and k + 1 steps inside the
@@ -70,17 +74,18 @@ glyphs_font *glyphs_font_open(const char *path, int face_index, gc_err *err)
         gc_fail(err, GC_EINVAL, "font", "%s: %s", path, g_strerror(errno));
         return NULL;
     }
+    char ebuf[32];
     glyphs_font *f = g_new0(glyphs_font, 1);
     FT_Error e = FT_Init_FreeType(&f->lib);
     if (e) {
-        gc_fail(err, GC_EIO, "font", "FreeType will not start: %s", ft_error(e));
+        gc_fail(err, GC_EIO, "font", "FreeType will not start: %s", ft_error(e, ebuf));
         goto fail_alloc;
     }
     FT_Int spread = SPREAD;
     e = FT_Property_Set(f->lib, "sdf", "spread", &spread);
     if (e) {
         gc_fail(err, GC_EIO, "font", "this FreeType has no SDF renderer (2.11 or later has): %s",
-                ft_error(e));
+                ft_error(e, ebuf));
         goto fail_lib;
     }
     e = FT_New_Face(f->lib, path, face_index, &f->face);
@@ -92,7 +97,7 @@ glyphs_font *glyphs_font_open(const char *path, int face_index, gc_err *err)
             FT_Done_Face(first);
         } else {
             gc_fail(err, GC_EINVAL, "font", "%s: not a font FreeType can read (%s)", path,
-                    ft_error(e));
+                    ft_error(e, ebuf));
         }
         goto fail_lib;
     }
@@ -104,7 +109,7 @@ glyphs_font *glyphs_font_open(const char *path, int face_index, gc_err *err)
     e = FT_Set_Char_Size(f->face, 0, GLYPHS_SIZE * 64, 0, 0);
     if (e) {
         gc_fail(err, GC_EINVAL, "font", "%s: cannot be sized to %d px (%s)", path, GLYPHS_SIZE,
-                ft_error(e));
+                ft_error(e, ebuf));
         goto fail_face;
     }
     f->ascender = f->face->size->metrics.ascender / 64;
@@ -147,10 +152,11 @@ const char *glyphs_font_label(const glyphs_font *f)
 static int glyph_render(glyphs_font *f, uint32_t cp, FT_UInt index, GlyphsPbf__Glyph *g,
                         gc_err *err)
 {
+    char ebuf[32];
     FT_Error e = FT_Load_Glyph(f->face, index, FT_LOAD_NO_HINTING | FT_LOAD_NO_BITMAP);
     if (e)
         return gc_fail(err, GC_EINVAL, "font", "%s: U+%04X (glyph %u) cannot be loaded (%s)",
-                       f->path, cp, index, ft_error(e));
+                       f->path, cp, index, ft_error(e, ebuf));
     FT_GlyphSlot slot = f->face->glyph;
     g->id = cp;
     g->advance = slot->metrics.horiAdvance > 0 ? (uint32_t)(slot->metrics.horiAdvance / 64) : 0;
@@ -179,7 +185,7 @@ static int glyph_render(glyphs_font *f, uint32_t cp, FT_UInt index, GlyphsPbf__G
     e = FT_Render_Glyph(slot, FT_RENDER_MODE_SDF);
     if (e)
         return gc_fail(err, GC_EINVAL, "font", "%s: U+%04X (glyph %u): no distance field (%s)",
-                       f->path, cp, index, ft_error(e));
+                       f->path, cp, index, ft_error(e, ebuf));
     const FT_Bitmap *bm = &slot->bitmap;
     if (bm->pixel_mode != FT_PIXEL_MODE_GRAY || bm->pitch < 0)
         return gc_fail(err, GC_EIO, "font",
