@@ -195,6 +195,59 @@ static void test_ranges(void **state)
     assert_null(spans);
 }
 
+static size_t glyphs_in(const char *dir, const char *file)
+{
+    char *path = g_build_filename(dir, "Noto Sans Regular", file, NULL);
+    char *data = NULL;
+    gsize len = 0;
+    if (!g_file_get_contents(path, &data, &len, NULL))
+        fail_msg("%s was not written", path);
+    GlyphsPbf__Glyphs *msg = glyphs_pbf__glyphs__unpack(NULL, len, (uint8_t *)data);
+    assert_non_null(msg);
+    assert_string_equal(msg->stacks[0]->name, "Noto Sans Regular");
+    size_t n = msg->stacks[0]->n_glyphs;
+    glyphs_pbf__glyphs__free_unpacked(msg, NULL);
+    g_unlink(path);
+    g_free(data);
+    g_free(path);
+    return n;
+}
+
+static int run(char **argv, char **errs)
+{
+    int status = 0;
+    GError *ge = NULL;
+    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, NULL, NULL, NULL, errs, &status,
+                      &ge))
+        fail_msg("%s: %s", argv[0], ge->message);
+    assert_true(WIFEXITED(status));
+    return WEXITSTATUS(status);
+}
+
+/* as the build runs it: the ranges asked for rendered, every other range of
+ * --empty written with no glyphs, so that no request of MapLibre's fails */
+static void test_cli_writes(void **state)
+{
+    char *dir = g_dir_make_tmp("test_glyphs-XXXXXX", NULL);
+    char face[16];
+    g_snprintf(face, sizeof face, "%d", GLYPHS_FACE);
+    char *argv[] = {
+        GLYPHS_BIN, "--font", GLYPHS_FONT, "--face-index", face,      "--name", "Noto Sans Regular",
+        "--out",    dir,      "--ranges",  "0-255",        "--empty", "0-767",  NULL};
+    char *errs = NULL;
+    if (run(argv, &errs) != 0)
+        fail_msg("exit status not 0: %s", errs);
+    assert_true(glyphs_in(dir, "0-255.pbf") > 150);
+    assert_int_equal(glyphs_in(dir, "256-511.pbf"), 0);
+    assert_int_equal(glyphs_in(dir, "512-767.pbf"), 0);
+    char *stack = g_build_filename(dir, "Noto Sans Regular", NULL);
+    assert_int_equal(g_rmdir(stack), 0); /* those three and nothing else */
+    assert_int_equal(g_rmdir(dir), 0);
+    g_free(stack);
+    g_free(errs);
+    g_free(dir);
+}
+
 /* the build runs the CLI: a font that is not there must stop it with the
  * file's name, not with FreeType's "cannot open resource" */
 static void test_cli_missing_font(void **state)
@@ -203,17 +256,11 @@ static void test_cli_missing_font(void **state)
     const char *missing = "/nonexistent/NotoSansCJK-Regular.ttc";
     char *argv[] = {GLYPHS_BIN, "--font", (char *)missing, "--name", "Noto Sans Regular",
                     "--out",    dir,      "--ranges",      "0-255",  NULL};
-    char *out = NULL, *errs = NULL;
-    int status = 0;
-    GError *ge = NULL;
-    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &errs, &status, &ge))
-        fail_msg("%s: %s", GLYPHS_BIN, ge->message);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 1);
+    char *errs = NULL;
+    assert_int_equal(run(argv, &errs), 1);
     if (!strstr(errs, missing) || !strstr(errs, "No such file"))
         fail_msg("stderr does not name the font: %s", errs);
     assert_int_equal(g_rmdir(dir), 0); /* and wrote nothing */
-    g_free(out);
     g_free(errs);
     g_free(dir);
 }
@@ -221,11 +268,9 @@ static void test_cli_missing_font(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_latin),
-        cmocka_unit_test(test_empty_range_is_a_message),
-        cmocka_unit_test(test_write_layout),
-        cmocka_unit_test(test_ranges),
-        cmocka_unit_test(test_cli_missing_font),
+        cmocka_unit_test(test_latin),        cmocka_unit_test(test_empty_range_is_a_message),
+        cmocka_unit_test(test_write_layout), cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_cli_writes),   cmocka_unit_test(test_cli_missing_font),
     };
     return cmocka_run_group_tests(tests, open_font, close_font);
 }

@@ -231,7 +231,7 @@ int glyphs_range(glyphs_font *f, const char *name, glyphs_span span, uint8_t **o
     GlyphsPbf__Glyph **ptrs = g_new(GlyphsPbf__Glyph *, cap);
     size_t n = 0;
     int rc = 0;
-    for (uint32_t cp = span.start; cp <= span.end; cp++) {
+    for (uint32_t cp = span.start; f && cp <= span.end; cp++) {
         FT_UInt index = FT_Get_Char_Index(f->face, cp);
         if (index == 0)
             continue;

@@ -39,12 +39,15 @@ const char *glyphs_font_label(const glyphs_font *f);
 /* The glyphs message for codepoints span.start..span.end, one fontstack
  * called name; codepoints the font lacks are left out (an empty range is
  * still a valid message). *out is the encoded message, caller g_free()s it.
- * *n_glyphs (may be NULL) counts the glyphs in it. */
+ * *n_glyphs (may be NULL) counts the glyphs in it. With f NULL every range
+ * is empty: MapLibre drops a whole tile's labels, or the whole map, when one
+ * range it asks for fails, so a range not rendered is better answered so. */
 int glyphs_range(glyphs_font *f, const char *name, glyphs_span span, uint8_t **out, size_t *out_len,
                  size_t *n_glyphs, gc_err *err);
 
 /* Writes dir/name/<start>-<end>.pbf for each span (each file replaced
- * atomically). *n_glyphs and *bytes (may be NULL) sum what was written. */
+ * atomically; f NULL: empty ranges). *n_glyphs and *bytes (may be NULL) sum
+ * what was written. */
 int glyphs_write(glyphs_font *f, const char *name, const char *dir, const glyphs_span *spans,
                  size_t n_spans, size_t *n_glyphs, size_t *bytes, gc_err *err);
 
