@@ -11,8 +11,9 @@ DEPS=(build-essential cmake pkg-config git curl ca-certificates
       libjansson-dev libexif-dev libsodium-dev libcmocka-dev libxml2-dev
       libwslay-dev libyajl-dev
       clang libclang-rt-14-dev
+      libfreetype-dev libprotobuf-c-dev protobuf-c-compiler fonts-noto-cjk
       python3
-      chromium fonts-noto-cjk)
+      chromium)
 
 missing=()
 for p in "${DEPS[@]}"; do
