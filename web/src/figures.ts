@@ -102,8 +102,8 @@ export class Figures {
       xAxis: { type: 'category', data: labels.slice(-n), axisLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
       yAxis: { type: 'value', splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
       series: [
-        { name: t('reported'), type: 'line', smooth: true, data: rep.slice(-n), itemStyle: { color: '#ff922b' }, areaStyle: { opacity: 0.15 } },
-        { name: t('closed'), type: 'line', smooth: true, data: done.slice(-n), itemStyle: { color: '#3ddc97' } },
+        { name: t('reported'), type: 'line', smooth: false, data: rep.slice(-n), itemStyle: { color: '#ff922b' }, areaStyle: { opacity: 0.15 } },
+        { name: t('closed'), type: 'line', smooth: false, data: done.slice(-n), itemStyle: { color: '#3ddc97' } },
       ],
     });
     this.trend7.setOption(opt(7), true);
@@ -120,8 +120,8 @@ export class Figures {
       xAxis: { type: 'value', splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
       yAxis: { type: 'category', inverse: true, data: us.map((u) => u.name || u.id), axisLabel: { color: TEXT }, axisLine: { lineStyle: { color: AXIS } } },
       series: [
-        { name: t('reported'), type: 'bar', data: us.map((u) => u.total || 0), itemStyle: { color: '#4dabf7' } },
-        { name: t('closed'), type: 'bar', data: us.map((u) => sum(u.by_status, DONE)), itemStyle: { color: '#3ddc97' } },
+        { name: t('reported'), type: 'bar', barMaxWidth: 14, data: us.map((u) => u.total || 0), itemStyle: { color: '#4dabf7' } },
+        { name: t('closed'), type: 'bar', barMaxWidth: 14, data: us.map((u) => sum(u.by_status, DONE)), itemStyle: { color: '#3ddc97' } },
       ],
     }, true);
   }

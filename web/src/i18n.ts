@@ -22,6 +22,7 @@ const zh = {
   alert_escalate: '超期升级', units: '件', people: '人', lang: 'EN', score: '得分',
   worker: '网格员', last_fix: '最后定位', speed: '速度', none: '无',
   replay: '回放', live: '实时',
+  act_report: '上报', act_escalate: '超期升级', act_hotline: '12345转办', act_import: '导入',
 };
 type Key = keyof typeof zh;
 const en: Record<Key, string> = {
@@ -47,6 +48,7 @@ const en: Record<Key, string> = {
   alert_escalate: 'Escalated', units: '', people: '', lang: '中文', score: 'Score',
   worker: 'Worker', last_fix: 'Last fix', speed: 'Speed', none: 'none',
   replay: 'Replay', live: 'Live',
+  act_report: 'Reported', act_escalate: 'Escalated', act_hotline: '12345 order', act_import: 'Imported',
 };
 
 export type Lang = 'zh' | 'en';

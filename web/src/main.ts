@@ -55,7 +55,6 @@ function shell(me: Me): Record<string, HTMLElement> {
     map: h('div', { class: 'map', id: 'map' }),
   };
   const left = h('aside', { class: 'col left' },
-    el.kpis,
     h('section', { class: 'card' }, panelTitle('trend7'), el.trend7),
     h('section', { class: 'card' }, panelTitle('trend30'), el.trend30),
     h('section', { class: 'card grow' }, panelTitle('by_street'), el.streets));
@@ -67,7 +66,8 @@ function shell(me: Me): Record<string, HTMLElement> {
     h('div', { class: 'statuses' }, ...Object.entries(STATUS_COLORS).slice(0, 6).map(([s, c]) =>
       h('span', { class: 'st' }, h('i', { style: undefined, class: `swatch st-${s}` }), h('span', { 'data-i18n': `st_${s}` }, tx(`st_${s}`))))));
   void STATUS_COLORS;
-  const center = h('main', { class: 'center' }, el.map, legend, h('aside', { class: 'detail', id: 'detail' }));
+  const center = h('main', { class: 'center' }, el.kpis,
+    h('div', { class: 'map-frame' }, el.map, legend, h('aside', { class: 'detail', id: 'detail' })));
   document.body.append(header, banner, h('div', { class: 'wall' }, left, center, right));
   setInterval(() => { clock.textContent = fmtDateTime(Date.now()); }, 1000);
   clock.textContent = fmtDateTime(Date.now());
@@ -108,6 +108,8 @@ function paintGrids(): void {
     if (state.figure === 'overdue') return s.overdue || 0;
     return s.satisfaction == null ? 0 : (5 - s.satisfaction) / 4;   // low satisfaction is hot
   };
+  // a few cases are not a red district: the scale starts at 5
+  if (state.figure !== 'satisfaction') max = 5;
   for (const s of state.gridStats.values()) max = Math.max(max, val(s));
   for (const [id, s] of state.gridStats)
     map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id }, { v: state.figure === 'satisfaction' ? val(s) : val(s) / max });
@@ -230,8 +232,9 @@ async function start(me: Me): Promise<void> {
     drawIncidents();
     drawAlerts();
     await loadGridStats().catch(() => {});
-    // the district in view, whatever the screen's size
-    map.fitBounds([[116.295, 39.975], [116.375, 40.03]], { padding: 24, duration: 0 });
+    // the whole district in view, whatever the screen's size
+    const tj = await api<any>('/tiles/district.json').catch(() => null);
+    if (tj?.bounds) map.fitBounds([[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]], { padding: 16, duration: 0 });
     live.start(seq);
     document.body.dataset.ready = '1';
   });
