@@ -35,3 +35,11 @@ export function $(sel: string, root: ParentNode = document): HTMLElement {
   if (!e) throw new Error(`no element ${sel}`);
   return e as HTMLElement;
 }
+
+/** How much larger than at 1920 px wide the wall draws: the root font size
+ * follows the screen (style.css), and what is drawn in pixels (the map's
+ * text, lines and points, the charts') follows it, so a 3840×2160 wall
+ * reads like a 1920×1080 one. */
+export function scale(): number {
+  return parseFloat(getComputedStyle(document.documentElement).fontSize) / 16 || 1;
+}

@@ -5,7 +5,7 @@ import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/compon
 import * as echarts from 'echarts/core';
 import { CanvasRenderer } from 'echarts/renderers';
 import { api } from './api';
-import { clear, h } from './dom';
+import { clear, h, scale } from './dom';
 import { currentLang, fmtTime, t } from './i18n';
 
 echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
@@ -94,16 +94,18 @@ export class Figures {
     });
     const rep = per.map((p) => p.units?.[0]?.total || 0);
     const done = per.map((p) => sum(p.units?.[0]?.by_status, DONE));
+    const k = scale();
     const opt = (n: number) => ({
       animation: false,
-      grid: { left: 36, right: 12, top: 28, bottom: 22 },
-      legend: { data: [t('reported'), t('closed')], textStyle: { color: TEXT }, top: 0, itemHeight: 8 },
-      tooltip: { trigger: 'axis' },
-      xAxis: { type: 'category', data: labels.slice(-n), axisLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
-      yAxis: { type: 'value', splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
+      textStyle: { fontSize: 12 * k },
+      grid: { left: 36 * k, right: 12 * k, top: 28 * k, bottom: 22 * k },
+      legend: { data: [t('reported'), t('closed')], textStyle: { color: TEXT, fontSize: 12 * k }, top: 0, itemHeight: 8 * k, itemWidth: 20 * k },
+      tooltip: { trigger: 'axis', textStyle: { fontSize: 13 * k } },
+      xAxis: { type: 'category', data: labels.slice(-n), axisLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT, fontSize: 11 * k } },
+      yAxis: { type: 'value', minInterval: 1, splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT, fontSize: 11 * k } },
       series: [
-        { name: t('reported'), type: 'line', smooth: false, data: rep.slice(-n), itemStyle: { color: '#ff922b' }, areaStyle: { opacity: 0.15 } },
-        { name: t('closed'), type: 'line', smooth: false, data: done.slice(-n), itemStyle: { color: '#3ddc97' } },
+        { name: t('reported'), type: 'line', smooth: false, data: rep.slice(-n), symbolSize: 4 * k, lineStyle: { width: 2 * k }, itemStyle: { color: '#ff922b' }, areaStyle: { opacity: 0.15 } },
+        { name: t('closed'), type: 'line', smooth: false, data: done.slice(-n), symbolSize: 4 * k, lineStyle: { width: 2 * k }, itemStyle: { color: '#3ddc97' } },
       ],
     });
     this.trend7.setOption(opt(7), true);
@@ -112,16 +114,18 @@ export class Figures {
 
   private drawStreets(units: any[]): void {
     const us = [...units].sort((a, b) => (b.total || 0) - (a.total || 0));
+    const k = scale();
     this.streets.setOption({
       animation: false,
-      grid: { left: 96, right: 16, top: 24, bottom: 20 },
-      legend: { data: [t('reported'), t('closed')], textStyle: { color: TEXT }, top: 0, itemHeight: 8 },
-      tooltip: { trigger: 'axis' },
-      xAxis: { type: 'value', splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT } },
-      yAxis: { type: 'category', inverse: true, data: us.map((u) => u.name || u.id), axisLabel: { color: TEXT }, axisLine: { lineStyle: { color: AXIS } } },
+      textStyle: { fontSize: 12 * k },
+      grid: { left: 96 * k, right: 16 * k, top: 24 * k, bottom: 20 * k },
+      legend: { data: [t('reported'), t('closed')], textStyle: { color: TEXT, fontSize: 12 * k }, top: 0, itemHeight: 8 * k, itemWidth: 20 * k },
+      tooltip: { trigger: 'axis', textStyle: { fontSize: 13 * k } },
+      xAxis: { type: 'value', minInterval: 1, splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT, fontSize: 11 * k } },
+      yAxis: { type: 'category', inverse: true, data: us.map((u) => u.name || u.id), axisLabel: { color: TEXT, fontSize: 12 * k }, axisLine: { lineStyle: { color: AXIS } } },
       series: [
-        { name: t('reported'), type: 'bar', barMaxWidth: 14, data: us.map((u) => u.total || 0), itemStyle: { color: '#4dabf7' } },
-        { name: t('closed'), type: 'bar', barMaxWidth: 14, data: us.map((u) => sum(u.by_status, DONE)), itemStyle: { color: '#3ddc97' } },
+        { name: t('reported'), type: 'bar', barMaxWidth: 14 * k, data: us.map((u) => u.total || 0), itemStyle: { color: '#4dabf7' } },
+        { name: t('closed'), type: 'bar', barMaxWidth: 14 * k, data: us.map((u) => sum(u.by_status, DONE)), itemStyle: { color: '#3ddc97' } },
       ],
     }, true);
   }

@@ -5,6 +5,7 @@ import * as maplibregl from 'maplibre-gl';
 import type { GeoJSONSource, Map as MlMap, StyleSpecification } from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
 import { getToken } from './api';
+import { scale } from './dom';
 
 maplibregl.setWorkerUrl(new URL('/maplibre-gl-worker.mjs', location.href).href);
 
@@ -17,6 +18,7 @@ const BOLD = ['Noto Sans Bold'];
 const BOUNDARY_LAYERS = ['district', 'street', 'community', 'grid', 'building'];
 
 function style(): StyleSpecification {
+  const k = scale();
   const vector = (layer: string) => ({
     type: 'vector' as const, url: `/tiles/${encodeURIComponent(layer)}.json`, promoteId: 'id',
   });
@@ -47,53 +49,53 @@ function style(): StyleSpecification {
       { id: 'building-fill', type: 'fill', source: 'building', 'source-layer': 'building', minzoom: 14,
         paint: { 'fill-color': '#243b53', 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 14, 0, 15, 0.85] } },
       { id: 'building-line', type: 'line', source: 'building', 'source-layer': 'building', minzoom: 16,
-        paint: { 'line-color': '#36597a', 'line-width': 0.5 } },
+        paint: { 'line-color': '#36597a', 'line-width': 0.5 * k } },
       { id: 'grid-line', type: 'line', source: 'grid', 'source-layer': 'grid',
-        paint: { 'line-color': '#2f7fb5', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 0.4, 16, 1.5], 'line-opacity': 0.8 } },
+        paint: { 'line-color': '#2f7fb5', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 0.4 * k, 16, 1.5 * k], 'line-opacity': 0.8 } },
       { id: 'grid-selected', type: 'line', source: 'grid', 'source-layer': 'grid',
-        paint: { 'line-color': '#ffe066', 'line-width': ['case', ['boolean', ['feature-state', 'selected'], false], 3, 0] } },
+        paint: { 'line-color': '#ffe066', 'line-width': ['case', ['boolean', ['feature-state', 'selected'], false], 3 * k, 0] } },
       { id: 'community-line', type: 'line', source: 'community', 'source-layer': 'community',
-        paint: { 'line-color': '#5fb3e6', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 1, 16, 2.5] } },
+        paint: { 'line-color': '#5fb3e6', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 1 * k, 16, 2.5 * k] } },
       { id: 'street-line', type: 'line', source: 'street', 'source-layer': 'street',
-        paint: { 'line-color': '#9ad4ff', 'line-width': ['interpolate', ['linear'], ['zoom'], 10, 1.5, 16, 4], 'line-opacity': 0.9 } },
+        paint: { 'line-color': '#9ad4ff', 'line-width': ['interpolate', ['linear'], ['zoom'], 10, 1.5 * k, 16, 4 * k], 'line-opacity': 0.9 } },
       { id: 'district-line', type: 'line', source: 'district', 'source-layer': 'district',
-        paint: { 'line-color': '#d0ebff', 'line-width': 2.5 } },
+        paint: { 'line-color': '#d0ebff', 'line-width': 2.5 * k } },
       { id: 'trails', type: 'line', source: 'trails',
-        paint: { 'line-color': '#63e6be', 'line-width': 2, 'line-opacity': 0.55 } },
+        paint: { 'line-color': '#63e6be', 'line-width': 2 * k, 'line-opacity': 0.55 } },
       { id: 'cameras', type: 'circle', source: 'cameras',
-        paint: { 'circle-radius': 4, 'circle-color': '#ced4da', 'circle-stroke-color': '#06101a', 'circle-stroke-width': 1 } },
+        paint: { 'circle-radius': 4 * k, 'circle-color': '#ced4da', 'circle-stroke-color': '#06101a', 'circle-stroke-width': 1 * k } },
       { id: 'incident-clusters', type: 'circle', source: 'incidents', filter: ['has', 'point_count'],
-        paint: { 'circle-color': '#ff922b', 'circle-opacity': 0.85, 'circle-stroke-color': '#ffe8cc', 'circle-stroke-width': 1.5,
-          'circle-radius': ['step', ['get', 'point_count'], 12, 10, 16, 50, 22, 200, 28] } },
+        paint: { 'circle-color': '#ff922b', 'circle-opacity': 0.85, 'circle-stroke-color': '#ffe8cc', 'circle-stroke-width': 1.5 * k,
+          'circle-radius': ['step', ['get', 'point_count'], 12 * k, 10, 16 * k, 50, 22 * k, 200, 28 * k] } },
       { id: 'incident-cluster-count', type: 'symbol', source: 'incidents', filter: ['has', 'point_count'],
-        layout: { 'text-field': ['get', 'point_count_abbreviated'], 'text-font': BOLD, 'text-size': 13 },
+        layout: { 'text-field': ['get', 'point_count_abbreviated'], 'text-font': BOLD, 'text-size': 13 * k },
         paint: { 'text-color': '#1b1b1b' } },
       { id: 'incidents', type: 'circle', source: 'incidents', filter: ['!', ['has', 'point_count']],
         paint: {
-          'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 4, 17, 8],
+          'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 4 * k, 17, 8 * k],
           'circle-color': ['match', ['get', 'status'], ...Object.entries(STATUS_COLORS).flat(), '#adb5bd'] as any,
           'circle-stroke-color': ['case', ['get', 'overdue'], '#ff2d55', '#06101a'],
-          'circle-stroke-width': ['case', ['get', 'overdue'], 3, 1],
+          'circle-stroke-width': ['case', ['get', 'overdue'], 3 * k, 1 * k],
         } },
       { id: 'alerts', type: 'circle', source: 'alerts',
-        paint: { 'circle-radius': 14, 'circle-color': '#ff2d55', 'circle-opacity': 0.35,
-          'circle-stroke-color': '#ff2d55', 'circle-stroke-width': 2 } },
+        paint: { 'circle-radius': 14 * k, 'circle-color': '#ff2d55', 'circle-opacity': 0.35,
+          'circle-stroke-color': '#ff2d55', 'circle-stroke-width': 2 * k } },
       { id: 'workers', type: 'circle', source: 'workers',
-        paint: { 'circle-radius': 6, 'circle-color': ['case', ['get', 'sos'], '#ff2d55', '#20c997'],
-          'circle-stroke-color': '#e6fcf5', 'circle-stroke-width': 2 } },
+        paint: { 'circle-radius': 6 * k, 'circle-color': ['case', ['get', 'sos'], '#ff2d55', '#20c997'],
+          'circle-stroke-color': '#e6fcf5', 'circle-stroke-width': 2 * k } },
       { id: 'worker-labels', type: 'symbol', source: 'workers', minzoom: 14,
-        layout: { 'text-field': ['get', 'worker'], 'text-font': FONT, 'text-size': 12, 'text-offset': [0, 1.2], 'text-anchor': 'top' },
-        paint: { 'text-color': '#e6fcf5', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 } },
+        layout: { 'text-field': ['get', 'worker'], 'text-font': FONT, 'text-size': 12 * k, 'text-offset': [0, 1.2], 'text-anchor': 'top' },
+        paint: { 'text-color': '#e6fcf5', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 * k } },
       { id: 'street-labels', type: 'symbol', source: 'street', 'source-layer': 'street', maxzoom: 13.5,
-        layout: { 'text-field': ['get', 'name'], 'text-font': BOLD, 'text-size': 16, 'symbol-placement': 'point' },
-        paint: { 'text-color': '#d0ebff', 'text-halo-color': '#06101a', 'text-halo-width': 2 } },
+        layout: { 'text-field': ['get', 'name'], 'text-font': BOLD, 'text-size': 16 * k, 'symbol-placement': 'point' },
+        paint: { 'text-color': '#d0ebff', 'text-halo-color': '#06101a', 'text-halo-width': 2 * k } },
       { id: 'community-labels', type: 'symbol', source: 'community', 'source-layer': 'community', minzoom: 12.5, maxzoom: 15,
-        layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 13 },
-        paint: { 'text-color': '#a5d8ff', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 } },
+        layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 13 * k },
+        paint: { 'text-color': '#a5d8ff', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 * k } },
       { id: 'grid-labels', type: 'symbol', source: 'grid', 'source-layer': 'grid', minzoom: 15,
-        layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 11 },
-        paint: { 'text-color': '#74c0fc', 'text-halo-color': '#06101a', 'text-halo-width': 1.2 } },
-      { id: 'highlight', type: 'line', source: 'highlight', paint: { 'line-color': '#ffe066', 'line-width': 3 } },
+        layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 11 * k },
+        paint: { 'text-color': '#74c0fc', 'text-halo-color': '#06101a', 'text-halo-width': 1.2 * k } },
+      { id: 'highlight', type: 'line', source: 'highlight', paint: { 'line-color': '#ffe066', 'line-width': 3 * k } },
     ],
   } as StyleSpecification;
 }
