@@ -260,10 +260,13 @@ def generate(a, api):
             t = midnight + hour * 3600 + rnd.randrange(3600)
             if t <= end - 300:
                 orders.append([t, code])
-    # every category at least once, at a random time of the history
-    if len(orders) >= len(codes):
-        for i, code in zip(rnd.sample(range(len(orders)), len(codes)), codes):
-            orders[i][1] = code
+    # every category at least once, at a random time of the history (a
+    # short history gets a few more calls for it)
+    start = int(time.mktime(first_day.timetuple()))
+    while len(orders) < len(codes):
+        orders.append([rnd.randrange(start, end - 300), codes[0]])
+    for i, code in zip(rnd.sample(range(len(orders)), len(codes)), codes):
+        orders[i][1] = code
     orders.sort()
 
     rows, steps = [], {}
