@@ -648,8 +648,14 @@ static void h_act(http_req *r, void *ud)
     if (!steps) {
         rc = act_step(e, &r->who, id, in, &row, &err);
     } else {
-        /* each step is its own transaction: the steps before a refused one
-         * stay, and the error names the refused one's index */
+        /* each step is a savepoint of one transaction (one fsync for a
+         * case's history): the steps before a refused one stay, and the
+         * error names the refused one's index */
+        if (store_begin(e->store, &err)) {
+            json_decref(in);
+            http_reply_err(r, &err);
+            return;
+        }
         size_t i;
         json_t *st;
         json_array_foreach(steps, i, st)
@@ -664,6 +670,14 @@ static void h_act(http_req *r, void *ud)
                 failed = (int)i;
                 break;
             }
+        }
+        gc_err cerr = {0};
+        if (store_commit(e->store, &cerr)) {
+            store_rollback(e->store);
+            json_decref(row);
+            json_decref(in);
+            http_reply_err(r, &cerr);
+            return;
         }
         if (failed > 0)
             api_incidents_changed(e);
