@@ -91,8 +91,9 @@ def test_history_imported_and_played():
     assert unit["finished"] > 0 and unit["rated"] > 0, unit
     assert 0 < unit["on_time_rate"] <= 1 and 1 <= unit["satisfaction"] <= 5, unit
     assert unit["handling_mean_s"] > 600, unit   # report → close took its time
-    st, rk = d.json("GET", q("/api/incidents/ranking", month=today.strftime("%Y-%m")),
-                    token=ctx["op"])
+    # yesterday's month: a whole day of cases in it even on the 1st
+    month = (today - datetime.timedelta(days=1)).strftime("%Y-%m")
+    st, rk = d.json("GET", q("/api/incidents/ranking", month=month), token=ctx["op"])
     assert st == 200 and rk["grids"] and rk["grids"][0]["score"] > rk["grids"][-1]["score"], rk
 
     # played twice: every case refuses its first step again, nothing doubles
