@@ -55,7 +55,7 @@ sims=
 trap 'kill $sims 2>/dev/null; kill $daemon 2>/dev/null; wait $daemon' INT TERM
 DAYS=${GRIDCC_HISTORY:-30}
 if [ -n "$fresh" ] && [ "$DAYS" -gt 0 ]; then
-  echo "run: $DAYS days of history (a generated 12345 export and its handling; about 25 s)"
+  echo "run: $DAYS days of history (a generated 12345 export and its handling; about 15 s)"
   python3 scripts/demo_history.py all --db "$DB" --api "$PORT" --token "$token" --days "$DAYS" \
     --out "$(dirname "$DB")/demo-12345.csv" || echo "run: the history was not fully recorded" >&2
 fi
