@@ -1,17 +1,24 @@
 #!/usr/bin/env bash
 # Installs what is missing, builds, seeds the sample district into a
 # SpatiaLite file (if absent) and starts the command center on
-# http://localhost:8080, with the OsmAnd port on 5055 and simulated grid
-# workers walking their grids. Environment: GRIDCC_DB (default
+# http://localhost:8080, with the OsmAnd port on 5055, simulated grid
+# workers walking their grids and simulated residents, operators and
+# departments taking a new case about once a minute round the loop. A newly
+# seeded district first gets 30 days of history: a generated 12345 export,
+# imported with `gridcc hotline import`, and its handling recorded through the
+# API (scripts/demo_history.py). Environment: GRIDCC_DB (default
 # data/gridcc.db), GRIDCC_PORT (8080), GRIDCC_OSMAND_PORT (5055), GRIDCC_BIND
-# (127.0.0.1), GRIDCC_SIMULATE (8 workers; 0 for none).
+# (127.0.0.1), GRIDCC_SIMULATE (8 workers; 0 for no simulation at all),
+# GRIDCC_HISTORY (days of history for a new database, 30; 0 for none).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 
 DB=${GRIDCC_DB:-data/gridcc.db}
 mkdir -p "$(dirname "$DB")"
+fresh=
 if [ ! -f "$DB" ]; then
+  fresh=1
   echo "run: seeding the sample district into $DB"
   build/gridcc seed --db "$DB"
   # a first administrator, so someone can log in
@@ -26,19 +33,40 @@ for k in $(seq 1 "$SIM"); do   # simulated workers, each with a tracker
   build/gridcc user add "sim$k" --role worker --db "$DB" >/dev/null 2>&1 || true
   build/gridcc device add "sim-dev$k" --worker "sim$k" --db "$DB" --label simulated >/dev/null
 done
+# the case simulator's users; their tokens are shown once, so they are kept
+if [ "$SIM" -gt 0 ]; then
+  umask 077
+  touch "$DB.sim.txt"
+  for u in "sim-op operator" "sim-resident resident" "sim-城管 department 城管" \
+           "sim-环卫 department 环卫" "sim-公安 department 公安"; do
+    set -- $u
+    grep -q "^$1 " "$DB.sim.txt" && continue
+    if t=$(build/gridcc user add "$1" --role "$2" ${3:+--department "$3"} --db "$DB" 2>/dev/null); then
+      echo "$1 $2 $t ${3:-}" >> "$DB.sim.txt"
+    fi
+  done
+fi
 PORT=${GRIDCC_PORT:-8080}
 OSMAND=${GRIDCC_OSMAND_PORT:-5055}
 build/gridcc serve --db "$DB" --port "$PORT" --osmand-port "$OSMAND" --bind "${GRIDCC_BIND:-127.0.0.1}" &
 daemon=$!
-sim=
+token=$(sed -n 's/^token: //p' "$DB.admin.txt")
+sims=
+trap 'kill $sims 2>/dev/null; kill $daemon 2>/dev/null; wait $daemon' INT TERM
+DAYS=${GRIDCC_HISTORY:-30}
+if [ -n "$fresh" ] && [ "$DAYS" -gt 0 ]; then
+  echo "run: $DAYS days of history (a generated 12345 export and its handling; about 15 s)"
+  python3 scripts/demo_history.py all --db "$DB" --api "$PORT" --token "$token" --days "$DAYS" \
+    --out "$(dirname "$DB")/demo-12345.csv" || echo "run: the history was not fully recorded" >&2
+fi
 if [ "$SIM" -gt 0 ]; then
-  token=$(sed -n 's/^token: //p' "$DB.admin.txt")
   python3 scripts/simulate.py --layers layers --osmand "$OSMAND" --api "$PORT" --token "$token" \
     --workers "$SIM" &
-  sim=$!
+  sims=$!
+  python3 scripts/simulate_cases.py --layers layers --api "$PORT" --tokens "$DB.sim.txt" &
+  sims="$sims $!"
 fi
-trap 'kill $sim 2>/dev/null; kill $daemon 2>/dev/null; wait $daemon' INT TERM
 wait $daemon
 status=$?
-[ -n "$sim" ] && kill "$sim" 2>/dev/null
+[ -n "$sims" ] && kill $sims 2>/dev/null
 exit $status

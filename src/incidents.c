@@ -569,6 +569,18 @@ int incident_act(store *s, const char *id, inc_action a, const inc_actor *who, j
     if (rc)
         goto done;
     to = (inc_status)incident_next(c.status, a);
+    /* a step recorded after the fact keeps the trail in order: a reported
+     * case's clock may have started at its import, later than the report */
+    if (json_object_get(params, "at")) {
+        int64_t after = c.status == INC_REPORTED ? jint(row, "created_at")
+                                                 : jint(row, "step_started");
+        if (now < after) {
+            rc = gc_fail(err, GC_EINVAL, "at",
+                         "at %lld is before the case's %s (%lld)", (long long)now,
+                         c.status == INC_REPORTED ? "report" : "last step", (long long)after);
+            goto done;
+        }
+    }
     const char *note = jstr(params, "note");
     set = json_pack("{s:s,s:I,s:I}", "status", incident_status_name(to), "step_started",
                     (json_int_t)now, "updated_at", (json_int_t)now);

@@ -122,7 +122,9 @@ bool incident_place_by_address(json_t *in, const struct address_match *m);
 
 /* Takes action on a case (id: numeric id or case number). params: note,
  * department (dispatch), result (handle), rating and comment (evaluate),
- * photos. *out: the case after. */
+ * photos, and "at" when now is a past time being recorded (history brought
+ * in from elsewhere): then now may not be before the case was reported nor
+ * before its last step (GC_EINVAL, field "at"). *out: the case after. */
 int incident_act(store *s, const char *id, inc_action a, const inc_actor *who, json_t *params,
                  int64_t now, json_t **out, gc_err *err);
 

@@ -2,7 +2,7 @@
  *   POST /api/incidents                 a report: JSON, or multipart with JPEG photos
  *   GET  /api/incidents                 list and filter (GeoJSON), paged
  *   GET  /api/incidents/{id}            one case with photos and its audit trail
- *   POST /api/incidents/{id}/actions    take a step of the loop
+ *   POST /api/incidents/{id}/actions    take a step of the loop (or several: steps)
  *   GET  /api/incidents/stats           per grid / community / street / district
  *   GET  /api/incidents/ranking         the 红旗网格 of a month
  *   GET  /api/public/incidents          closed cases and their results, anonymous
@@ -500,6 +500,74 @@ static void h_one(http_req *r, void *ud)
     json_decref(row);
 }
 
+/* One step of the loop on case id: in is {"action", "note", …, "at"}. "at"
+ * records a step that happened in the past, for history brought in from
+ * another system; only an admin may, since it sets the clocks the
+ * statistics read. */
+static int act_step(api_env *e, const gc_who *u, const char *id, json_t *in, json_t **row,
+                    gc_err *err)
+{
+    int act = incident_action_parse(json_string_value(json_object_get(in, "action")));
+    if (act < 0)
+        return gc_fail(err, GC_EINVAL, "action",
+                       "action must be register, reject, dispatch, handle, verify, send_back, "
+                       "close or evaluate");
+    int64_t now = now_s(), at = now;
+    json_t *jat = json_object_get(in, "at");
+    if (jat && !json_is_null(jat)) {
+        if (u->role != ROLE_ADMIN)
+            return gc_fail(err, GC_EFORBIDDEN, "at",
+                           "only an admin may record a step at a past time");
+        if (json_is_integer(jat))
+            at = json_integer_value(jat);
+        else if (!json_is_string(jat) || !gc_time_parse(json_string_value(jat), &at))
+            return gc_fail(err, GC_EINVAL, "at", "at must be Unix seconds or an ISO 8601 time");
+        if (at > now)
+            return gc_fail(err, GC_EINVAL, "at", "at may not be in the future");
+        json_object_set_new(in, "at", json_integer(at));
+    } else {
+        json_object_del(in, "at");
+    }
+    inc_actor who = actor_of(u);
+    return incident_act(e->store, id, (inc_action)act, &who, in, at, row, err);
+}
+
+/* The loop's 409 names the actions legal from the case's status, also
+ * machine-readable. step: the index of the refused step of a "steps" list
+ * (its field is then named steps[N].field), or -1. */
+static void reply_act_error(http_req *r, api_env *e, const char *id, int rc, gc_err *err,
+                            int step)
+{
+    bool illegal = rc == GC_ECONFLICT && !strcmp(err->field, "action");
+    if (step >= 0) {
+        char field[sizeof err->field];
+        snprintf(field, sizeof field, "steps[%d]%s%.100s", step, err->field[0] ? "." : "",
+                 err->field);
+        snprintf(err->field, sizeof err->field, "%s", field);
+    }
+    if (!illegal) {
+        http_reply_err(r, err);
+        return;
+    }
+    json_t *cur;
+    char allowed[128] = "";
+    if (!store_incident_get(e->store, id, &cur, NULL)) {
+        incident_allowed(incident_status_parse(json_string_value(json_object_get(cur, "status"))),
+                         allowed, sizeof allowed);
+        json_decref(cur);
+    }
+    json_t *al = json_array();
+    char **parts = g_strsplit(allowed, ",", -1);
+    for (char **p = parts; *p; p++)
+        if (**p)
+            json_array_append_new(al, json_string(*p));
+    g_strfreev(parts);
+    http_reply_json(r, 409,
+                    json_pack("{s:{s:i,s:s,s:s,s:s,s:o}}", "error", "status", 409, "code",
+                              "illegal_transition", "field", err->field, "message", err->msg,
+                              "allowed", al));
+}
+
 static void h_act(http_req *r, void *ud)
 {
     api_env *e = ud;
@@ -516,9 +584,17 @@ static void h_act(http_req *r, void *ud)
     json_t *in = body_json(r, &form);
     if (!in)
         return;
-    const char *an = json_string_value(json_object_get(in, "action"));
-    int act = incident_action_parse(an);
-    if (act < 0) {
+    /* "steps": a case's history in one request, so that nothing (the
+     * escalation timer) acts on it between two recorded steps */
+    json_t *steps = json_object_get(in, "steps");
+    if (steps && (!json_is_array(steps) || !json_array_size(steps) || form.files)) {
+        http_form_clear(&form);
+        json_decref(in);
+        http_reply_error(r, 400, "invalid", "steps",
+                         "steps must be a non-empty array of actions, in a JSON body");
+        return;
+    }
+    if (!steps && incident_action_parse(json_string_value(json_object_get(in, "action"))) < 0) {
         http_form_clear(&form);
         json_decref(in);
         http_reply_error(r, 400, "invalid", "action",
@@ -567,33 +643,48 @@ static void h_act(http_req *r, void *ud)
     /* who may take which step is the loop's rule (incident_check): its 403
      * names the action, and the answer carries the case only to those it
      * allows */
-    inc_actor who = actor_of(&r->who);
-    json_t *row;
-    int rc = incident_act(e->store, id, (inc_action)act, &who, in, now_s(), &row, &err);
-    json_decref(in);
-    if (rc) {
-        if (rc == GC_ECONFLICT && !strcmp(err.field, "action")) {
-            /* 409 with the allowed actions named, machine-readable too */
-            json_t *cur;
-            char allowed[128] = "";
-            if (!store_incident_get(e->store, id, &cur, NULL)) {
-                incident_allowed(incident_status_parse(json_string_value(
-                                     json_object_get(cur, "status"))),
-                                 allowed, sizeof allowed);
-                json_decref(cur);
-            }
-            json_t *al = json_array();
-            char **parts = g_strsplit(allowed, ",", -1);
-            for (char **p = parts; *p; p++)
-                if (**p)
-                    json_array_append_new(al, json_string(*p));
-            g_strfreev(parts);
-            http_reply_json(r, 409, json_pack("{s:{s:i,s:s,s:s,s:s,s:o}}", "error", "status",
-                                              409, "code", "illegal_transition", "field",
-                                              "action", "message", err.msg, "allowed", al));
+    json_t *row = NULL;
+    int rc = 0, failed = -1;
+    if (!steps) {
+        rc = act_step(e, &r->who, id, in, &row, &err);
+    } else {
+        /* each step is a savepoint of one transaction (one fsync for a
+         * case's history): the steps before a refused one stay, and the
+         * error names the refused one's index */
+        if (store_begin(e->store, &err)) {
+            json_decref(in);
+            http_reply_err(r, &err);
             return;
         }
-        http_reply_err(r, &err);
+        size_t i;
+        json_t *st;
+        json_array_foreach(steps, i, st)
+        {
+            json_decref(row);
+            row = NULL;
+            if (!json_is_object(st))
+                rc = gc_fail(&err, GC_EINVAL, "", "steps[%zu] is not an object", i);
+            else
+                rc = act_step(e, &r->who, id, st, &row, &err);
+            if (rc) {
+                failed = (int)i;
+                break;
+            }
+        }
+        gc_err cerr = {0};
+        if (store_commit(e->store, &cerr)) {
+            store_rollback(e->store);
+            json_decref(row);
+            json_decref(in);
+            http_reply_err(r, &cerr);
+            return;
+        }
+        if (failed > 0)
+            api_incidents_changed(e);
+    }
+    json_decref(in);
+    if (rc) {
+        reply_act_error(r, e, id, rc, &err, failed);
         return;
     }
     api_incidents_changed(e);
