@@ -1,0 +1,113 @@
+// The dashboard's figures in headless chromium (software GL: --disable-gpu,
+// so the GPU is SwiftShader on the CPU, sharing the 2 cores with the daemon
+// and the senders):
+//  1. cold load: a new browser profile (no cache) opens the wall with a token
+//     and waits for the first complete map (every source loaded, all 234
+//     grids rendered); the first run also finds the daemon's tile cache cold.
+//  2. frame time: requestAnimationFrame intervals in the page over SECONDS
+//     while RATE positions/s arrive from WORKERS devices through the OsmAnd
+//     port, with the sample's buildings in view; the same page idle just
+//     before is the baseline, and the ratio is printed.
+//   node bench/bench_dashboard.mjs [SECONDS=10] [RATE=2000] [WORKERS=200] [RUNS=5]
+// Run from the repository root after scripts/setup.sh.
+import http from 'node:http';
+import { browser, Daemon, gridcc, newPage, until } from '../web/tests/harness.mjs';
+
+const [SECONDS = 10, RATE = 2000, WORKERS = 200, RUNS = 5] = process.argv.slice(2).map(Number);
+const pct = (a, p) => { const s = [...a].sort((x, y) => x - y); return s[Math.min(s.length - 1, Math.floor(p / 100 * s.length))]; };
+
+const d = await Daemon.start([['bench', 'operator']]);
+process.stderr.write(`bench: registering ${WORKERS} simulated devices\n`);
+for (let i = 0; i < WORKERS; i++) {
+  gridcc(['user', 'add', `bw${i}`, '--role', 'worker', '--db', d.db]);
+  gridcc(['device', 'add', `bdev${i}`, '--worker', `bw${i}`, '--db', d.db]);
+}
+const b = await browser();
+
+async function openWall() {
+  const ctx = await b.newContext({ viewport: { width: 1920, height: 1080 } });
+  await ctx.addInitScript((t) => localStorage.setItem('gridcc.token', t), d.tokens.bench);
+  const page = await ctx.newPage();
+  const t0 = Date.now();
+  await page.goto(d.url + '/');
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 60000 });
+  await until(page, () => {
+    const m = window.gridcc.map;
+    if (!m.loaded() || !m.areTilesLoaded()) return false;
+    return new Set(m.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id)).size === 234;
+  }, null, { timeout: 60000, what: 'the complete map' });
+  return { page, ctx, ms: Date.now() - t0 };
+}
+
+// 1. cold loads
+const loads = [];
+for (let i = 0; i < RUNS; i++) {
+  const { ctx, ms } = await openWall();
+  loads.push(ms);
+  await ctx.close();
+}
+console.log(`cold load to the complete map (234 grids): first ${loads[0]} ms (daemon's tile cache cold), ` +
+  `then median ${pct(loads.slice(1), 50)} ms, max ${Math.max(...loads.slice(1))} ms over ${RUNS - 1} new profiles; target < 2000 ms`);
+
+// 2. frame times
+const { page, ctx } = await openWall();
+const buildings = await page.evaluate(() => new Set(window.gridcc.map.queryRenderedFeatures({ layers: ['building-fill'] }).map((f) => f.properties.id)).size);
+async function frames(seconds) {
+  await page.evaluate((s) => new Promise((resolve) => {
+    const out = [];
+    let last = performance.now();
+    const end = last + s * 1000;
+    const tick = (now) => { out.push(now - last); last = now; if (now < end) requestAnimationFrame(tick); else { window.__frames = out; resolve(); } };
+    requestAnimationFrame(tick);
+  }), seconds);
+  return page.evaluate(() => window.__frames);
+}
+const idle = await frames(Math.min(SECONDS, 5));
+
+// the senders: RATE fixes/s in batches every 50 ms, devices walking in the district
+const agent = new http.Agent({ keepAlive: true, maxSockets: 4 });
+let sent = 0, failed = 0, stop = false, tick = 0;
+const pos = Array.from({ length: WORKERS }, (_, i) => [116.30 + (i % 20) * 0.003, 39.98 + Math.floor(i / 20) * 0.004]);
+function batch(n) {
+  const t = Date.now();
+  const body = [];
+  for (let k = 0; k < n; k++) {
+    const i = (sent + k) % WORKERS;
+    pos[i][0] += (Math.random() - 0.5) * 0.0002;
+    pos[i][1] += (Math.random() - 0.5) * 0.0002;
+    body.push({ device_id: `bdev${i}`, location: { timestamp: new Date(t + tick).toISOString(), coords: { latitude: pos[i][1], longitude: pos[i][0] } } });
+  }
+  tick++;
+  sent += n;
+  return new Promise((resolve) => {
+    const req = http.request({ host: '127.0.0.1', port: d.osmandPort, path: '/batch', method: 'POST', agent,
+      headers: { 'Content-Type': 'application/json' } }, (r) => { r.resume(); if (r.statusCode !== 200) failed += n; r.on('end', resolve); });
+    req.on('error', () => { failed += n; resolve(); });
+    req.end(JSON.stringify(body));
+  });
+}
+const perTick = Math.max(1, Math.round(RATE / 20));
+const senders = (async () => {
+  const t0 = Date.now();
+  for (let k = 0; !stop; k++) {
+    const due = t0 + k * 50;
+    const wait = due - Date.now();
+    if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+    void batch(perTick);
+  }
+})();
+const applied0 = await page.evaluate(() => window.gridcc.live.applied);
+const t0 = Date.now();
+const busy = await frames(SECONDS);
+const secs = (Date.now() - t0) / 1000;
+const applied = (await page.evaluate(() => window.gridcc.live.applied)) - applied0;
+stop = true;
+await senders;
+const show = (a) => `p50 ${pct(a, 50).toFixed(1)} ms, p95 ${pct(a, 95).toFixed(1)} ms, p99 ${pct(a, 99).toFixed(1)} ms (${a.length} frames)`;
+console.log(`buildings rendered in view: ${buildings}`);
+console.log(`frame time idle:  ${show(idle)}`);
+console.log(`frame time under ${Math.round(sent / secs)} positions/s sent (${failed} refused), ${Math.round(applied / secs)} position changes/s applied in the page: ${show(busy)}`);
+console.log(`ratio p95 busy/idle: ${(pct(busy, 95) / pct(idle, 95)).toFixed(2)}; target p95 < 50 ms (software GL)`);
+await ctx.close();
+await b.close();
+await d.stop();
