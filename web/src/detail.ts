@@ -4,9 +4,13 @@
 import { api, ApiError, type Me } from './api';
 import { clear, h } from './dom';
 import { fmtDateTime, t, tx } from './i18n';
+import { Clock, fmtClock, positionAt, SPEEDS, type Fix } from './playback';
 
 export interface Ctx {
   me: Me;
+  /** the worker panel's track on the map: line and stops, the moving head */
+  track: (line: any | null, stops: any[]) => void;
+  trackHead: (pos: [number, number] | null, follow: boolean) => void;
   departments: string[];
   categoryName: (code: string) => string;
   onChanged: () => void;
@@ -62,6 +66,7 @@ export function panel(): HTMLElement {
 
 export function closePanel(): void {
   clearInterval(timer);
+  player?.pause();
   const p = panel();
   p.classList.remove('open');
   clear(p);
@@ -163,10 +168,72 @@ export async function showGrid(ctx: Ctx, grid: { id: string; name: string }, lng
     h('h3', {}, t('open_cases')), list.childElementCount ? list : h('p', { class: 'muted' }, t('no_cases')));
 }
 
-export function showWorker(w: any): void {
-  frame(`${t('worker')} ${w.worker || w.wid}`,
-    h('dl', { class: 'facts' },
-      h('dt', {}, t('last_fix')), h('dd', {}, w.t ? fmtDateTime(w.t) : '—'),
-      h('dt', {}, t('grid')), h('dd', {}, w.grid_id || '—'),
-      h('dt', {}, t('speed')), h('dd', {}, w.speed != null ? `${Number(w.speed).toFixed(1)} km/h` : '—')));
+let player: Clock | null = null;
+
+function stopPlayer(ctx?: Ctx): void {
+  player?.pause();
+  player = null;
+  if (ctx) { ctx.track(null, []); ctx.trackHead(null, false); }
+}
+
+function midnight(): number {
+  const d = new Date();
+  d.setHours(0, 0, 0, 0);
+  return d.getTime();
+}
+
+/** A worker: the last fix; today's track (line, distance, stops, grids
+ * visited, coverage of the grids) with playback at 1×–60× and follow. */
+export async function showWorker(ctx: Ctx, w: any): Promise<void> {
+  stopPlayer(ctx);
+  const id = w.wid ?? w.id;
+  const from = Math.floor(midnight() / 1000);
+  const [track, cov] = await Promise.all([
+    api<any>(`/api/workers/${encodeURIComponent(id)}/track?from=${from}&zoom=16`),
+    api<any>(`/api/workers/${encodeURIComponent(id)}/coverage`).catch(() => null),
+  ]);
+  const p = track.properties || {};
+  ctx.track(track.geometry ? track : null, p.stops || []);
+  const facts = h('dl', { class: 'facts' },
+    h('dt', {}, t('last_fix')), h('dd', {}, w.t ? fmtDateTime(Number(w.t)) : '—'),
+    h('dt', {}, t('grid')), h('dd', {}, w.grid_id || '—'),
+    h('dt', {}, t('distance')), h('dd', {}, p.distance_m != null ? `${(p.distance_m / 1000).toFixed(2)} km` : '—'),
+    h('dt', {}, t('fixes')), h('dd', {}, String(p.fixes ?? 0)),
+    h('dt', {}, t('stops')), h('dd', {}, String((p.stops || []).length)));
+  const covList = h('ul', { class: 'plain coverage' });
+  for (const g of cov?.grids || [])
+    covList.append(h('li', {}, `${g.name || g.grid_id}: `, h('b', {}, g.ratio != null ? `${Math.round(g.ratio * 100)}%` : '—')));
+  // playback of today's fixes, with their times
+  const play = h('div', { class: 'player' });
+  if (p.first_ms && p.last_ms && p.last_ms > p.first_ms) {
+    const hist = await api<any>(`/api/history/positions?from=${Math.floor(p.first_ms / 1000)}&to=${Math.ceil(p.last_ms / 1000) + 1}&workers=${encodeURIComponent(id)}`).catch(() => null);
+    const fixes: Fix[] = hist?.workers?.[0]?.fixes || [];
+    if (fixes.length > 1) {
+      const clock = new Clock(fixes[0][2], fixes[fixes.length - 1][2]);
+      player = clock;
+      const label = h('span', { class: 'clock-label' }, fmtClock(clock.t));
+      const slider = h('input', { type: 'range', min: 0, max: 1000, value: 0, class: 'slider' });
+      const follow = h('input', { type: 'checkbox', checked: true });
+      const speed = h('select', { class: 'speed' }, ...SPEEDS.map((x) => { const o = h('option', { value: x }, `${x}×`); if (x === 10) o.selected = true; return o; }));
+      const btn = h('button', { class: 'act play' }, '▶');
+      clock.onTick = (tt) => {
+        label.textContent = fmtClock(tt);
+        slider.value = String(Math.round((tt - clock.from) / (clock.to - clock.from) * 1000));
+        ctx.trackHead(positionAt(fixes, tt, Infinity), follow.checked);
+      };
+      clock.onEnd = () => { btn.textContent = '▶'; };
+      btn.addEventListener('click', () => {
+        if (clock.isPlaying) { clock.pause(); btn.textContent = '▶'; } else { clock.play(); btn.textContent = '❚❚'; }
+      });
+      speed.addEventListener('change', () => { clock.speed = Number(speed.value); });
+      slider.addEventListener('input', () => clock.seek(clock.from + (clock.to - clock.from) * Number(slider.value) / 1000));
+      clock.speed = 10;
+      play.append(btn, speed, slider, label, h('label', {}, follow, t('follow')));
+      clock.seek(clock.from);
+    }
+  }
+  frame(`${t('worker')} ${w.worker || p.worker || id}`, facts, h('h3', {}, t('playback')), play,
+    h('h3', {}, t('coverage')), covList.childElementCount ? covList : h('p', { class: 'muted' }, '—'));
+  const head = panel().querySelector('.detail-head button');
+  head?.addEventListener('click', () => stopPlayer(ctx));
 }

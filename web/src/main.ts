@@ -219,6 +219,20 @@ async function start(me: Me): Promise<void> {
     categoryName: (code) => state.categories.get(code) || code,
     onChanged: () => {},
     showCase: (id) => void openCase(id),
+    track: (line, stops) => {
+      const fc = (features: any[]) => ({ type: 'FeatureCollection', features } as any);
+      geo(map, 'track')?.setData(fc(line ? [line] : []));
+      geo(map, 'track-stops')?.setData(fc(stops.map((s: any) => ({ type: 'Feature', properties: s, geometry: { type: 'Point', coordinates: [s.lon, s.lat] } }))));
+      if (line?.geometry?.coordinates?.length) {
+        const cs = line.geometry.coordinates as [number, number][];
+        const xs = cs.map((c) => c[0]), ys = cs.map((c) => c[1]);
+        map.fitBounds([[Math.min(...xs), Math.min(...ys)], [Math.max(...xs), Math.max(...ys)]], { padding: 80, duration: 0, maxZoom: 17 });
+      }
+    },
+    trackHead: (pos, follow) => {
+      geo(map, 'track-head')?.setData({ type: 'FeatureCollection', features: pos ? [{ type: 'Feature', properties: {}, geometry: { type: 'Point', coordinates: pos } }] : [] } as any);
+      if (pos && follow) map.jumpTo({ center: pos });
+    },
   };
   map = createMap(el.map, [116.335, 40.0], 12.6);
   figures = new Figures(el as any);
@@ -245,7 +259,7 @@ async function start(me: Me): Promise<void> {
     const z = await geo(map, 'incidents').getClusterExpansionZoom(f.properties.cluster_id);
     map.easeTo({ center: (f.geometry as any).coordinates, zoom: z });
   });
-  map.on('click', 'workers', (e) => { const f = e.features?.[0]; if (f) showWorker(f.properties); });
+  map.on('click', 'workers', (e) => { const f = e.features?.[0]; if (f) void showWorker(ctx, f.properties); });
   map.on('click', 'grid-fill', (e) => {
     const hit = map.queryRenderedFeatures(e.point, { layers: ['incidents', 'workers', 'incident-clusters'] });
     if (hit.length) return;

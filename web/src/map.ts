@@ -34,6 +34,10 @@ function style(): StyleSpecification {
       alerts: { ...empty, promoteId: 'aid' },
       cameras: { ...empty },
       highlight: { ...empty },
+      track: { ...empty },
+      'track-stops': { ...empty },
+      'track-head': { ...empty },
+      'replay-area': { ...empty },
     },
     layers: [
       { id: 'bg', type: 'background', paint: { 'background-color': '#06101a' } },
@@ -96,6 +100,13 @@ function style(): StyleSpecification {
         layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 11 * k },
         paint: { 'text-color': '#74c0fc', 'text-halo-color': '#06101a', 'text-halo-width': 1.2 * k } },
       { id: 'highlight', type: 'line', source: 'highlight', paint: { 'line-color': '#ffe066', 'line-width': 3 * k } },
+      { id: 'track', type: 'line', source: 'track', layout: { 'line-join': 'round', 'line-cap': 'round' },
+        paint: { 'line-color': '#fcc419', 'line-width': 3 * k, 'line-opacity': 0.9 } },
+      { id: 'track-stops', type: 'circle', source: 'track-stops',
+        paint: { 'circle-radius': 6 * k, 'circle-color': '#06101a', 'circle-stroke-color': '#fcc419', 'circle-stroke-width': 2 * k } },
+      { id: 'track-head', type: 'circle', source: 'track-head',
+        paint: { 'circle-radius': 8 * k, 'circle-color': '#fcc419', 'circle-stroke-color': '#fff', 'circle-stroke-width': 2 * k } },
+      { id: 'replay-area', type: 'line', source: 'replay-area', paint: { 'line-color': '#f783ac', 'line-width': 2 * k, 'line-dasharray': [2, 1] } },
     ],
   } as StyleSpecification;
 }
