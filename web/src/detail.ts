@@ -72,7 +72,7 @@ export function closePanel(): void {
   clear(p);
 }
 
-function frame(title: string, ...body: (Node | null)[]): void {
+export function frame(title: string, ...body: (Node | null)[]): void {
   const p = panel();
   clear(p);
   p.append(h('div', { class: 'detail-head' }, h('h2', {}, title),

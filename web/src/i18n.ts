@@ -22,6 +22,7 @@ const zh = {
   alert_escalate: '超期升级', units: '件', people: '人', lang: 'EN', score: '得分',
   worker: '网格员', last_fix: '最后定位', speed: '速度', none: '无',
   replay: '回放', live: '实时',
+  load: '载入', area: '区域查询', changes: '条变更', thinned: '已抽稀', bad_window: '时间段无效', nobody: '该时段区域内无人',
   distance: '里程', fixes: '定位点', stops: '停留', playback: '轨迹回放', follow: '跟随', coverage: '今日巡查覆盖',
   act_report: '上报', act_escalate: '超期升级', act_hotline: '12345转办', act_import: '导入',
 };
@@ -49,6 +50,7 @@ const en: Record<Key, string> = {
   alert_escalate: 'Escalated', units: '', people: '', lang: '中文', score: 'Score',
   worker: 'Worker', last_fix: 'Last fix', speed: 'Speed', none: 'none',
   replay: 'Replay', live: 'Live',
+  load: 'Load', area: 'Who was here', changes: 'changes', thinned: 'thinned', bad_window: 'Invalid window', nobody: 'Nobody in this area then',
   distance: 'Distance', fixes: 'Fixes', stops: 'Stops', playback: 'Track playback', follow: 'Follow', coverage: "Today's coverage",
   act_report: 'Reported', act_escalate: 'Escalated', act_hotline: '12345 order', act_import: 'Imported',
 };

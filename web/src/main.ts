@@ -3,13 +3,14 @@
 // first load arrives through /live.
 import type { MapGeoJSONFeature } from 'maplibre-gl';
 import { api, getToken, onUnauthorized, setToken, type Me } from './api';
-import { closePanel, showCase, showGrid, showWorker, type Ctx } from './detail';
+import { closePanel, frame, showCase, showGrid, showWorker, type Ctx } from './detail';
 import { $, h } from './dom';
 import { CLOSED, Figures } from './figures';
 import { currentLang, fmtDateTime, onLang, setLang, t, tx } from './i18n';
 import { type Change, Live } from './live';
 import { showLogin } from './login';
 import { createMap, geo, STATUS_COLORS } from './map';
+import { Replay } from './replay';
 import './style.css';
 
 const TRAIL_MS = 10 * 60 * 1000;
@@ -27,6 +28,7 @@ const state = {
   departments: [] as string[],
   figure: 'open' as 'open' | 'overdue' | 'satisfaction',
   gridStats: new Map<string, any>(),
+  replaying: false,
 };
 
 declare global { interface Window { gridcc: any } }
@@ -39,6 +41,7 @@ function shell(me: Me): Record<string, HTMLElement> {
     h('div', { class: 'brand' }, h('span', { class: 'logo' }), h('h1', { id: 'title' }, t('title'))),
     h('div', { class: 'top-right' }, liveDot, clock,
       h('span', { class: 'me', id: 'me' }, `${me.name} · ${me.role}`),
+      h('button', { class: 'link', id: 'replay-toggle', 'data-i18n': 'replay', onclick: () => replay?.toggle() }, t('replay')),
       h('button', { class: 'link', id: 'lang', onclick: () => setLang(currentLang() === 'zh' ? 'en' : 'zh') }, t('lang')),
       h('button', { class: 'link', id: 'logout', onclick: logout }, t('logout'))));
   const banner = h('div', { class: 'banner', id: 'offline', role: 'status', hidden: true }, t('offline'));
@@ -94,7 +97,10 @@ let figures: Figures;
 let live: Live;
 let dirtyIncidents = false;
 
+let replay: Replay | null = null;
+
 function drawIncidents(): void {
+  if (state.replaying) return;
   const feats = [...state.incidents.values()].filter((f) => f.geometry).map(incidentFeature);
   geo(map, 'incidents')?.setData({ type: 'FeatureCollection', features: feats });
 }
@@ -123,7 +129,7 @@ async function loadGridStats(): Promise<void> {
 
 function drawWorkers(changed: Worker[]): void {
   const src = geo(map, 'workers');
-  if (!src) return;
+  if (!src || state.replaying) return;
   // one diff a frame: the workers that moved, not the whole collection
   const update = changed.map((w) => ({ id: w.wid, newGeometry: w.feature.geometry, addOrUpdateProperties: Object.entries(w.feature.properties).map(([key, value]) => ({ key, value })) }));
   const adds = changed.filter((w) => !(w as any).drawn);
@@ -142,6 +148,7 @@ function drawWorkers(changed: Worker[]): void {
 }
 
 function drawAlerts(): void {
+  if (state.replaying) return;
   const feats = [...state.alerts.values()].filter((a) => a.geometry && a.properties?.state !== 'closed')
     .map((a) => ({ ...a, properties: { ...a.properties, aid: String(a.id ?? a.properties?.id) } }));
   geo(map, 'alerts')?.setData({ type: 'FeatureCollection', features: feats } as any);
@@ -292,7 +299,24 @@ async function start(me: Me): Promise<void> {
     void refresh();
     closePanel();
   });
-  window.gridcc = { map, live, state, figures, openCase, ready: true };
+  replay = new Replay({
+    map,
+    pauseLive: (paused) => {
+      state.replaying = paused;
+      if (paused) return;
+      // back to now: every layer from the live state
+      drawIncidents();
+      drawAlerts();
+      const all = [...state.workers.values()];
+      all.forEach((w) => ((w as any).drawn = false));
+      geo(map, 'workers')?.setData({ type: 'FeatureCollection', features: [] });
+      drawWorkers(all);
+    },
+    feed: (ts, kind, text) => figures.feed(ts, kind, text),
+    clearFeed: () => { document.getElementById('feed')!.replaceChildren(); },
+    panel: (title, ...body) => frame(title, ...body),
+  }, document.querySelector('.map-frame') as HTMLElement);
+  window.gridcc = { map, live, state, figures, openCase, replay, ready: true };
 }
 
 let selected: string[] = [];
