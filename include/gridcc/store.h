@@ -64,6 +64,16 @@ typedef struct store_layer {
     char imported_at[32];
 } store_layer;
 
+/* What lies under one unit of any level (a grid, a community …): its
+ * buildings and the people and households they hold (a building's units'
+ * figures when it has units, else its own), and its buildings per use
+ * (住宅, 商业 …) as a JSON object the caller owns. */
+typedef struct store_unit_profile {
+    int64_t buildings, units;
+    double households, population;
+    json_t *by_use;
+} store_unit_profile;
+int store_unit_profile_get(store *s, const char *unit_id, store_unit_profile *out, gc_err *err);
 /* *out is an array the caller frees with store_layers_free. */
 int store_layers_list(store *s, store_layer **out, size_t *n, gc_err *err);
 void store_layers_free(store_layer *l, size_t n);

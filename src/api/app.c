@@ -396,6 +396,7 @@ int app_serve(const app_opts *o)
     catalogue_api_register(a.http, &a.env);
     open311_register(a.http, &a.env);
     ogc_register(a.http, &a.env);
+    units_api_register(a.http, &a.env);
 
     /* cases that fell due while the daemon was down escalate now, once */
     int due = incident_escalate_due(a.s, (int64_t)time(NULL), &err);

@@ -379,3 +379,63 @@ int store_features_query(store *s, const store_query *q, int64_t *matched, store
     return 0;
 }
 
+
+int store_unit_profile_get(store *s, const char *unit_id, store_unit_profile *out, gc_err *err)
+{
+    *out = (store_unit_profile){0};
+    sqlite3_stmt *st = store_stmt(s, "SELECT level FROM features WHERE fid = ? LIMIT 1");
+    if (!st)
+        return store_db_fail(s, err, "features");
+    sqlite3_bind_text(st, 1, unit_id, -1, SQLITE_STATIC);
+    int found = sqlite3_step(st);
+    sqlite3_reset(st);
+    if (found != SQLITE_ROW)
+        return found == SQLITE_DONE ? gc_fail(err, GC_ENOTFOUND, "id", "no unit '%s'", unit_id)
+                                    : store_db_fail(s, err, "features");
+    /* ancestors is JSON [{"level","id"}…]; ids are unique across levels, so
+     * the quoted id is enough to find a feature's place under the unit */
+    GString *pat = g_string_new("%\"");
+    for (const char *c = unit_id; *c; c++) {
+        if (*c == '%' || *c == '_' || *c == '\\')
+            g_string_append_c(pat, '\\');
+        g_string_append_c(pat, *c);
+    }
+    g_string_append(pat, "\"%");
+    char *pattern = g_string_free(pat, FALSE);
+    if (sqlite3_prepare_v2(
+            s->db,
+            "SELECT coalesce(json_extract(b.props, '$.use'), ''), count(*), total(u.n), "
+            "total(CASE WHEN u.n > 0 THEN u.hh ELSE json_extract(b.props, '$.households') END), "
+            "total(CASE WHEN u.n > 0 THEN u.pop ELSE json_extract(b.props, '$.population') END) "
+            "FROM features b LEFT JOIN (SELECT parent_fid, count(*) AS n, "
+            "  total(json_extract(props, '$.households')) AS hh, "
+            "  total(json_extract(props, '$.population')) AS pop "
+            "  FROM features WHERE level = 'unit' GROUP BY parent_fid) u ON u.parent_fid = b.fid "
+            "WHERE b.level = 'building' AND (b.parent_fid = ?1 OR b.ancestors LIKE ?2 ESCAPE '\\') "
+            "GROUP BY 1",
+            -1, &st, NULL) != SQLITE_OK) {
+        g_free(pattern);
+        return store_db_fail(s, err, "features");
+    }
+    sqlite3_bind_text(st, 1, unit_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, pattern, -1, SQLITE_STATIC);
+    out->by_use = json_object();
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *use = (const char *)sqlite3_column_text(st, 0);
+        int64_t n = sqlite3_column_int64(st, 1);
+        out->buildings += n;
+        out->units += (int64_t)sqlite3_column_double(st, 2);
+        out->households += sqlite3_column_double(st, 3);
+        out->population += sqlite3_column_double(st, 4);
+        json_object_set_new(out->by_use, use && *use ? use : "unknown", json_integer(n));
+    }
+    sqlite3_finalize(st);
+    g_free(pattern);
+    if (rc != SQLITE_DONE) {
+        json_decref(out->by_use);
+        out->by_use = NULL;
+        return store_db_fail(s, err, "features");
+    }
+    return 0;
+}

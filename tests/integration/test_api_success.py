@@ -136,6 +136,42 @@ def setup():
     ctx["fc_grids"] = json.load(open(os.path.join(LAYERS, "grids.geojson"), encoding="utf-8"))
 
 
+def test_unit_profile():
+    """A grid's and a community's people, households and buildings per use
+    add up to what layers/ says of their buildings and building units."""
+    import gzip
+    bld = json.load(gzip.open(os.path.join(LAYERS, "buildings.geojson.gz"), "rt", encoding="utf-8"))
+    units = json.load(gzip.open(os.path.join(LAYERS, "units.geojson.gz"), "rt", encoding="utf-8"))
+    by_building = {}
+    for u in units["features"]:
+        p = u["properties"]
+        b = by_building.setdefault(p["parent_code"], [0, 0, 0])
+        b[0] += 1
+        b[1] += p.get("households") or 0
+        b[2] += p.get("population") or 0
+    for unit, prefix in (("110108010001001", "110108010001001"), ("110108010001", "110108010001")):
+        want = {"buildings": 0, "households": 0, "population": 0, "units": 0, "by_use": {}}
+        for f in bld["features"]:
+            p = f["properties"]
+            if not p["parent_code"].startswith(prefix):
+                continue
+            u = by_building.get(p["id"])
+            want["buildings"] += 1
+            want["units"] += u[0] if u else 0
+            want["households"] += u[1] if u else (p.get("households") or 0)
+            want["population"] += u[2] if u else (p.get("population") or 0)
+            want["by_use"][p["use"]] = want["by_use"].get(p["use"], 0) + 1
+        got = api("GET", f"/api/units/{unit}/profile", token=ctx["op"])
+        assert want["buildings"] > 0
+        assert (got["buildings"], got["units"], got["households"], got["population"]) == \
+            (want["buildings"], want["units"], want["households"], want["population"]), (unit, got, want)
+        assert got["buildings_by_use"] == want["by_use"], (got, want)
+    st, body = ctx["d"].json("GET", "/api/units/nope_1/profile", token=ctx["op"])
+    assert st == 404 and body["error"]["field"] == "id", body
+    st, body = ctx["d"].json("GET", "/api/units/110108010001001/people", token=ctx["op"])
+    assert st == 404, body
+
+
 def teardown():
     logs = ctx["d"].logs()
     assert ctx["d"].stop() == 0, "daemon did not stop cleanly on SIGTERM"
@@ -517,7 +553,7 @@ if __name__ == "__main__":
         main([test_categories_get, test_category_put, test_time_limits_get,
               test_time_limit_put_sets_deadlines, test_devices, test_worker_grids, test_workers_list,
               test_track, test_track_gcj02_device, test_coverage_area, test_coverage_buildings,
-              test_coverage_visited_grids, teardown])
+              test_coverage_visited_grids, test_unit_profile, teardown])
     finally:
         if ctx.get("d"):
             ctx["d"].stop()

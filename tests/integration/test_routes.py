@@ -44,6 +44,7 @@ ROUTES = {
     ("PUT", "/api/workers/*"): ({"admin", "operator", "planner"}, "/api/workers/sim9/grids", set()),
     ("POST", "/api/positions"): ({"worker", "admin"}, "/api/positions", set()),
     ("GET", "/api/alerts"): (STAFF, "/api/alerts", set()),
+    ("GET", "/api/units/*"): (STAFF, "/api/units/110108010001001/profile", set()),
     ("GET", "/api/geotag"): (ANY, "/api/geotag?lon=116.3262&lat=40.0032", set()),
     ("POST", "/api/geotag"): (ANY, "/api/geotag", set()),
     ("POST", "/api/hotline"): ({"operator", "admin"}, "/api/hotline", set()),

@@ -146,9 +146,10 @@ function act(ctx: Ctx, c: any, action: string, err: HTMLElement): void {
 }
 
 export async function showGrid(ctx: Ctx, grid: { id: string; name: string }, lngLat: [number, number], workers: any[]): Promise<void> {
-  const [chain, cases] = await Promise.all([
+  const [chain, cases, prof] = await Promise.all([
     api<any>(`/api/geotag?lon=${lngLat[0]}&lat=${lngLat[1]}`),
     api<any>(`/api/incidents?grid=${encodeURIComponent(grid.id)}&status=reported,registered,dispatched,handled,verified&limit=200`),
+    api<any>(`/api/units/${encodeURIComponent(grid.id)}/profile`).catch(() => null),
   ]);
   const ch = chain.chain || {};
   const chainText = ['district', 'street', 'community'].map((l) => ch[l]?.name).filter(Boolean).join(' › ');
@@ -160,9 +161,14 @@ export async function showGrid(ctx: Ctx, grid: { id: string; name: string }, lng
       h('span', { class: `dot st-${p.status}` }), `${p.case_no} `, h('span', { class: 'muted' }, ctx.categoryName(p.category)), ' ',
       p.description || ''));
   }
-  const counts = h('div', { class: 'counts' },
-    ...[['open_cases', (cases.features || []).length], ['workers', mine.length]].map(([k, v]) =>
-      h('div', { class: 'count' }, h('b', {}, String(v)), h('span', {}, tx(String(k))))));
+  // 人地物事组织: what the layers hold of the grid, its cases, its workers
+  const use = prof?.buildings_by_use || {};
+  const orgs = ['办公', '商业', '公共服务', '教育'].reduce((a, k) => a + (use[k] || 0), 0);
+  const counts = h('div', { class: 'counts', id: 'grid-counts' },
+    ...([['people', prof?.population], ['households', prof?.households], ['buildings', prof?.buildings],
+      ['organisations', prof ? orgs : null], ['open_cases', cases.numberMatched ?? (cases.features || []).length],
+      ['workers', mine.length]] as [string, number | null | undefined][]).map(([k, v]) =>
+      h('div', { class: 'count', 'data-count': k }, h('b', {}, v == null ? '—' : String(v)), h('span', {}, tx(k)))));
   frame(`${t('grid')} ${grid.name}`, h('p', { class: 'muted' }, `${t('chain')}: ${chainText} · ${grid.id}`), counts,
     h('h3', {}, t('workers')), h('ul', { class: 'plain' }, ...mine.map((w) => h('li', {}, w.name || w.username || String(w.id)))),
     h('h3', {}, t('open_cases')), list.childElementCount ? list : h('p', { class: 'muted' }, t('no_cases')));
