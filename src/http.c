@@ -81,7 +81,9 @@ static int write_headers(struct lws *wsi, http_req *r)
                                     r->ctype ? r->ctype : "application/json",
                                     (lws_filepos_t)r->out->len, &p, end))
         return -1;
-    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+    /* nothing is cached unless the handler says how */
+    if (!strstr(r->headers->str, "Cache-Control:") &&
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                     (const unsigned char *)"no-store", 8, &p, end))
         return -1;
     char *line = r->headers->str;

@@ -26,6 +26,8 @@ typedef struct app_opts {
     int idle_timeout_s;     /* close idle connections after this; default 30 */
     int max_conns_per_addr; /* per client address; 0: default 64, -1: no cap */
     live_opts live;         /* the /live bus (zeros: defaults) */
+    const char *tile_minzoom; /* per level, "building=13,unit=15" (tiles.h) */
+    int tile_cache_mb;      /* encoded vector tiles kept; 0: 64 */
     struct tracker_opts tracker;   /* the OsmAnd port and patrol rules */
 } app_opts;
 
