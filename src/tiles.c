@@ -29,7 +29,7 @@
 #define ORIGIN 20037508.342789244 /* half the Web Mercator world's side, metres */
 #define META 4                    /* a metatile is META × META tiles */
 #define CACHE_DEFAULT (64u << 20)
-#define ENTRY_OVERHEAD 96         /* the bookkeeping of a cached tile, roughly */
+#define ENTRY_OVERHEAD 96 /* the bookkeeping of a cached tile, roughly */
 
 typedef struct tfeat {
     OGRGeometryH g; /* EPSG:3857 */
@@ -68,8 +68,8 @@ struct tiles {
 
     GMutex mu;
     GCond cond;
-    GHashTable *layers;   /* name → slot* */
-    GHashTable *cache;    /* key → centry* (owns) */
+    GHashTable *layers; /* name → slot* */
+    GHashTable *cache;  /* key → centry* (owns) */
     GQueue lru;
     size_t bytes;
     GHashTable *inflight; /* metatile keys being made */
@@ -170,8 +170,8 @@ static int load_feature(void *ud, const store_feature *f)
     }
     if (OGR_G_Transform(g, ld->ct) != OGRERR_NONE) {
         /* a feature Web Mercator cannot show (past ±85°) is left out of the tiles */
-        log_warn("tiles", "feature not in Web Mercator's range, not tiled layer=%s id=%s",
-                 f->layer, f->fid);
+        log_warn("tiles", "feature not in Web Mercator's range, not tiled layer=%s id=%s", f->layer,
+                 f->fid);
         OGR_G_DestroyGeometry(g);
         return 0;
     }
@@ -238,8 +238,8 @@ static tsrc *src_load(tiles *t, const char *name, gc_err *err)
             continue;
         }
         OCTDestroyCoordinateTransformation(ct);
-        log_info("tiles", "layer loaded layer=%s version=%d features=%zu ms=%.0f", name,
-                 s->version, s->n, (double)(g_get_monotonic_time() - t0) / 1000.0);
+        log_info("tiles", "layer loaded layer=%s version=%d features=%zu ms=%.0f", name, s->version,
+                 s->n, (double)(g_get_monotonic_time() - t0) / 1000.0);
         return s;
     }
     OCTDestroyCoordinateTransformation(ct);
@@ -343,8 +343,8 @@ static void cache_put(tiles *t, const char *layer, int version, int z, int x, in
     e->version = version;
     e->mvt = mvt;
     e->gz = gz;
-    e->bytes = g_bytes_get_size(mvt) + (gz ? g_bytes_get_size(gz) : 0) + strlen(e->key) +
-               ENTRY_OVERHEAD;
+    e->bytes =
+        g_bytes_get_size(mvt) + (gz ? g_bytes_get_size(gz) : 0) + strlen(e->key) + ENTRY_OVERHEAD;
     e->link.data = e;
     centry *old = g_hash_table_lookup(t->cache, e->key);
     if (old)
@@ -502,8 +502,8 @@ static int metatile_make(const tsrc *s, int z, int x0, int y0, int n, GBytes **o
     }
     VSIRmdirRecursive(dir);
     VSIUnlink(db);
-    log_debug("tiles", "metatile layer=%s z=%d x=%d y=%d n=%d features=%zu", s->name, z, x0, y0,
-              n, fed);
+    log_debug("tiles", "metatile layer=%s z=%d x=%d y=%d n=%d features=%zu", s->name, z, x0, y0, n,
+              fed);
     return rc;
 }
 

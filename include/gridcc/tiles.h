@@ -34,8 +34,8 @@
 typedef struct tiles tiles;
 
 typedef struct tiles_opts {
-    const char *db_path;  /* the store; read through connections of the module's own */
-    size_t cache_bytes;   /* encoded tiles kept; 0: 64 MiB */
+    const char *db_path; /* the store; read through connections of the module's own */
+    size_t cache_bytes;  /* encoded tiles kept; 0: 64 MiB */
     /* per level, the lowest zoom with features: "building=13,unit=15". Unnamed
      * levels keep the defaults (building 13, unit 15, others 0). */
     const char *minzoom;
@@ -49,10 +49,10 @@ void tiles_free(tiles *t);
 int tiles_minzoom(const tiles *t, gc_level level);
 
 typedef struct tiles_tile {
-    GBytes *mvt;      /* the tile; empty (0 bytes) when no feature meets it */
-    GBytes *gz;       /* the same, gzip-compressed; NULL when mvt is empty */
-    int version;      /* the layer version it was made from */
-} tiles_tile;         /* owns a reference to each GBytes: tiles_tile_clear */
+    GBytes *mvt; /* the tile; empty (0 bytes) when no feature meets it */
+    GBytes *gz;  /* the same, gzip-compressed; NULL when mvt is empty */
+    int version; /* the layer version it was made from */
+} tiles_tile;    /* owns a reference to each GBytes: tiles_tile_clear */
 
 /* The tile z/x/y of a layer. version: the one the caller saw in the store; a
  * newer one (a re-import since) is served if the store has it. GC_ENOTFOUND
@@ -69,8 +69,8 @@ void tiles_tile_clear(tiles_tile *tile);
 int tiles_refresh(tiles *t, gc_err *err);
 
 typedef struct tiles_stats {
-    size_t tiles, bytes;   /* in the cache */
-    size_t layers;         /* layer copies in memory */
+    size_t tiles, bytes; /* in the cache */
+    size_t layers;       /* layer copies in memory */
     uint64_t hits, misses, generated, evicted;
 } tiles_stats;
 void tiles_get_stats(tiles *t, tiles_stats *out);

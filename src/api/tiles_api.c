@@ -22,7 +22,10 @@
 
 #define MVT_TYPE "application/vnd.mapbox-vector-tile"
 
-static char *url_escape(const char *s) { return g_uri_escape_string(s, NULL, FALSE); }
+static char *url_escape(const char *s)
+{
+    return g_uri_escape_string(s, NULL, FALSE);
+}
 
 static char *root_url(const http_req *r)
 {
@@ -89,15 +92,15 @@ static json_t *tilejson(const http_req *r, api_env *e, const store_layer *L)
                            TILES_MAXZOOM, "vector_layers", "id", L->name, "description", desc,
                            "fields", fields, "minzoom", minz, "maxzoom", TILES_MAXZOOM);
     if (L->has_bbox) {
-        json_object_set_new(tj, "bounds", json_pack("[ffff]", L->bbox[0], L->bbox[1], L->bbox[2],
-                                                    L->bbox[3]));
+        json_object_set_new(tj, "bounds",
+                            json_pack("[ffff]", L->bbox[0], L->bbox[1], L->bbox[2], L->bbox[3]));
         /* the zoom at which the layer's extent fills about 1,000 pixels */
         double w = fmax(L->bbox[2] - L->bbox[0], 1e-9);
         int z = (int)floor(log2(360.0 / w * 1024.0 / 512.0));
         z = z < minz ? minz : z > TILES_MAXZOOM ? TILES_MAXZOOM : z;
-        json_object_set_new(tj, "center",
-                            json_pack("[ffi]", (L->bbox[0] + L->bbox[2]) / 2,
-                                      (L->bbox[1] + L->bbox[3]) / 2, z));
+        json_object_set_new(
+            tj, "center",
+            json_pack("[ffi]", (L->bbox[0] + L->bbox[2]) / 2, (L->bbox[1] + L->bbox[3]) / 2, z));
     }
     g_free(tmpl);
     g_free(id);
@@ -120,9 +123,8 @@ static void h_list(http_req *r, void *ud)
     for (size_t i = 0; i < n; i++) {
         char *id = url_escape(ls[i].name);
         char *url = g_strdup_printf("%s/%s.json", root, id);
-        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i,s:s}", "layer", ls[i].name,
-                                             "level", ls[i].level, "version", ls[i].version,
-                                             "minzoom",
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i,s:s}", "layer", ls[i].name, "level",
+                                             ls[i].level, "version", ls[i].version, "minzoom",
                                              tiles_minzoom(e->tiles, level_parse(ls[i].level)),
                                              "tilejson", url));
         g_free(url);
@@ -266,8 +268,14 @@ static void h_tile(http_req *r, api_env *e, const char *rest)
         return;
     }
     tile_job *j = g_new0(tile_job, 1);
-    *j = (tile_job){.e = e, .r = r, .version = L.version, .z = (int)z, .x = (int)x, .y = (int)y,
-                    .minz = minz, .gzip = accepts_gzip(r->accept_encoding)};
+    *j = (tile_job){.e = e,
+                    .r = r,
+                    .version = L.version,
+                    .z = (int)z,
+                    .x = (int)x,
+                    .y = (int)y,
+                    .minz = minz,
+                    .gzip = accepts_gzip(r->accept_encoding)};
     snprintf(j->layer, sizeof j->layer, "%s", L.name);
     snprintf(j->etag, sizeof j->etag, "%s", etag);
     api_offload(e, r, tile_work, tile_done, j);
