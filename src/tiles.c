@@ -645,18 +645,11 @@ done_locked:
 
 /* ---- invalidation ---- */
 
-typedef struct stale {
-    const char *layer;
-    int version; /* the store's now, or -1: gone */
-} stale;
-
-static gboolean entry_stale(gpointer k, gpointer v, gpointer ud)
+/* The store's version of a layer now, -1 when it is gone. */
+static int version_now(GHashTable *now, const char *layer)
 {
-    centry *e = v;
-    const stale *st = ud;
-    if (strcmp(e->layer, st->layer) || e->version == st->version)
-        return FALSE;
-    return TRUE;
+    gpointer v;
+    return g_hash_table_lookup_extended(now, layer, NULL, &v) ? GPOINTER_TO_INT(v) : -1;
 }
 
 int tiles_refresh(tiles *t, gc_err *err)
@@ -670,59 +663,63 @@ int tiles_refresh(tiles *t, gc_err *err)
     g_mutex_unlock(&t->store_mu);
     if (rc)
         return rc;
-    GPtrArray *reload = g_ptr_array_new_with_free_func(g_free);
+    GHashTable *now = g_hash_table_new(g_str_hash, g_str_equal);
+    for (size_t i = 0; i < nl; i++)
+        g_hash_table_insert(now, ls[i].name, GINT_TO_POINTER(ls[i].version));
+    GHashTable *changed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     GPtrArray *drop = g_ptr_array_new();
-    GArray *want = g_array_new(FALSE, FALSE, sizeof(int));
-    int changed = 0;
+    GPtrArray *reload = g_ptr_array_new_with_free_func(g_free);
+    size_t dropped = 0;
+
     g_mutex_lock(&t->mu);
+    /* tiles of versions the store no longer has (a request that saw the new
+     * version first has already made the copy of it: the old tiles remain) */
+    for (GList *l = t->lru.head, *next; l; l = next) {
+        next = l->next;
+        centry *e = l->data;
+        if (e->version == version_now(now, e->layer))
+            continue;
+        g_hash_table_add(changed, g_strdup(e->layer));
+        cache_remove(t, e);
+        dropped++;
+    }
     GHashTableIter it;
     gpointer k, v;
     g_hash_table_iter_init(&it, t->layers);
     while (g_hash_table_iter_next(&it, &k, &v)) {
         slot *sl = v;
-        if (!sl->src)
+        if (!sl->src || sl->src->version == version_now(now, k))
             continue;
-        int now = -1;
-        for (size_t i = 0; i < nl; i++)
-            if (!strcmp(ls[i].name, k))
-                now = ls[i].version;
-        if (sl->src->version == now)
-            continue;
-        changed++;
-        stale st = {k, now};
-        /* unlink each entry from the LRU before the table frees it */
-        GList *l = t->lru.head;
-        while (l) {
-            GList *next = l->next;
-            centry *e = l->data;
-            if (entry_stale(e->key, e, &st))
-                cache_remove(t, e);
-            l = next;
-        }
+        g_hash_table_add(changed, g_strdup(k));
         g_ptr_array_add(drop, sl->src);
         sl->src = NULL;
-        if (now >= 0) {
+        if (version_now(now, k) >= 0)
             g_ptr_array_add(reload, g_strdup(k));
-            g_array_append_val(want, now);
-        }
     }
     g_mutex_unlock(&t->mu);
-    store_layers_free(ls, nl);
+
     for (guint i = 0; i < drop->len; i++)
         src_unref(drop->pdata[i]); /* freed here, off the loop, unless a tile holds it */
     for (guint i = 0; i < reload->len; i++) {
         gc_err e2 = {0};
-        tsrc *s = src_acquire(t, reload->pdata[i], g_array_index(want, int, i), &e2);
+        const char *name = reload->pdata[i];
+        tsrc *s = src_acquire(t, name, version_now(now, name), &e2);
         if (!s)
-            log_warn("tiles", "reloading layer=%s: %s", (char *)reload->pdata[i], e2.msg);
+            log_warn("tiles", "reloading layer=%s: %s", name, e2.msg);
         src_unref(s);
     }
-    if (changed)
-        log_info("tiles", "layers changed in the store; their tiles dropped layers=%d", changed);
+    int n = (int)g_hash_table_size(changed);
+    if (n)
+        log_info("tiles",
+                 "layers changed in the store; their old tiles dropped layers=%d "
+                 "tiles=%zu",
+                 n, dropped);
+    g_hash_table_destroy(changed);
+    g_hash_table_destroy(now);
+    store_layers_free(ls, nl);
     g_ptr_array_free(drop, TRUE);
     g_ptr_array_free(reload, TRUE);
-    g_array_free(want, TRUE);
-    return changed;
+    return n;
 }
 
 void tiles_get_stats(tiles *t, tiles_stats *out)
