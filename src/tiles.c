@@ -563,6 +563,19 @@ void tiles_tile_clear(tiles_tile *tile)
     memset(tile, 0, sizeof *tile);
 }
 
+bool tiles_peek(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out)
+{
+    memset(out, 0, sizeof *out);
+    char *key = tile_key(layer, version, z, x, y);
+    g_mutex_lock(&t->mu);
+    bool hit = cache_lookup(t, key, out);
+    if (hit)
+        t->st.hits++;
+    g_mutex_unlock(&t->mu);
+    g_free(key);
+    return hit;
+}
+
 int tiles_get(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out,
               gc_err *err)
 {

@@ -9,7 +9,7 @@
  * bytes, keyed by layer, layer version and z/x/y, so a re-imported layer is
  * never served stale even before tiles_refresh has dropped the old ones.
  *
- * No HTTP here. Every call may block (the store is read through a
+ * No HTTP here. Every call but tiles_peek may block (the store is read through a
  * connection of the module's own, tiles are encoded): call from a worker
  * thread, never from the loop. All calls are thread-safe. */
 #ifndef GRIDCC_TILES_H
@@ -61,6 +61,10 @@ typedef struct tiles_tile {
 int tiles_get(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out,
               gc_err *err);
 void tiles_tile_clear(tiles_tile *tile);
+/* The tile if the cache has it (true), never making one: this one call is
+ * fit for the loop (it takes the module's mutex, which no one holds while
+ * making tiles or reading the store). z, x, y must be valid. */
+bool tiles_peek(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out);
 
 /* Layers changed in the store (a re-import): the copies and cached tiles of
  * versions the store no longer has are dropped, and the copies that were in

@@ -5,8 +5,8 @@
  *   GET /tiles/{layer}/{z}/{x}/{y}.pbf
  *
  * Who may read them: whoever may read the OGC API's collections. The loop
- * only reads the layer's version (for the ETag and a 304) and answers from
- * what tiles_get made on a thread: a tile is never made on the loop. A tile
+ * reads the layer's version (for the ETag and a 304) and sends a tile the
+ * cache has; one to make is made by tiles_get on a thread, never on the loop. A tile
  * is sent gzip-compressed when the request accepts it (made once, kept
  * beside the tile). A tile with no feature is a 200 with an empty body,
  * which MapLibre draws as an empty tile. */
@@ -165,9 +165,8 @@ static void tile_headers(http_req *r, const char *etag)
     http_add_header(r, "Vary", "Accept-Encoding, Authorization");
 }
 
-static void tile_done(void *data)
+static void tile_reply(tile_job *j)
 {
-    tile_job *j = data;
     http_req *r = j->r;
     if (j->rc) {
         http_reply_err(r, &j->err);
@@ -186,7 +185,13 @@ static void tile_done(void *data)
         }
         http_reply(r, 200, MVT_TYPE, body, len);
     }
-    http_complete(r);
+}
+
+static void tile_done(void *data)
+{
+    tile_job *j = data;
+    tile_reply(j);
+    http_complete(j->r);
     tiles_tile_clear(&j->tile);
     g_free(j);
 }
@@ -278,6 +283,13 @@ static void h_tile(http_req *r, api_env *e, const char *rest)
                     .gzip = accepts_gzip(r->accept_encoding)};
     snprintf(j->layer, sizeof j->layer, "%s", L.name);
     snprintf(j->etag, sizeof j->etag, "%s", etag);
+    /* a tile already made is sent from here; one to make goes to a thread */
+    if (tiles_peek(e->tiles, j->layer, j->version, j->z, j->x, j->y, &j->tile)) {
+        tile_reply(j);
+        tiles_tile_clear(&j->tile);
+        g_free(j);
+        return;
+    }
     api_offload(e, r, tile_work, tile_done, j);
 }
 
