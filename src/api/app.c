@@ -264,6 +264,14 @@ static void h_health(http_req *r, void *ud)
                                              (json_int_t)lv.subscribed, "frames",
                                              (json_int_t)lv.frames, "items", (json_int_t)lv.items,
                                              "kicked", (json_int_t)lv.kicked));
+    tiles_stats ts;
+    tiles_get_stats(a->env.tiles, &ts);
+    json_object_set_new(h, "tiles", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "cached",
+                                              (json_int_t)ts.tiles, "bytes", (json_int_t)ts.bytes,
+                                              "layers", (json_int_t)ts.layers, "hits",
+                                              (json_int_t)ts.hits, "made",
+                                              (json_int_t)ts.generated, "evicted",
+                                              (json_int_t)ts.evicted));
     json_object_set_new(h, "osmand_port", json_integer(a->env.osmand ? osmand_port(a->env.osmand) : 0));
     http_reply_json(r, 200, h);
 }

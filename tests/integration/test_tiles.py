@@ -154,6 +154,13 @@ def test_gzip_when_asked():
     assert len(gz) < len(plain)
     st, h, body = get(f"/tiles/building/{z}/{x}/{y}.pbf", headers={"Accept-Encoding": "gzip;q=0"})
     assert st == 200 and "content-encoding" not in h and body == plain
+    # those were made once, then served from the cache
+    before = ctx["d"].json("GET", "/api/health")[1]["tiles"]
+    st, h, again = get(f"/tiles/building/{z}/{x}/{y}.pbf", headers={"Accept-Encoding": "gzip"})
+    after = ctx["d"].json("GET", "/api/health")[1]["tiles"]
+    assert again == gz and after["made"] == before["made"] and after["hits"] == before["hits"] + 1, \
+        (before, after)
+    assert after["cached"] >= 16 and after["layers"] >= 1, after
     # the gzip body is a tile GDAL reads through /vsigzip/
     path = save(z, x, y, gz, name="gz")
     assert feature_count("/vsigzip/" + path, "building") > 0
