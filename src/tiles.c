@@ -79,19 +79,15 @@ struct tiles {
     store *s;
 };
 
-static GPrivate srs_key = G_PRIVATE_INIT((GDestroyNotify)OSRRelease);
-
-/* The tiling's SRS, one per thread: an OGRSpatialReference is not to be
- * shared between threads, and making one reads PROJ's database. */
+/* The tiling's SRS. One each time: an OGRSpatialReference is not to be
+ * shared between threads, and one kept per thread in a GPrivate outlives
+ * GDAL's own per-thread PROJ context (it is released after it at thread
+ * exit, and makes a new one that nothing frees). Caller releases. */
 static OGRSpatialReferenceH srs_3857(void)
 {
-    OGRSpatialReferenceH s = g_private_get(&srs_key);
-    if (!s) {
-        s = OSRNewSpatialReference(NULL);
-        OSRImportFromEPSG(s, 3857);
-        OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
-        g_private_set(&srs_key, s);
-    }
+    OGRSpatialReferenceH s = OSRNewSpatialReference(NULL);
+    OSRImportFromEPSG(s, 3857);
+    OSRSetAxisMappingStrategy(s, OAMS_TRADITIONAL_GIS_ORDER);
     return s;
 }
 
@@ -201,8 +197,10 @@ static tsrc *src_load(tiles *t, const char *name, gc_err *err)
     OGRSpatialReferenceH wgs = OSRNewSpatialReference(NULL);
     OSRImportFromEPSG(wgs, 4326);
     OSRSetAxisMappingStrategy(wgs, OAMS_TRADITIONAL_GIS_ORDER);
-    OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(wgs, srs_3857());
+    OGRSpatialReferenceH merc = srs_3857();
+    OGRCoordinateTransformationH ct = OCTNewCoordinateTransformation(wgs, merc);
     OSRRelease(wgs);
+    OSRRelease(merc);
     if (!ct) {
         gc_fail(err, GC_EIO, NULL, "tiles: no transformation from EPSG:4326 to EPSG:3857");
         return NULL;
@@ -449,7 +447,9 @@ static int metatile_make(const tsrc *s, int z, int x0, int y0, int n, GBytes **o
     CSLDestroy(o);
     if (!ds)
         return gc_fail(err, GC_EIO, NULL, "tiles: GDAL's MVT writer: %s", CPLGetLastErrorMsg());
-    OGRLayerH lyr = GDALDatasetCreateLayer(ds, s->name, srs_3857(), wkbMultiPolygon, NULL);
+    OGRSpatialReferenceH merc = srs_3857();
+    OGRLayerH lyr = GDALDatasetCreateLayer(ds, s->name, merc, wkbMultiPolygon, NULL);
+    OSRRelease(merc);
     int rc = lyr ? 0 : gc_fail(err, GC_EIO, NULL, "tiles: MVT layer: %s", CPLGetLastErrorMsg());
     static const char *fields[] = {"id", "name", "code", "parent"};
     for (int i = 0; i < 4 && !rc; i++) {
