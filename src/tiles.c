@@ -285,6 +285,7 @@ static tsrc *src_acquire(tiles *t, const char *name, int version, gc_err *err)
         old = sl->src;
         sl->src = s;
         g_atomic_ref_count_inc(&s->rc);
+        t->st.loads++;
     }
     g_cond_broadcast(&t->cond);
     g_mutex_unlock(&t->mu);

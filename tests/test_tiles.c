@@ -417,6 +417,49 @@ static void test_cache_follows_the_layer_version(void **state)
     tiles_tile_clear(&t);
 }
 
+typedef struct racer {
+    fixture *f;
+    int i;
+    int rc;
+} racer;
+
+static gpointer race(gpointer data)
+{
+    racer *r = data;
+    tiles_tile t;
+    gc_err err = {0};
+    int x0 = r->f->x - r->f->x % 4, y0 = r->f->y - r->f->y % 4;
+    r->rc =
+        tiles_get(r->f->t, "grid", r->f->version, Z, x0 + r->i % 4, y0 + (r->i / 4) % 4, &t, &err);
+    tiles_tile_clear(&t);
+    return NULL;
+}
+
+/* Many requests for the tiles of one metatile at once (a map opening): the
+ * layer is read once and the metatile made once. */
+static void test_made_once_however_many_ask(void **state)
+{
+    fixture *f = *state;
+    enum { N = 32 };
+    racer r[N];
+    GThread *th[N];
+    for (int i = 0; i < N; i++) {
+        r[i] = (racer){f, i, -1};
+        th[i] = g_thread_new("race", race, &r[i]);
+    }
+    for (int i = 0; i < N; i++) {
+        g_thread_join(th[i]);
+        assert_int_equal(r[i].rc, 0);
+    }
+    tiles_stats st;
+    tiles_get_stats(f->t, &st);
+    assert_int_equal(st.generated, 16);
+    assert_int_equal(st.misses, 1);
+    assert_int_equal(st.hits, N - 1);
+    assert_int_equal(st.layers, 1);
+    assert_int_equal(st.loads, 1);
+}
+
 int main(void)
 {
     GDALAllRegister();
@@ -427,6 +470,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_empty_tile, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusals_name_the_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_follows_the_layer_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_made_once_however_many_ask, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -76,6 +76,7 @@ typedef struct tiles_stats {
     size_t tiles, bytes; /* in the cache */
     size_t layers;       /* layer copies in memory */
     uint64_t hits, misses, generated, evicted;
+    uint64_t loads; /* layer copies read from the store */
 } tiles_stats;
 void tiles_get_stats(tiles *t, tiles_stats *out);
 
