@@ -417,6 +417,29 @@ static void test_cache_follows_the_layer_version(void **state)
     tiles_tile_clear(&t);
 }
 
+/* The cache is bounded in bytes: with room for little, a metatile's other
+ * fifteen tiles are let go and the one asked for is kept and served. */
+static void test_cache_bounded_in_bytes(void **state)
+{
+    fixture *f = *state;
+    tiles *small;
+    gc_err err = {0};
+    tiles_opts o = {.db_path = f->db, .cache_bytes = 64};
+    assert_int_equal(tiles_new(&o, &small, &err), 0);
+    tiles_tile t;
+    assert_int_equal(tiles_get(small, "grid", f->version, Z, f->x, f->y, &t, &err), 0);
+    assert_true(g_bytes_get_size(t.mvt) > 0);
+    tiles_tile_clear(&t);
+    tiles_stats st;
+    tiles_get_stats(small, &st);
+    assert_int_equal(st.tiles, 1);
+    assert_int_equal(st.evicted, 15);
+    assert_true(tiles_peek(small, "grid", f->version, Z, f->x, f->y, &t));
+    tiles_tile_clear(&t);
+    assert_false(tiles_peek(small, "grid", f->version, Z, f->x ^ 1, f->y, &t));
+    tiles_free(small);
+}
+
 typedef struct racer {
     fixture *f;
     int i;
@@ -471,6 +494,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_refusals_name_the_field, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_follows_the_layer_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_made_once_however_many_ask, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_bounded_in_bytes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
