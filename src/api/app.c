@@ -360,7 +360,8 @@ int app_serve(const app_opts *o)
     tiles_opts tlo = {.db_path = o->db, .cache_bytes = (size_t)o->tile_cache_mb << 20,
                       .minzoom = o->tile_minzoom};
     if (tiles_new(&tlo, &tl, &err)) {
-        log_error("tiles", "%s", err.msg);
+        log_error("tiles", "%s%s", !strcmp(err.field, "minzoom") ? "--tile-minzoom: " : "",
+                  err.msg);
         index_free(a.ix);
         store_close(a.s);
         return 1;
