@@ -243,6 +243,10 @@ def test_refusals_name_the_field():
     expect_error(d.json("GET", "/tiles/nope.json", token=tok), 404, "layer")
     expect_error(d.json("GET", "/tiles/building/3/0/0.png", token=tok), 404, "path")
     expect_error(d.json("GET", "/tiles/building/3/0.pbf", token=tok), 404, "path")
+    # a bad minimum zoom stops the daemon before it serves, naming the option
+    st, out, err = run("serve", "--db", ctx["db"], "--port", "0", "--osmand-port", "-1",
+                       "--tile-minzoom", "building=13,roof=3")
+    assert st == 1 and "--tile-minzoom" in err and "'roof'" in err, (st, err[-500:])
 
 
 def grid_names(data, z, x, y, name):
