@@ -202,6 +202,10 @@ void http_req_parse(struct lws *wsi, http_req *r)
     http_copy_header(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE, r->content_type, sizeof r->content_type);
     http_copy_header(wsi, WSI_TOKEN_HTTP_ACCEPT, r->accept, sizeof r->accept);
     http_copy_header(wsi, WSI_TOKEN_HOST, r->host, sizeof r->host);
+    http_copy_header(wsi, WSI_TOKEN_HTTP_ACCEPT_ENCODING, r->accept_encoding,
+                     sizeof r->accept_encoding);
+    http_copy_header(wsi, WSI_TOKEN_HTTP_IF_NONE_MATCH, r->if_none_match,
+                     sizeof r->if_none_match);
     int il = lws_hdr_custom_length(wsi, "idempotency-key:", 16);
     if (il > 0 && il < (int)sizeof r->idempotency_key)
         lws_hdr_custom_copy(wsi, r->idempotency_key, sizeof r->idempotency_key,

@@ -28,6 +28,8 @@ typedef struct app_opts {
     const char *web_dir;    /* the dashboard's files; default: web/dist of the build's source */
     const char *glyphs_dir; /* the map's glyph ranges; default: glyphs/ of the build */
     live_opts live;         /* the /live bus (zeros: defaults) */
+    const char *tile_minzoom; /* per level, "building=13,unit=15" (tiles.h) */
+    int tile_cache_mb;      /* encoded vector tiles kept; 0: 64 */
     struct tracker_opts tracker;   /* the OsmAnd port and patrol rules */
 } app_opts;
 

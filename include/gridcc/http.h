@@ -29,6 +29,8 @@ typedef struct http_req {
     char content_type[256];
     char accept[512];
     char host[256];
+    char accept_encoding[256];
+    char if_none_match[256];
     char peer[64];
     char idempotency_key[128];    /* Idempotency-Key header, or "" */
     bool idempotency_too_long;
@@ -126,6 +128,7 @@ void http_reply_json(http_req *r, int status, json_t *j);    /* steals j */
 void http_reply_error(http_req *r, int status, const char *code, const char *field,
                       const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 void http_reply_err(http_req *r, const gc_err *e);           /* status from e->code */
+/* A Cache-Control added here replaces the default "no-store". */
 void http_add_header(http_req *r, const char *name, const char *value);
 
 /* For handlers that answer later, from the loop. */

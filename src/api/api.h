@@ -21,6 +21,7 @@
 
 struct address_index;
 struct osmand;
+struct tiles;
 
 typedef struct api_env api_env;
 struct api_env {
@@ -30,6 +31,7 @@ struct api_env {
     patrol *patrol;               /* workers' newest fixes, patrol rules, alerts */
     struct osmand *osmand;        /* the OsmAnd port and the fix writer */
     const gc_index *index;        /* swapped by the daemon after a rebuild: read it per request */
+    struct tiles *tiles;          /* vector tiles and their cache (thread-safe) */
     const char *photo_dir;        /* DB.photos/ */
     bool public_read;             /* OGC API readable without a token */
     int busy;                     /* work on threads not yet back: shutdown waits for it */
@@ -81,5 +83,8 @@ void open311_register(http_server *s, api_env *e);
 void ogc_register(http_server *s, api_env *e);
 void workers_api_register(http_server *s, api_env *e);
 void units_api_register(http_server *s, api_env *e);
+void tiles_api_register(http_server *s, api_env *e);
+/* Layers changed in the store: stale tiles are dropped off the loop. */
+void tiles_api_layers_changed(api_env *e);
 
 #endif

@@ -19,6 +19,7 @@
 #include "gridcc/geotag.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
+#include "gridcc/tiles.h"
 #include "osmand.h"
 
 typedef struct app {
@@ -223,6 +224,7 @@ static gboolean poll_store(gpointer ud)
     if (sc.layers_changed) {
         log_info("index", "layers changed in the store; rebuilding off the loop");
         start_rebuild(a);
+        tiles_api_layers_changed(&a->env);
     }
     if (sc.incidents_changed)   /* a CLI report or import: its deadlines count too */
         app_incidents_changed(a);
@@ -263,6 +265,14 @@ static void h_health(http_req *r, void *ud)
                                              (json_int_t)lv.subscribed, "frames",
                                              (json_int_t)lv.frames, "items", (json_int_t)lv.items,
                                              "kicked", (json_int_t)lv.kicked));
+    tiles_stats ts;
+    tiles_get_stats(a->env.tiles, &ts);
+    json_object_set_new(h, "tiles", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "cached",
+                                              (json_int_t)ts.tiles, "bytes", (json_int_t)ts.bytes,
+                                              "layers", (json_int_t)ts.layers, "hits",
+                                              (json_int_t)ts.hits, "made",
+                                              (json_int_t)ts.generated, "evicted",
+                                              (json_int_t)ts.evicted));
     json_object_set_new(h, "osmand_port", json_integer(a->env.osmand ? osmand_port(a->env.osmand) : 0));
     http_reply_json(r, 200, h);
 }
@@ -316,6 +326,7 @@ static void app_free_parts(app *a)
     auth_limiter_free(a->env.lim_user);
     auth_limiter_free(a->env.lim_peer);
     index_free(a->ix);
+    tiles_free(a->env.tiles);
     address_index_free(a->addr);
     g_free(a->photo_dir);
     store_close(a->s);
@@ -346,10 +357,21 @@ int app_serve(const app_opts *o)
              index_memory_bytes(a.ix), (double)(g_get_monotonic_time() - t0) / 1000.0);
     a.seen_seq = store_last_seq(a.s);
     store_changed_elsewhere(a.s);
+    tiles *tl;
+    tiles_opts tlo = {.db_path = o->db, .cache_bytes = (size_t)o->tile_cache_mb << 20,
+                      .minzoom = o->tile_minzoom};
+    if (tiles_new(&tlo, &tl, &err)) {
+        log_error("tiles", "%s%s", !strcmp(err.field, "minzoom") ? "--tile-minzoom: " : "",
+                  err.msg);
+        index_free(a.ix);
+        store_close(a.s);
+        return 1;
+    }
     a.loop = g_main_loop_new(NULL, FALSE);
     a.photo_dir = g_strconcat(o->db, ".photos", NULL);
     a.env = (api_env){.store = a.s,
                       .index = a.ix,
+                      .tiles = tl,
                       .photo_dir = a.photo_dir,
                       .public_read = o->public_read,
                       .lim_user = auth_limiter_new(5, 900),
@@ -397,6 +419,7 @@ int app_serve(const app_opts *o)
     open311_register(a.http, &a.env);
     ogc_register(a.http, &a.env);
     units_api_register(a.http, &a.env);
+    tiles_api_register(a.http, &a.env);
 
     /* cases that fell due while the daemon was down escalate now, once */
     int due = incident_escalate_due(a.s, (int64_t)time(NULL), &err);

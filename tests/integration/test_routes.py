@@ -74,6 +74,8 @@ ROUTES = {
     ("GET", "/ogc/api"): (ANY, "/ogc/api", set()),
     ("GET", "/ogc/collections"): (ANY, "/ogc/collections", set()),
     ("GET", "/ogc/collections/*"): (ANY, "/ogc/collections/grid/items?limit=1", set()),
+    ("GET", "/tiles"): (ANY, "/tiles", set()),
+    ("GET", "/tiles/*"): (ANY, "/tiles/grid/14/13485/6203.pbf", set()),
     ("WS", "/live"): (STAFF, None, set()),
 }
 

@@ -1,0 +1,343 @@
+/* tiles_api: the layers as Mapbox Vector Tiles for the dashboard's map.
+ *
+ *   GET /tiles                      every layer and its TileJSON's URL
+ *   GET /tiles/{layer}.json         TileJSON 3.0.0
+ *   GET /tiles/{layer}/{z}/{x}/{y}.pbf
+ *
+ * Who may read them: whoever may read the OGC API's collections. The loop
+ * reads the layer's version (for the ETag and a 304) and sends a tile the
+ * cache has; one to make is made by tiles_get on a thread, never on the loop. A tile
+ * is sent gzip-compressed when the request accepts it (made once, kept
+ * beside the tile). A tile with no feature is a 200 with an empty body,
+ * which MapLibre draws as an empty tile. */
+#include "api.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gridcc/parse.h"
+#include "gridcc/tiles.h"
+
+#define MVT_TYPE "application/vnd.mapbox-vector-tile"
+
+static char *url_escape(const char *s)
+{
+    return g_uri_escape_string(s, NULL, FALSE);
+}
+
+static char *root_url(const http_req *r)
+{
+    return g_strdup_printf("http://%s/tiles", r->host[0] ? r->host : "127.0.0.1");
+}
+
+/* Accept-Encoding names gzip (or *) without q=0 (RFC 9110 12.5.3). */
+static bool accepts_gzip(const char *h)
+{
+    bool gzip = false, star = false, gzip_named = false;
+    gchar **parts = g_strsplit(h, ",", -1);
+    for (gchar **p = parts; *p; p++) {
+        gchar **kv = g_strsplit(*p, ";", -1);
+        char *coding = g_strstrip(kv[0]);
+        bool ok = true;
+        for (gchar **q = kv + 1; *q; q++) {
+            char *param = g_strstrip(*q);
+            if (!g_ascii_strncasecmp(param, "q=", 2)) {
+                double v;
+                ok = !gc_parse_double(param + 2, "q", 0, 1, &v, NULL) && v > 0;
+            }
+        }
+        if (!g_ascii_strcasecmp(coding, "gzip") || !g_ascii_strcasecmp(coding, "x-gzip")) {
+            gzip_named = true;
+            gzip = ok;
+        } else if (!strcmp(coding, "*")) {
+            star = ok;
+        }
+        g_strfreev(kv);
+    }
+    g_strfreev(parts);
+    return gzip_named ? gzip : star;
+}
+
+/* The layer named in the path, or false once it has replied 404. */
+static bool layer_or_reply(http_req *r, api_env *e, const char *name, store_layer *L)
+{
+    gc_err err = {0};
+    if (!store_layer_get(e->store, name, L, &err))
+        return true;
+    if (err.code == GC_ENOTFOUND)
+        http_reply_error(r, 404, "not_found", "layer", "no layer '%s'", name);
+    else
+        http_reply_err(r, &err);
+    return false;
+}
+
+/* ---- TileJSON ---- */
+
+static json_t *tilejson(const http_req *r, api_env *e, const store_layer *L)
+{
+    char *root = root_url(r), *id = url_escape(L->name);
+    char *tmpl = g_strdup_printf("%s/%s/{z}/{x}/{y}.pbf", root, id);
+    int minz = tiles_minzoom(e->tiles, level_parse(L->level));
+    json_t *fields = json_pack("{s:s,s:s,s:s,s:s}", "id", "String", "name", "String", "code",
+                               "String", "parent", "String");
+    char desc[400], ver[32];
+    snprintf(desc, sizeof desc, "%s (level %s%s%s)", L->title, L->level,
+             L->department[0] ? ", department " : "", L->department);
+    snprintf(ver, sizeof ver, "%d.0.0", L->version);
+    json_t *tj = json_pack("{s:s,s:s,s:s,s:s,s:s,s:[s],s:i,s:i,s:[{s:s,s:s,s:o,s:i,s:i}]}",
+                           "tilejson", "3.0.0", "name", L->name, "description", desc, "version",
+                           ver, "scheme", "xyz", "tiles", tmpl, "minzoom", minz, "maxzoom",
+                           TILES_MAXZOOM, "vector_layers", "id", L->name, "description", desc,
+                           "fields", fields, "minzoom", minz, "maxzoom", TILES_MAXZOOM);
+    if (L->has_bbox) {
+        json_object_set_new(tj, "bounds",
+                            json_pack("[ffff]", L->bbox[0], L->bbox[1], L->bbox[2], L->bbox[3]));
+        /* the zoom at which the layer's extent fills about 1,000 pixels */
+        double w = fmax(L->bbox[2] - L->bbox[0], 1e-9);
+        int z = (int)floor(log2(360.0 / w * 1024.0 / 512.0));
+        z = z < minz ? minz : z > TILES_MAXZOOM ? TILES_MAXZOOM : z;
+        json_object_set_new(
+            tj, "center",
+            json_pack("[ffi]", (L->bbox[0] + L->bbox[2]) / 2, (L->bbox[1] + L->bbox[3]) / 2, z));
+    }
+    g_free(tmpl);
+    g_free(id);
+    g_free(root);
+    return tj;
+}
+
+static void h_list(http_req *r, void *ud)
+{
+    api_env *e = ud;
+    store_layer *ls;
+    size_t n;
+    gc_err err = {0};
+    if (store_layers_list(e->store, &ls, &n, &err)) {
+        http_reply_err(r, &err);
+        return;
+    }
+    char *root = root_url(r);
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        char *id = url_escape(ls[i].name);
+        char *url = g_strdup_printf("%s/%s.json", root, id);
+        json_array_append_new(arr, json_pack("{s:s,s:s,s:i,s:i,s:s}", "layer", ls[i].name, "level",
+                                             ls[i].level, "version", ls[i].version, "minzoom",
+                                             tiles_minzoom(e->tiles, level_parse(ls[i].level)),
+                                             "tilejson", url));
+        g_free(url);
+        g_free(id);
+    }
+    store_layers_free(ls, n);
+    g_free(root);
+    http_reply_json(r, 200, json_pack("{s:o}", "layers", arr));
+}
+
+/* ---- tiles ---- */
+
+typedef struct tile_job {
+    api_env *e;
+    http_req *r;
+    char layer[128];
+    int version, z, x, y;
+    bool gzip;
+    int minz;
+    char etag[64];
+    tiles_tile tile;
+    gc_err err;
+    int rc;
+} tile_job;
+
+static void tile_work(void *data)
+{
+    tile_job *j = data;
+    j->rc = tiles_get(j->e->tiles, j->layer, j->version, j->z, j->x, j->y, &j->tile, &j->err);
+}
+
+static void tile_headers(http_req *r, const char *etag)
+{
+    http_add_header(r, "ETag", etag);
+    /* the browser keeps a tile a minute, then asks again with the ETag (a
+     * re-import changes it); private: tiles are not for shared caches */
+    http_add_header(r, "Cache-Control", "private, max-age=60");
+    http_add_header(r, "Vary", "Accept-Encoding, Authorization");
+}
+
+static void tile_reply(tile_job *j)
+{
+    http_req *r = j->r;
+    if (j->rc) {
+        http_reply_err(r, &j->err);
+    } else {
+        /* a re-import between the loop's read and the tile: the tile says which */
+        if (j->tile.version != j->version)
+            snprintf(j->etag, sizeof j->etag, "W/\"%d.%d\"", j->tile.version, j->minz);
+        tile_headers(r, j->etag);
+        gsize len = 0;
+        const char *body;
+        if (j->gzip && j->tile.gz) {
+            http_add_header(r, "Content-Encoding", "gzip");
+            body = g_bytes_get_data(j->tile.gz, &len);
+        } else {
+            body = g_bytes_get_data(j->tile.mvt, &len);
+        }
+        http_reply(r, 200, MVT_TYPE, body, len);
+    }
+}
+
+static void tile_done(void *data)
+{
+    tile_job *j = data;
+    tile_reply(j);
+    http_complete(j->r);
+    tiles_tile_clear(&j->tile);
+    g_free(j);
+}
+
+static bool seg_int(http_req *r, const char *s, size_t len, const char *field, int64_t hi,
+                    int64_t *out)
+{
+    char buf[32];
+    gc_err err = {0};
+    if (len == 0 || len >= sizeof buf) {
+        http_reply_error(r, 400, "invalid", field, "%s must be a whole number from 0 to %lld",
+                         field, (long long)hi);
+        return false;
+    }
+    memcpy(buf, s, len);
+    buf[len] = 0;
+    if (gc_parse_int(buf, field, 0, hi, out, &err)) {
+        http_reply_error(r, 400, "invalid", field, "%s must be a whole number from 0 to %lld: %s",
+                         field, (long long)hi, buf);
+        return false;
+    }
+    return true;
+}
+
+static void h_tile(http_req *r, api_env *e, const char *rest)
+{
+    /* {layer}/{z}/{x}/{y}.pbf, read from the end: a layer name may hold anything */
+    size_t n = strlen(rest);
+    if (n < 4 || strcmp(rest + n - 4, ".pbf")) {
+        http_reply_error(r, 404, "not_found", "path",
+                         "no resource at %s: tiles are /tiles/{layer}/{z}/{x}/{y}.pbf", r->path);
+        return;
+    }
+    const char *end = rest + n - 4, *cut[3];
+    const char *p = end;
+    for (int i = 0; i < 3; i++) {
+        while (p > rest && p[-1] != '/')
+            p--;
+        if (p == rest) {
+            http_reply_error(r, 404, "not_found", "path",
+                             "no resource at %s: tiles are /tiles/{layer}/{z}/{x}/{y}.pbf",
+                             r->path);
+            return;
+        }
+        cut[i] = p; /* y, then x, then z */
+        p--;
+    }
+    size_t ll = (size_t)(p - rest);
+    char name[128];
+    if (ll == 0 || ll >= sizeof name) {
+        http_reply_error(r, 404, "not_found", "layer", "no layer named in %s", r->path);
+        return;
+    }
+    memcpy(name, rest, ll);
+    name[ll] = 0;
+    store_layer L;
+    if (!layer_or_reply(r, e, name, &L))
+        return;
+    free(L.fields_json);
+    int64_t z, x, y;
+    if (!seg_int(r, cut[2], (size_t)(cut[1] - 1 - cut[2]), "z", TILES_ZMAX, &z))
+        return;
+    int64_t side = (int64_t)1 << z;
+    if (!seg_int(r, cut[1], (size_t)(cut[0] - 1 - cut[1]), "x", side - 1, &x) ||
+        !seg_int(r, cut[0], (size_t)(end - cut[0]), "y", side - 1, &y))
+        return;
+    int minz = tiles_minzoom(e->tiles, level_parse(L.level));
+    char etag[64];
+    snprintf(etag, sizeof etag, "W/\"%d.%d\"", L.version, minz);
+    if (r->if_none_match[0] &&
+        (strstr(r->if_none_match, etag + 2) || !strcmp(g_strstrip(r->if_none_match), "*"))) {
+        tile_headers(r, etag);
+        http_reply(r, 304, MVT_TYPE, NULL, 0);
+        return;
+    }
+    if (z < minz) { /* too small to draw at this zoom: an empty tile, made by nobody */
+        tile_headers(r, etag);
+        http_reply(r, 200, MVT_TYPE, NULL, 0);
+        return;
+    }
+    tile_job *j = g_new0(tile_job, 1);
+    *j = (tile_job){.e = e,
+                    .r = r,
+                    .version = L.version,
+                    .z = (int)z,
+                    .x = (int)x,
+                    .y = (int)y,
+                    .minz = minz,
+                    .gzip = accepts_gzip(r->accept_encoding)};
+    snprintf(j->layer, sizeof j->layer, "%s", L.name);
+    snprintf(j->etag, sizeof j->etag, "%s", etag);
+    /* a tile already made is sent from here; one to make goes to a thread */
+    if (tiles_peek(e->tiles, j->layer, j->version, j->z, j->x, j->y, &j->tile)) {
+        tile_reply(j);
+        tiles_tile_clear(&j->tile);
+        g_free(j);
+        return;
+    }
+    api_offload(e, r, tile_work, tile_done, j);
+}
+
+static void h_tiles(http_req *r, void *ud)
+{
+    api_env *e = ud;
+    const char *rest = r->path + strlen("/tiles/");
+    size_t n = strlen(rest);
+    if (n > 5 && !strcmp(rest + n - 5, ".json") && !memchr(rest, '/', n)) {
+        char name[128];
+        if (n - 5 >= sizeof name) {
+            http_reply_error(r, 404, "not_found", "layer", "no layer '%.*s'", (int)(n - 5), rest);
+            return;
+        }
+        memcpy(name, rest, n - 5);
+        name[n - 5] = 0;
+        store_layer L;
+        if (!layer_or_reply(r, e, name, &L))
+            return;
+        json_t *tj = tilejson(r, e, &L);
+        free(L.fields_json);
+        http_reply_json(r, 200, tj);
+        return;
+    }
+    h_tile(r, e, rest);
+}
+
+/* ---- re-imports ---- */
+
+static void refresh_work(void *data)
+{
+    api_env *e = data;
+    gc_err err = {0};
+    if (tiles_refresh(e->tiles, &err) < 0)
+        log_error("tiles", "refresh after a layer change: %s", err.msg);
+}
+
+static void refresh_done(void *data) {}
+
+void tiles_api_layers_changed(api_env *e)
+{
+    if (e->tiles)
+        api_offload(e, NULL, refresh_work, refresh_done, e);
+}
+
+void tiles_api_register(http_server *s, api_env *e)
+{
+    unsigned read = e->public_read ? ROLE_ANY | HTTP_OPTIONAL : ROLE_ANY; /* as ogc.c */
+    http_route(s, "GET", "/tiles", read, 0, h_list, e);
+    http_route(s, "GET", "/tiles/*", read, 0, h_tiles, e);
+}
