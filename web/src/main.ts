@@ -43,7 +43,7 @@ function shell(me: Me): Record<string, HTMLElement> {
       h('span', { class: 'me', id: 'me' }, `${me.name} · ${me.role}`),
       h('button', { class: 'link', id: 'replay-toggle', 'data-i18n': 'replay', onclick: () => replay?.toggle() }, t('replay')),
       h('button', { class: 'link', id: 'lang', onclick: () => setLang(currentLang() === 'zh' ? 'en' : 'zh') }, t('lang')),
-      h('button', { class: 'link', id: 'logout', onclick: logout }, t('logout'))));
+      h('button', { class: 'link', id: 'logout', onclick: () => void logout() }, t('logout'))));
   const banner = h('div', { class: 'banner', id: 'offline', role: 'status', hidden: true }, t('offline'));
   const panelTitle = (k: string) => h('h2', { 'data-i18n': k }, t(k as any));
   const figureSel = h('select', { id: 'figure', onchange: (e: Event) => { state.figure = (e.target as HTMLSelectElement).value as any; paintGrids(); } },
@@ -77,8 +77,9 @@ function shell(me: Me): Record<string, HTMLElement> {
   return el;
 }
 
-function logout(): void {
-  void api('/api/logout', { method: 'POST' }).catch(() => {});
+async function logout(): Promise<void> {
+  // revoked before the page goes: a reload would cancel the request
+  await api('/api/logout', { method: 'POST' }).catch(() => {});
   setToken('');
   location.reload();
 }
