@@ -33,6 +33,8 @@
 
 typedef struct tfeat {
     OGRGeometryH g; /* EPSG:3857 */
+    double lx, ly;  /* where its label goes: a point inside it */
+    bool has_label;
     OGREnvelope env;
     char *id, *name, *code, *parent;
 } tfeat;
@@ -177,6 +179,16 @@ static int load_feature(void *ud, const store_feature *f)
                 .code = g_strdup(f->code),
                 .parent = g_strdup(f->parent_fid)};
     OGR_G_GetEnvelope(g, &tf.env);
+    /* one label a feature, in the one tile that holds this point: labels
+     * taken from the polygon itself would repeat on every tile's piece */
+    OGRGeometryH in = OGR_G_PointOnSurface(g);
+    if (in && !OGR_G_IsEmpty(in)) {
+        tf.lx = OGR_G_GetX(in, 0);
+        tf.ly = OGR_G_GetY(in, 0);
+        tf.has_label = true;
+    }
+    if (in)
+        OGR_G_DestroyGeometry(in);
     g_array_append_val(ld->feats, tf);
     return 0;
 }
@@ -450,12 +462,22 @@ static int metatile_make(const tsrc *s, int z, int x0, int y0, int n, GBytes **o
         return gc_fail(err, GC_EIO, NULL, "tiles: GDAL's MVT writer: %s", CPLGetLastErrorMsg());
     OGRSpatialReferenceH merc = srs_3857();
     OGRLayerH lyr = GDALDatasetCreateLayer(ds, s->name, merc, wkbMultiPolygon, NULL);
+    /* areas get a layer of label points beside them ("grid_label");
+     * buildings and their units are too many and too small to name on a map */
+    bool labels = s->level != LEVEL_BUILDING && s->level != LEVEL_UNIT;
+    char label_name[160];
+    snprintf(label_name, sizeof label_name, "%s_label", s->name);
+    OGRLayerH lbl =
+        lyr && labels ? GDALDatasetCreateLayer(ds, label_name, merc, wkbPoint, NULL) : NULL;
     OSRRelease(merc);
-    int rc = lyr ? 0 : gc_fail(err, GC_EIO, NULL, "tiles: MVT layer: %s", CPLGetLastErrorMsg());
+    int rc = lyr && (lbl || !labels)
+                 ? 0
+                 : gc_fail(err, GC_EIO, NULL, "tiles: MVT layer: %s", CPLGetLastErrorMsg());
     static const char *fields[] = {"id", "name", "code", "parent"};
     for (int i = 0; i < 4 && !rc; i++) {
         OGRFieldDefnH fd = OGR_Fld_Create(fields[i], OFTString);
-        if (OGR_L_CreateField(lyr, fd, TRUE) != OGRERR_NONE)
+        if (OGR_L_CreateField(lyr, fd, TRUE) != OGRERR_NONE ||
+            (lbl && OGR_L_CreateField(lbl, fd, TRUE) != OGRERR_NONE))
             rc = gc_fail(err, GC_EIO, NULL, "tiles: MVT field %s", fields[i]);
         OGR_Fld_Destroy(fd);
     }
@@ -494,6 +516,22 @@ static int metatile_make(const tsrc *s, int z, int x0, int y0, int n, GBytes **o
         if (cut)
             OGR_G_DestroyGeometry(cut);
         fed++;
+        if (!rc && labels && tf->has_label && tf->lx >= lo[0] && tf->lx < hi[2] &&
+            tf->ly <= lo[3] && tf->ly > hi[1]) {
+            OGRFeatureH lf = OGR_F_Create(OGR_L_GetLayerDefn(lbl));
+            OGR_F_SetFID(lf, (GIntBig)i + 1);
+            set_str(lf, 0, tf->id);
+            set_str(lf, 1, tf->name);
+            set_str(lf, 2, tf->code);
+            set_str(lf, 3, tf->parent);
+            OGRGeometryH pt = OGR_G_CreateGeometry(wkbPoint);
+            OGR_G_SetPoint_2D(pt, 0, tf->lx, tf->ly);
+            OGR_F_SetGeometryDirectly(lf, pt);
+            if (OGR_L_CreateFeature(lbl, lf) != OGRERR_NONE)
+                rc = gc_fail(err, GC_EIO, NULL, "tiles: layer %s label %s: %s", s->name, tf->id,
+                             CPLGetLastErrorMsg());
+            OGR_F_Destroy(lf);
+        }
     }
     OGR_G_DestroyGeometry(clip);
     GDALClose(ds); /* the writer makes the tiles here */

@@ -185,8 +185,10 @@ static void decode(decoded *d, GBytes *mvt, int z, int x, int y)
     const char *oo[] = {"CLIP=NO", NULL};
     d->ds = GDALOpenEx(d->path, GDAL_OF_VECTOR, (const char *const[]){"MVT", NULL}, oo, NULL);
     assert_non_null(d->ds);
-    assert_int_equal(GDALDatasetGetLayerCount(d->ds), 1);
-    d->lyr = GDALDatasetGetLayer(d->ds, 0);
+    /* the areas, and beside them their label points */
+    assert_int_equal(GDALDatasetGetLayerCount(d->ds), 2);
+    d->lyr = GDALDatasetGetLayerByName(d->ds, "grid");
+    assert_non_null(d->lyr);
 }
 
 static void decoded_close(decoded *d)
@@ -247,6 +249,27 @@ static void test_features_and_properties(void **state)
         assert_string_equal(field(ft, "parent"), "P1");
         OGR_F_Destroy(ft);
     }
+    /* one label point a feature, with its name, inside the feature and
+     * inside this tile (the only tile that holds it) */
+    OGRLayerH lbl = GDALDatasetGetLayerByName(d.ds, "grid_label");
+    assert_non_null(lbl);
+    OGRLayerH areas = d.lyr;
+    for (int i = 0; i < 3; i++) {
+        d.lyr = lbl;
+        OGRFeatureH lf = feature(&d, ids[i]);
+        d.lyr = areas;
+        if (!lf)
+            continue; /* its point lies in another tile */
+        assert_string_equal(field(lf, "name"), names[i]);
+        OGRGeometryH p = OGR_F_GetGeometryRef(lf);
+        assert_true(OGR_G_GetX(p, 0) >= f->b[0] && OGR_G_GetX(p, 0) <= f->b[2]);
+        assert_true(OGR_G_GetY(p, 0) >= f->b[1] && OGR_G_GetY(p, 0) <= f->b[3]);
+        OGRFeatureH af = feature(&d, ids[i]);
+        assert_true(OGR_G_Contains(OGR_F_GetGeometryRef(af), p));
+        OGR_F_Destroy(af);
+        OGR_F_Destroy(lf);
+    }
+    assert_true(OGR_L_GetFeatureCount(lbl, TRUE) >= 1);
     decoded_close(&d);
     tiles_tile_clear(&t);
 }

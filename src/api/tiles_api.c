@@ -91,6 +91,15 @@ static json_t *tilejson(const http_req *r, api_env *e, const store_layer *L)
                            ver, "scheme", "xyz", "tiles", tmpl, "minzoom", minz, "maxzoom",
                            TILES_MAXZOOM, "vector_layers", "id", L->name, "description", desc,
                            "fields", fields, "minzoom", minz, "maxzoom", TILES_MAXZOOM);
+    gc_level lv = level_parse(L->level);
+    if (lv != LEVEL_BUILDING && lv != LEVEL_UNIT) {   /* areas: their label points too */
+        char lname[160];
+        snprintf(lname, sizeof lname, "%s_label", L->name);
+        json_array_append_new(json_object_get(tj, "vector_layers"),
+                              json_pack("{s:s,s:s,s:O,s:i,s:i}", "id", lname, "description",
+                                        "one point a feature, inside it, to place its label",
+                                        "fields", fields, "minzoom", minz, "maxzoom", TILES_MAXZOOM));
+    }
     if (L->has_bbox) {
         json_object_set_new(tj, "bounds",
                             json_pack("[ffff]", L->bbox[0], L->bbox[1], L->bbox[2], L->bbox[3]));

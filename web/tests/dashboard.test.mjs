@@ -26,6 +26,17 @@ async function signedIn(user, size = SIZES.hd) {
   return page;
 }
 
+/** The grids drawn on the map, once the tiles of its final view are in
+ * (the view is fitted to the district after the first load). */
+async function renderedGrids(page) {
+  const count = () => (window.gridcc.map.areTilesLoaded()
+    ? new Set(window.gridcc.map.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id)).size : 0);
+  const deadline = Date.now() + 30000;
+  let n = 0;
+  while ((n = await page.evaluate(count)) !== 234 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  return n;
+}
+
 async function setup() {
   ctx.d = await Daemon.start([
     ['op1', 'operator'], ['op2', 'operator'], ['walker', 'worker'], ['cg', 'department', ['--department', '城管']],
@@ -51,12 +62,8 @@ async function test_bad_login_then_login() {
 
 async function test_map_shows_all_grids() {
   const page = ctx.op;
-  const n = await page.evaluate(() => {
-    const ids = new Set(window.gridcc.map.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id));
-    return ids.size;
-  });
-  assert.equal(n, 234, `rendered grids: ${n}`);
-  const labels = await page.evaluate(() => window.gridcc.map.querySourceFeatures('street', { sourceLayer: 'street' }).length);
+  assert.equal(await renderedGrids(page), 234);
+  const labels = await page.evaluate(() => window.gridcc.map.queryRenderedFeatures({ layers: ['street-labels'] }).length);
   assert.ok(labels > 0, 'no streets in the map');
 }
 
@@ -160,8 +167,7 @@ async function test_served_with_csp() {
 
 async function test_wall_at_4k() {
   const page = await signedIn('op2', SIZES.uhd);
-  const n = await page.evaluate(() => new Set(window.gridcc.map.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id)).size);
-  assert.equal(n, 234);
+  assert.equal(await renderedGrids(page), 234);
   await shot(page, '10-wall');
   assert.deepEqual(page.problems, []);
   await page.close();
