@@ -47,19 +47,22 @@ export class Figures {
 
   async refresh(onDuty: number): Promise<void> {
     const today = midnight();
-    const [day, month, hotline, rank] = await Promise.all([
+    const [day, d30, month, hotline, rank] = await Promise.all([
       api<any>(`/api/incidents/stats?level=district&from=${today}`),
+      api<any>(`/api/incidents/stats?level=district&from=${midnight(29)}`),
       api<any>(`/api/incidents/stats?level=street&from=${midnight(29)}`),
       api<any>(`/api/incidents?source=hotline&from=${today}&limit=1`),
       api<any>('/api/incidents/ranking'),
     ]);
     const u = (day.units || [])[0] || {};
+    // rates over 30 days: a day's few closures say little, and a morning none
+    const u30 = (d30.units || [])[0] || {};
     this.kpis = {
       new: u.total || 0,
       handled: sum(u.by_status, DONE),
       overdue: u.overdue || 0,
-      onTime: u.on_time_rate ?? null,
-      satisfaction: u.satisfaction ?? null,
+      onTime: u30.on_time_rate ?? null,
+      satisfaction: u30.satisfaction ?? null,
       hotline: hotline.numberMatched ?? (hotline.features || []).length,
       onDuty,
     };
@@ -67,6 +70,13 @@ export class Figures {
     this.drawStreets(month.units || []);
     this.drawRanking(rank.grids || []);
     await this.drawTrends();
+  }
+
+  /** Workers on duty change with every fix: redrawn without asking the server. */
+  setOnDuty(n: number): void {
+    if (!this.kpis || this.kpis.onDuty === n) return;
+    this.kpis.onDuty = n;
+    this.drawKpis();
   }
 
   private drawKpis(): void {

@@ -171,11 +171,15 @@ function applyBatch(batch: Change[]): void {
       const f = c.data;
       const no = f.properties?.case_no || f.id || c.id;
       const known = state.incidents.get(no);
-      if (CLOSED.includes(f.properties?.status)) state.incidents.delete(no);
-      else state.incidents.set(no, f);
-      incidents = true;
-      if (!known || known.properties?.status !== f.properties?.status)
-        figures.feed(c.ts || Date.now(), t('case'), `${no} ${tx(`st_${f.properties?.status}`)} · ${f.properties?.description || ''}`, () => void openCase(no));
+      // the catch-up at start replays changes the snapshot already holds:
+      // they go to the feed, and never put a case back to an older state
+      const older = c.seq <= snapshotSeq && known && known.properties?.updated_at > f.properties?.updated_at;
+      if (!older) {
+        if (CLOSED.includes(f.properties?.status)) state.incidents.delete(no);
+        else state.incidents.set(no, f);
+        incidents = true;
+      }
+      figures.feed(Date.parse(c.ts as any) || Date.now(), t('case'), `${no} ${tx(`st_${f.properties?.status}`)} · ${f.properties?.description || ''}`, () => void openCase(no));
     } else if (c.topic === 'alerts' && c.data) {
       const key = String(c.data.id ?? c.id);
       state.alerts.set(key, c.data);
@@ -193,6 +197,7 @@ function applyBatch(batch: Change[]): void {
 }
 
 let ctx: Ctx;
+let snapshotSeq = -1;
 async function openCase(no: string): Promise<void> { await showCase(ctx, no); }
 
 async function loadSnapshot(): Promise<number> {
@@ -257,7 +262,9 @@ async function start(me: Me): Promise<void> {
     // the whole district in view, whatever the screen's size
     const tj = await api<any>('/tiles/district.json').catch(() => null);
     if (tj?.bounds) map.fitBounds([[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]], { padding: 16, duration: 0 });
-    live.start(seq);
+    // the feed starts with the last 100 changes before the snapshot
+    snapshotSeq = seq;
+    live.start(Math.max(0, seq - 100));
     document.body.dataset.ready = '1';
   });
   map.on('click', 'incidents', (e) => { const f = e.features?.[0]; if (f) void openCase(String(f.properties.case_no)); });
@@ -290,6 +297,7 @@ async function start(me: Me): Promise<void> {
   // figures follow the cases, at most every 5 s
   setInterval(() => { if (dirtyIncidents && Date.now() - refreshAt > 5000) { dirtyIncidents = false; void refresh(); } }, 1000);
   setInterval(() => drawAlerts(), 60000);
+  setInterval(() => figures.setOnDuty(onDuty()), 2000);
   onLang(() => {
     $('#title').textContent = t('title');
     $('#lang').textContent = t('lang');
