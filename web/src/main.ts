@@ -186,7 +186,7 @@ function applyBatch(batch: Change[]): void {
       alerts = true;
       const kind = c.data.properties?.kind || c.data.properties?.type || 'alert';
       figures.feed(c.ts || Date.now(), t('alert'), `${tx(`alert_${kind}`)} ${c.data.properties?.worker || c.data.properties?.case_no || ''}`);
-    } else if (c.topic === 'layers') {
+    } else if (c.topic === 'layers' && c.seq > snapshotSeq) {   // older ones the tiles already show
       for (const l of ['district', 'street', 'community', 'grid', 'building'])
         (map.getSource(l) as any)?.setUrl?.(`/tiles/${l}.json?v=${c.seq}`);
     }
@@ -293,7 +293,8 @@ async function start(me: Me): Promise<void> {
     await figures.refresh(onDuty()).catch((e) => console.warn('figures', e));
     await loadGridStats().catch(() => {});
   };
-  await refresh();
+  // the figures once the map is drawn: they are not what a wall waits for
+  map.once('idle', () => void refresh());
   // figures follow the cases, at most every 5 s
   setInterval(() => { if (dirtyIncidents && Date.now() - refreshAt > 5000) { dirtyIncidents = false; void refresh(); } }, 1000);
   setInterval(() => drawAlerts(), 60000);

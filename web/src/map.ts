@@ -41,17 +41,17 @@ function style(): StyleSpecification {
     },
     layers: [
       { id: 'bg', type: 'background', paint: { 'background-color': '#06101a' } },
-      { id: 'district-fill', type: 'fill', source: 'district', 'source-layer': 'district', paint: { 'fill-color': '#0b1a2a' } },
       {
         id: 'grid-fill', type: 'fill', source: 'grid', 'source-layer': 'grid',
         paint: {
-          'fill-color': ['case', ['==', ['feature-state', 'v'], null], '#0f2236',
-            ['interpolate', ['linear'], ['feature-state', 'v'], 0, '#0f2a3d', 0.25, '#1d4f6e', 0.5, '#b8860b', 0.75, '#d9480f', 1, '#c92a2a']],
-          'fill-opacity': ['case', ['boolean', ['feature-state', 'selected'], false], 0.95, 0.75],
+          'fill-color': ['case', ['==', ['feature-state', 'v'], null], '#0c1c2c',
+            ['interpolate', ['linear'], ['feature-state', 'v'], 0, '#0c2233', 0.25, '#184360', 0.5, '#8a6714', 0.75, '#a4411a', 1, '#a12a2a']],
+          // opaque: on a wall without a GPU every blended pixel costs
+          'fill-opacity': 1,
         },
       },
       { id: 'building-fill', type: 'fill', source: 'building', 'source-layer': 'building', minzoom: 13,
-        paint: { 'fill-color': '#243b53', 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 13, 0.35, 15, 0.85] } },
+        paint: { 'fill-color': ['interpolate', ['linear'], ['zoom'], 13, '#17304a', 15, '#243b53'] } },
       { id: 'building-line', type: 'line', source: 'building', 'source-layer': 'building', minzoom: 16,
         paint: { 'line-color': '#36597a', 'line-width': 0.5 * k } },
       { id: 'grid-line', type: 'line', source: 'grid', 'source-layer': 'grid',
@@ -118,6 +118,9 @@ export function createMap(container: HTMLElement, center: [number, number], zoom
     center,
     zoom,
     attributionControl: false,
+    // labels appear at once: a fade would repaint the map for 300 ms after
+    // every change, and live changes never stop
+    fadeDuration: 0,
     localIdeographFontFamily: "'Noto Sans CJK SC', 'Noto Sans SC', 'Noto Sans CJK', sans-serif",
     transformRequest: (url: string) => {
       // only our own origin gets the token; nothing else is ever fetched

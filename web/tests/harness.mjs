@@ -27,7 +27,7 @@ function freePort() {
 }
 
 export class Daemon {
-  static async start(users) {
+  static async start(users, serveArgs = []) {
     const d = new Daemon();
     d.dir = mkdtempSync(path.join(os.tmpdir(), 'gridcc-web-'));
     d.db = path.join(d.dir, 't.db');
@@ -37,7 +37,7 @@ export class Daemon {
       d.tokens[name] = gridcc(['user', 'add', name, '--role', role, ...extra, '--db', d.db, '--password-stdin'],
         `${name}-password\n`).trim();
     d.port = await freePort();
-    d.proc = spawn(BIN, ['serve', '--db', d.db, '--port', String(d.port), '--osmand-port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    d.proc = spawn(BIN, ['serve', '--db', d.db, '--port', String(d.port), '--osmand-port', '0', ...serveArgs], { stdio: ['ignore', 'pipe', 'pipe'] });
     d.log = '';
     d.proc.stdout.on('data', (b) => { d.log += b; });
     d.proc.stderr.on('data', (b) => { d.log += b; });
