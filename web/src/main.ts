@@ -294,7 +294,11 @@ async function start(me: Me): Promise<void> {
     await loadGridStats().catch(() => {});
   };
   // the figures once the map is drawn: they are not what a wall waits for
-  map.once('idle', () => void refresh());
+  // (or after 3 s: under a stream of fixes the map is never idle)
+  let started = false;
+  const first = () => { if (!started) { started = true; void refresh(); } };
+  map.once('idle', first);
+  setTimeout(first, 3000);
   // figures follow the cases, at most every 5 s
   setInterval(() => { if (dirtyIncidents && Date.now() - refreshAt > 5000) { dirtyIncidents = false; void refresh(); } }, 1000);
   setInterval(() => drawAlerts(), 60000);
