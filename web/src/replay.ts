@@ -35,7 +35,7 @@ function localInput(ms: number): string {
 
 export class Replay {
   private bar: HTMLElement;
-  private clock: Clock | null = null;
+  clock: Clock | null = null;
   private workers: ReplayWorker[] = [];
   private changes: Change[] = [];
   private start = new Map<string, any>();   // cases as they stood at `from`
@@ -43,6 +43,8 @@ export class Replay {
   private cases = new Map<string, any>();
   private alerts = new Map<string, any>();
   active = false;
+  /** where the last drawn moment put each worker (the tests read it) */
+  lastPositions: { id: string; name: string; at: [number, number] }[] = [];
 
   constructor(private host: ReplayHost, frame: HTMLElement) {
     this.bar = h('div', { class: 'replay-bar', id: 'replay-bar', hidden: true });
@@ -168,8 +170,10 @@ export class Replay {
       geo(map, 'alerts')?.setData({ type: 'FeatureCollection', features: feats } as any);
     }
     const pts: any[] = [], trails: any[] = [];
+    this.lastPositions = [];
     for (const w of this.workers) {
       const p = positionAt(w.fixes, tt);
+      if (p) this.lastPositions.push({ id: w.id, name: w.name, at: p });
       if (p) pts.push({ type: 'Feature', properties: { wid: w.id, worker: w.name }, geometry: { type: 'Point', coordinates: p } });
       const tr = trailBefore(w.fixes, tt, TRAIL_MS);
       if (tr.length > 1) trails.push({ type: 'Feature', properties: { wid: w.id }, geometry: { type: 'LineString', coordinates: tr } });
