@@ -1,6 +1,7 @@
 // gridcc's wall: the district map in the middle, figures around it, a live
 // event feed, and a panel for whatever was clicked. Everything after the
 // first load arrives through /live.
+import * as maplibregl from 'maplibre-gl';
 import type { MapGeoJSONFeature } from 'maplibre-gl';
 import { api, getToken, onUnauthorized, setToken, type Me } from './api';
 import { closePanel, frame, showCase, showGrid, showWorker, type Ctx } from './detail';
@@ -29,6 +30,8 @@ const state = {
   figure: 'open' as 'open' | 'overdue' | 'satisfaction',
   gridStats: new Map<string, any>(),
   replaying: false,
+  category: '' as string,   // a major class shown alone, or '' for all
+  cameras: new Map<string, any>(),
 };
 
 declare global { interface Window { gridcc: any } }
@@ -64,8 +67,11 @@ function shell(me: Me): Record<string, HTMLElement> {
   const right = h('aside', { class: 'col right' },
     h('section', { class: 'card grow' }, panelTitle('feed'), el.feed),
     h('section', { class: 'card' }, panelTitle('ranking'), el.ranking));
+  const categorySel = h('select', { id: 'category', onchange: (e: Event) => { state.category = (e.target as HTMLSelectElement).value; drawIncidents(); } },
+    h('option', { value: '', 'data-i18n': 'all' }, t('all')));
   const legend = h('div', { class: 'legend', id: 'legend' },
     h('label', {}, h('span', { 'data-i18n': 'color_by' }, t('color_by')), figureSel),
+    h('label', {}, h('span', { 'data-i18n': 'category' }, t('category')), categorySel),
     h('div', { class: 'statuses' }, ...Object.entries(STATUS_COLORS).slice(0, 6).map(([s, c]) =>
       h('span', { class: 'st' }, h('i', { style: undefined, class: `swatch st-${s}` }), h('span', { 'data-i18n': `st_${s}` }, tx(`st_${s}`))))));
   void STATUS_COLORS;
@@ -102,7 +108,10 @@ let replay: Replay | null = null;
 
 function drawIncidents(): void {
   if (state.replaying) return;
-  const feats = [...state.incidents.values()].filter((f) => f.geometry).map(incidentFeature);
+  const cat = state.category;
+  const feats = [...state.incidents.values()]
+    .filter((f) => f.geometry && (!cat || String(f.properties?.category || '').startsWith(cat)))
+    .map(incidentFeature);
   geo(map, 'incidents')?.setData({ type: 'FeatureCollection', features: feats });
 }
 
@@ -148,11 +157,22 @@ function drawWorkers(changed: Worker[]): void {
   geo(map, 'trails')?.setData({ type: 'FeatureCollection', features: trails } as any);
 }
 
+/* Open alerts pulse where they happen: DOM markers with a CSS animation,
+ * so the pulse costs the compositor, not a repaint of the map each frame. */
+const alertMarkers = new Map<string, maplibregl.Marker>();
 function drawAlerts(): void {
-  if (state.replaying) return;
-  const feats = [...state.alerts.values()].filter((a) => a.geometry && a.properties?.state !== 'closed')
-    .map((a) => ({ ...a, properties: { ...a.properties, aid: String(a.id ?? a.properties?.id) } }));
-  geo(map, 'alerts')?.setData({ type: 'FeatureCollection', features: feats } as any);
+  if (!state.replaying) drawAlertMarkers([...state.alerts.entries()]);
+}
+function drawAlertMarkers(all: [string, any][]): void {
+  const open = all.filter(([, a]) => a.geometry && a.properties?.state !== 'closed');
+  const keep = new Set(open.map(([k]) => k));
+  for (const [k, m] of alertMarkers) if (!keep.has(k)) { m.remove(); alertMarkers.delete(k); }
+  for (const [k, a] of open) {
+    if (alertMarkers.has(k)) continue;
+    const kind = a.properties?.kind || a.properties?.type || 'alert';
+    const el = h('div', { class: `alert-pulse alert-${kind}`, title: `${tx(`alert_${kind}`)} ${a.properties?.worker || ''}` });
+    alertMarkers.set(k, new maplibregl.Marker({ element: el }).setLngLat(a.geometry.coordinates).addTo(map));
+  }
 }
 
 function applyBatch(batch: Change[]): void {
@@ -186,6 +206,11 @@ function applyBatch(batch: Change[]): void {
       alerts = true;
       const kind = c.data.properties?.kind || c.data.properties?.type || 'alert';
       figures.feed(c.ts || Date.now(), t('alert'), `${tx(`alert_${kind}`)} ${c.data.properties?.worker || c.data.properties?.case_no || ''}`);
+    } else if (c.topic === 'cameras') {
+      // the video issue fills this layer; a camera's change carries its place
+      if (c.data?.geometry) state.cameras.set(String(c.data.id ?? c.id), c.data);
+      else state.cameras.delete(String(c.id));
+      geo(map, 'cameras')?.setData({ type: 'FeatureCollection', features: [...state.cameras.values()] } as any);
     } else if (c.topic === 'layers' && c.seq > snapshotSeq) {   // older ones the tiles already show
       for (const l of ['district', 'street', 'community', 'grid', 'building'])
         (map.getSource(l) as any)?.setUrl?.(`/tiles/${l}.json?v=${c.seq}`);
@@ -223,7 +248,9 @@ async function start(me: Me): Promise<void> {
   state.me = me;
   const el = shell(me);
   const cats = await api<any>('/api/categories');
+  const sel = document.getElementById('category') as HTMLSelectElement;
   for (const c of cats.categories || []) {
+    if (!c.parent) sel.append(h('option', { value: c.code }, `${c.code} ${c.name}`));
     state.categories.set(c.code, c.name);
     if (c.department && !state.departments.includes(c.department)) state.departments.push(c.department);
   }
@@ -317,7 +344,7 @@ async function start(me: Me): Promise<void> {
     map,
     pauseLive: (paused) => {
       state.replaying = paused;
-      if (paused) return;
+      if (paused) { drawAlertMarkers([]); return; }
       // back to now: every layer from the live state
       drawIncidents();
       drawAlerts();
@@ -327,6 +354,7 @@ async function start(me: Me): Promise<void> {
       drawWorkers(all);
     },
     feed: (ts, kind, text) => figures.feed(ts, kind, text),
+    alerts: (all) => drawAlertMarkers(all),
     clearFeed: () => { document.getElementById('feed')!.replaceChildren(); },
     panel: (title, ...body) => frame(title, ...body),
   }, document.querySelector('.map-frame') as HTMLElement);

@@ -20,6 +20,7 @@ export interface ReplayHost {
   /** the live layers stop drawing while a replay runs, and draw again after */
   pauseLive: (paused: boolean) => void;
   feed: (ts: number, kind: string, text: string) => void;
+  alerts: (all: [string, any][]) => void;
   clearFeed: () => void;
   panel: (title: string, ...body: Node[]) => void;
 }
@@ -81,6 +82,7 @@ export class Replay {
     this.bar.hidden = true;
     document.body.classList.remove('replaying');
     geo(this.host.map, 'replay-area')?.setData({ type: 'FeatureCollection', features: [] });
+    this.host.alerts([]);
     this.host.pauseLive(false);
   }
 
@@ -166,8 +168,7 @@ export class Replay {
       geo(map, 'incidents')?.setData({ type: 'FeatureCollection', features: feats } as any);
     }
     if (alertsChanged) {
-      const feats = [...this.alerts.values()].filter((a) => a.geometry && a.properties?.state !== 'closed');
-      geo(map, 'alerts')?.setData({ type: 'FeatureCollection', features: feats } as any);
+      this.host.alerts([...this.alerts.entries()]);
     }
     const pts: any[] = [], trails: any[] = [];
     this.lastPositions = [];
