@@ -80,5 +80,6 @@ void catalogue_api_register(http_server *s, api_env *e);
 void open311_register(http_server *s, api_env *e);
 void ogc_register(http_server *s, api_env *e);
 void workers_api_register(http_server *s, api_env *e);
+void history_api_register(http_server *s, api_env *e);
 
 #endif
