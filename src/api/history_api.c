@@ -445,6 +445,12 @@ static bool read_bbox(http_req *r, job *j, bool required)
     return true;
 }
 
+static gint by_id(gconstpointer a, gconstpointer b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
 /* workers=ID,ID (ids or names). A worker reads only their own fixes. */
 static bool read_workers(http_req *r, job *j)
 {
@@ -469,12 +475,17 @@ static bool read_workers(http_req *r, job *j)
                 g_array_free(ids, TRUE);
                 return false;
             }
-            g_array_append_val(ids, u.id);
+            bool seen = false; /* named twice: read once */
+            for (guint i = 0; i < ids->len; i++)
+                seen = seen || g_array_index(ids, int64_t, i) == u.id;
+            if (!seen)
+                g_array_append_val(ids, u.id);
         }
         g_strfreev(parts);
     } else if (j->who.role == ROLE_WORKER) {
         g_array_append_val(ids, j->who.id);
     }
+    g_array_sort(ids, by_id);
     j->w.nusers = ids->len;
     j->users = (int64_t *)(void *)g_array_free(ids, FALSE);
     j->w.users = j->users;

@@ -107,9 +107,10 @@ def test_positions_bbox_and_workers():
     js = api("GET", q("/api/history/positions", **{"from": t0, "to": t0 + 3600,
                                                    "workers": str(ctx["uid"]["乙"])}))
     assert rounded(js["workers"]) == {"乙": fixes_in("乙", t0, t0 + 3600)}
-    # by name too, and both
-    js = api("GET", q("/api/history/positions", **{"from": t0, "to": t0 + 3600, "workers": "乙,甲"}))
-    assert set(rounded(js["workers"])) == {"甲", "乙"}
+    # by name too, and both (one named twice is read once)
+    js = api("GET", q("/api/history/positions", **{"from": t0, "to": t0 + 3600, "workers": "乙,甲,乙"}))
+    assert rounded(js["workers"]) == {w: fixes_in(w, t0, t0 + 3600) for w in ("甲", "乙")}
+    assert [w["name"] for w in js["workers"]] == ["甲", "乙"]   # by id, as without the filter
 
 
 def test_positions_thinned():
