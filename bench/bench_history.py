@@ -4,7 +4,8 @@ sent through the OsmAnd port's POST /batch, then
 
   GET /api/history/positions for the 24 h around them (every fix; then
       thinned to 50,000), GET /api/history/area for a box over that day,
-  GET /api/history/changes for CASES case reports,
+  GET /api/history/changes for CASES case reports, and those cases as of a
+      time (GET /api/history/incidents),
 
 each the median of 3, wall time of the HTTP answer (read in full, not
 parsed). Baselines in the same run: the same fixes read straight out of the
@@ -100,10 +101,11 @@ def main():
             assert js["fixes"] == total and not js["thinned"], (js["fixes"], total)
             print(f"GET /api/history/positions, 24 h, every fix: {t_all * 1000:.0f} ms, "
                   f"{len(body) / 1e6:.1f} MB, {js['fixes']:,} fixes")
-            t_thin, body = timed(lambda: get(d, q("/api/history/positions", **win, max_points=50000), op))
+            cap = min(50000, total // 3)
+            t_thin, body = timed(lambda: get(d, q("/api/history/positions", **win, max_points=cap), op))
             js = json.loads(body)
-            assert js["thinned"] and js["fixes"] <= 50000
-            print(f"GET /api/history/positions, 24 h, max_points=50000 (thinned): {t_thin * 1000:.0f} ms, "
+            assert js["thinned"] and js["fixes"] <= cap
+            print(f"GET /api/history/positions, 24 h, max_points={cap} (thinned): {t_thin * 1000:.0f} ms, "
                   f"{len(body) / 1e6:.1f} MB, {js['fixes']:,} fixes")
             box = f"{P[0]},{P[1]},{P[0] + 0.0045},{P[1] + 0.002}"
             t_area, body = timed(lambda: get(d, q("/api/history/area", **win, bbox=box), op))
@@ -115,6 +117,15 @@ def main():
             assert len(js["changes"]) == CASES, len(js["changes"])
             print(f"GET /api/history/changes, {CASES:,} rows: {t_ch * 1000:.0f} ms, "
                   f"{len(body) / 1e6:.1f} MB")
+
+            t_inc, body = timed(lambda: get(d, q("/api/history/incidents", at=c_to, all="true"), op))
+            assert len(json.loads(body)["features"]) == CASES
+            print(f"GET /api/history/incidents?all=true, {CASES:,} cases: {t_inc * 1000:.0f} ms, "
+                  f"{len(body) / 1e6:.1f} MB")
+            t_list, body = timed(lambda: get(d, q("/api/incidents", limit=10000), op))
+            assert len(json.loads(body)["features"]) == CASES
+            print(f"baseline: GET /api/incidents (today's statuses), {CASES:,} cases: "
+                  f"{t_list * 1000:.0f} ms; ratio {t_inc / t_list:.2f}")
 
             # baselines
             def raw():
