@@ -313,11 +313,15 @@ typedef struct store_fix_window {
     double bbox[4];              /* EPSG:4326 minlon, minlat, maxlon, maxlat (inclusive) */
     const int64_t *users;        /* only these workers; nusers 0: every worker */
     size_t nusers;
+    int64_t max_points;          /* 0: every fix (see store_fixes_window) */
 } store_fix_window;
-/* The fixes in a window, worker by worker (ascending id), each worker's in
- * time order. Only user_id, t, lon, lat and device_id are set. */
-int store_fixes_window(store *s, const store_fix_window *w, store_fix_cb cb, void *ud,
-                       gc_err *err);
+/* The fixes in a window, worker by worker (in the order of w->users, else by
+ * id), each worker's in time order. Only user_id, t, lon, lat and device_id
+ * are set. *in_window (may be NULL) gets how many there are. When that is
+ * more than w->max_points, each worker keeps its share (n × max_points /
+ * total, at least 2), evenly spaced by index, its first and last among them. */
+int store_fixes_window(store *s, const store_fix_window *w, int64_t *in_window, store_fix_cb cb,
+                       void *ud, gc_err *err);
 /* Who has fixes in a window: one call a worker with any, in id order. */
 typedef struct store_presence {
     int64_t user_id;

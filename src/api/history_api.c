@@ -210,37 +210,18 @@ static int take_fix(void *ud, const store_fix *f)
     return 0;
 }
 
-/* Keeps k of a track's n fixes, evenly spaced in index, the first and the
- * last among them. */
-static void thin(GArray *pts, size_t k)
-{
-    size_t n = pts->len;
-    if (k >= n)
-        return;
-    pt *p = (pt *)(void *)pts->data;
-    for (size_t i = 0; i < k; i++)
-        p[i] = p[k > 1 ? (size_t)llround((double)i * (double)(n - 1) / (double)(k - 1)) : 0];
-    g_array_set_size(pts, k);
-}
-
 static int run_positions(store *s, job *j)
 {
     pos_ctx x = {g_ptr_array_new_with_free_func(track_free), 0};
-    if (store_fixes_window(s, &j->w, take_fix, &x, &j->err)) {
+    int64_t in_window = 0;
+    j->w.max_points = j->max_points; /* thinned as the store reads */
+    if (store_fixes_window(s, &j->w, &in_window, take_fix, &x, &j->err)) {
         g_ptr_array_free(x.tracks, TRUE);
         return j->err.code;
     }
-    bool thinned = x.total > (size_t)j->max_points;
-    size_t kept = 0;
     json_t *workers = json_array();
     for (guint i = 0; i < x.tracks->len; i++) {
         track *t = g_ptr_array_index(x.tracks, i);
-        if (thinned) {
-            /* each worker keeps its share of max_points, and at least its ends */
-            size_t k = (size_t)((double)t->pts->len * (double)j->max_points / (double)x.total);
-            thin(t->pts, k < 2 ? 2 : k);
-        }
-        kept += t->pts->len;
         store_user u;
         gc_err ignore = {0};
         json_t *w = json_pack("{s:I,s:s}", "id", (json_int_t)t->id, "name",
@@ -255,9 +236,9 @@ static int run_positions(store *s, job *j)
         json_array_append_new(workers, w);
     }
     json_t *o = window_json(j);
-    json_object_set_new(o, "fixes", json_integer((json_int_t)kept));
-    json_object_set_new(o, "fixes_in_window", json_integer((json_int_t)x.total));
-    json_object_set_new(o, "thinned", json_boolean(thinned));
+    json_object_set_new(o, "fixes", json_integer((json_int_t)x.total));
+    json_object_set_new(o, "fixes_in_window", json_integer((json_int_t)in_window));
+    json_object_set_new(o, "thinned", json_boolean(in_window > j->max_points));
     json_object_set_new(o, "workers", workers);
     g_ptr_array_free(x.tracks, TRUE);
     j->text = dump(o);

@@ -139,50 +139,120 @@ static void bind_window(sqlite3_stmt *st, const store_fix_window *w, int64_t use
 
 #define IN_BOX " AND lon >= ?4 AND lat >= ?5 AND lon <= ?6 AND lat <= ?7"
 
-int store_fixes_window(store *s, const store_fix_window *w, store_fix_cb cb, void *ud, gc_err *err)
+static sqlite3_stmt *stmt_or_fail(store *s, const char *sql, int *rc, gc_err *err)
+{
+    sqlite3_stmt *st = *rc ? NULL : store_stmt(s, sql);
+    if (!*rc && !st)
+        *rc = store_db_fail(s, err, "positions");
+    return st;
+}
+
+/* The k of n fixes a thinned track keeps: evenly spaced by index, the first
+ * and the last among them (k >= 2 and k < n, so each index is new). */
+static int64_t kept_index(int64_t m, int64_t n, int64_t k)
+{
+    return llround((double)m * (double)(n - 1) / (double)(k - 1));
+}
+
+int store_fixes_window(store *s, const store_fix_window *w, int64_t *in_window, store_fix_cb cb,
+                       void *ud, gc_err *err)
 {
     GArray *ws = g_array_new(FALSE, FALSE, sizeof(who));
     g_array_set_clear_func(ws, who_clear);
-    int rc = window_workers(s, w, ws, err);
-    sqlite3_stmt *st = NULL;
-    if (!rc) {
-        st = store_stmt(s, w->has_bbox ? "SELECT t, lon, lat, device_id FROM positions WHERE "
-                                         "user_id = ?1 AND t >= ?2 AND t < ?3" IN_BOX " ORDER BY t"
-                                       : "SELECT t, lon, lat, device_id FROM positions WHERE "
-                                         "user_id = ?1 AND t >= ?2 AND t < ?3 ORDER BY t");
-        if (!st)
+    /* both passes read one snapshot: a fix written between them would move
+     * every index after it */
+    bool tx = s->depth == 0;
+    int rc = tx ? store_exec(s, "BEGIN", err) : 0;
+    if (!rc)
+        rc = window_workers(s, w, ws, err);
+    sqlite3_stmt *count = stmt_or_fail(
+        s,
+        w->has_bbox
+            ? "SELECT count(*) FROM positions WHERE user_id = ?1 AND t >= ?2 AND t < ?3" IN_BOX
+            : "SELECT count(*) FROM positions WHERE user_id = ?1 AND t >= ?2 AND t < ?3",
+        &rc, err);
+    sqlite3_stmt *rows = stmt_or_fail(
+        s,
+        w->has_bbox ? "SELECT t, lon, lat, device_id FROM positions WHERE user_id = ?1 AND "
+                      "t >= ?2 AND t < ?3" IN_BOX " ORDER BY t"
+                    : "SELECT t, lon, lat, device_id FROM positions WHERE user_id = ?1 AND "
+                      "t >= ?2 AND t < ?3 ORDER BY t",
+        &rc, err);
+    /* without a bbox a thinned track walks the index alone and reads only
+     * the rows it keeps: a day of 200 workers is millions of rows */
+    sqlite3_stmt *times = stmt_or_fail(s,
+                                       "SELECT t FROM positions WHERE user_id = ?1 AND "
+                                       "t >= ?2 AND t < ?3 ORDER BY t",
+                                       &rc, err);
+    sqlite3_stmt *one = stmt_or_fail(s,
+                                     "SELECT t, lon, lat, device_id FROM positions WHERE "
+                                     "user_id = ? AND t = ?",
+                                     &rc, err);
+    int64_t *n = g_new0(int64_t, ws->len + 1), total = 0;
+    for (guint i = 0; !rc && i < ws->len; i++) {
+        bind_window(count, w, g_array_index(ws, who, i).id);
+        if (sqlite3_step(count) != SQLITE_ROW)
             rc = store_db_fail(s, err, "positions");
+        else
+            total += n[i] = sqlite3_column_int64(count, 0);
+        sqlite3_reset(count);
     }
-    bool stop = false;
+    if (in_window)
+        *in_window = total;
+    bool thin = w->max_points > 0 && total > w->max_points, stop = false;
     for (guint i = 0; !rc && !stop && i < ws->len; i++) {
-        int64_t user = g_array_index(ws, who, i).id;
-        sqlite3_reset(st);
-        bind_window(st, w, user);
+        int64_t user = g_array_index(ws, who, i).id, k = n[i];
+        if (!n[i])
+            continue;
+        if (thin) {
+            k = (int64_t)((double)n[i] * (double)w->max_points / (double)total);
+            k = k < 2 ? 2 : k;
+        }
+        bool sparse = k < n[i];
+        sqlite3_stmt *walk = sparse && !w->has_bbox ? times : rows;
+        sqlite3_reset(walk);
+        bind_window(walk, w, user);
+        int64_t j = 0, m = 0, want = sparse ? kept_index(0, n[i], k) : 0;
         int r;
-        while ((r = sqlite3_step(st)) == SQLITE_ROW) {
+        while (!stop && m < k && (r = sqlite3_step(walk)) == SQLITE_ROW) {
+            if (sparse && j++ != want)
+                continue;
+            want = ++m < k ? kept_index(m, n[i], k) : -1;
+            sqlite3_stmt *at = walk;
+            if (walk == times) {
+                sqlite3_reset(one);
+                sqlite3_bind_int64(one, 1, user);
+                sqlite3_bind_int64(one, 2, sqlite3_column_int64(times, 0));
+                if (sqlite3_step(one) != SQLITE_ROW) {
+                    rc = store_db_fail(s, err, "positions");
+                    break;
+                }
+                at = one;
+            }
             store_fix f = {
                 .user_id = user,
-                .t = sqlite3_column_int64(st, 0),
-                .lon = sqlite3_column_double(st, 1),
-                .lat = sqlite3_column_double(st, 2),
+                .t = sqlite3_column_int64(at, 0),
+                .lon = sqlite3_column_double(at, 1),
+                .lat = sqlite3_column_double(at, 2),
                 .speed = NAN,
                 .bearing = NAN,
                 .altitude = NAN,
                 .accuracy = NAN,
                 .batt = NAN,
-                .device_id = (const char *)sqlite3_column_text(st, 3),
+                .device_id = (const char *)sqlite3_column_text(at, 3),
             };
-            if (cb(ud, &f)) {
-                stop = true;
-                break;
-            }
+            stop = cb(ud, &f) != 0;
         }
-        if (!stop && r != SQLITE_DONE)
+        if (!rc && !stop && m < k)
             rc = store_db_fail(s, err, "positions");
+        sqlite3_reset(walk);
     }
-    if (st)
-        sqlite3_reset(st);
+    if (one)
+        sqlite3_reset(one);
+    g_free(n);
     g_array_free(ws, TRUE);
+    if (tx)
+        sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
     return rc;
 }
 

@@ -128,6 +128,14 @@ def test_positions_thinned():
         assert got[w] == [pts[i] for i in idx], (w, got[w])
         assert got[w][0] == pts[0] and got[w][-1] == pts[-1]
     assert js["fixes"] == sum(len(v) for v in got.values()) <= cap
+    # thinned inside a bbox: among the fixes in it (70 of 甲's)
+    box = [round(P[0] + 50 * STEP - STEP / 2, 7), P[1] - 0.001, P[0] + 1, P[1] + 0.001]
+    js = api("GET", q("/api/history/positions", **{"from": lo, "to": hi, "max_points": 10,
+                                                   "bbox": ",".join(map(str, box))}))
+    pts = fixes_in("甲", lo, hi, box)
+    idx = [math.floor(i * 69 / 9 + 0.5) for i in range(10)]
+    assert js["thinned"] and js["fixes_in_window"] == 70 and len(pts) == 70, js["fixes_in_window"]
+    assert rounded(js["workers"]) == {"甲": [pts[i] for i in idx]}, js["workers"]
     # enough room: nothing thinned
     js = api("GET", q("/api/history/positions", **{"from": lo, "to": hi, "max_points": 180}))
     assert js["thinned"] is False and rounded(js["workers"]) == full
