@@ -115,6 +115,15 @@ static char *json_quote(const char *s)
     return t;
 }
 
+char *live_change_text(const store_change *c)
+{
+    char *id = json_quote(c->id);
+    char *t = g_strdup_printf("{\"seq\":%lld,\"topic\":\"%s\",\"id\":%s,\"ts\":\"%s\",\"data\":%s}",
+                              (long long)c->seq, c->topic, id, c->ts, c->data);
+    free(id);
+    return t;
+}
+
 static entry *entry_from_change(const store_change *c)
 {
     entry *e = g_new0(entry, 1);
@@ -125,10 +134,7 @@ static entry *entry_from_change(const store_change *c)
     if (data)
         entry_index(e, data);
     json_decref(data);
-    char *id = json_quote(c->id);
-    e->text = g_strdup_printf("{\"seq\":%lld,\"topic\":\"%s\",\"id\":%s,\"ts\":\"%s\",\"data\":%s}",
-                              (long long)c->seq, c->topic, id, c->ts, c->data);
-    free(id);
+    e->text = live_change_text(c);
     e->len = strlen(e->text);
     return e;
 }

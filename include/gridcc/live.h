@@ -61,6 +61,10 @@ void live_pull(live *l);
 void live_position(live *l, int64_t user_id, int64_t t, double lon, double lat,
                    const char *const ids[3], json_t *feature);
 
+/* A change as the changes message carries it: {"seq","topic","id","ts","data"}
+ * (g_free). Replay reads past windows in the same form. */
+char *live_change_text(const store_change *c);
+
 /* A client's filter without a bus (for tests): whether a change of topic
  * passes the filter of the subscribe message m (borrowed). data is the
  * change's data as the change log holds it: a GeoJSON Feature or an object of

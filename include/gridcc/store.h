@@ -230,6 +230,10 @@ typedef struct store_incident_filter {
     int64_t now;
     int64_t limit, offset;       /* limit 0: all */
     bool oldest_first;           /* default newest first */
+    /* Unix s, 0: now. Cases created at or before then, with status as it
+     * stood then (the audit trail's last step at or before it); statuses
+     * filters that status. The other columns are today's. */
+    int64_t as_of;
 } store_incident_filter;
 typedef int (*store_row_cb)(void *ud, json_t *row);   /* row borrowed */
 int store_incidents_query(store *s, const store_incident_filter *f, int64_t *matched,
@@ -303,5 +307,39 @@ int store_alerts(store *s, bool open_only, int64_t since_ms, json_t **arr, gc_er
 int64_t store_first_seq(store *s);
 int store_changes_prune(store *s, int64_t keep_s, int64_t keep_min, int64_t *removed,
                         gc_err *err);
+
+/* ---- history (replay) ----
+ * Past windows read back: the change log by time, fixes across workers. */
+
+/* Change-log rows with from_s <= ts < to_s (Unix seconds) and seq > after_seq,
+ * of the listed topics (ntopics 0: any), in seq order, at most limit (> 0). */
+int store_changes_window(store *s, int64_t from_s, int64_t to_s, int64_t after_seq,
+                         const char *const *topics, size_t ntopics, int limit,
+                         store_change_cb cb, void *ud, gc_err *err);
+
+typedef struct store_fix_window {
+    int64_t from, to;            /* ms: from <= t < to */
+    bool has_bbox;
+    double bbox[4];              /* EPSG:4326 minlon, minlat, maxlon, maxlat (inclusive) */
+    const int64_t *users;        /* only these workers; nusers 0: every worker */
+    size_t nusers;
+    int64_t max_points;          /* 0: every fix (see store_fixes_window) */
+} store_fix_window;
+/* The fixes in a window, worker by worker (in the order of w->users, else by
+ * id), each worker's in time order. Only user_id, t, lon, lat and device_id
+ * are set. *in_window (may be NULL) gets how many there are. When that is
+ * more than w->max_points, each worker keeps its share (n × max_points /
+ * total, at least 2), evenly spaced by index, its first and last among them. */
+int store_fixes_window(store *s, const store_fix_window *w, int64_t *in_window, store_fix_cb cb,
+                       void *ud, gc_err *err);
+/* Who has fixes in a window: one call a worker with any, in id order. */
+typedef struct store_presence {
+    int64_t user_id;
+    const char *name;            /* borrowed for the callback's duration */
+    int64_t first, last, n;      /* ms, ms, fixes */
+} store_presence;
+typedef int (*store_presence_cb)(void *ud, const store_presence *p);
+int store_fixes_presence(store *s, const store_fix_window *w, store_presence_cb cb, void *ud,
+                         gc_err *err);
 
 #endif

@@ -86,5 +86,6 @@ void units_api_register(http_server *s, api_env *e);
 void tiles_api_register(http_server *s, api_env *e);
 /* Layers changed in the store: stale tiles are dropped off the loop. */
 void tiles_api_layers_changed(api_env *e);
+void history_api_register(http_server *s, api_env *e);
 
 #endif

@@ -413,6 +413,7 @@ int app_serve(const app_opts *o)
     http_route(a.http, "GET", "/api/routes", ROLE_ADMIN, 0, h_routes, &a);
     auth_api_register(a.http, &a.env);
     workers_api_register(a.http, &a.env);
+    history_api_register(a.http, &a.env);
     geotag_api_register(a.http, &a.env);
     incidents_api_register(a.http, &a.env);
     catalogue_api_register(a.http, &a.env);

@@ -115,6 +115,11 @@ static const char INCIDENT_COLS[] =
     "district_id, street_id, community_id, grid_id, building_id, source, reporter_id, reporter, "
     "department, status, step_started, deadline, level, overdue_count, flags, props, result, "
     "rating, rating_comment, external_id, token, created_at, updated_at, closed_at";
+#define INCIDENT_COLS_BUT_STATUS                                                               \
+    "id, case_no, category, description, lon, lat, src_x, src_y, src_crs, address, chain, "    \
+    "district_id, street_id, community_id, grid_id, building_id, source, reporter_id, "        \
+    "reporter, department, step_started, deadline, level, overdue_count, flags, props, "       \
+    "result, rating, rating_comment, external_id, token, created_at, updated_at, closed_at"
 
 /* Columns a caller may write; the rest are the store's. */
 static const char *const WRITABLE[] = {
@@ -504,6 +509,8 @@ int store_incidents_query(store *s, const store_incident_filter *f, int64_t *mat
     GArray *nb = g_array_new(FALSE, FALSE, sizeof(double));   /* then numbers */
     if (f->statuses)
         in_list(w, "status", f->statuses, tb);
+    if (f->as_of)
+        g_string_append_printf(w, " AND created_at <= %lld", (long long)f->as_of);
     if (f->ids) {
         /* case numbers, or ids */
         GString *w2 = g_string_new("");
@@ -583,15 +590,27 @@ int store_incidents_query(store *s, const store_incident_filter *f, int64_t *mat
     if (f->unplaced)
         g_string_append(w, " AND lon IS NULL");
 
+    /* as_of: the same filters on a view whose status is the one the audit
+     * trail says held then; a case with no step recorded by then (brought
+     * in with its own dates) was closed if its closed_at had passed, else
+     * still reported. */
+    char *from = f->as_of ? g_strdup_printf(
+                                "(SELECT %s, coalesce((SELECT h.to_status FROM incident_history h "
+                                "WHERE h.incident_id = i.id AND h.at <= %lld AND h.to_status IS "
+                                "NOT NULL ORDER BY h.at DESC, h.id DESC LIMIT 1), CASE WHEN "
+                                "closed_at <= %lld THEN 'closed' END, 'reported') AS status FROM "
+                                "incidents i)",
+                                INCIDENT_COLS_BUT_STATUS, (long long)f->as_of, (long long)f->as_of)
+                          : g_strdup("incidents");
     int rc = 0;
     for (int pass = matched ? 0 : 1; pass < 2 && !rc; pass++) {
         char *sql;
         if (pass == 0)
-            sql = g_strdup_printf("SELECT count(*) FROM incidents %s", w->str);
+            sql = g_strdup_printf("SELECT count(*) FROM %s %s", from, w->str);
         else
-            sql = g_strdup_printf("SELECT %s FROM incidents %s ORDER BY id %s LIMIT %lld OFFSET "
+            sql = g_strdup_printf("SELECT %s FROM %s %s ORDER BY id %s LIMIT %lld OFFSET "
                                   "%lld",
-                                  INCIDENT_COLS, w->str, f->oldest_first ? "ASC" : "DESC",
+                                  INCIDENT_COLS, from, w->str, f->oldest_first ? "ASC" : "DESC",
                                   (long long)(f->limit > 0 ? f->limit : -1),
                                   (long long)(f->offset > 0 ? f->offset : 0));
         sqlite3_stmt *st;
@@ -617,6 +636,7 @@ int store_incidents_query(store *s, const store_incident_filter *f, int64_t *mat
             rc = each_row(s, st, cb, ud, err, "incidents");
         }
     }
+    g_free(from);
     g_string_free(w, TRUE);
     g_ptr_array_free(tb, TRUE);
     g_array_free(nb, TRUE);

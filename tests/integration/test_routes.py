@@ -45,6 +45,11 @@ ROUTES = {
     ("POST", "/api/positions"): ({"worker", "admin"}, "/api/positions", set()),
     ("GET", "/api/alerts"): (STAFF, "/api/alerts", set()),
     ("GET", "/api/units/*"): (STAFF, "/api/units/110108010001001/profile", set()),
+    # replay: past windows (a worker's positions and area: their own only)
+    ("GET", "/api/history/changes"): (STAFF, "/api/history/changes", set()),
+    ("GET", "/api/history/positions"): (STAFF, "/api/history/positions", set()),
+    ("GET", "/api/history/area"): (STAFF, "/api/history/area", set()),
+    ("GET", "/api/history/incidents"): (ANY, "/api/history/incidents", set()),
     ("GET", "/api/geotag"): (ANY, "/api/geotag?lon=116.3262&lat=40.0032", set()),
     ("POST", "/api/geotag"): (ANY, "/api/geotag", set()),
     ("POST", "/api/hotline"): ({"operator", "admin"}, "/api/hotline", set()),
