@@ -39,7 +39,9 @@ export class Replay {
   clock: Clock | null = null;
   private workers: ReplayWorker[] = [];
   private changes: Change[] = [];
-  private start = new Map<string, any>();   // cases as they stood at `from`
+  private start = new Map<string, any>();   // cases as they stood at snapAt
+  private snapAt = 0;
+  private fetching = false;
   private applied = 0;                      // changes applied up to the clock
   private cases = new Map<string, any>();
   private alerts = new Map<string, any>();
@@ -106,6 +108,7 @@ export class Replay {
     this.workers = (pos.workers || []).map((w: any) => ({ id: String(w.id), name: w.name, fixes: w.fixes }));
     this.changes = changes.sort((a, b) => a.seq - b.seq);
     this.start = new Map((cases.features || []).map((f: any) => [f.properties.case_no || f.id, f]));
+    this.snapAt = from;
     const fixes = this.workers.reduce((a, w) => a + w.fixes.length, 0);
     status.textContent = `${this.workers.length} ${t('workers')} · ${fixes} ${t('fixes')} · ${this.changes.length} ${t('changes')}${pos.thinned ? ' ·' + t('thinned') : ''}`;
     this.controls(from, to);
@@ -141,10 +144,15 @@ export class Replay {
   /** The district at time tt: changes applied up to it (from the start
    * again when the clock went back), workers where their fixes put them. */
   draw(tt: number): void {
+    // the change log holds the steps taken live; steps recorded afterwards
+    // (a 12345 import, history) are in each case's audit trail, which the
+    // as-of read follows: the cases are read again as the clock moves on
+    if (!this.fetching && (tt < this.snapAt || tt - this.snapAt > 10 * 60 * 1000)) void this.asOf(tt);
     if (this.applied > 0 && this.applied <= this.changes.length && when(this.changes[this.applied - 1]) > tt) {
       this.cases = new Map(this.start);
       this.alerts = new Map();
-      this.applied = 0;
+      this.applied = this.changes.findIndex((c) => when(c) > this.snapAt);
+      if (this.applied < 0) this.applied = this.changes.length;
       this.host.clearFeed();
     }
     let casesChanged = this.applied === 0, alertsChanged = this.applied === 0;
@@ -181,6 +189,21 @@ export class Replay {
     }
     geo(map, 'workers')?.setData({ type: 'FeatureCollection', features: pts } as any);
     geo(map, 'trails')?.setData({ type: 'FeatureCollection', features: trails } as any);
+  }
+
+  private async asOf(tt: number): Promise<void> {
+    this.fetching = true;
+    try {
+      const r = await api<any>(`/api/history/incidents?at=${Math.floor(tt / 1000)}`);
+      this.start = new Map((r.features || []).map((f: any) => [f.properties.case_no || f.id, f]));
+      this.snapAt = tt;
+      this.cases = new Map(this.start);
+      this.applied = this.changes.findIndex((c) => when(c) > tt);
+      if (this.applied < 0) this.applied = this.changes.length;
+      if (this.clock) this.draw(this.clock.t);
+    } finally {
+      this.fetching = false;
+    }
   }
 
   /** Draw a box with the mouse; then who was in it in the window. */

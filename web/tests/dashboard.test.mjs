@@ -173,6 +173,55 @@ async function test_wall_at_4k() {
   await page.close();
 }
 
+async function test_replay_shows_the_window() {
+  // a worker walked east along a street two hours ago, a fix a minute
+  const d = ctx.d;
+  const r = await d.api('POST', '/api/devices', { token: d.tokens.op1, body: { device_id: 'dev-walker', worker: 'walker' } });
+  assert.equal(r.status, 201, r.text);
+  const t0 = Math.floor(Date.now() / 1000) - 2 * 3600;
+  const at = (i) => ({ lon: 116.320 + i * 0.0005, lat: 40.001, t: t0 + i * 60 });
+  for (let i = 0; i <= 20; i++) {
+    const p = at(i);
+    const f = await fetch(`http://127.0.0.1:${d.osmandPort}/?id=dev-walker&lat=${p.lat}&lon=${p.lon}&timestamp=${p.t}`);
+    assert.equal(f.status, 200, await f.text());
+  }
+  const page = ctx.op;
+  await page.click('#replay-toggle');
+  await page.waitForSelector('#replay-bar:not([hidden])');
+  const from = (t0 - 600) * 1000, to = (t0 + 30 * 60) * 1000;
+  await page.evaluate(({ from, to }) => window.gridcc.replay.load(from, to), { from, to });
+  // halfway between the 10th and 11th fix: the point halfway along
+  const mid = (t0 + 10 * 60 + 30) * 1000;
+  const seen = await page.evaluate((m) => { window.gridcc.replay.clock.seek(m); return window.gridcc.replay.lastPositions; }, mid);
+  const w = seen.find((s) => s.name === 'walker');
+  assert.ok(w, `walker not in the replay at that time: ${JSON.stringify(seen)}`);
+  assert.ok(Math.abs(w.at[0] - (116.320 + 10.5 * 0.0005)) < 1e-6 && Math.abs(w.at[1] - 40.001) < 1e-6, JSON.stringify(w));
+  // before the first fix nobody is drawn; the live layer is not drawn meanwhile
+  const before = await page.evaluate((m) => { window.gridcc.replay.clock.seek(m); return window.gridcc.replay.lastPositions; }, from);
+  assert.equal(before.filter((s) => s.name === 'walker').length, 0);
+  await page.evaluate((m) => window.gridcc.replay.clock.seek(m), mid);
+  await shot(page, '11-replay');
+  // who was in a box around the walk in that window
+  const who = await page.evaluate(({ from, to }) => window.gridcc.replay.who([116.3195, 40.0005, 116.3305, 40.0015], from, to), { from, to });
+  assert.deepEqual(who.map((x) => x.name), ['walker']);
+  await shot(page, '12-replay-area');
+  await page.click('#replay-toggle');
+  await page.waitForSelector('#replay-bar', { state: 'hidden' });
+}
+
+async function test_sos_pulses_where_it_happens() {
+  const d = ctx.d;
+  const page = ctx.op;
+  const now = Math.floor(Date.now() / 1000);
+  const f = await fetch(`http://127.0.0.1:${d.osmandPort}/?id=dev-walker&lat=40.002&lon=116.325&timestamp=${now}&alarm=sos`);
+  assert.equal(f.status, 200, await f.text());
+  await page.waitForSelector('.alert-pulse.alert-sos', { timeout: 10000 });
+  const feed = await page.textContent('#feed');
+  assert.match(feed, /紧急求助|SOS/);
+  await page.evaluate(() => window.gridcc.map.jumpTo({ center: [116.325, 40.002], zoom: 16 }));
+  await shot(page, '13-sos');
+}
+
 async function test_logout() {
   const page = ctx.op;
   const token = await page.evaluate(() => localStorage.getItem('gridcc.token'));
@@ -184,5 +233,6 @@ async function test_logout() {
 await setup();
 await run([test_bad_login_then_login, test_map_shows_all_grids, test_reported_case_reaches_map_and_feed,
   test_operator_dispatches_from_the_page, test_cut_connection_loses_and_doubles_nothing, test_language_switch,
-  test_worker_sees_no_dispatch, test_hostile_description_is_text, test_served_with_csp, test_wall_at_4k, test_logout],
+  test_worker_sees_no_dispatch, test_hostile_description_is_text, test_served_with_csp, test_wall_at_4k,
+  test_replay_shows_the_window, test_sos_pulses_where_it_happens, test_logout],
 async () => { await ctx.b?.close(); await ctx.d?.stop(); });
