@@ -157,6 +157,17 @@ function drawWorkers(changed: Worker[]): void {
   geo(map, 'trails')?.setData({ type: 'FeatureCollection', features: trails } as any);
 }
 
+/** An alert in words: a worker's (a GeoJSON Feature: outside, silent, sos)
+ * or a case's escalation (kind overdue, the unit now answering). */
+export function alertText(a: any): string {
+  const p = a?.properties || a || {};
+  const kind = p.kind || 'alert';
+  const what = tx(`alert_${kind}`);
+  const who = p.worker || p.case_no || '';
+  const unit = p.unit?.name ? ` → ${p.unit.name}` : '';
+  return `${what === `alert_${kind}` ? kind : what} ${who}${unit}`;
+}
+
 /* Open alerts pulse where they happen: DOM markers with a CSS animation,
  * so the pulse costs the compositor, not a repaint of the map each frame. */
 const alertMarkers = new Map<string, maplibregl.Marker>();
@@ -169,8 +180,8 @@ function drawAlertMarkers(all: [string, any][]): void {
   for (const [k, m] of alertMarkers) if (!keep.has(k)) { m.remove(); alertMarkers.delete(k); }
   for (const [k, a] of open) {
     if (alertMarkers.has(k)) continue;
-    const kind = a.properties?.kind || a.properties?.type || 'alert';
-    const el = h('div', { class: `alert-pulse alert-${kind}`, title: `${tx(`alert_${kind}`)} ${a.properties?.worker || ''}` });
+    const kind = a.properties?.kind || 'alert';
+    const el = h('div', { class: `alert-pulse alert-${kind}`, title: alertText(a) });
     alertMarkers.set(k, new maplibregl.Marker({ element: el }).setLngLat(a.geometry.coordinates).addTo(map));
   }
 }
@@ -204,8 +215,8 @@ function applyBatch(batch: Change[]): void {
       const key = String(c.data.id ?? c.id);
       state.alerts.set(key, c.data);
       alerts = true;
-      const kind = c.data.properties?.kind || c.data.properties?.type || 'alert';
-      figures.feed(c.ts || Date.now(), t('alert'), `${tx(`alert_${kind}`)} ${c.data.properties?.worker || c.data.properties?.case_no || ''}`);
+      figures.feed(Date.parse(c.ts as any) || Date.now(), t('alert'), alertText(c.data),
+        c.data.case_no ? () => void openCase(c.data.case_no) : undefined);
     } else if (c.topic === 'cameras') {
       // the video issue fills this layer; a camera's change carries its place
       if (c.data?.geometry) state.cameras.set(String(c.data.id ?? c.id), c.data);
@@ -355,6 +366,7 @@ async function start(me: Me): Promise<void> {
     },
     feed: (ts, kind, text) => figures.feed(ts, kind, text),
     alerts: (all) => drawAlertMarkers(all),
+    alertText,
     clearFeed: () => { document.getElementById('feed')!.replaceChildren(); },
     panel: (title, ...body) => frame(title, ...body),
   }, document.querySelector('.map-frame') as HTMLElement);

@@ -21,6 +21,7 @@ export interface ReplayHost {
   pauseLive: (paused: boolean) => void;
   feed: (ts: number, kind: string, text: string) => void;
   alerts: (all: [string, any][]) => void;
+  alertText: (a: any) => string;
   clearFeed: () => void;
   panel: (title: string, ...body: Node[]) => void;
 }
@@ -166,7 +167,7 @@ export class Replay {
       } else if (c.topic === 'alerts' && c.data) {
         this.alerts.set(String(c.data.id ?? c.id), c.data);
         alertsChanged = true;
-        this.host.feed(when(c), t('alert'), `${c.data.properties?.kind || ''} ${c.data.properties?.worker || ''}`);
+        this.host.feed(when(c), t('alert'), this.host.alertText(c.data));
       }
     }
     const map = this.host.map;
