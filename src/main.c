@@ -30,7 +30,7 @@ static const char usage_text[] =
     "  serve --db FILE [--port 8080] [--bind 127.0.0.1] [--public-read] [--idle-timeout 30]\n"
     "        [--osmand-port 5055] [--outside-minutes 10] [--silent-minutes 15]\n"
     "        [--live-max-lag 20000] [--live-stall 30] [--live-tick 10] [--max-conns-per-addr 64]\n"
-    "        [--tile-minzoom building=13,unit=15] [--tile-cache-mb 64]\n"
+    "        [--tile-minzoom building=13,unit=15] [--tile-cache-mb 64] [--basemap FILE.mbtiles]\n"
     "  import FILE --level LEVEL --db FILE [--layer NAME] [--srs EPSG:N|gcj02|bd09]\n"
     "         [--encoding GBK] [--id-field F] [--name-field F] [--code-field F]\n"
     "         [--parent-field F] [--repair [--skip-unrepairable]] [--dry-run]\n"
@@ -478,7 +478,8 @@ static int cmd_serve(int argc, char **argv)
                                    {"live-max-lag", 1, 0, 'L'}, {"live-stall", 1, 0, 's'}, {"live-tick", 1, 0, 'k'},
                                    {"max-conns-per-addr", 1, 0, 'C'}, {"web", 1, 0, 'w'},
                                    {"glyphs", 1, 0, 'g'}, {"tile-minzoom", 1, 0, 'Z'},
-                                   {"tile-cache-mb", 1, 0, 'M'}, {0, 0, 0, 0}};
+                                   {"tile-cache-mb", 1, 0, 'M'}, {"basemap", 1, 0, 'B'},
+                                   {0, 0, 0, 0}};
     app_opts o = {.bind = "127.0.0.1", .port = 8080};
     int ch, rc = 0;
     while (!rc && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -501,6 +502,7 @@ static int cmd_serve(int argc, char **argv)
         case 's': rc = int_opt("live-stall", optarg, 1, 3600, &o.live.stall_s); break;
         case 'k': rc = int_opt("live-tick", optarg, 1, 1000, &o.live.tick_ms); break;
         case 'Z': o.tile_minzoom = optarg; break;
+        case 'B': o.basemap = optarg; break;
         case 'M': rc = int_opt("tile-cache-mb", optarg, 1, 65536, &o.tile_cache_mb); break;
         case 'C':
             rc = int_opt("max-conns-per-addr", optarg, 0, 1000000, &o.max_conns_per_addr);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <glib.h>
 #include <jansson.h>
 
 #include "gridcc/err.h"
@@ -341,5 +342,28 @@ typedef struct store_presence {
 typedef int (*store_presence_cb)(void *ud, const store_presence *p);
 int store_fixes_presence(store *s, const store_fix_window *w, store_presence_cb cb, void *ud,
                          gc_err *err);
+
+/* ---- an operator's base map (MBTiles) ----
+ * A file of its own, opened read-only on its own connection. */
+typedef struct store_basemap store_basemap;
+typedef struct store_basemap_info {
+    char name[256];
+    char format[8];           /* pbf, png, jpg or webp */
+    bool has_bounds, has_center;
+    double bounds[4];         /* minlon, minlat, maxlon, maxlat */
+    double center[3];         /* lon, lat, zoom */
+    int minzoom, maxzoom;     /* the metadata's, else the tiles' */
+    char attribution[1024];
+    json_t *vector_layers;    /* pbf: the metadata json's vector_layers; else NULL */
+} store_basemap_info;
+/* Fails (GC_EINVAL, the message naming the file) for a file that is not an
+ * MBTiles: no tiles or metadata table, a format other than the four, a pbf
+ * one without vector_layers. */
+int store_basemap_open(const char *path, store_basemap **out, gc_err *err);
+const store_basemap_info *store_basemap_get_info(const store_basemap *b);
+/* The tile at z/x/y (XYZ, y from the north) as stored (a pbf one is usually
+ * gzipped): 0 and *out (g_bytes_unref it), GC_ENOTFOUND when there is none. */
+int store_basemap_tile(store_basemap *b, int z, int x, int y, GBytes **out, gc_err *err);
+void store_basemap_close(store_basemap *b);
 
 #endif

@@ -87,5 +87,7 @@ void tiles_api_register(http_server *s, api_env *e);
 /* Layers changed in the store: stale tiles are dropped off the loop. */
 void tiles_api_layers_changed(api_env *e);
 void history_api_register(http_server *s, api_env *e);
+/* b: the operator's base map, NULL without one (the routes answer 404). */
+void basemap_api_register(http_server *s, api_env *e, store_basemap *b);
 
 #endif

@@ -33,6 +33,7 @@ typedef struct app {
     bool rebuilding, rebuild_again;
     bool stopping;             /* the loop has ended; shutting down */
     char *photo_dir;
+    store_basemap *basemap;    /* serve --basemap; NULL: none */
     address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
     guint live_idle;           /* a pull of new changes is scheduled */
@@ -329,6 +330,7 @@ static void app_free_parts(app *a)
     tiles_free(a->env.tiles);
     address_index_free(a->addr);
     g_free(a->photo_dir);
+    store_basemap_close(a->basemap);
     store_close(a->s);
     g_main_loop_unref(a->loop);
 }
@@ -366,6 +368,18 @@ int app_serve(const app_opts *o)
         index_free(a.ix);
         store_close(a.s);
         return 1;
+    }
+    if (o->basemap && store_basemap_open(o->basemap, &a.basemap, &err)) {
+        log_error("basemap", "--basemap: %s", err.msg);
+        tiles_free(tl);
+        index_free(a.ix);
+        store_close(a.s);
+        return 1;
+    }
+    if (a.basemap) {
+        const store_basemap_info *bi = store_basemap_get_info(a.basemap);
+        log_info("basemap", "serving file=%s format=%s zoom=%d-%d", o->basemap, bi->format,
+                 bi->minzoom, bi->maxzoom);
     }
     a.loop = g_main_loop_new(NULL, FALSE);
     a.photo_dir = g_strconcat(o->db, ".photos", NULL);
@@ -421,6 +435,7 @@ int app_serve(const app_opts *o)
     ogc_register(a.http, &a.env);
     units_api_register(a.http, &a.env);
     tiles_api_register(a.http, &a.env);
+    basemap_api_register(a.http, &a.env, a.basemap);
 
     /* cases that fell due while the daemon was down escalate now, once */
     int due = incident_escalate_due(a.s, (int64_t)time(NULL), &err);

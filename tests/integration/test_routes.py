@@ -81,6 +81,9 @@ ROUTES = {
     ("GET", "/ogc/collections/*"): (ANY, "/ogc/collections/grid/items?limit=1", set()),
     ("GET", "/tiles"): (ANY, "/tiles", set()),
     ("GET", "/tiles/*"): (ANY, "/tiles/grid/14/13485/6203.pbf", set()),
+    # no --basemap here: a 404 naming basemap, after the same roles as /tiles
+    ("GET", "/basemap.json"): (ANY, "/basemap.json", set()),
+    ("GET", "/basemap/*"): (ANY, "/basemap/14/13485/6203.png", set()),
     ("WS", "/live"): (STAFF, None, set()),
 }
 

@@ -10,7 +10,7 @@ import { CLOSED, Figures } from './figures';
 import { currentLang, fmtDateTime, onLang, setLang, t, tx } from './i18n';
 import { type Change, Live } from './live';
 import { showLogin } from './login';
-import { createMap, geo, STATUS_COLORS } from './map';
+import { addBasemap, createMap, geo, STATUS_COLORS } from './map';
 import { Replay } from './replay';
 import './style.css';
 
@@ -286,6 +286,8 @@ async function start(me: Me): Promise<void> {
     },
   };
   map = createMap(el.map, [116.335, 40.0], 12.6);
+  // 404 without serve --basemap: the map as it always was
+  const basemap = api<any>('/basemap.json').catch(() => null);
   figures = new Figures(el as any);
   const seq = await loadSnapshot();
   live = new Live(['incidents', 'positions', 'alerts', 'cameras', 'layers']);
@@ -294,6 +296,7 @@ async function start(me: Me): Promise<void> {
   live.onResync = async () => { await loadSnapshot(); drawIncidents(); drawAlerts(); };
   live.onUnauthorized = async () => { live.stop(); await relogin(); live.start(live.seq); };
   map.on('load', async () => {
+    addBasemap(map, await basemap);
     drawIncidents();
     drawAlerts();
     await loadGridStats().catch(() => {});

@@ -130,6 +130,36 @@ export function createMap(container: HTMLElement, center: [number, number], zoom
   return map;
 }
 
+// The operator's own base map (serve --basemap), drawn under everything
+// but the background. Its TileJSON comes from /basemap.json; null: none.
+// A vector one's schema is unknown, so each of its layers gets a quiet
+// polygon fill and a thin line, no labels; the grid fill then lets it
+// show through. Without one the style is left as it is.
+export function addBasemap(map: MlMap, tj: any): void {
+  if (!tj?.tiles) return;
+  const range = { minzoom: tj.minzoom ?? 0, maxzoom: tj.maxzoom ?? 22, ...(tj.bounds ? { bounds: tj.bounds } : {}) };
+  const before = 'grid-fill';
+  if (tj.format === 'pbf') {
+    map.addSource('basemap', { type: 'vector', tiles: tj.tiles, ...range, attribution: tj.attribution });
+    for (const l of (tj.vector_layers ?? []) as { id: string }[]) {
+      const water = /water/i.test(l.id);
+      map.addLayer({ id: `basemap-${l.id}-fill`, type: 'fill', source: 'basemap', 'source-layer': l.id,
+        filter: ['in', ['geometry-type'], ['literal', ['Polygon', 'MultiPolygon']]],
+        paint: { 'fill-color': water ? '#0a1d30' : '#0b1620', 'fill-opacity': 0.9 } }, before);
+      map.addLayer({ id: `basemap-${l.id}-line`, type: 'line', source: 'basemap', 'source-layer': l.id,
+        filter: ['in', ['geometry-type'], ['literal', ['LineString', 'MultiLineString']]],
+        paint: { 'line-color': '#2a3b4d', 'line-width': 0.6 * scale(), 'line-opacity': 0.7 } }, before);
+    }
+  } else {
+    map.addSource('basemap', { type: 'raster', tiles: tj.tiles, tileSize: 256, ...range, attribution: tj.attribution });
+    // a daylight map dimmed to sit under the wall's dark colours
+    map.addLayer({ id: 'basemap-raster', type: 'raster', source: 'basemap',
+      paint: { 'raster-brightness-max': 0.45, 'raster-saturation': -0.5, 'raster-opacity': 0.9 } }, before);
+  }
+  // the grid fill is opaque for speed; over a base map it must let it through
+  map.setPaintProperty('grid-fill', 'fill-opacity', 0.55);
+}
+
 export function geo(map: MlMap, id: string): GeoJSONSource {
   return map.getSource(id) as GeoJSONSource;
 }
