@@ -130,7 +130,17 @@ void http_reply_err(http_req *r, const gc_err *e)
     http_reply_error(r, status, code, e->field, "%s", e->msg);
 }
 
-void http_defer(http_req *r) { ((req_priv *)r->priv)->deferred = true; }
+void http_defer(http_req *r)
+{
+    req_priv *p = r->priv;
+    p->deferred = true;
+    /* the server is the slow party now (work off the loop: a cold tile, a
+     * coverage): the idle timeout is for clients that go quiet, and must not
+     * close a connection whose answer is on its way. A client that leaves is
+     * still seen (the socket closes, http_gone says so). */
+    if (p->wsi)
+        lws_set_timeout(p->wsi, NO_PENDING_TIMEOUT, 0);
+}
 
 bool http_gone(const http_req *r) { return ((req_priv *)r->priv)->gone; }
 

@@ -97,7 +97,7 @@ static int read_metadata(store_basemap *b, const char *path, gc_err *err)
                        "webp",
                        path, fmt);
     }
-    snprintf(in->format, sizeof in->format, "%s", fmt);
+    g_strlcpy(in->format, fmt, sizeof in->format); /* one of the four above: it fits */
     if (!strcmp(fmt, "pbf")) {
         json_error_t je;
         json_t *j = json_text ? json_loads(json_text, 0, &je) : NULL;
