@@ -286,6 +286,8 @@ async function start(me: Me): Promise<void> {
     },
   };
   map = createMap(el.map, [116.335, 40.0], 12.6);
+  // listened for now: the snapshot below may take longer than the map's load
+  const mapLoaded = new Promise<void>((resolve) => map.once('load', () => resolve()));
   // 404 without serve --basemap: the map as it always was
   const basemap = api<any>('/basemap.json').catch(() => null);
   figures = new Figures(el as any);
@@ -295,7 +297,7 @@ async function start(me: Me): Promise<void> {
   live.onState = (up) => { $('#offline').hidden = up; $('#live-dot').classList.toggle('up', up); };
   live.onResync = async () => { await loadSnapshot(); drawIncidents(); drawAlerts(); };
   live.onUnauthorized = async () => { live.stop(); await relogin(); live.start(live.seq); };
-  map.on('load', async () => {
+  void mapLoaded.then(async () => {
     addBasemap(map, await basemap);
     drawIncidents();
     drawAlerts();

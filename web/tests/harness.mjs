@@ -64,12 +64,17 @@ export class Daemon {
     return { status: r.status, json, text, headers: r.headers };
   }
 
+  /** Stops the daemon; throws when it did not exit cleanly or a sanitizer
+   * spoke (under ASan+LSan a leak shows at exit). */
   async stop() {
     if (this.proc.exitCode === null) {
       this.proc.kill('SIGTERM');
       await new Promise((r) => this.proc.once('exit', r));
     }
     rmSync(this.dir, { recursive: true, force: true });
+    const bad = /(AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:)[^\n]*/.exec(this.log);
+    if (bad) throw new Error(`the daemon's sanitizer: ${bad[0]}`);
+    if (this.proc.exitCode !== 0) throw new Error(`the daemon exited ${this.proc.exitCode} (signal ${this.proc.signalCode}):\n${this.log.slice(-2000)}`);
   }
 }
 
@@ -139,7 +144,7 @@ export async function run(tests, teardown) {
       console.log(`FAIL ${t.name}\n${e.stack || e}`);
     }
   }
-  try { await teardown(); } catch (e) { console.log(`teardown: ${e}`); }
+  try { await teardown(); } catch (e) { failed++; console.log(`FAIL teardown: ${e.stack || e}`); }
   console.log(`${passed} passed, ${failed} failed; screenshots in ${SHOTS}`);
   process.exit(failed ? 1 : 0);
 }
