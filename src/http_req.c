@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "gridcc/log.h"
+#include "gridcc/parse.h"
 #include "http_priv.h"
 
 http_req *http_req_new(struct lws *wsi, http_server *srv)
@@ -41,6 +42,35 @@ void http_req_free(http_req *r)
     g_string_free(r->headers, TRUE);
     g_free(r->priv);
     g_free(r);
+}
+
+/* Accept-Encoding names gzip (or *) without q=0 (RFC 9110 12.5.3). */
+bool http_accepts_gzip(const http_req *r)
+{
+    const char *h = r->accept_encoding;
+    bool gzip = false, star = false, gzip_named = false;
+    gchar **parts = g_strsplit(h, ",", -1);
+    for (gchar **p = parts; *p; p++) {
+        gchar **kv = g_strsplit(*p, ";", -1);
+        char *coding = g_strstrip(kv[0]);
+        bool ok = true;
+        for (gchar **q = kv + 1; *q; q++) {
+            char *param = g_strstrip(*q);
+            if (!g_ascii_strncasecmp(param, "q=", 2)) {
+                double v;
+                ok = !gc_parse_double(param + 2, "q", 0, 1, &v, NULL) && v > 0;
+            }
+        }
+        if (!g_ascii_strcasecmp(coding, "gzip") || !g_ascii_strcasecmp(coding, "x-gzip")) {
+            gzip_named = true;
+            gzip = ok;
+        } else if (!strcmp(coding, "*")) {
+            star = ok;
+        }
+        g_strfreev(kv);
+    }
+    g_strfreev(parts);
+    return gzip_named ? gzip : star;
 }
 
 const char *http_query(const http_req *r, const char *key)

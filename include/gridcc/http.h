@@ -98,6 +98,8 @@ void http_routes_foreach(const http_server *s, http_route_cb cb, void *ud);
 /* ---- request helpers ---- */
 const char *http_query(const http_req *r, const char *key);   /* first value or NULL */
 bool http_wants_html(const http_req *r);                     /* f=html, or Accept: text/html */
+/* Accept-Encoding names gzip (or *) without q=0 (RFC 9110 12.5.3). */
+bool http_accepts_gzip(const http_req *r);
 
 /* The body as a JSON object, or NULL after replying 400 naming what is wrong. */
 json_t *http_json_object(http_req *r);

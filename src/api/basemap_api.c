@@ -60,34 +60,6 @@ static void h_tilejson(http_req *r, void *ud)
     http_reply_json(r, 200, tj);
 }
 
-/* Accept-Encoding names gzip (or *) without q=0 (RFC 9110 12.5.3); as tiles_api.c. */
-static bool accepts_gzip(const char *h)
-{
-    bool gzip = false, star = false, gzip_named = false;
-    gchar **parts = g_strsplit(h, ",", -1);
-    for (gchar **p = parts; *p; p++) {
-        gchar **kv = g_strsplit(*p, ";", -1);
-        char *coding = g_strstrip(kv[0]);
-        bool ok = true;
-        for (gchar **q = kv + 1; *q; q++) {
-            char *param = g_strstrip(*q);
-            if (!g_ascii_strncasecmp(param, "q=", 2)) {
-                double v;
-                ok = !gc_parse_double(param + 2, "q", 0, 1, &v, NULL) && v > 0;
-            }
-        }
-        if (!g_ascii_strcasecmp(coding, "gzip") || !g_ascii_strcasecmp(coding, "x-gzip")) {
-            gzip_named = true;
-            gzip = ok;
-        } else if (!strcmp(coding, "*")) {
-            star = ok;
-        }
-        g_strfreev(kv);
-    }
-    g_strfreev(parts);
-    return gzip_named ? gzip : star;
-}
-
 /* The gzipped tile inflated, or NULL with err set. */
 static GBytes *gunzip(GBytes *gz, GError **err)
 {
@@ -181,7 +153,7 @@ static void h_tile(http_req *r, void *ud)
         return;
     }
     bool gz = len >= 2 && d[0] == 0x1f && d[1] == 0x8b;
-    if (gz && accepts_gzip(r->accept_encoding)) {
+    if (gz && http_accepts_gzip(r)) {
         tile_headers(r, etag);
         http_add_header(r, "Content-Encoding", "gzip");
         http_reply(r, 200, content_type(in->format), (const char *)d, len);

@@ -32,34 +32,6 @@ static char *root_url(const http_req *r)
     return g_strdup_printf("http://%s/tiles", r->host[0] ? r->host : "127.0.0.1");
 }
 
-/* Accept-Encoding names gzip (or *) without q=0 (RFC 9110 12.5.3). */
-static bool accepts_gzip(const char *h)
-{
-    bool gzip = false, star = false, gzip_named = false;
-    gchar **parts = g_strsplit(h, ",", -1);
-    for (gchar **p = parts; *p; p++) {
-        gchar **kv = g_strsplit(*p, ";", -1);
-        char *coding = g_strstrip(kv[0]);
-        bool ok = true;
-        for (gchar **q = kv + 1; *q; q++) {
-            char *param = g_strstrip(*q);
-            if (!g_ascii_strncasecmp(param, "q=", 2)) {
-                double v;
-                ok = !gc_parse_double(param + 2, "q", 0, 1, &v, NULL) && v > 0;
-            }
-        }
-        if (!g_ascii_strcasecmp(coding, "gzip") || !g_ascii_strcasecmp(coding, "x-gzip")) {
-            gzip_named = true;
-            gzip = ok;
-        } else if (!strcmp(coding, "*")) {
-            star = ok;
-        }
-        g_strfreev(kv);
-    }
-    g_strfreev(parts);
-    return gzip_named ? gzip : star;
-}
-
 /* The layer named in the path, or false once it has replied 404. */
 static bool layer_or_reply(http_req *r, api_env *e, const char *name, store_layer *L)
 {
@@ -289,7 +261,7 @@ static void h_tile(http_req *r, api_env *e, const char *rest)
                     .x = (int)x,
                     .y = (int)y,
                     .minz = minz,
-                    .gzip = accepts_gzip(r->accept_encoding)};
+                    .gzip = http_accepts_gzip(r)};
     snprintf(j->layer, sizeof j->layer, "%s", L.name);
     snprintf(j->etag, sizeof j->etag, "%s", etag);
     /* a tile already made is sent from here; one to make goes to a thread */
