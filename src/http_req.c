@@ -52,6 +52,10 @@ bool http_accepts_gzip(const http_req *r)
     gchar **parts = g_strsplit(h, ",", -1);
     for (gchar **p = parts; *p; p++) {
         gchar **kv = g_strsplit(*p, ";", -1);
+        if (!kv[0]) {   /* an empty item (", ,"): g_strsplit gives no strings at all */
+            g_strfreev(kv);
+            continue;
+        }
         char *coding = g_strstrip(kv[0]);
         bool ok = true;
         for (gchar **q = kv + 1; *q; q++) {
