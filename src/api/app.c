@@ -268,6 +268,8 @@ static void h_health(http_req *r, void *ud)
                                              "kicked", (json_int_t)lv.kicked));
     tiles_stats ts;
     tiles_get_stats(a->env.tiles, &ts);
+    /* whether GET /basemap.json has something: the page asks only then */
+    json_object_set_new(h, "basemap", json_boolean(a->basemap != NULL));
     json_object_set_new(h, "tiles", json_pack("{s:I,s:I,s:I,s:I,s:I,s:I}", "cached",
                                               (json_int_t)ts.tiles, "bytes", (json_int_t)ts.bytes,
                                               "layers", (json_int_t)ts.layers, "hits",

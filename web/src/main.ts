@@ -288,8 +288,9 @@ async function start(me: Me): Promise<void> {
   map = createMap(el.map, [116.335, 40.0], 12.6);
   // listened for now: the snapshot below may take longer than the map's load
   const mapLoaded = new Promise<void>((resolve) => map.once('load', () => resolve()));
-  // 404 without serve --basemap: the map as it always was
-  const basemap = api<any>('/basemap.json').catch(() => null);
+  // only with serve --basemap (health says so): no failed request otherwise
+  const basemap = api<any>('/api/health')
+    .then((hl) => (hl.basemap ? api<any>('/basemap.json') : null)).catch(() => null);
   figures = new Figures(el as any);
   const seq = await loadSnapshot();
   live = new Live(['incidents', 'positions', 'alerts', 'cameras', 'layers']);
