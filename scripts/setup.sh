@@ -12,6 +12,9 @@ DEPS=(build-essential cmake pkg-config git curl ca-certificates
       libwslay-dev libyajl-dev
       clang libclang-rt-14-dev
       libfreetype-dev libprotobuf-c-dev protobuf-c-compiler fonts-noto-cjk
+      libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev libgstrtspserver-1.0-dev
+      gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad
+      gstreamer1.0-plugins-ugly gstreamer1.0-libav gstreamer1.0-x gstreamer1.0-tools ffmpeg
       python3
       chromium)
 
