@@ -45,6 +45,7 @@ typedef struct entry {
     bool has_loc;
     double box[4];
     char *ids[NIDS];           /* the units it lies in, any level */
+    char *department;          /* incidents: the department it is dispatched to */
     int64_t key, t;            /* positions: the worker and the fix time */
     char *text;
     size_t len;
@@ -62,6 +63,7 @@ static void entry_unref(entry *e)
         return;
     for (int i = 0; i < NIDS; i++)
         g_free(e->ids[i]);
+    g_free(e->department);
     g_free(e->text);
     g_free(e);
 }
@@ -105,6 +107,8 @@ static void entry_index(entry *e, json_t *data)
         if (v)
             e->ids[i] = g_strdup(v);
     }
+    if (e->topic == T_INCIDENTS)
+        e->department = g_strdup(json_string_value(json_object_get(props, "department")));
 }
 
 static char *json_quote(const char *s)
@@ -215,6 +219,8 @@ static bool filter_match(const filter *f, const entry *e)
 {
     if (!(f->topics & e->topic))
         return false;
+    if (f->department && e->topic == T_INCIDENTS && g_strcmp0(f->department, e->department))
+        return false;
     if (f->has_box && e->has_loc &&
         (e->box[2] < f->box[0] || e->box[0] > f->box[2] || e->box[3] < f->box[1] ||
          e->box[1] > f->box[3]))
@@ -232,6 +238,7 @@ static bool filter_match(const filter *f, const entry *e)
 static void filter_clear(filter *f)
 {
     g_strfreev(f->ids);
+    g_free(f->department);
     memset(f, 0, sizeof *f);
 }
 
@@ -704,6 +711,7 @@ int live_filter_check(json_t *m, const char *topic, json_t *data, gc_err *err)
     bool match = filter_match(&f, &e);
     for (int i = 0; i < NIDS; i++)
         g_free(e.ids[i]);
+    g_free(e.department);
     filter_clear(&f);
     return match;
 }
@@ -791,6 +799,8 @@ static void subscribe(client *c, live_msg *m)
     filter_clear(&c->f);
     c->f = m->filter;
     memset(&m->filter, 0, sizeof m->filter);
+    g_free(c->f.department);
+    c->f.department = c->user.role == ROLE_DEPARTMENT ? g_strdup(c->user.department) : NULL;
     filter f = c->f;
     json_t *reply = json_pack("{s:s,s:I}", "type", "subscribed", "seq", (json_int_t)l->head);
     json_t *tn = json_array();

@@ -86,6 +86,9 @@ typedef struct live_filter {
     bool has_box;
     double box[4]; /* west, south, east, north: finite, ordered, within ±90° */
     char **ids;    /* grid, grids, chain and unit ids, NULL-terminated; NULL: any place */
+    /* Not the client's to choose: set from who it is. A department's user
+     * sees the cases dispatched to that department only, as on /api/incidents. */
+    char *department;
 } live_filter;
 
 typedef struct live_msg {

@@ -590,6 +590,36 @@ async function test_regression_idle_client_not_cut_loose() {
   }
 }
 
+/* A department's user was sent every case on /live, though the API shows
+ * them only what was dispatched to their department. */
+async function test_department_sees_its_cases_only() {
+  const { d, env, pts } = ctx;
+  const tok = gridcc('user', 'add', 'cg-live', '--role', 'department', '--department', '城管', '--db', env.db).trim();
+  const c = await Live.open(d.port, '?access_token=' + tok);
+  await c.next((m) => m.type === 'authenticated');
+  const s = await subscribed(c, { topics: ['incidents'] });
+  assert.strictEqual(s.type, 'subscribed', JSON.stringify(s));
+  // a case of 环卫's category: never 城管's
+  const r0 = await d.api('POST', '/api/incidents', {
+    token: env.op, body: { category: 'E01.08', description: 'not theirs', lon: pts[0].lon, lat: pts[0].lat },
+  });
+  assert.strictEqual(r0.status, 201, r0.body);
+  const other = r0.json;
+  assert.strictEqual(other.properties.department, '环卫', JSON.stringify(other.properties));
+  const mine = await incident(d, env.op, pts[1], 'theirs');
+  const no = mine.properties.case_no;
+  for (const [action, extra] of [['register', {}], ['dispatch', { department: '城管' }]]) {
+    const r = await d.api('POST', `/api/incidents/${no}/actions`, { token: env.op, body: Object.assign({ action }, extra) });
+    assert.strictEqual(r.status, 200, r.body);
+  }
+  // changes come in order: once the dispatch is here, the other case's would have been
+  await c.waitItems((it) => it.some((x) => x.data.properties.case_no === no && x.data.properties.status === 'dispatched'), 10000, 'the dispatch');
+  const items = c.items();
+  assert.ok(!items.some((x) => x.data.properties.case_no === other.properties.case_no), 'a case not dispatched to them');
+  assert.ok(items.every((x) => x.data.properties.department === '城管'), JSON.stringify(items.map((x) => x.data.properties.status)));
+  c.close();
+}
+
 async function teardown() {
   await ctx.d.stop();
 }
@@ -599,4 +629,4 @@ run([setup, test_auth_and_bad_messages, test_filters_and_changing_them, test_pos
   test_batch_upload, test_regression_device_id_not_utf8, test_regression_batch_number_not_utf8,
   test_regression_track_time_far_out, test_regression_coverage_date_far_out,
   test_regression_catch_up_while_another_process_writes, test_regression_idle_client_not_cut_loose,
-  test_alerts, test_kill9_loses_no_acknowledged_fix, teardown]);
+  test_alerts, test_department_sees_its_cases_only, test_kill9_loses_no_acknowledged_fix, teardown]);
