@@ -28,7 +28,12 @@ function sum(o: Record<string, number> | undefined, keys: string[]): number {
 
 export interface Kpis { new: number; handled: number; overdue: number; onTime: number | null; satisfaction: number | null; hotline: number; onDuty: number }
 
+const FEED_MAX = 60;
+interface FeedItem { ts: number; kind: string; text: string; onclick?: () => void }
+
 export class Figures {
+  private liveFeed: FeedItem[] = [];
+  private feedPaused = false;
   private charts: echarts.ECharts[] = [];
   private trend7: echarts.ECharts;
   private trend30: echarts.ECharts;
@@ -150,11 +155,33 @@ export class Figures {
     this.root.ranking.append(list);
   }
 
-  /** One line in the feed, newest first, at most 60 kept. */
+  /** One line of the live feed, newest first, at most 60 kept. While a
+   *  replay shows its own lines the live ones are still kept, and come
+   *  back when it ends. */
   feed(ts: number, kind: string, text: string, onclick?: () => void): void {
-    const li = h('li', { class: `feed-${kind}`, onclick }, h('time', {}, fmtTime(ts)), h('span', { class: 'kind' }, kind), h('span', { class: 'text' }, text));
+    const item = { ts, kind, text, onclick };
+    this.liveFeed.unshift(item);
+    if (this.liveFeed.length > FEED_MAX) this.liveFeed.length = FEED_MAX;
+    if (!this.feedPaused) this.feedLine(item);
+  }
+
+  /** A replay's line: shown, not kept. */
+  replayFeed(ts: number, kind: string, text: string): void { this.feedLine({ ts, kind, text }); }
+
+  /** The feed empties for a replay's lines; the live ones wait. */
+  pauseFeed(): void { this.feedPaused = true; this.root.feed.replaceChildren(); }
+
+  /** Back to now: the live feed as it is, with what came meanwhile. */
+  resumeFeed(): void {
+    this.feedPaused = false;
+    this.root.feed.replaceChildren();
+    for (const item of [...this.liveFeed].reverse()) this.feedLine(item);
+  }
+
+  private feedLine(f: FeedItem): void {
+    const li = h('li', { class: `feed-${f.kind}`, onclick: f.onclick }, h('time', {}, fmtTime(f.ts)), h('span', { class: 'kind' }, f.kind), h('span', { class: 'text' }, f.text));
     this.root.feed.prepend(li);
-    while (this.root.feed.childElementCount > 60) this.root.feed.lastElementChild!.remove();
+    while (this.root.feed.childElementCount > FEED_MAX) this.root.feed.lastElementChild!.remove();
   }
 
   relabel(): void {

@@ -186,6 +186,9 @@ async function test_replay_shows_the_window() {
     assert.equal(f.status, 200, await f.text());
   }
   const page = ctx.op;
+  const feedTexts = () => page.$$eval('#feed li', (lis) => lis.map((li) => li.textContent));
+  const liveFeed = await feedTexts();
+  assert.ok(liveFeed.length > 0, 'the live feed is empty before the replay');
   await page.click('#replay-toggle');
   await page.waitForSelector('#replay-bar:not([hidden])');
   const from = (t0 - 600) * 1000, to = (t0 + 30 * 60) * 1000;
@@ -205,8 +208,18 @@ async function test_replay_shows_the_window() {
   const who = await page.evaluate(({ from, to }) => window.gridcc.replay.who([116.3195, 40.0005, 116.3305, 40.0015], from, to), { from, to });
   assert.deepEqual(who.map((x) => x.name), ['walker']);
   await shot(page, '12-replay-area');
+  // a case reported while the replay runs stays out of the replay's feed ...
+  const c = await report('replay-meanwhile');
+  await until(page, (no) => window.gridcc.state.incidents.has(no), c.case_no, { timeout: 10000 });
+  assert.ok(!(await feedTexts()).some((x) => x.includes(c.case_no)), 'a live line in the replay feed');
+  // ... and back at now the live feed is there again, with it on top
   await page.click('#replay-toggle');
   await page.waitForSelector('#replay-bar', { state: 'hidden' });
+  const after = await feedTexts();
+  assert.ok(after[0].includes(c.case_no), `newest line: ${after[0]}`);
+  // (other live lines may have come meanwhile: the old ones follow, in order)
+  const where = liveFeed.slice(0, 10).map((x) => after.indexOf(x));
+  assert.ok(where.every((i, k) => i > 0 && (k === 0 || i > where[k - 1])), `the live feed was not given back: ${JSON.stringify(where)}`);
 }
 
 async function test_sos_pulses_where_it_happens() {
@@ -226,7 +239,7 @@ async function test_logout() {
   const page = ctx.op;
   const token = await page.evaluate(() => localStorage.getItem('gridcc.token'));
   await page.click('#logout');
-  await page.waitForSelector('#login');
+  await page.waitForSelector('#login', { timeout: 120000 });
   assert.equal((await ctx.d.api('GET', '/api/me', { token })).status, 401, 'the token works after sign-out');
 }
 

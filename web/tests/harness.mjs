@@ -115,11 +115,13 @@ export async function until(page, fn, arg, { timeout = 10000, what = 'the condit
   }
 }
 
+// Deadlines, not measurements: generous, since the daemon may run under ASan
+// and Chromium draws 4K in software on a machine shared with other work.
 export async function ready(page) {
-  await page.waitForSelector('body[data-ready="1"]', { timeout: 60000 });
+  await page.waitForSelector('body[data-ready="1"]', { timeout: 180000 });
   // the map has drawn what its sources hold
   await until(page, () => window.gridcc?.map?.loaded() && window.gridcc.map.areTilesLoaded(), null,
-    { timeout: 60000, what: 'the map to load' });
+    { timeout: 180000, what: 'the map to load' });
 }
 
 export async function shot(page, name) {
