@@ -27,6 +27,11 @@ const zh = {
   load: '载入', area: '区域查询', changes: '条变更', thinned: '已抽稀', bad_window: '时间段无效', nobody: '该时段区域内无人',
   distance: '里程', fixes: '定位点', stops: '停留', playback: '轨迹回放', follow: '跟随', coverage: '今日巡查覆盖',
   act_report: '上报', act_escalate: '超期升级', act_hotline: '12345转办', act_import: '导入',
+  video_wall: '视频墙', wall_layout: '分屏', wall_tour: '轮巡', cam_count: '路', street: '街道',
+  camera: '摄像头', cameras: '可见摄像头', cam_heading: '朝向', cam_fov: '视角', cam_range: '距离',
+  cam_snapshot: '抓拍', cam_to_wall: '上墙', cam_live: '实时画面', cam_clip: '录像片段',
+  cam_playing: '在线', cam_connecting: '连接中', cam_retrying: '重连中', cam_stalled: '无画面',
+  cam_failed: '故障', cam_disabled: '停用', cam_error: '播放错误', cam_pending: '处理中',
 };
 type Key = keyof typeof zh;
 const en: Record<Key, string> = {
@@ -57,6 +62,11 @@ const en: Record<Key, string> = {
   load: 'Load', area: 'Who was here', changes: 'changes', thinned: 'thinned', bad_window: 'Invalid window', nobody: 'Nobody in this area then',
   distance: 'Distance', fixes: 'Fixes', stops: 'Stops', playback: 'Track playback', follow: 'Follow', coverage: "Today's coverage",
   act_report: 'Reported', act_escalate: 'Escalated', act_hotline: '12345 order', act_import: 'Imported',
+  video_wall: 'Video wall', wall_layout: 'Tiles', wall_tour: 'Tour', cam_count: 'cameras', street: 'Street',
+  camera: 'Camera', cameras: 'Cameras that see it', cam_heading: 'heading', cam_fov: 'angle', cam_range: 'range',
+  cam_snapshot: 'Snapshot', cam_to_wall: 'To the wall', cam_live: 'Live view', cam_clip: 'Clip',
+  cam_playing: 'playing', cam_connecting: 'connecting', cam_retrying: 'retrying', cam_stalled: 'stalled',
+  cam_failed: 'failed', cam_disabled: 'disabled', cam_error: 'playback error', cam_pending: 'pending',
 };
 
 export type Lang = 'zh' | 'en';

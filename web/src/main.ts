@@ -11,6 +11,7 @@ import { currentLang, fmtDateTime, onLang, setLang, t, tx } from './i18n';
 import { type Change, Live } from './live';
 import { showLogin } from './login';
 import { addBasemap, createMap, geo, STATUS_COLORS } from './map';
+import { type Camera, cameraFrom, cameraPanel, drawCameras, VideoWall } from './cameras';
 import { Replay } from './replay';
 import './style.css';
 
@@ -31,7 +32,7 @@ const state = {
   gridStats: new Map<string, any>(),
   replaying: false,
   category: '' as string,   // a major class shown alone, or '' for all
-  cameras: new Map<string, any>(),
+  cameras: new Map<string, Camera>(),
 };
 
 declare global { interface Window { gridcc: any } }
@@ -44,6 +45,7 @@ function shell(me: Me): Record<string, HTMLElement> {
     h('div', { class: 'brand' }, h('span', { class: 'logo' }), h('h1', { id: 'title' }, t('title'))),
     h('div', { class: 'top-right' }, liveDot, clock,
       h('span', { class: 'me', id: 'me' }, `${me.name} · ${me.role}`),
+      h('button', { class: 'link', id: 'wall-toggle', 'data-i18n': 'video_wall', onclick: () => toggleWall() }, t('video_wall')),
       h('button', { class: 'link', id: 'replay-toggle', 'data-i18n': 'replay', onclick: () => replay?.toggle() }, t('replay')),
       h('button', { class: 'link', id: 'lang', onclick: () => setLang(currentLang() === 'zh' ? 'en' : 'zh') }, t('lang')),
       h('button', { class: 'link', id: 'logout', onclick: () => void logout() }, t('logout'))));
@@ -188,7 +190,7 @@ function drawAlertMarkers(all: [string, any][]): void {
 
 function applyBatch(batch: Change[]): void {
   const moved: Worker[] = [];
-  let incidents = false, alerts = false;
+  let incidents = false, alerts = false, camerasDirty = false;
   for (const c of batch) {
     if (c.topic === 'positions' && c.data?.geometry) {
       const wid = String(c.data.id ?? c.id);
@@ -218,16 +220,18 @@ function applyBatch(batch: Change[]): void {
       figures.feed(Date.parse(c.ts as any) || Date.now(), t('alert'), alertText(c.data),
         c.data.case_no ? () => void openCase(c.data.case_no) : undefined);
     } else if (c.topic === 'cameras') {
-      // the video issue fills this layer; a camera's change carries its place
-      if (c.data?.geometry) state.cameras.set(String(c.data.id ?? c.id), c.data);
+      // a camera's change carries the whole camera; a deleted one nothing to draw
+      const cam = c.data?.deleted ? null : cameraFrom(c.data);
+      if (cam) state.cameras.set(cam.id, { ...state.cameras.get(cam.id), ...cam });
       else state.cameras.delete(String(c.id));
-      geo(map, 'cameras')?.setData({ type: 'FeatureCollection', features: [...state.cameras.values()] } as any);
+      camerasDirty = true;
     } else if (c.topic === 'layers' && c.seq > snapshotSeq) {   // older ones the tiles already show
       for (const l of ['district', 'street', 'community', 'grid', 'building'])
         (map.getSource(l) as any)?.setUrl?.(`/tiles/${l}.json?v=${c.seq}`);
     }
   }
   if (moved.length) drawWorkers(moved);
+  if (camerasDirty) { camerasDirty = false; drawCameras(map, state.cameras.values()); }
   if (incidents) { dirtyIncidents = true; drawIncidents(); }
   if (alerts) drawAlerts();
 }
@@ -239,11 +243,14 @@ async function openCase(no: string): Promise<void> { await showCase(ctx, no); }
 async function loadSnapshot(): Promise<number> {
   const health = await api<any>('/api/health');
   const seq = health.store?.last_seq ?? -1;
-  const [open, alerts, workers] = await Promise.all([
+  const [open, alerts, workers, cams] = await Promise.all([
     api<any>(`/api/incidents?status=${OPEN.join(',')}&limit=10000`),
     api<any>('/api/alerts?open=true').catch(() => ({ features: [] })),
     api<any>('/api/workers').catch(() => ({ workers: [] })),
+    api<any>('/api/cameras').catch(() => ({ cameras: [] })),
   ]);
+  state.cameras = new Map(((cams.features || cams.cameras || []) as any[])
+    .map(cameraFrom).filter((c): c is Camera => !!c).map((c) => [c.id, c]));
   state.incidents = new Map((open.features || []).map((f: any) => [f.properties?.case_no || f.id, f]));
   state.alerts = new Map((alerts.features || alerts.alerts || []).map((a: any) => [String(a.id ?? a.properties?.id), a]));
   state.workerList = workers.workers || [];
@@ -296,10 +303,11 @@ async function start(me: Me): Promise<void> {
   live = new Live(['incidents', 'positions', 'alerts', 'cameras', 'layers']);
   live.onBatch = applyBatch;
   live.onState = (up) => { $('#offline').hidden = up; $('#live-dot').classList.toggle('up', up); };
-  live.onResync = async () => { await loadSnapshot(); drawIncidents(); drawAlerts(); };
+  live.onResync = async () => { await loadSnapshot(); drawIncidents(); drawAlerts(); drawCameras(map, state.cameras.values()); };
   live.onUnauthorized = async () => { live.stop(); await relogin(); live.start(live.seq); };
   void mapLoaded.then(async () => {
     addBasemap(map, await basemap);
+    drawCameras(map, state.cameras.values());
     drawIncidents();
     drawAlerts();
     await loadGridStats().catch(() => {});
@@ -318,9 +326,16 @@ async function start(me: Me): Promise<void> {
     const z = await geo(map, 'incidents').getClusterExpansionZoom(f.properties.cluster_id);
     map.easeTo({ center: (f.geometry as any).coordinates, zoom: z });
   });
+  map.on('click', 'cameras', (e) => {
+    const id = String(e.features?.[0]?.properties?.id ?? '');
+    const cam = state.cameras.get(id);
+    if (!cam) return;
+    if (wall.active) { wall.put(cam); return; }
+    showCamera(cam);
+  });
   map.on('click', 'workers', (e) => { const f = e.features?.[0]; if (f) void showWorker(ctx, f.properties); });
   map.on('click', 'grid-fill', (e) => {
-    const hit = map.queryRenderedFeatures(e.point, { layers: ['incidents', 'workers', 'incident-clusters'] });
+    const hit = map.queryRenderedFeatures(e.point, { layers: ['incidents', 'workers', 'incident-clusters', 'cameras'] });
     if (hit.length) return;
     const f = e.features?.[0];
     if (!f) return;
@@ -329,7 +344,7 @@ async function start(me: Me): Promise<void> {
     map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id: f.id! }, { selected: true });
     void showGrid(ctx, { id: String(f.properties.id ?? f.id), name: String(f.properties.name || f.id) }, [e.lngLat.lng, e.lngLat.lat], state.workerList);
   });
-  for (const l of ['incidents', 'incident-clusters', 'workers', 'grid-fill'])
+  for (const l of ['incidents', 'incident-clusters', 'workers', 'cameras', 'grid-fill'])
     map.on('mouseenter', l, () => { map.getCanvas().style.cursor = 'pointer'; });
   let refreshAt = 0;
   const refresh = async () => {
@@ -361,7 +376,8 @@ async function start(me: Me): Promise<void> {
     map,
     pauseLive: (paused) => {
       state.replaying = paused;
-      if (paused) { drawAlertMarkers([]); return; }
+      if (paused) { drawAlertMarkers([]); figures.pauseFeed(); return; }
+      figures.resumeFeed();
       // back to now: every layer from the live state
       drawIncidents();
       drawAlerts();
@@ -370,13 +386,30 @@ async function start(me: Me): Promise<void> {
       geo(map, 'workers')?.setData({ type: 'FeatureCollection', features: [] });
       drawWorkers(all);
     },
-    feed: (ts, kind, text) => figures.feed(ts, kind, text),
+    feed: (ts, kind, text) => figures.replayFeed(ts, kind, text),
     alerts: (all) => drawAlertMarkers(all),
     alertText,
-    clearFeed: () => { document.getElementById('feed')!.replaceChildren(); },
+    clearFeed: () => figures.pauseFeed(),
     panel: (title, ...body) => frame(title, ...body),
   }, document.querySelector('.map-frame') as HTMLElement);
-  window.gridcc = { map, live, state, figures, openCase, replay, ready: true };
+  wall = new VideoWall(() => [...state.cameras.values()], () => $('#wall-toggle').classList.remove('on'));
+  document.querySelector('.map-frame')!.append(wall.el);
+  if (location.pathname === '/wall') toggleWall();
+  window.gridcc = { map, live, state, figures, openCase, replay, wall, ready: true };
+}
+
+let wall: VideoWall;
+function toggleWall(): void {
+  if (wall.active) { wall.close(); return; }
+  wall.open();
+  $('#wall-toggle').classList.add('on');
+  // an empty wall starts with the first cameras, in the order they are listed
+  if (wall.tiles.every((tl) => !tl.camera)) wall.fill([...state.cameras.values()], t('all'));
+}
+
+function showCamera(cam: Camera): void {
+  const { body } = cameraPanel(cam, (c) => { wall.put(c); $('#wall-toggle').classList.add('on'); });
+  frame(cam.name, body);
 }
 
 let selected: string[] = [];

@@ -13,6 +13,9 @@ export const STATUS_COLORS: Record<string, string> = {
   reported: '#ff5a5f', registered: '#ff9f43', dispatched: '#ffd23f', handled: '#3fb8ff',
   verified: '#7bdff2', closed: '#3ddc97', evaluated: '#2bb07f', rejected: '#7d8597',
 };
+// a camera's live state, as the video engine reports it (topic cameras)
+const CAMERA_STATE: any = ['match', ['get', 'state'], 'playing', '#3ddc97', 'connecting', '#74c0fc', 'retrying', '#ffd23f',
+  'stalled', '#ff9f43', 'failed', '#ff5a5f', '#7d8597'];
 const FONT = ['Noto Sans Regular'];
 const BOLD = ['Noto Sans Bold'];
 const BOUNDARY_LAYERS = ['district', 'street', 'community', 'grid', 'building'];
@@ -32,6 +35,7 @@ function style(): StyleSpecification {
       trails: { ...empty },
       workers: { ...empty, promoteId: 'wid' },
       cameras: { ...empty },
+      'camera-sectors': { ...empty },
       highlight: { ...empty },
       track: { ...empty },
       'track-stops': { ...empty },
@@ -65,8 +69,13 @@ function style(): StyleSpecification {
         paint: { 'line-color': '#d0ebff', 'line-width': 2.5 * k } },
       { id: 'trails', type: 'line', source: 'trails',
         paint: { 'line-color': '#63e6be', 'line-width': 2 * k, 'line-opacity': 0.55 } },
+      { id: 'camera-sectors', type: 'fill', source: 'camera-sectors', minzoom: 13,
+        paint: { 'fill-color': CAMERA_STATE, 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 13, 0.08, 17, 0.18] } },
+      { id: 'camera-sector-lines', type: 'line', source: 'camera-sectors', minzoom: 14,
+        paint: { 'line-color': CAMERA_STATE, 'line-width': 0.8 * k, 'line-opacity': 0.6 } },
       { id: 'cameras', type: 'circle', source: 'cameras',
-        paint: { 'circle-radius': 4 * k, 'circle-color': '#ced4da', 'circle-stroke-color': '#06101a', 'circle-stroke-width': 1 * k } },
+        paint: { 'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 3.5 * k, 17, 7 * k], 'circle-color': CAMERA_STATE,
+          'circle-stroke-color': '#06101a', 'circle-stroke-width': 1.5 * k } },
       { id: 'incident-clusters', type: 'circle', source: 'incidents', filter: ['has', 'point_count'],
         paint: { 'circle-color': '#ff922b', 'circle-opacity': 0.85, 'circle-stroke-color': '#ffe8cc', 'circle-stroke-width': 1.5 * k,
           'circle-radius': ['step', ['get', 'point_count'], 12 * k, 10, 16 * k, 50, 22 * k, 200, 28 * k] } },

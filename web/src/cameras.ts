@@ -1,0 +1,269 @@
+// Cameras on the map and on the wall: each camera is a point coloured by its
+// live state with its view sector beside it; a click opens its live view; the
+// video wall shows 1, 4, 9 or 16 of them, filled by grid, by case or by hand,
+// and a tour (轮巡) steps through a grid's or a street's cameras.
+import type { Map as MlMap } from 'maplibre-gl';
+import { api } from './api';
+import { clear, h } from './dom';
+import { t } from './i18n';
+import { geo } from './map';
+import { VideoPlayer } from './player';
+
+
+/** A camera as the page keeps it, whatever form it came in (a registry
+ * record or a change's Feature). */
+export interface Camera {
+  id: string; name: string; department: string | null;
+  lon: number; lat: number; heading: number; fov: number; range_m: number;
+  state: string; reason: string | null;
+  grid_id?: string | null; street_id?: string | null; community_id?: string | null;
+  sector?: any;
+}
+
+export function cameraFrom(x: any): Camera | null {
+  const p = x?.type === 'Feature' ? { ...(x.properties || {}), id: x.properties?.id ?? x.id } : x;
+  let lon = Number(p?.lon), lat = Number(p?.lat);
+  const g = x?.type === 'Feature' ? x.geometry : null;
+  if (g?.type === 'Point') [lon, lat] = g.coordinates;
+  if (!p?.id || !Number.isFinite(lon) || !Number.isFinite(lat)) return null;
+  return {
+    id: String(p.id), name: String(p.name || p.id), department: p.department ?? null,
+    lon, lat, heading: Number(p.heading) || 0, fov: Number(p.fov) || 360, range_m: Number(p.range_m) || 50,
+    state: String(p.state || 'connecting'), reason: p.reason ?? null,
+    grid_id: p.grid_id ?? null, street_id: p.street_id ?? null, community_id: p.community_id ?? null,
+    sector: p.sector ?? (g && g.type !== 'Point' ? g : undefined),
+  };
+}
+
+/** The view sector for drawing. The server's polygon when it sent one; else
+ * from heading, angle and range on a sphere, which at a few hundred metres
+ * differs from the server's by far less than a pixel. */
+function sectorGeometry(c: Camera): any {
+  if (c.sector?.type === 'Polygon') return c.sector;
+  const R = 6371008.8, d = c.range_m / R;
+  const lat1 = (c.lat * Math.PI) / 180, lon1 = (c.lon * Math.PI) / 180;
+  const at = (bearingDeg: number): [number, number] => {
+    const b = (bearingDeg * Math.PI) / 180;
+    const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b));
+    const lon2 = lon1 + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
+    return [(lon2 * 180) / Math.PI, (lat2 * 180) / Math.PI];
+  };
+  const ring: [number, number][] = [];
+  const full = c.fov >= 360, steps = Math.max(8, Math.ceil(c.fov / 5));
+  if (!full) ring.push([c.lon, c.lat]);
+  for (let i = 0; i <= steps; i++) ring.push(at(c.heading - c.fov / 2 + (c.fov * i) / steps));
+  ring.push(ring[0]);
+  return { type: 'Polygon', coordinates: [ring] };
+}
+
+export function drawCameras(map: MlMap, cams: Iterable<Camera>): void {
+  const pts: any[] = [], sectors: any[] = [];
+  for (const c of cams) {
+    const props = { id: c.id, name: c.name, state: c.state, heading: c.heading };
+    pts.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [c.lon, c.lat] }, properties: props });
+    sectors.push({ type: 'Feature', geometry: sectorGeometry(c), properties: props });
+  }
+  geo(map, 'cameras')?.setData({ type: 'FeatureCollection', features: pts } as any);
+  geo(map, 'camera-sectors')?.setData({ type: 'FeatureCollection', features: sectors } as any);
+}
+
+function stateLine(c: Camera): HTMLElement {
+  const s = h('span', { class: `cam-state cam-${c.state}` }, t(`cam_${c.state}` as any) || c.state);
+  return h('div', { class: 'cam-status' }, s, c.reason ? h('span', { class: 'muted' }, ` · ${c.reason}`) : null);
+}
+
+/** A tile: one live view with its name and state over it. */
+export class Tile {
+  readonly el: HTMLElement;
+  player: VideoPlayer | null = null;
+  camera: Camera | null = null;
+  private label: HTMLElement;
+  private status: HTMLElement;
+
+  constructor(onclick?: (tile: Tile) => void) {
+    this.label = h('span', { class: 'tile-name' });
+    this.status = h('span', { class: 'tile-state' });
+    this.el = h('div', { class: 'tile', onclick: () => onclick?.(this) },
+      h('div', { class: 'tile-bar' }, this.label, this.status));
+  }
+
+  show(c: Camera | null): void {
+    if (this.camera?.id === c?.id) return;
+    this.player?.stop();
+    this.player?.video.remove();
+    this.player = null;
+    this.camera = c;
+    this.label.textContent = c ? c.name : '';
+    this.status.textContent = '';
+    this.el.classList.toggle('empty', !c);
+    if (!c) return;
+    const p = new VideoPlayer(c.id);
+    p.onState = (s, why) => { this.status.textContent = s === 'playing' ? '' : `${t(`cam_${s}` as any) || s}${why ? ' · ' + why : ''}`; };
+    this.el.prepend(p.video);
+    this.player = p;
+    p.start();
+  }
+}
+
+/** The panel of one camera: its live view, state and a snapshot. */
+export function cameraPanel(c: Camera, addToWall: (c: Camera) => void): { body: HTMLElement; stop: () => void } {
+  const tile = new Tile();
+  tile.show(c);
+  const snap = h('div', { class: 'cam-snapshot' });
+  const body = h('div', { class: 'camera-panel' },
+    tile.el, stateLine(c),
+    h('div', { class: 'kv' },
+      c.department ? h('span', {}, `${t('department')}: ${c.department}`) : null,
+      h('span', {}, `${t('cam_heading')} ${Math.round(c.heading)}° · ${t('cam_fov')} ${Math.round(c.fov)}° · ${t('cam_range')} ${Math.round(c.range_m)} m`)),
+    h('div', { class: 'actions' },
+      h('button', { class: 'act', id: 'cam-snapshot', onclick: () => void snapshot(c.id, snap) }, t('cam_snapshot')),
+      h('button', { class: 'act', id: 'cam-to-wall', onclick: () => addToWall(c) }, t('cam_to_wall'))),
+    snap);
+  return { body, stop: () => tile.show(null) };
+}
+
+async function snapshot(id: string, into: HTMLElement): Promise<void> {
+  clear(into);
+  try {
+    const r = await fetch(`/api/cameras/${encodeURIComponent(id)}/snapshot.jpg`, {
+      headers: { Authorization: `Bearer ${localStorage.getItem('gridcc.token') || ''}` },
+    });
+    if (!r.ok) {
+      const j = await r.json().catch(() => null);
+      into.append(h('span', { class: 'muted' }, j?.error?.message || `HTTP ${r.status}`));
+      return;
+    }
+    into.append(h('img', { class: 'photo', alt: id, src: URL.createObjectURL(await r.blob()) }));
+  } catch (e) {
+    into.append(h('span', { class: 'muted' }, String(e)));
+  }
+}
+
+export const LAYOUTS = [1, 4, 9, 16] as const;
+
+/** The video wall over the map: n tiles, filled by grid, by case or by
+ * hand, and a tour that steps through a list of cameras n at a time. */
+export class VideoWall {
+  readonly el: HTMLElement;
+  tiles: Tile[] = [];
+  private grid: HTMLElement;
+  private picked = 0;               // the tile a camera picked by hand goes to
+  private tourList: Camera[] = [];
+  private tourAt = 0;
+  private tourTimer = 0;
+  private status: HTMLElement;
+  active = false;
+
+  constructor(private cameras: () => Camera[], private onClose: () => void) {
+    this.grid = h('div', { class: 'wall-tiles' });
+    this.status = h('span', { class: 'muted', id: 'wall-status' });
+    const layout = h('select', { id: 'wall-layout', onchange: (e: Event) => this.layout(Number((e.target as HTMLSelectElement).value)) },
+      ...LAYOUTS.map((n) => h('option', { value: String(n) }, `${n}`)));
+    (layout as HTMLSelectElement).value = '4';
+    const secs = h('input', { type: 'number', id: 'wall-tour-seconds', min: '5', max: '600', value: '15' }) as HTMLInputElement;
+    this.el = h('div', { class: 'video-wall', id: 'video-wall', hidden: true },
+      h('div', { class: 'wall-bar' },
+        h('b', {}, t('video_wall')),
+        h('label', {}, t('wall_layout'), layout),
+        h('button', { class: 'act', id: 'wall-tour', onclick: () => this.tourToggle(Number(secs.value)) }, t('wall_tour')), secs, h('span', {}, 's'),
+        this.status,
+        h('button', { class: 'link', id: 'wall-close', onclick: () => this.close() }, t('close'))),
+      this.grid);
+    this.layout(4);
+  }
+
+  open(): void { this.el.hidden = false; this.active = true; }
+
+  close(): void {
+    this.stopTour();
+    for (const tl of this.tiles) tl.show(null);
+    this.el.hidden = true;
+    this.active = false;
+    this.onClose();
+  }
+
+  layout(n: number): void {
+    if (!LAYOUTS.includes(n as any)) return;
+    const keep = this.tiles.map((tl) => tl.camera);
+    for (const tl of this.tiles.slice(n)) tl.show(null);
+    this.tiles = this.tiles.slice(0, n);
+    while (this.tiles.length < n) this.tiles.push(new Tile((tl) => this.pick(tl)));
+    this.grid.style.setProperty('--side', String(Math.sqrt(n)));
+    this.grid.replaceChildren(...this.tiles.map((tl) => tl.el));
+    this.tiles.forEach((tl, i) => tl.show(keep[i] ?? tl.camera));
+    this.picked = Math.min(this.picked, n - 1);
+    this.mark();
+  }
+
+  /** These cameras, in order, from the first tile; the rest empty. */
+  fill(cams: Camera[], why: string): void {
+    this.stopTour();
+    this.open();
+    this.tiles.forEach((tl, i) => tl.show(cams[i] ?? null));
+    this.status.textContent = `${why} · ${cams.length} ${t('cam_count')}`;
+  }
+
+  /** By hand: into the tile picked last, then the next. */
+  put(c: Camera): void {
+    this.open();
+    this.tiles[this.picked].show(c);
+    this.picked = (this.picked + 1) % this.tiles.length;
+    this.mark();
+  }
+
+  fillGrid(gridId: string, name: string): void {
+    this.fill(this.cameras().filter((c) => c.grid_id === gridId), `${t('grid')} ${name}`);
+  }
+
+  async fillCase(caseNo: string): Promise<void> {
+    const c = await api<any>(`/api/incidents/${encodeURIComponent(caseNo)}`);
+    const ids = ((c.properties?.cameras ?? c.cameras ?? []) as any[]).map((x) => String(x.id));
+    const all = new Map(this.cameras().map((x) => [x.id, x]));
+    this.fill(ids.map((id) => all.get(id)).filter((x): x is Camera => !!x), `${t('case')} ${caseNo}`);
+  }
+
+  /** 轮巡: the list n at a time, a step every `seconds`. */
+  tour(cams: Camera[], seconds: number, why: string): void {
+    this.stopTour();
+    this.open();
+    this.tourList = cams;
+    this.tourAt = 0;
+    const step = () => {
+      const n = this.tiles.length;
+      const page = this.tourList.slice(this.tourAt, this.tourAt + n);
+      this.tiles.forEach((tl, i) => tl.show(page[i] ?? null));
+      this.status.textContent = `${t('wall_tour')} ${why} · ${this.tourAt + 1}–${this.tourAt + page.length}/${this.tourList.length}`;
+      this.tourAt = this.tourAt + n >= this.tourList.length ? 0 : this.tourAt + n;
+    };
+    step();
+    if (cams.length > this.tiles.length) this.tourTimer = window.setInterval(step, Math.max(5, seconds) * 1000);
+    document.getElementById('wall-tour')?.classList.add('on');
+  }
+
+  private tourToggle(seconds: number): void {
+    if (this.tourTimer || this.tourList.length) { this.stopTour(); return; }
+    const shown = this.tiles.map((tl) => tl.camera).find((c) => c);
+    // the shown camera's grid, else its street, else every camera
+    const all = this.cameras();
+    const inGrid = shown?.grid_id ? all.filter((c) => c.grid_id === shown.grid_id) : [];
+    const inStreet = shown?.street_id ? all.filter((c) => c.street_id === shown.street_id) : [];
+    const list = inGrid.length > this.tiles.length ? inGrid : inStreet.length ? inStreet : all;
+    this.tour(list, seconds, list === inGrid ? t('grid') : list === inStreet ? t('street') : t('all'));
+  }
+
+  private stopTour(): void {
+    window.clearInterval(this.tourTimer);
+    this.tourTimer = 0;
+    this.tourList = [];
+    document.getElementById('wall-tour')?.classList.remove('on');
+  }
+
+  private pick(tl: Tile): void {
+    this.picked = this.tiles.indexOf(tl);
+    this.mark();
+  }
+
+  private mark(): void {
+    this.tiles.forEach((tl, i) => tl.el.classList.toggle('picked', i === this.picked));
+  }
+}
