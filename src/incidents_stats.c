@@ -69,10 +69,14 @@ static int stats_row(void *ud, json_t *row)
     major[strcspn(major, ".")] = 0;
     count(u->by_category, major);
     json_t *dl = json_object_get(row, "deadline");
-    if (json_is_integer(dl) && json_integer_value(dl) < x->now)
-        u->overdue_now++;
     json_t *closed = json_object_get(row, "closed_at");
     int st = incident_status_parse(status);
+    /* 超期: an open case past its deadline, or one that went past a deadline
+     * before (escalation gives it a new one, but it stays an overdue case
+     * until it is closed) */
+    if (!json_is_integer(closed) && st != INC_REJECTED &&
+        ((json_is_integer(dl) && json_integer_value(dl) < x->now) || jint(row, "overdue_count") > 0))
+        u->overdue_now++;
     if (json_is_integer(closed) && st != INC_REJECTED) {
         u->finished++;
         if (jint(row, "overdue_count") == 0)

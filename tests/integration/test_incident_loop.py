@@ -331,6 +331,24 @@ def test_escalation_by_timer():
     esc = [h for h in b["history"] if h["action"] == "escalate"]
     assert esc[0]["actor"] == "system" and "community 松清园社区" in esc[0]["note"], esc
     assert b["overdue_count"] == 1
+    # escalated again under a day's limit, it has a deadline far ahead, and
+    # is still an overdue case (超期) until it is closed: the statistics
+    # counted only cases past their current deadline, which escalation moves
+    st, _ = d.json("PUT", "/api/time-limits", {"category": "E05.06", "step": "register", "seconds": 86400}, ctx["root"])
+    assert st == 200
+    wait_for(lambda: d.json("GET", "/api/incidents/" + case, token=ctx["op"])[1]["properties"]["deadline"]
+             > time.time() + 3600, "the escalation under the new limit")
+    grid = b["grid_id"]
+    st, lst = d.json("GET", q("/api/incidents", grid=grid, status="reported,registered,dispatched,handled,verified",
+                              limit=1000), token=ctx["op"])
+    assert st == 200
+    now = time.time()
+    assert not [f for f in lst["features"] if (f["properties"].get("deadline") or now + 1) < now], \
+        "a case past its deadline in the grid: the check below would pass anyway"
+    st, stats = d.json("GET", "/api/incidents/stats?level=grid", token=ctx["op"])
+    assert st == 200
+    unit = [u for u in stats["units"] if u["id"] == grid]
+    assert unit and unit[0]["overdue"] >= 1, unit
 
 
 def test_deadline_survives_kill9():

@@ -94,7 +94,8 @@ async function logout(): Promise<void> {
 
 function incidentFeature(f: any): any {
   const p = f.properties || {};
-  const overdue = OPEN.includes(p.status) && p.deadline && p.deadline * 1000 < Date.now();
+  // 超期: past the deadline now, or past one before (escalation set a new one)
+  const overdue = OPEN.includes(p.status) && ((p.deadline && p.deadline * 1000 < Date.now()) || p.overdue_count > 0);
   return {
     type: 'Feature', geometry: f.geometry,
     properties: { case_no: p.case_no || f.id, id: p.id, status: p.status, category: p.category, grid_id: p.grid_id, overdue: !!overdue },
