@@ -375,7 +375,7 @@ int store_camera_replace(store *s, const store_camera *c, gc_err *err);
 int store_camera_delete(store *s, const char *id, gc_err *err);
 /* GC_ENOTFOUND when absent; out->sector_wkb is NULL. */
 int store_camera_get(store *s, const char *id, store_camera *out, gc_err *err);
-/* Cameras in id order; with bbox (minlon, minlat, maxlon, maxlat) those whose
+/* Cameras in id order (cb NULL: only count them); with bbox (minlon, minlat, maxlon, maxlat) those whose
  * sector's extent meets it. limit 0: all. *matched (may be NULL): how many
  * match regardless of limit and offset. */
 int store_cameras_list(store *s, const double *bbox, int64_t limit, int64_t offset,

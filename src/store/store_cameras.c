@@ -59,7 +59,7 @@ static int append_change(store *s, const char *id, gc_err *err)
     json_t *sec = sector ? json_loads(sector, 0, NULL) : NULL;
     sqlite3_reset(st);
     json_t *props = json_pack(
-        "{s:s,s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:f,s:s,s:s,s:s}", "id", c.id, "name", c.name, "url",
+        "{s:s,s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:s,s:s,s:s}", "id", c.id, "name", c.name, "url",
         c.url_public, "lon", c.lon, "lat", c.lat, "heading", c.heading, "fov", c.fov, "range_m",
         c.range_m, "state", c.state, "state_at", c.state_at, "updated_at", c.updated_at);
     json_object_set_new(props, "department", c.department[0] ? json_string(c.department) : json_null());
@@ -248,6 +248,8 @@ int store_cameras_list(store *s, const double *bbox, int64_t limit, int64_t offs
         if (r != SQLITE_ROW)
             return store_db_fail(s, err, "cameras");
     }
+    if (!cb)
+        return 0;
     sqlite3_stmt *st =
         store_stmt(s, bbox ? "SELECT " CAMERA_COLS " FROM cameras" IN_BBOX
                              " ORDER BY id LIMIT ?5 OFFSET ?6"
