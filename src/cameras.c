@@ -23,9 +23,9 @@
 /* Rounding of a point computed onto an edge must not put it outside. */
 #define EDGE_EPS_DEG 1e-9
 #define EDGE_EPS_M 1e-6
-/* A side edge is drawn through this many geodesic segments: at 69°N a
- * 2 km straight lon/lat line strays ~0.2 m from the geodesic. */
-#define SIDE_SEGMENTS 8
+#define SIDE_SEGMENT_M 250.0
+/* 1e-7° is 1.1 cm north-south, 0.4 cm east-west at 70°N */
+#define SECTOR_MARGIN_DEG 1e-7
 
 static const struct geod_geodesic *wgs84(void)
 {
@@ -63,45 +63,75 @@ bool cameras_sees(const store_camera *c, double lon, double lat, double *distanc
     return off <= c->fov / 2 + EDGE_EPS_DEG;
 }
 
+/* Twice the signed area of a ring in lon/lat (positive: counterclockwise). */
+static double ring_area2(OGRGeometryH ring)
+{
+    double a = 0;
+    int n = OGR_G_GetPointCount(ring);
+    for (int i = 0; i + 1 < n; i++)
+        a += OGR_G_GetX(ring, i) * OGR_G_GetY(ring, i + 1) -
+             OGR_G_GetX(ring, i + 1) * OGR_G_GetY(ring, i);
+    return a;
+}
+
 OGRGeometryH cameras_sector_polygon(const store_camera *c)
 {
     bool full = c->fov >= 360.0;
     double fov = full ? 360.0 : c->fov;
+    double start = c->heading - fov / 2;
     int n = (int)ceil(fov / CAMERAS_ARC_STEP_DEG);
     if (n < 2)
         n = 2;
     double step = fov / n;
     /* vertices at r / cos(step/2): the chords between them touch the arc */
     double r = c->range_m / cos(step / 2 * G_PI / 180.0);
-    double start = c->heading - fov / 2;
-    GArray *pts = g_array_new(FALSE, FALSE, 2 * sizeof(double));
-    double p[2];
-    /* compass order (apex, left edge, arc, right edge) runs clockwise on the
-     * map; the ring is added in reverse, counterclockwise as RFC 7946 wants */
+    /* a side edge is a geodesic; a straight lon/lat segment of L metres
+     * strays from it by about L² tan(lat) / 8R: 250 m keeps that under a
+     * millimetre at 70°N */
+    int side = (int)ceil(c->range_m / SIDE_SEGMENT_M);
+    if (side < 4)
+        side = 4;
+    OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
+    double x, y;
     if (!full)
-        for (int i = 0; i < SIDE_SEGMENTS; i++) {
-            direct(c, start, c->range_m * i / SIDE_SEGMENTS, &p[0], &p[1]);
-            g_array_append_val(pts, p);
+        for (int i = 0; i < side; i++) {
+            direct(c, start, c->range_m * i / side, &x, &y);
+            OGR_G_AddPoint_2D(ring, x, y);
         }
     for (int i = 0; i <= n; i++) {
         if (full && i == n)
             break;
-        direct(c, start + step * i, r, &p[0], &p[1]);
-        g_array_append_val(pts, p);
+        direct(c, start + step * i, r, &x, &y);
+        OGR_G_AddPoint_2D(ring, x, y);
     }
     if (!full)
-        for (int i = SIDE_SEGMENTS - 1; i > 0; i--) {
-            direct(c, start + fov, c->range_m * i / SIDE_SEGMENTS, &p[0], &p[1]);
-            g_array_append_val(pts, p);
+        for (int i = side - 1; i > 0; i--) {
+            direct(c, start + fov, c->range_m * i / side, &x, &y);
+            OGR_G_AddPoint_2D(ring, x, y);
         }
-    OGRGeometryH ring = OGR_G_CreateGeometry(wkbLinearRing);
-    const double *xy = (const double *)pts->data;
-    OGR_G_AddPoint_2D(ring, xy[0], xy[1]);
-    for (guint i = pts->len; i-- > 0;)
-        OGR_G_AddPoint_2D(ring, xy[2 * i], xy[2 * i + 1]);
-    g_array_free(pts, TRUE);
+    OGR_G_AddPoint_2D(ring, OGR_G_GetX(ring, 0), OGR_G_GetY(ring, 0));
     OGRGeometryH poly = OGR_G_CreateGeometry(wkbPolygon);
     OGR_G_AddGeometryDirectly(poly, ring);
+    /* a centimetre's margin, so that a point exactly on an edge (inside by
+     * the rule) is not a rounding outside the drawing */
+    OGRGeometryH grown = OGR_G_Buffer(poly, SECTOR_MARGIN_DEG, 1);
+    if (grown && OGR_GT_Flatten(OGR_G_GetGeometryType(grown)) == wkbPolygon) {
+        OGR_G_DestroyGeometry(poly);
+        poly = grown;
+    } else if (grown) {
+        OGR_G_DestroyGeometry(grown);
+    }
+    /* RFC 7946: exterior rings counterclockwise */
+    OGRGeometryH ext = OGR_G_GetGeometryRef(poly, 0);
+    if (ring_area2(ext) < 0) {
+        OGRGeometryH rev = OGR_G_CreateGeometry(wkbLinearRing);
+        for (int i = OGR_G_GetPointCount(ext); i-- > 0;)
+            OGR_G_AddPoint_2D(rev, OGR_G_GetX(ext, i), OGR_G_GetY(ext, i));
+        OGRGeometryH p2 = OGR_G_CreateGeometry(wkbPolygon);
+        OGR_G_AddGeometryDirectly(p2, rev);
+        OGR_G_DestroyGeometry(poly);
+        poly = p2;
+    }
     return poly;
 }
 

@@ -36,9 +36,11 @@
 /* The view sector as a polygon in lon/lat (caller destroys it with
  * OGR_G_DestroyGeometry): the apex at the camera, side edges along the
  * geodesics at heading ± fov/2, and the arc drawn through vertices set just
- * beyond the range (circumscribed: chords never cut inside the arc), so the
- * polygon holds every point cameras_sees accepts and little more (at most
- * 0.02 % of the range beyond the arc). fov 360: a ring around the camera. */
+ * beyond the range (circumscribed: chords never cut inside the arc), grown
+ * by a centimetre, so the polygon holds every point cameras_sees accepts
+ * (edges included) and little more (0.02 % of the range beyond the arc, a
+ * centimetre beside the edges). fov 360: a disc around the camera. Exterior
+ * ring counterclockwise (RFC 7946). */
 OGRGeometryH cameras_sector_polygon(const store_camera *c);
 /* The same as a GeoJSON geometry (new reference). */
 json_t *cameras_sector_geojson(const store_camera *c);
