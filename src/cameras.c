@@ -59,7 +59,7 @@ bool cameras_sees(const store_camera *c, double lon, double lat, double *distanc
         return false;
     if (s12 <= EDGE_EPS_M || c->fov >= 360.0)
         return true;
-    double off = fabs(remainder(b - c->heading, 360.0));   /* [0, 180] */
+    double off = fabs(remainder(b - c->heading, 360.0)); /* [0, 180] */
     return off <= c->fov / 2 + EDGE_EPS_DEG;
 }
 
@@ -151,8 +151,8 @@ json_t *cameras_sector_geojson(const store_camera *c)
 
 static bool credential_param(const char *kv)
 {
-    static const char *names[] = {"user",  "username", "password", "pass", "pwd",
-                                  "passwd", "token",   "auth",     "key"};
+    static const char *names[] = {"user",   "username", "password", "pass", "pwd",
+                                  "passwd", "token",    "auth",     "key"};
     size_t n = strcspn(kv, "=");
     for (size_t i = 0; i < G_N_ELEMENTS(names); i++)
         if (strlen(names[i]) == n && !strncasecmp(kv, names[i], n))
@@ -163,7 +163,8 @@ static bool credential_param(const char *kv)
 int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
 {
     if (!url || !*url)
-        return gc_fail(err, GC_EINVAL, "url", "url is required (rtsp://[user:password@]host[:port]/path)");
+        return gc_fail(err, GC_EINVAL, "url",
+                       "url is required (rtsp://[user:password@]host[:port]/path)");
     if (strlen(url) > 1023)
         return gc_fail(err, GC_EINVAL, "url", "url: at most 1023 bytes");
     GError *ge = NULL;
@@ -279,8 +280,10 @@ static int check_area(const crs_def *d, double lon, double lat, gc_err *err)
 {
     if (d->kind == CRS_GCJ02 || d->kind == CRS_BD09) {
         if (!crs_in_china(lon, lat))
-            return gc_fail(err, GC_EINVAL, "lon", "lon/lat %.6f %.6f lie outside China, "
-                                                  "where %s applies", lon, lat, d->name);
+            return gc_fail(err, GC_EINVAL, "lon",
+                           "lon/lat %.6f %.6f lie outside China, "
+                           "where %s applies",
+                           lon, lat, d->name);
         return 0;
     }
     if (d->kind != CRS_EPSG || d->epsg == 4326)
@@ -296,7 +299,8 @@ static int check_area(const crs_def *d, double lon, double lat, gc_err *err)
         if (!in_lon || lat < s || lat > n)
             rc = gc_fail(err, GC_EINVAL, "lon",
                          "lon/lat %.6f %.6f lie outside the area of %s (lon %g to %g, lat %g "
-                         "to %g)", lon, lat, d->name, w, e, s, n);
+                         "to %g)",
+                         lon, lat, d->name, w, e, s, n);
     }
     proj_destroy(pj);
     proj_context_destroy(ctx);
@@ -381,8 +385,7 @@ int cameras_from_json(json_t *in, const char *path_id, store_camera *out, gc_err
     if (cameras_url_check(url, out->url_public, sizeof out->url_public, err))
         return GC_EINVAL;
     snprintf(out->url, sizeof out->url, "%s", url);
-    if (position(in, out, err) ||
-        required(in, "heading", 0, 360, false, &out->heading, err))
+    if (position(in, out, err) || required(in, "heading", 0, 360, false, &out->heading, err))
         return GC_EINVAL;
     if (out->heading >= 360)
         return gc_fail(err, GC_EINVAL, "heading",
@@ -396,7 +399,10 @@ int cameras_from_json(json_t *in, const char *path_id, store_camera *out, gc_err
     return 0;
 }
 
-static json_t *opt_text(const char *s) { return s && *s ? json_string(s) : json_null(); }
+static json_t *opt_text(const char *s)
+{
+    return s && *s ? json_string(s) : json_null();
+}
 
 static json_t *record(const store_camera *c, bool with_credentials)
 {
@@ -454,8 +460,7 @@ int cameras_save(store *s, const store_camera *c, cameras_mode mode, bool *creat
     g_free(wkb);
     if (!rc) {
         /* the public URL only: the credentialed one is never logged */
-        log_info("cameras", "%s id=%s url=%s", made ? "created" : "replaced", c->id,
-                 c->url_public);
+        log_info("cameras", "%s id=%s url=%s", made ? "created" : "replaced", c->id, c->url_public);
         if (created)
             *created = made;
     }
@@ -466,7 +471,7 @@ int cameras_save(store *s, const store_camera *c, cameras_mode mode, bool *creat
 
 typedef struct match {
     double lon, lat;
-    GArray *hits;   /* store_incident_camera */
+    GArray *hits; /* store_incident_camera */
     GPtrArray *names;
 } match;
 
@@ -522,7 +527,7 @@ typedef struct lines_ctx {
     int depth;
     bool in_features_key, features_array;
     int features_depth;
-    GArray *lines;   /* long: line of feature i */
+    GArray *lines; /* long: line of feature i */
     size_t pos_line_scan;
     long line;
     yajl_handle h;
@@ -582,10 +587,22 @@ static int lc_scalar(void *ud)
     ((lines_ctx *)ud)->in_features_key = false;
     return 1;
 }
-static int lc_null(void *ud) { return lc_scalar(ud); }
-static int lc_bool(void *ud, int b) { return lc_scalar(ud); }
-static int lc_num(void *ud, const char *s, size_t l) { return lc_scalar(ud); }
-static int lc_str(void *ud, const unsigned char *s, size_t l) { return lc_scalar(ud); }
+static int lc_null(void *ud)
+{
+    return lc_scalar(ud);
+}
+static int lc_bool(void *ud, int b)
+{
+    return lc_scalar(ud);
+}
+static int lc_num(void *ud, const char *s, size_t l)
+{
+    return lc_scalar(ud);
+}
+static int lc_str(void *ud, const unsigned char *s, size_t l)
+{
+    return lc_scalar(ud);
+}
 
 static GArray *geojson_lines(const char *path)
 {
@@ -593,17 +610,18 @@ static GArray *geojson_lines(const char *path)
     gsize len;
     if (!g_file_get_contents(path, &buf, &len, NULL))
         return NULL;
-    static const yajl_callbacks cb = {lc_null,  lc_bool,  NULL,          NULL,       lc_num,
-                                      lc_str,   lc_start_map, lc_key,    lc_end_map, lc_start_array,
-                                      lc_end_array};
-    lines_ctx c = {.buf = (const unsigned char *)buf, .lines = g_array_new(FALSE, FALSE, sizeof(long)),
+    static const yajl_callbacks cb = {lc_null,    lc_bool,        NULL,         NULL,
+                                      lc_num,     lc_str,         lc_start_map, lc_key,
+                                      lc_end_map, lc_start_array, lc_end_array};
+    lines_ctx c = {.buf = (const unsigned char *)buf,
+                   .lines = g_array_new(FALSE, FALSE, sizeof(long)),
                    .line = 1};
     c.h = yajl_alloc(&cb, NULL, &c);
     bool ok = yajl_parse(c.h, (const unsigned char *)buf, len) == yajl_status_ok &&
               yajl_complete_parse(c.h) == yajl_status_ok;
     yajl_free(c.h);
     g_free(buf);
-    if (!ok) {   /* OGR says what is wrong with the file */
+    if (!ok) { /* OGR says what is wrong with the file */
         g_array_free(c.lines, TRUE);
         return NULL;
     }
@@ -661,14 +679,15 @@ int cameras_import(store *s, const char *path, cameras_import_report *rep, gc_er
     }
     CPLErrorReset();
     CPLPushErrorHandler(CPLQuietErrorHandler);
-    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL,
-                                 (const char *const *)oo, NULL);
+    GDALDatasetH ds =
+        GDALOpenEx(path, GDAL_OF_VECTOR | GDAL_OF_READONLY, NULL, (const char *const *)oo, NULL);
     CPLPopErrorHandler();
     CSLDestroy(oo);
     if (!ds)
         return gc_fail(err, GC_EINVAL, "file", "%s: cannot read as CSV or GeoJSON: %s", path,
-                       CPLGetLastErrorMsg()[0] ? CPLGetLastErrorMsg() : "no such file, or not "
-                                                                         "a vector format");
+                       CPLGetLastErrorMsg()[0] ? CPLGetLastErrorMsg()
+                                               : "no such file, or not "
+                                                 "a vector format");
     OGRLayerH L = GDALDatasetGetLayerCount(ds) ? GDALDatasetGetLayer(ds, 0) : NULL;
     if (!L) {
         GDALClose(ds);
@@ -693,9 +712,9 @@ int cameras_import(store *s, const char *path, cameras_import_report *rep, gc_er
     while ((f = OGR_L_GetNextFeature(L))) {
         k++;
         rep->features++;
-        long line = csv ? (long)OGR_F_GetFID(f) + 1
-                        : lines && (guint)(k - 1) < lines->len ? g_array_index(lines, long, k - 1)
-                                                               : 0;
+        long line = csv                                    ? (long)OGR_F_GetFID(f) + 1
+                    : lines && (guint)(k - 1) < lines->len ? g_array_index(lines, long, k - 1)
+                                                           : 0;
         json_t *in = feature_json(f, d);
         OGRGeometryH g = OGR_F_GetGeometryRef(f);
         if (g && !OGR_G_IsEmpty(g)) {

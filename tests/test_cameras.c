@@ -47,12 +47,12 @@ static bool sees_at(const store_camera *c, double azi, double d)
 static void test_across_north(void **st)
 {
     store_camera c = cam(116.32, 40.0, 350, 40, 200);
-    assert_true(sees_at(&c, 5, 100));     /* 15° right of 350 */
+    assert_true(sees_at(&c, 5, 100)); /* 15° right of 350 */
     assert_true(sees_at(&c, 335, 100));
     assert_true(sees_at(&c, 0, 150));
-    assert_false(sees_at(&c, 30, 100));   /* 40° right: outside */
+    assert_false(sees_at(&c, 30, 100)); /* 40° right: outside */
     assert_false(sees_at(&c, 320, 100));
-    assert_false(sees_at(&c, 170, 100));  /* behind */
+    assert_false(sees_at(&c, 170, 100)); /* behind */
     double d, b, lon, lat;
     at(&c, 5, 100, &lon, &lat);
     cameras_sees(&c, lon, lat, &d, &b);
@@ -64,9 +64,9 @@ static void test_range_boundary(void **st)
 {
     store_camera c = cam(116.32, 40.0, 90, 60, 150);
     assert_true(sees_at(&c, 90, 149.999));
-    assert_true(sees_at(&c, 90, 150));    /* on the arc */
+    assert_true(sees_at(&c, 90, 150)); /* on the arc */
     assert_false(sees_at(&c, 90, 150.001));
-    assert_true(sees_at(&c, 90, 0));      /* the camera's own spot */
+    assert_true(sees_at(&c, 90, 0)); /* the camera's own spot */
 }
 
 static void test_exactly_on_edges(void **st)
@@ -75,7 +75,7 @@ static void test_exactly_on_edges(void **st)
     /* side edges at 10 ± 25: -15 (345) and 35 */
     assert_true(sees_at(&c, 35, 120));
     assert_true(sees_at(&c, 345, 120));
-    assert_true(sees_at(&c, -15, 300));   /* the corner: edge and arc */
+    assert_true(sees_at(&c, -15, 300)); /* the corner: edge and arc */
     assert_false(sees_at(&c, 35 + 1e-6, 120));
     assert_false(sees_at(&c, 345 - 1e-6, 120));
 }
@@ -94,7 +94,7 @@ static void test_fov_360(void **st)
     at(&c, 0, 0, &lon, &lat);
     OGRGeometryH p = OGR_G_CreateGeometry(wkbPoint);
     OGR_G_SetPoint_2D(p, 0, lon, lat);
-    assert_true(OGR_G_Contains(g, p));   /* the camera itself: a disc, no apex notch */
+    assert_true(OGR_G_Contains(g, p)); /* the camera itself: a disc, no apex notch */
     OGR_G_DestroyGeometry(p);
     OGR_G_DestroyGeometry(g);
 }
@@ -104,17 +104,17 @@ static void test_fov_360(void **st)
  * here (5 cm) catch both. */
 static void test_high_latitude(void **st)
 {
-    store_camera c = cam(18.95, 69.65, 90, 20, 1000);   /* Tromsø, looking east */
+    store_camera c = cam(18.95, 69.65, 90, 20, 1000); /* Tromsø, looking east */
     assert_true(sees_at(&c, 95, 999.95));
     assert_false(sees_at(&c, 95, 1000.05));
-    assert_true(sees_at(&c, 45 + 55, 999.95));    /* the edge at 100° */
+    assert_true(sees_at(&c, 45 + 55, 999.95)); /* the edge at 100° */
     /* 0.02° east is 776 m here (2.2 km to arithmetic that forgets the
      * cosine of the latitude); 0.03° is 1,164 m */
     assert_true(cameras_sees(&c, c.lon + 0.02, c.lat, NULL, NULL));
     assert_false(cameras_sees(&c, c.lon + 0.03, c.lat, NULL, NULL));
     double d;
     cameras_sees(&c, c.lon + 0.01, c.lat, &d, NULL);
-    assert_true(fabs(d - 388.2) < 1.0);   /* 0.01° of longitude at 69.65°N */
+    assert_true(fabs(d - 388.2) < 1.0); /* 0.01° of longitude at 69.65°N */
 }
 
 /* Every point cameras_sees accepts lies in the polygon; every point it
@@ -233,30 +233,50 @@ static void test_records(void **st)
     store_camera c;
     gc_err e = {0};
     assert_int_equal(from("{\"id\":\"c-1.a_b\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,"
-                          "\"fov\":360,\"range_m\":\"50\"}", &c, &e), 0);
+                          "\"fov\":360,\"range_m\":\"50\"}",
+                          &c, &e),
+                     0);
     assert_string_equal(c.name, "c-1.a_b");
     assert_string_equal(c.url_public, "rtsp://h/x");
     assert_true(isnan(c.height_m));
     bad("{" OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":50}", "id");
-    bad("{\"id\":\"a b\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":50}", "id");
-    bad("{\"id\":\"a\",\"url\":\"http://h/\",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":50}", "url");
-    bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":360,\"fov\":30,\"range_m\":50}", "heading");
-    bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":-1,\"fov\":30,\"range_m\":50}", "heading");
-    bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":0,\"range_m\":50}", "fov");
-    bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":361,\"range_m\":50}", "fov");
-    bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":0}", "range_m");
+    bad("{\"id\":\"a b\"," OK_URL
+        ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":50}",
+        "id");
+    bad("{\"id\":\"a\",\"url\":\"http://h/"
+        "\",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":50}",
+        "url");
+    bad("{\"id\":\"a\"," OK_URL
+        ",\"lon\":116.3,\"lat\":40,\"heading\":360,\"fov\":30,\"range_m\":50}",
+        "heading");
+    bad("{\"id\":\"a\"," OK_URL
+        ",\"lon\":116.3,\"lat\":40,\"heading\":-1,\"fov\":30,\"range_m\":50}",
+        "heading");
+    bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":0,\"range_m\":50}",
+        "fov");
+    bad("{\"id\":\"a\"," OK_URL
+        ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":361,\"range_m\":50}",
+        "fov");
+    bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":0}",
+        "range_m");
     bad("{\"id\":\"a\"," OK_URL ",\"lon\":116.3,\"lat\":40,\"heading\":0,\"fov\":30}", "range_m");
-    bad("{\"id\":\"a\"," OK_URL ",\"lon\":190,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":5}", "lon");
+    bad("{\"id\":\"a\"," OK_URL ",\"lon\":190,\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":5}",
+        "lon");
     bad("{\"id\":\"a\"," OK_URL ",\"lat\":40,\"heading\":0,\"fov\":30,\"range_m\":5}", "lon");
     /* UTM 50N covers 114°E to 120°E north of the equator */
     bad("{\"id\":\"a\"," OK_URL ",\"lon\":500000,\"lat\":-2000000,\"crs\":\"EPSG:32650\","
-        "\"heading\":0,\"fov\":30,\"range_m\":5}", "lon");
+        "\"heading\":0,\"fov\":30,\"range_m\":5}",
+        "lon");
     bad("{\"id\":\"a\"," OK_URL ",\"lon\":2.35,\"lat\":48.85,\"crs\":\"gcj02\","
-        "\"heading\":0,\"fov\":30,\"range_m\":5}", "lon");
+        "\"heading\":0,\"fov\":30,\"range_m\":5}",
+        "lon");
     bad("{\"id\":\"a\"," OK_URL ",\"lon\":1,\"lat\":1,\"crs\":\"EPSG:999999\","
-        "\"heading\":0,\"fov\":30,\"range_m\":5}", "crs");
+        "\"heading\":0,\"fov\":30,\"range_m\":5}",
+        "crs");
     assert_int_equal(from("{\"id\":\"u\"," OK_URL ",\"lon\":442000,\"lat\":4428000,\"crs\":"
-                          "\"EPSG:32650\",\"heading\":0,\"fov\":30,\"range_m\":5}", &c, &e), 0);
+                          "\"EPSG:32650\",\"heading\":0,\"fov\":30,\"range_m\":5}",
+                          &c, &e),
+                     0);
     assert_true(c.lon > 116 && c.lon < 117 && c.lat > 39.9 && c.lat < 40.1);
 }
 
@@ -265,10 +285,10 @@ int main(void)
     GDALAllRegister();
     geod_init(&G, 6378137.0, 1 / 298.257223563);
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_across_north),   cmocka_unit_test(test_range_boundary),
+        cmocka_unit_test(test_across_north),     cmocka_unit_test(test_range_boundary),
         cmocka_unit_test(test_exactly_on_edges), cmocka_unit_test(test_fov_360),
-        cmocka_unit_test(test_high_latitude),  cmocka_unit_test(test_polygon_matches_sees),
-        cmocka_unit_test(test_url_redaction),  cmocka_unit_test(test_bad_urls),
+        cmocka_unit_test(test_high_latitude),    cmocka_unit_test(test_polygon_matches_sees),
+        cmocka_unit_test(test_url_redaction),    cmocka_unit_test(test_bad_urls),
         cmocka_unit_test(test_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -86,9 +86,9 @@ int cameras_save(store *s, const store_camera *c, cameras_mode mode, bool *creat
 /* ---- import ---- */
 
 typedef struct cameras_import_report {
-    int features;             /* read from the file */
+    int features; /* read from the file */
     int created, replaced;
-    json_t *problems;         /* ["FILE: feature N (line L): field: reason", …] (owned) */
+    json_t *problems; /* ["FILE: feature N (line L): field: reason", …] (owned) */
 } cameras_import_report;
 /* Reads cameras from a CSV (lon/lat or x/y columns, or a WKT column; the
  * other columns by the API's names) or a GeoJSON file of points (the fields

@@ -19,7 +19,10 @@
 #define CAMERAS_WRITE ROLE_ADMIN
 #define CAMERA_BODY_MAX (64 << 10)
 
-static bool admin(const http_req *r) { return r->who.role == ROLE_ADMIN; }
+static bool admin(const http_req *r)
+{
+    return r->who.role == ROLE_ADMIN;
+}
 
 static void reply_camera(http_req *r, int status, api_env *e, const char *id)
 {
@@ -108,7 +111,7 @@ static void h_path(http_req *r, void *ud)
         http_reply(r, 204, NULL, NULL, 0);
         return;
     }
-    json_t *in = http_json_object(r);   /* PUT */
+    json_t *in = http_json_object(r); /* PUT */
     if (!in)
         return;
     store_camera c;
@@ -128,7 +131,8 @@ static json_t *media_url(const char *incident, json_t *cam, const char *kind, co
 {
     if (!json_is_string(json_object_get(cam, kind)))
         return json_null();
-    char *c = g_uri_escape_string(json_string_value(json_object_get(cam, "camera_id")), NULL, FALSE);
+    char *c =
+        g_uri_escape_string(json_string_value(json_object_get(cam, "camera_id")), NULL, FALSE);
     json_t *u = json_sprintf("/api/incidents/%s/cameras/%s/%s", incident, c, file);
     g_free(c);
     return u;
@@ -150,14 +154,14 @@ void cameras_api_incident(api_env *e, json_t *row)
     size_t i;
     json_array_foreach(arr, i, c)
     {
-        json_array_append_new(
-            out, json_pack("{s:O,s:O,s:O,s:O,s:o,s:o,s:O}", "id", json_object_get(c, "camera_id"),
-                           "name", json_object_get(c, "name"), "distance_m",
-                           json_object_get(c, "distance_m"), "bearing",
-                           json_object_get(c, "bearing"), "snapshot",
-                           media_url(key, c, "snapshot", "snapshot.jpg"), "clip",
-                           media_url(key, c, "clip", "clip.mp4"), "media_state",
-                           json_object_get(c, "media_state")));
+        json_array_append_new(out, json_pack("{s:O,s:O,s:O,s:O,s:o,s:o,s:O}", "id",
+                                             json_object_get(c, "camera_id"), "name",
+                                             json_object_get(c, "name"), "distance_m",
+                                             json_object_get(c, "distance_m"), "bearing",
+                                             json_object_get(c, "bearing"), "snapshot",
+                                             media_url(key, c, "snapshot", "snapshot.jpg"), "clip",
+                                             media_url(key, c, "clip", "clip.mp4"), "media_state",
+                                             json_object_get(c, "media_state")));
     }
     json_decref(arr);
     json_object_set_new(row, "cameras", out);

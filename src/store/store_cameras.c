@@ -7,7 +7,7 @@
 #include "store_priv.h"
 
 #define CAMERA_COLS                                                                                \
-    "id, name, department, url, url_public, lon, lat, heading, fov, range_m, height_m, state, "   \
+    "id, name, department, url, url_public, lon, lat, heading, fov, range_m, height_m, state, "    \
     "reason, state_at, created_at, updated_at"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
@@ -58,11 +58,12 @@ static int append_change(store *s, const char *id, gc_err *err)
     const char *sector = (const char *)sqlite3_column_text(st, 16);
     json_t *sec = sector ? json_loads(sector, 0, NULL) : NULL;
     sqlite3_reset(st);
-    json_t *props = json_pack(
-        "{s:s,s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:s,s:s,s:s}", "id", c.id, "name", c.name, "url",
-        c.url_public, "lon", c.lon, "lat", c.lat, "heading", c.heading, "fov", c.fov, "range_m",
-        c.range_m, "state", c.state, "state_at", c.state_at, "updated_at", c.updated_at);
-    json_object_set_new(props, "department", c.department[0] ? json_string(c.department) : json_null());
+    json_t *props = json_pack("{s:s,s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:s,s:s,s:s}", "id", c.id, "name",
+                              c.name, "url", c.url_public, "lon", c.lon, "lat", c.lat, "heading",
+                              c.heading, "fov", c.fov, "range_m", c.range_m, "state", c.state,
+                              "state_at", c.state_at, "updated_at", c.updated_at);
+    json_object_set_new(props, "department",
+                        c.department[0] ? json_string(c.department) : json_null());
     json_object_set_new(props, "height_m", isnan(c.height_m) ? json_null() : json_real(c.height_m));
     json_object_set_new(props, "reason", c.reason[0] ? json_string(c.reason) : json_null());
     json_object_set_new(props, "sector", sec ? sec : json_null());
@@ -136,8 +137,8 @@ int store_camera_create(store *s, const store_camera *c, gc_err *err)
         s, "INSERT INTO cameras(id, name, department, url, url_public, lon, lat, heading, fov, "
            "range_m, height_m, sector, geom, uid, state_at, created_at, updated_at) VALUES "
            "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, GeomFromWKB(?12, 4326), "
-           "MakePoint(?6, ?7, 4326), (SELECT coalesce(max(uid), 0) + 1 FROM cameras), " NOW
-           ", " NOW ", " NOW ")");
+           "MakePoint(?6, ?7, 4326), (SELECT coalesce(max(uid), 0) + 1 FROM cameras), " NOW ", " NOW
+           ", " NOW ")");
     int rc = 0;
     if (!st) {
         rc = store_db_fail(s, err, "cameras");
@@ -250,10 +251,9 @@ int store_cameras_list(store *s, const double *bbox, int64_t limit, int64_t offs
     }
     if (!cb)
         return 0;
-    sqlite3_stmt *st =
-        store_stmt(s, bbox ? "SELECT " CAMERA_COLS " FROM cameras" IN_BBOX
-                             " ORDER BY id LIMIT ?5 OFFSET ?6"
-                           : "SELECT " CAMERA_COLS " FROM cameras ORDER BY id LIMIT ?5 OFFSET ?6");
+    sqlite3_stmt *st = store_stmt(
+        s, bbox ? "SELECT " CAMERA_COLS " FROM cameras" IN_BBOX " ORDER BY id LIMIT ?5 OFFSET ?6"
+                : "SELECT " CAMERA_COLS " FROM cameras ORDER BY id LIMIT ?5 OFFSET ?6");
     if (!st)
         return store_db_fail(s, err, "cameras");
     for (int i = 0; bbox && i < 4; i++)
@@ -277,9 +277,8 @@ int store_camera_state_set(store *s, const char *id, const char *state, const ch
 {
     if (store_begin(s, err))
         return GC_EIO;
-    sqlite3_stmt *st = store_stmt(
-        s, "UPDATE cameras SET state = ?2, reason = ?3, state_at = " NOW
-           " WHERE id = ?1 AND (state IS NOT ?2 OR reason IS NOT ?3)");
+    sqlite3_stmt *st = store_stmt(s, "UPDATE cameras SET state = ?2, reason = ?3, state_at = " NOW
+                                     " WHERE id = ?1 AND (state IS NOT ?2 OR reason IS NOT ?3)");
     int rc = 0, changed = 0;
     if (!st) {
         rc = store_db_fail(s, err, "cameras");
@@ -290,15 +289,17 @@ int store_camera_state_set(store *s, const char *id, const char *state, const ch
             sqlite3_bind_text(st, 3, reason, -1, SQLITE_STATIC);
         if (sqlite3_step(st) != SQLITE_DONE)
             rc = sqlite3_extended_errcode(s->db) == SQLITE_CONSTRAINT_CHECK
-                     ? gc_fail(err, GC_EINVAL, "state", "camera state '%s' is not one of "
-                                                        "connecting, playing, stalled, retrying, "
-                                                        "failed, disabled", state)
+                     ? gc_fail(err, GC_EINVAL, "state",
+                               "camera state '%s' is not one of "
+                               "connecting, playing, stalled, retrying, "
+                               "failed, disabled",
+                               state)
                      : store_db_fail(s, err, "cameras");
         else
             changed = sqlite3_changes(s->db);
         sqlite3_reset(st);
     }
-    if (!rc && !changed) {   /* unchanged, or no such camera: say which */
+    if (!rc && !changed) { /* unchanged, or no such camera: say which */
         store_camera c;
         rc = store_camera_get(s, id, &c, err);
     }
