@@ -11,9 +11,11 @@
 #include <gdal.h>
 #include <geodesic.h>
 #include <ogr_api.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gridcc/cameras.h"
+#include "gridcc/incidents.h"
 
 static struct geod_geodesic G;
 
@@ -280,6 +282,104 @@ static void test_records(void **st)
     assert_true(c.lon > 116 && c.lon < 117 && c.lat > 39.9 && c.lat < 40.1);
 }
 
+static int count_changes(void *ud, const store_change *c)
+{
+    if (!strcmp(c->topic, "cameras"))
+        (*(int *)ud)++;
+    return 0;
+}
+
+static int cameras_changes(store *s)
+{
+    int n = 0;
+    assert_int_equal(store_changes_since(s, 0, 100000, count_changes, &n, NULL), 0);
+    return n;
+}
+
+/* The store's side: health changes logged only when they change, a case
+ * reported inside a sector gets the camera, and the media state follows
+ * what the video engine reports. */
+static void test_store_health_and_media(void **st)
+{
+    char dir[] = "/tmp/gridcc-cameras-XXXXXX";
+    assert_non_null(g_mkdtemp(dir));
+    char *db = g_build_filename(dir, "t.db", NULL);
+    store *s;
+    gc_err e = {0};
+    assert_int_equal(store_open(db, &s, &e), 0);
+    store_camera c = cam(116.32, 40.0, 0, 60, 200);
+    snprintf(c.url, sizeof c.url, "rtsp://a:b@h/x");
+    snprintf(c.url_public, sizeof c.url_public, "rtsp://h/x");
+    snprintf(c.name, sizeof c.name, "北");
+    assert_int_equal(cameras_save(s, &c, CAMERAS_CREATE, NULL, &e), 0);
+    assert_int_equal(cameras_save(s, &c, CAMERAS_CREATE, NULL, &e), GC_ECONFLICT);
+    assert_int_equal(cameras_changes(s), 1);
+    assert_int_equal(store_camera_state_set(s, "t", "playing", NULL, &e), 0);
+    assert_int_equal(store_camera_state_set(s, "t", "playing", NULL, &e), 0);
+    assert_int_equal(cameras_changes(s), 2);
+    assert_int_equal(store_camera_state_set(s, "t", "retrying", "timeout", &e), 0);
+    assert_int_equal(store_camera_state_set(s, "t", "retrying", "unauthorized", &e), 0);
+    assert_int_equal(store_camera_state_set(s, "t", "retrying", "unauthorized", &e), 0);
+    assert_int_equal(cameras_changes(s), 4);
+    assert_int_equal(store_camera_state_set(s, "t", "sleeping", NULL, &e), GC_EINVAL);
+    assert_int_equal(store_camera_state_set(s, "nope", "playing", NULL, &e), GC_ENOTFOUND);
+    store_camera got;
+    assert_int_equal(store_camera_get(s, "t", &got, &e), 0);
+    assert_string_equal(got.state, "retrying");
+    assert_string_equal(got.reason, "unauthorized");
+
+    double lon, lat;
+    at(&c, 10, 100, &lon, &lat);
+    inc_actor who = {1, "op", ROLE_OPERATOR, NULL};
+    json_t *in = json_pack("{s:s,s:s,s:f,s:f}", "category", "E01.02", "description", "垃圾", "lon",
+                           lon, "lat", lat);
+    json_t *row = NULL;
+    bool existing;
+    assert_int_equal(incident_report(s, NULL, &who, in, NULL, 1764400000, &row, &existing, &e), 0);
+    json_decref(in);
+    int64_t id = json_integer_value(json_object_get(row, "id"));
+    json_decref(row);
+    json_t *arr;
+    assert_int_equal(store_incident_cameras(s, id, &arr, &e), 0);
+    assert_int_equal(json_array_size(arr), 1);
+    json_t *one = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(one, "camera_id")), "t");
+    assert_string_equal(json_string_value(json_object_get(one, "media_state")), "pending");
+    assert_true(fabs(json_real_value(json_object_get(one, "distance_m")) - 100) < 1e-3);
+    json_decref(arr);
+    assert_int_equal(store_incident_camera_media_set(s, id, "t", "snapshot", "/p/s.jpg", NULL, &e),
+                     0);
+    assert_int_equal(store_incident_cameras(s, id, &arr, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "media_state")),
+                        "pending");
+    json_decref(arr);
+    assert_int_equal(store_incident_camera_media_set(s, id, "t", "clip", NULL, "no video then", &e),
+                     0);
+    assert_int_equal(store_incident_cameras(s, id, &arr, &e), 0);
+    one = json_array_get(arr, 0);
+    assert_string_equal(json_string_value(json_object_get(one, "media_state")), "partial");
+    assert_string_equal(json_string_value(json_object_get(one, "snapshot")), "/p/s.jpg");
+    json_decref(arr);
+    assert_int_equal(store_incident_camera_media_set(s, id, "t", "clip", "/p/c.mp4", NULL, &e), 0);
+    assert_int_equal(store_incident_cameras(s, id, &arr, &e), 0);
+    assert_string_equal(json_string_value(json_object_get(json_array_get(arr, 0), "media_state")),
+                        "done");
+    json_decref(arr);
+    assert_int_equal(store_incident_camera_media_set(s, id, "x", "clip", "/p", NULL, &e),
+                     GC_ENOTFOUND);
+    assert_int_equal(store_incident_camera_media_set(s, id, "t", "gif", "/p", NULL, &e), GC_EINVAL);
+    /* deleting the camera leaves the case's record */
+    assert_int_equal(store_camera_delete(s, "t", &e), 0);
+    assert_int_equal(store_incident_cameras(s, id, &arr, &e), 0);
+    assert_int_equal(json_array_size(arr), 1);
+    json_decref(arr);
+    store_close(s);
+    char *cmd = g_strdup_printf("rm -rf '%s'", dir);
+    assert_int_equal(system(cmd), 0);
+    g_free(cmd);
+    g_free(db);
+}
+
 int main(void)
 {
     GDALAllRegister();
@@ -289,7 +389,7 @@ int main(void)
         cmocka_unit_test(test_exactly_on_edges), cmocka_unit_test(test_fov_360),
         cmocka_unit_test(test_high_latitude),    cmocka_unit_test(test_polygon_matches_sees),
         cmocka_unit_test(test_url_redaction),    cmocka_unit_test(test_bad_urls),
-        cmocka_unit_test(test_records),
+        cmocka_unit_test(test_records),          cmocka_unit_test(test_store_health_and_media),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
