@@ -643,6 +643,10 @@ static json_t *feature_json(OGRFeatureH f, OGRFeatureDefnH d)
         const char *k = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(d, i));
         if (!OGR_F_IsFieldSetAndNotNull(f, i))
             continue;
+        if (!strcmp(k, "id")) {   /* 101 is as good an id as "101" */
+            json_object_set_new(o, k, json_string(OGR_F_GetFieldAsString(f, i)));
+            continue;
+        }
         switch (OGR_Fld_GetType(OGR_FD_GetFieldDefn(d, i))) {
         case OFTInteger:
         case OFTInteger64:
