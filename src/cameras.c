@@ -385,9 +385,10 @@ int cameras_from_json(json_t *in, const char *path_id, store_camera *out, gc_err
     if (cameras_url_check(url, out->url_public, sizeof out->url_public, err))
         return GC_EINVAL;
     snprintf(out->url, sizeof out->url, "%s", url);
-    if (position(in, out, err) || required(in, "heading", 0, 360, false, &out->heading, err))
+    if (position(in, out, err) ||
+        required(in, "heading", -INFINITY, INFINITY, false, &out->heading, err))
         return GC_EINVAL;
-    if (out->heading >= 360)
+    if (out->heading < 0 || out->heading >= 360)
         return gc_fail(err, GC_EINVAL, "heading",
                        "heading must be at least 0 and below 360 (degrees from north), not %g",
                        out->heading);
@@ -643,7 +644,7 @@ static json_t *feature_json(OGRFeatureH f, OGRFeatureDefnH d)
         const char *k = OGR_Fld_GetNameRef(OGR_FD_GetFieldDefn(d, i));
         if (!OGR_F_IsFieldSetAndNotNull(f, i))
             continue;
-        if (!strcmp(k, "id")) {   /* 101 is as good an id as "101" */
+        if (!strcmp(k, "id")) { /* 101 is as good an id as "101" */
             json_object_set_new(o, k, json_string(OGR_F_GetFieldAsString(f, i)));
             continue;
         }
