@@ -791,6 +791,10 @@ static void subscribe(client *c, live_msg *m)
     filter_clear(&c->f);
     c->f = m->filter;
     memset(&m->filter, 0, sizeof m->filter);
+    /* the camera registry is read at the desks (cameras_api): a grid
+     * worker's phone gets no camera positions */
+    if (c->user.role == ROLE_WORKER)
+        c->f.topics &= ~(unsigned)T_CAMERAS;
     filter f = c->f;
     json_t *reply = json_pack("{s:s,s:I}", "type", "subscribed", "seq", (json_int_t)l->head);
     json_t *tn = json_array();
