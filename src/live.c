@@ -799,8 +799,13 @@ static void subscribe(client *c, live_msg *m)
     filter_clear(&c->f);
     c->f = m->filter;
     memset(&m->filter, 0, sizeof m->filter);
+    /* what a client sees is not only its own choice: a department's user
+     * the cases dispatched to it (as /api/incidents), a grid worker's phone
+     * no cameras (the registry is read at the desks: cameras_api) */
     g_free(c->f.department);
     c->f.department = c->user.role == ROLE_DEPARTMENT ? g_strdup(c->user.department) : NULL;
+    if (c->user.role == ROLE_WORKER)
+        c->f.topics &= ~(unsigned)T_CAMERAS;
     filter f = c->f;
     json_t *reply = json_pack("{s:s,s:I}", "type", "subscribed", "seq", (json_int_t)l->head);
     json_t *tn = json_array();

@@ -79,6 +79,12 @@ ROUTES = {
     ("GET", "/ogc/api"): (ANY, "/ogc/api", set()),
     ("GET", "/ogc/collections"): (ANY, "/ogc/collections", set()),
     ("GET", "/ogc/collections/*"): (ANY, "/ogc/collections/grid/items?limit=1", set()),
+    # the camera registry: the desks read, admins write
+    ("POST", "/api/cameras"): ({"admin"}, "/api/cameras", set()),
+    ("GET", "/api/cameras"): (STAFF - {"worker"}, "/api/cameras", set()),
+    ("GET", "/api/cameras/*"): (STAFF - {"worker"}, "/api/cameras/nope", set()),
+    ("PUT", "/api/cameras/*"): ({"admin"}, "/api/cameras/nope", set()),
+    ("DELETE", "/api/cameras/*"): ({"admin"}, "/api/cameras/nope", set()),
     ("GET", "/tiles"): (ANY, "/tiles", set()),
     ("GET", "/tiles/*"): (ANY, "/tiles/grid/14/13485/6203.pbf", set()),
     # no --basemap here: a 404 naming basemap, after the same roles as /tiles
