@@ -128,6 +128,25 @@ static void record_loop(media_probe *p, GstElement *el)
     p->pending = GST_CLOCK_TIME_NONE;
 }
 
+/* A dropped buffer must still take its time: with nothing reaching the sinks
+ * nothing would hold the demuxer back, it would race through loops and put
+ * the running time so far ahead that the stream stayed silent long after the
+ * stall ended. */
+static void stall_pace(media_probe *p, GstElement *el, GstBuffer *buf)
+{
+    GstClockTime rt = gst_segment_to_running_time(&p->seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
+    GstClock *clock = el && GST_STATE(el) == GST_STATE_PLAYING ? gst_element_get_clock(el) : NULL;
+    if (!clock || !GST_CLOCK_TIME_IS_VALID(rt)) {
+        g_usleep(G_USEC_PER_SEC / 25);
+    } else {
+        GstClockID id = gst_clock_new_single_shot_id(clock, gst_element_get_base_time(el) + rt);
+        gst_clock_id_wait(id, NULL);
+        gst_clock_id_unref(id);
+    }
+    if (clock)
+        gst_object_unref(clock);
+}
+
 static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
 {
     media_probe *p = ud;
@@ -198,6 +217,7 @@ static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpoi
         record_loop(p, el);
     if (g_atomic_int_get(&m->stalled)) {
         p->need_key = TRUE;
+        stall_pace(p, el, buf);
         return GST_PAD_PROBE_DROP;
     }
     if (p->need_key) {
@@ -579,11 +599,17 @@ camsim_mount *camsim_mount_add_clip(camsim *cs, const char *id, camsim_codec cod
         gc_fail(err, GC_ECONFLICT, "id", "mount %s exists already", id);
         return NULL;
     }
+    char *clip = NULL;
+    /* one look at the cache per clip, not one per mount */
+    for (guint i = 0; i < cs->mounts->len && !clip; i++) {
+        camsim_mount *o = g_ptr_array_index(cs->mounts, i);
+        if (!o->file && o->codec == codec)
+            clip = g_strdup(o->clip);
+    }
     camsim_clip_spec spec = cs->clip;
     spec.codec = codec;
-    char *clip;
     bool encoded;
-    if (camsim_clip_ensure(cs->cache, &spec, &clip, &encoded, err) != 0)
+    if (!clip && camsim_clip_ensure(cs->cache, &spec, &clip, &encoded, err) != 0)
         return NULL;
     camsim_mount *m = mount_new(id);
     m->codec = codec;

@@ -178,7 +178,9 @@ static void run_command(ctl_conn *c, char *line)
     char msg[512];
     const char *cmd = a[0] ? a[0] : "";
     camsim_mount *m = NULL;
-    bool needs_id = strcmp(cmd, "stats") != 0 && strcmp(cmd, "add") != 0 && *cmd;
+    static const char *const with_id[] = {"drop",  "stall", "resume", "auth", "password",
+                                          "codec", "down",  "up",     NULL};
+    bool needs_id = g_strv_contains(with_id, cmd);
     if (needs_id) {
         if (!a[1]) {
             snprintf(msg, sizeof msg, "%s: which mount? (%s ID ...)", cmd, cmd);
