@@ -76,6 +76,18 @@ static gboolean camsim_media_handle_message(GstRTSPMedia *media, GstMessage *msg
     return GST_RTSP_MEDIA_CLASS(camsim_media_parent_class)->handle_message(media, msg);
 }
 
+/* The last client gone, rtsp-media winds the pipeline down on its thread while
+ * the factory still hands it out: a client arriving then (a camera reconnect,
+ * a second ffprobe) got 503. A new generation makes the factory build a
+ * fresh pipeline instead (CamsimFactory's gen_key). */
+static gboolean camsim_media_unprepare(GstRTSPMedia *media)
+{
+    CamsimMedia *self = CAMSIM_MEDIA(media);
+    if (self->mount)
+        g_atomic_int_inc(&self->mount->generation);
+    return GST_RTSP_MEDIA_CLASS(camsim_media_parent_class)->unprepare(media);
+}
+
 static void camsim_media_finalize(GObject *obj)
 {
     CamsimMedia *self = CAMSIM_MEDIA(obj);
@@ -90,6 +102,7 @@ static void camsim_media_finalize(GObject *obj)
 static void camsim_media_class_init(CamsimMediaClass *klass)
 {
     GST_RTSP_MEDIA_CLASS(klass)->handle_message = camsim_media_handle_message;
+    GST_RTSP_MEDIA_CLASS(klass)->unprepare = camsim_media_unprepare;
     G_OBJECT_CLASS(klass)->finalize = camsim_media_finalize;
 }
 
@@ -511,6 +524,29 @@ static void camsim_auth_init(CamsimAuth *self)
         gst_rtsp_token_new(GST_RTSP_TOKEN_MEDIA_FACTORY_ROLE, G_TYPE_STRING, CAMSIM_ROLE, NULL);
 }
 
+/* ---- the factory: one per mount, its shared pipeline keyed by generation ---- */
+
+#define CAMSIM_TYPE_FACTORY (camsim_factory_get_type())
+G_DECLARE_FINAL_TYPE(CamsimFactory, camsim_factory, CAMSIM, FACTORY, GstRTSPMediaFactory)
+struct _CamsimFactory {
+    GstRTSPMediaFactory parent;
+    camsim_mount *mount;
+};
+G_DEFINE_TYPE(CamsimFactory, camsim_factory, GST_TYPE_RTSP_MEDIA_FACTORY)
+
+static gchar *camsim_factory_gen_key(GstRTSPMediaFactory *f, const GstRTSPUrl *url)
+{
+    camsim_mount *m = CAMSIM_FACTORY(f)->mount;
+    return g_strdup_printf("%s#%d", m->path, g_atomic_int_get(&m->generation));
+}
+
+static void camsim_factory_class_init(CamsimFactoryClass *klass)
+{
+    GST_RTSP_MEDIA_FACTORY_CLASS(klass)->gen_key = camsim_factory_gen_key;
+}
+
+static void camsim_factory_init(CamsimFactory *self) {}
+
 /* ---- mounts ---- */
 
 static GstRTSPMediaFactory *make_factory(camsim_mount *m)
@@ -535,7 +571,8 @@ static GstRTSPMediaFactory *make_factory(camsim_mount *m)
                                  "%s name=parse ! %s name=pay0 pt=96 config-interval=-1 )",
                                  m->clip, caps, rate, parse, pay);
     }
-    GstRTSPMediaFactory *f = gst_rtsp_media_factory_new();
+    GstRTSPMediaFactory *f = g_object_new(CAMSIM_TYPE_FACTORY, NULL);
+    CAMSIM_FACTORY(f)->mount = m;
     gst_rtsp_media_factory_set_launch(f, launch);
     g_free(launch);
     gst_rtsp_media_factory_set_shared(f, TRUE);

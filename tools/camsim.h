@@ -57,6 +57,7 @@ typedef struct camsim_mount {
     gint refusing;                    /* atomic: 401 for every credential */
     gint pipelines;                   /* atomic: pipelines alive now */
     gint pipelines_created;           /* atomic */
+    gint generation;                  /* atomic: bumped when a pipeline starts to wind down */
     GMutex lock;                      /* guards password and the loop record below */
     char *password;                   /* NULL: --password's */
     int64_t loops[CAMSIM_LOOPS_KEPT]; /* ms since the epoch when frame 0 left, ring */

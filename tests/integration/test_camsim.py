@@ -293,6 +293,13 @@ def test_wrong_password_is_401_and_never_logged():
     assert PASSWORD not in logs and "wrong-Pw-123" not in logs
 
 
+def test_a_client_right_after_the_last_left():
+    """A camera reconnecting at once, a second probe: the pipeline the last
+    client left is still winding down, and handing it out gave 503."""
+    statuses = [describe(cs, "cam3")[0] for _ in range(12)]
+    assert statuses == [200] * 12, statuses
+
+
 def test_down_and_up():
     cs.ok("down cam1")
     assert cs.mount("cam1")["state"] == "down"
@@ -401,7 +408,7 @@ if __name__ == "__main__":
         main([test_start_encodes_clips, test_h264_and_h265_over_tcp_and_udp,
               test_two_clients_share_one_pipeline, test_timestamps_increase_across_loops,
               test_frame_index_in_the_pixels, test_wrong_password_is_401_and_never_logged,
-              test_down_and_up, test_drop_closes_the_connections,
+              test_a_client_right_after_the_last_left, test_down_and_up, test_drop_closes_the_connections,
               test_stall_keeps_the_connection_but_sends_nothing,
               test_auth_off_refuses_and_password_changes,
               test_codec_switch_drops_and_serves_the_other, test_add_and_bad_commands,
