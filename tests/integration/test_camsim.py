@@ -238,11 +238,16 @@ def test_timestamps_increase_across_loops():
     p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
                         "packet=pts_time,flags", "-of", "csv=p=0", out],
                        capture_output=True, text=True, timeout=30)
-    pts = [float(ln.split(",")[0]) for ln in p.stdout.split()]
+    packets = [(float(ln.split(",")[0]), ln.split(",")[1]) for ln in p.stdout.split()]
+    pts = [t for t, _ in packets]
     assert all(b >= a for a, b in zip(pts, pts[1:])), "pts went back"
+    # ffmpeg hands a keyframe's parameter sets over as a packet of their own
+    # at the frame's time; two frames never share one (a loop's first frame
+    # took its last one's time before the fix)
+    for t in set(pts):
+        flags = [f for u, f in packets if u == t]
+        assert len(flags) == 1 or all("K" in f for f in flags), (t, flags)
     frames = sorted(set(pts))
-    # ffmpeg hands a keyframe's parameter sets over as their own packet at
-    # the frame's time; frames themselves never share one
     assert len(frames) >= 4.5 * FPS, len(frames)
     steps = [round((b - a) * FPS, 3) for a, b in zip(frames, frames[1:])]
     assert set(steps) == {1.0}, sorted(set(steps))
