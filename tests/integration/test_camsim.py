@@ -390,7 +390,8 @@ def test_second_start_encodes_nothing():
         assert "clip encoded" not in logs and logs.count("clip cached") == 2, logs
         assert ffprobe(other.url("cam2", user=None))["codec_name"] == "hevc"
     finally:
-        assert other.stop() == 0
+        rc = other.stop()
+        assert rc == 0, (rc, other.logs()[-6000:])
 
 
 def test_bad_options_are_named():
@@ -404,8 +405,8 @@ def test_bad_options_are_named():
 
 
 def test_sigterm_exits_cleanly():
-    assert cs.stop() == 0
-    assert "stopping" in cs.logs()
+    rc = cs.stop()
+    assert rc == 0 and "stopping" in cs.logs(), (rc, cs.logs()[-6000:])
 
 
 if __name__ == "__main__":
