@@ -117,6 +117,8 @@ typedef struct media_probe {
     int frames;           /* buffers since frame 0 */
     gboolean have_seg;    /* seg is the last loop's, not one after a flush */
     GstClockTime end_rt;  /* running time at which the last buffer ends */
+    gboolean raw;         /* a raw stream: we stamp its frames */
+    guint64 raw_next;     /* the next frame's index in the loop */
     gboolean need_key;    /* after a stall: drop up to the next keyframe */
 } media_probe;
 
@@ -168,13 +170,22 @@ static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpoi
         GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
         if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
             gst_event_copy_segment(ev, &p->seg);
+            guint64 base0 = p->seg.base;
+            if (p->raw) {
+                /* the parser's times of a raw stream do not survive its
+                 * segment seeks: each loop is a segment from 0 of our own,
+                 * its frames stamped below */
+                gst_segment_init(&p->seg, GST_FORMAT_TIME);
+                p->raw_next = 0;
+            }
             /* a non-flushing seek accumulates running time up to the last
              * buffer's start (qtdemux's position), not its end: the next
              * loop's frame 0 would share the last frame's time. The new
              * loop starts where the last one ended. */
             if (p->have_seg && GST_CLOCK_TIME_IS_VALID(p->end_rt) && p->seg.rate == 1.0 &&
-                p->seg.base < p->end_rt) {
+                p->seg.base < p->end_rt)
                 p->seg.base = p->end_rt;
+            if (p->raw || p->seg.base != base0) {
                 GstEvent *fixed = gst_event_new_segment(&p->seg);
                 gst_event_set_seqnum(fixed, gst_event_get_seqnum(ev));
                 gst_event_unref(ev);
@@ -202,6 +213,18 @@ static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpoi
     }
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
     GstElement *el = GST_ELEMENT(GST_OBJECT_PARENT(pad));
+    if (p->raw) {
+        /* one access unit a buffer (the parser's alignment): frame n of the
+         * loop at n / fps, decode order taken for presentation order */
+        g_mutex_lock(&m->lock);
+        GstClockTime dur = (GstClockTime)(GST_SECOND / (m->fps > 0 ? m->fps : 25));
+        g_mutex_unlock(&m->lock);
+        buf = gst_buffer_make_writable(buf);
+        GST_PAD_PROBE_INFO_DATA(info) = buf;
+        GST_BUFFER_PTS(buf) = GST_BUFFER_DTS(buf) = p->raw_next * dur;
+        GST_BUFFER_DURATION(buf) = dur;
+        p->raw_next++;
+    }
     if (p->loop_start) {
         p->loop_start = FALSE;
         if (m->file && p->frames > 0) {
@@ -256,6 +279,7 @@ static void media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media, gpointe
     if (parse) {
         media_probe *p = g_new0(media_probe, 1);
         p->m = m;
+        p->raw = m->file && m->finfo.container == CAMSIM_RAW;
         p->pending = GST_CLOCK_TIME_NONE;
         p->end_rt = GST_CLOCK_TIME_NONE;
         gst_segment_init(&p->seg, GST_FORMAT_TIME);
@@ -567,9 +591,11 @@ static GstRTSPMediaFactory *make_factory(camsim_mount *m)
         char rate[48] = "";
         if (m->finfo.fps <= 0)
             snprintf(rate, sizeof rate, ",framerate=25/1");
+        /* access units: the probe stamps one frame a buffer */
         launch = g_strdup_printf("( filesrc location=\"%s\" ! %s,stream-format=byte-stream%s ! "
-                                 "%s name=parse ! %s name=pay0 pt=96 config-interval=-1 )",
-                                 m->clip, caps, rate, parse, pay);
+                                 "%s name=parse ! %s,alignment=au ! %s name=pay0 pt=96 "
+                                 "config-interval=-1 )",
+                                 m->clip, caps, rate, parse, caps, pay);
     }
     GstRTSPMediaFactory *f = g_object_new(CAMSIM_TYPE_FACTORY, NULL);
     CAMSIM_FACTORY(f)->mount = m;
