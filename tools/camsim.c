@@ -53,13 +53,30 @@ camsim_mount *camsim_mount_find(camsim *cs, const char *id)
 
 /* ---- the media: loops with segment seeks ---- */
 
+typedef struct media_probe media_probe;
+/* what the probe after the parser keeps of one pipeline */
+struct media_probe {
+    camsim_mount *m;
+    GstSegment seg;
+    gboolean loop_start;  /* the next buffer is frame 0 */
+    GstClockTime pending; /* running time of a frame 0 whose send time is not known yet */
+    int frames;           /* buffers since frame 0 */
+    gboolean have_seg;    /* seg is the last loop's, not one after a flush */
+    GstClockTime end_rt;  /* running time at which the last buffer ends */
+    gboolean raw;         /* a raw stream: we stamp its frames */
+    guint64 raw_next;     /* the next frame's index in the loop */
+    gint loop_seek;       /* atomic: a loop seek was sent, its segment is due */
+    gboolean need_key;    /* after a stall: drop up to the next keyframe */
+};
+
 #define CAMSIM_TYPE_MEDIA (camsim_media_get_type())
 G_DECLARE_FINAL_TYPE(CamsimMedia, camsim_media, CAMSIM, MEDIA, GstRTSPMedia)
 struct _CamsimMedia {
     GstRTSPMedia parent;
     camsim_mount *mount;
-    GstElement *seek_target; /* the demuxer, or the parser of a raw file */
-    gboolean looping;        /* the first segment seek was asked for */
+    GstElement *seek_target;   /* the demuxer, or the parser of a raw file */
+    gboolean looping;          /* the first segment seek was asked for */
+    struct media_probe *probe; /* freed with the pipeline's pad, after us */
 };
 G_DEFINE_TYPE(CamsimMedia, camsim_media, GST_TYPE_RTSP_MEDIA)
 
@@ -69,6 +86,8 @@ static gboolean camsim_media_handle_message(GstRTSPMedia *media, GstMessage *msg
     if (GST_MESSAGE_TYPE(msg) == GST_MESSAGE_SEGMENT_DONE && self->seek_target) {
         /* straight to the element that loops: the pipeline would send it to
          * every sink and the tees upstream would hand it on more than once */
+        if (self->probe)
+            g_atomic_int_set(&self->probe->loop_seek, 1);
         if (!gst_element_seek(self->seek_target, 1.0, GST_FORMAT_TIME, GST_SEEK_FLAG_SEGMENT,
                               GST_SEEK_TYPE_SET, 0, GST_SEEK_TYPE_NONE, GST_CLOCK_TIME_NONE))
             log_warn("camsim", "loop seek refused mount=%s", self->mount ? self->mount->id : "?");
@@ -107,20 +126,6 @@ static void camsim_media_class_init(CamsimMediaClass *klass)
 }
 
 static void camsim_media_init(CamsimMedia *self) {}
-
-/* what the probe after the parser keeps of one pipeline */
-typedef struct media_probe {
-    camsim_mount *m;
-    GstSegment seg;
-    gboolean loop_start;  /* the next buffer is frame 0 */
-    GstClockTime pending; /* running time of a frame 0 whose send time is not known yet */
-    int frames;           /* buffers since frame 0 */
-    gboolean have_seg;    /* seg is the last loop's, not one after a flush */
-    GstClockTime end_rt;  /* running time at which the last buffer ends */
-    gboolean raw;         /* a raw stream: we stamp its frames */
-    guint64 raw_next;     /* the next frame's index in the loop */
-    gboolean need_key;    /* after a stall: drop up to the next keyframe */
-} media_probe;
 
 static void record_loop(media_probe *p, GstElement *el)
 {
@@ -168,7 +173,20 @@ static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpoi
     camsim_mount *m = p->m;
     if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
         GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
-        if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
+        /* a parser may send a segment of its own within a loop (h264parse
+         * on a raw stream does): only one after a flush or a loop seek
+         * begins a loop */
+        if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT && p->have_seg &&
+            !g_atomic_int_compare_and_exchange(&p->loop_seek, 1, 0)) {
+            if (p->raw) {
+                GstEvent *same = gst_event_new_segment(&p->seg);
+                gst_event_set_seqnum(same, gst_event_get_seqnum(ev));
+                gst_event_unref(ev);
+                GST_PAD_PROBE_INFO_DATA(info) = same;
+            } else {
+                gst_event_copy_segment(ev, &p->seg);
+            }
+        } else if (GST_EVENT_TYPE(ev) == GST_EVENT_SEGMENT) {
             gst_event_copy_segment(ev, &p->seg);
             guint64 base0 = p->seg.base;
             if (p->raw) {
@@ -278,6 +296,7 @@ static void media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media, gpointe
         cm->seek_target = gst_object_ref(parse);
     if (parse) {
         media_probe *p = g_new0(media_probe, 1);
+        cm->probe = p;
         p->m = m;
         p->raw = m->file && m->finfo.container == CAMSIM_RAW;
         p->pending = GST_CLOCK_TIME_NONE;
