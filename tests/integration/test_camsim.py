@@ -394,6 +394,44 @@ def test_second_start_encodes_nothing():
         assert rc == 0, (rc, other.logs()[-6000:])
 
 
+def record(url, seconds, out):
+    p = subprocess.run(["ffmpeg", "-v", "error", "-rtsp_transport", "tcp", "-i", url, "-t",
+                        str(seconds), "-c", "copy", "-y", out], capture_output=True, text=True,
+                       timeout=60)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(["ffprobe", "-v", "error", "-select_streams", "v", "-show_entries",
+                        "packet=pts_time", "-of", "csv=p=0", out], capture_output=True, text=True,
+                       timeout=30)
+    return [float(t) for t in p.stdout.split()]
+
+
+def test_raw_annexb_file_loops_at_its_frame_rate():
+    """--file of a raw .264 (the H.264 clip without its container, 2 s) loops
+    at 25 frames a second with increasing times. (This stream says its frame
+    rate in its SPS; conformance streams that do not ran at hundreds of
+    frames a second before camsim stamped raw frames itself, which this
+    stream does not show.)"""
+    d = tempfile.mkdtemp(dir=cache)
+    clip = next(os.path.join(cache, f) for f in os.listdir(cache) if f.startswith("h264-"))
+    raw = os.path.join(d, "clip.264")
+    subprocess.run(["ffmpeg", "-v", "error", "-i", clip, "-c", "copy", "-bsf:v",
+                    "h264_mp4toannexb", "-f", "h264", "-y", raw], check=True, timeout=30)
+    other = Camsim(d, "--streams", "0", "--file", raw)
+    try:
+        pts = record(other.url("file1", user=None), 5, os.path.join(d, "rec.mkv"))
+        assert all(b >= a for a, b in zip(pts, pts[1:])), "pts went back"
+        frames = sorted(set(pts))
+        # 5 s at 25 fps, two loops and a half: not hundreds of frames
+        assert 4.5 * FPS <= len(frames) <= 5.5 * FPS, len(frames)
+        steps = {round((b - a) * FPS, 3) for a, b in zip(frames, frames[1:])}
+        assert steps == {1.0}, steps
+        m = other.mount("file1")
+        assert m["loop_count"] >= 2 and m["frames"] == FPS * SECONDS, m
+    finally:
+        rc = other.stop()
+        assert rc == 0, (rc, other.logs()[-6000:])
+
+
 def test_bad_options_are_named():
     for args, word in ((["--streams", "2", "--codec", "vp9"], "--codec"),
                        (["--streams", "2", "--width", "wide"], "--width"),
@@ -418,7 +456,8 @@ if __name__ == "__main__":
               test_stall_keeps_the_connection_but_sends_nothing,
               test_auth_off_refuses_and_password_changes,
               test_codec_switch_drops_and_serves_the_other, test_add_and_bad_commands,
-              test_second_start_encodes_nothing, test_bad_options_are_named,
+              test_second_start_encodes_nothing, test_raw_annexb_file_loops_at_its_frame_rate,
+              test_bad_options_are_named,
               test_sigterm_exits_cleanly])
     finally:
         if cs and cs.p.poll() is None:
