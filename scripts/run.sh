@@ -9,7 +9,9 @@
 # API (scripts/demo_history.py). Environment: GRIDCC_DB (default
 # data/gridcc.db), GRIDCC_PORT (8080), GRIDCC_OSMAND_PORT (5055), GRIDCC_BIND
 # (127.0.0.1), GRIDCC_SIMULATE (8 workers; 0 for no simulation at all),
-# GRIDCC_HISTORY (days of history for a new database, 30; 0 for none).
+# GRIDCC_HISTORY (days of history for a new database, 30; 0 for none),
+# GRIDCC_CAMERAS (simulated cameras camsim serves, 24; 0 for none),
+# GRIDCC_CAMSIM_PORT (8554).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -51,11 +53,22 @@ if [ "$SIM" -gt 0 ]; then
 fi
 PORT=${GRIDCC_PORT:-8080}
 OSMAND=${GRIDCC_OSMAND_PORT:-5055}
+# the demo cameras: layers/cameras.geojson points its 24 cameras at
+# rtsp://demo:demo@127.0.0.1:8554/camK, which camsim serves (a clip encoded
+# once into data/camsim-cache, then looped; nothing encoded per stream)
+CAMS=${GRIDCC_CAMERAS:-24}
+cams=
+if [ "$CAMS" -gt 0 ]; then
+  build/tools/camsim --port "${GRIDCC_CAMSIM_PORT:-8554}" --streams "$CAMS" --codec h264 \
+    --width 1280 --height 720 --user demo --password demo \
+    --cache "$(dirname "$DB")/camsim-cache" >/dev/null &
+  cams=$!
+fi
 build/gridcc serve --db "$DB" --port "$PORT" --osmand-port "$OSMAND" --bind "${GRIDCC_BIND:-127.0.0.1}" &
 daemon=$!
 token=$(sed -n 's/^token: //p' "$DB.admin.txt")
 sims=
-trap 'kill $sims 2>/dev/null; kill $daemon 2>/dev/null; wait $daemon' INT TERM
+trap 'kill $sims $cams 2>/dev/null; kill $daemon 2>/dev/null; wait $daemon' INT TERM
 DAYS=${GRIDCC_HISTORY:-30}
 if [ -n "$fresh" ] && [ "$DAYS" -gt 0 ]; then
   echo "run: $DAYS days of history (a generated 12345 export and its handling; about 15 s)"
@@ -71,5 +84,5 @@ if [ "$SIM" -gt 0 ]; then
 fi
 wait $daemon
 status=$?
-[ -n "$sims" ] && kill $sims 2>/dev/null
+[ -n "$sims$cams" ] && kill $sims $cams 2>/dev/null
 exit $status
