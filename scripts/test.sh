@@ -17,7 +17,7 @@ BUILD=build-asan BUILD_TYPE=Debug CMAKE_EXTRA="-DGRIDCC_SANITIZE=ON" bash script
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:detect_odr_violation=0 \
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
   ctest --output-on-failure -L unit -j2 && \
-  ctest --output-on-failure -j2 -R "test_http|test_open311|test_incident_loop|test_live|test_tracks_import|test_routes|test_security|test_hardening|test_api_success|test_geotag_batch|test_tiles_http|test_history|test_basemap|test_dashboard")
+  ctest --output-on-failure -j2 -R "test_http|test_open311|test_incident_loop|test_live|test_tracks_import|test_routes|test_security|test_hardening|test_api_success|test_geotag_batch|test_tiles_http|test_history|test_basemap|test_dashboard|test_cameras_http|test_cameras_live")
 
 # clang's libFuzzer on each parser's seeds: a crash or a broken invariant
 # fails the run (FUZZ_SECONDS each; scripts/fuzz.sh 600 for a long run)
