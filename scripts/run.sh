@@ -21,6 +21,9 @@ if [ ! -f "$DB" ]; then
   fresh=1
   echo "run: seeding the sample district into $DB"
   build/gridcc seed --db "$DB"
+  # the demo cameras (rtsp://…:8554/camK, served by camsim); a database seeded
+  # before them takes them with the same command
+  build/gridcc cameras import layers/cameras.geojson --db "$DB"
   # a first administrator, so someone can log in
   pw=$(head -c 18 /dev/urandom | base64 | tr -d '/+=' | head -c 20)
   token=$(printf '%s\n' "$pw" | build/gridcc user add admin --role admin --db "$DB" --password-stdin 2>/dev/null)

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "gridcc/address.h"
+#include "gridcc/cameras.h"
 #include "gridcc/crs.h"
 #include "gridcc/geotag.h"
 #include "gridcc/log.h"
@@ -510,6 +511,14 @@ int incident_report(store *s, const gc_index *ix, const inc_actor *who, json_t *
         json_object_set_new(h, "data", json_pack("{s:s}", "source", source));
         rc = store_incident_history_add(s, jint(row, "id"), h, err);
         json_decref(h);
+    }
+    /* the cameras that saw it: every way in (API, Open311, 12345, the demo)
+     * passes here. A case from the past gets "none": no camera still holds
+     * footage of its moment. */
+    if (!rc && has) {
+        bool past = closed_already || (json_is_integer(rat) && json_integer_value(rat) < now - 300);
+        rc = cameras_match_incident(s, jint(row, "id"), lon, lat, past ? "none" : "pending", NULL,
+                                    err);
     }
     if (!rc)
         rc = publish(s, row, err);

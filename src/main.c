@@ -13,6 +13,7 @@
 
 #include "gridcc/app.h"
 #include "gridcc/auth.h"
+#include "gridcc/cameras.h"
 #include "gridcc/crs.h"
 #include "gridcc/fixes.h"
 #include "gridcc/address.h"
@@ -51,6 +52,8 @@ static const char usage_text[] =
     "  tracks import FILE... --worker ID|NAME --db FILE [--crs EPSG:4326|gcj02|bd09]\n"
     "           [--tz +08:00]   FILE: .gpx, GeoLife .plt, or CSV with lat, lon and time\n"
     "           columns (also .gz); --tz: zone of CSV times that name none (default local)\n"
+    "  cameras import FILE --db FILE   FILE: CSV (lon/lat or WKT columns) or GeoJSON points\n"
+    "           with id, name, department, url, heading, fov, range_m, height_m[, crs]\n"
     "  version\n";
 
 /* A full disk or a write lock held elsewhere is no fault of the input file:
@@ -929,6 +932,48 @@ static int cmd_tracks(int argc, char **argv)
     return rc;
 }
 
+/* ---- cameras ---- */
+
+static int cmd_cameras(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "import"))
+        return usage("cameras: the only subcommand is 'import'");
+    static struct option opts[] = {{"db", 1, 0, 'd'}, {0, 0, 0, 0}};
+    const char *db = NULL;
+    int ch;
+    optind = 2;
+    while ((ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        if (ch == 'd')
+            db = optarg;
+        else
+            return usage(NULL);
+    }
+    if (optind + 1 != argc)
+        return usage("cameras import takes exactly one FILE");
+    const char *path = argv[optind];
+    store *s;
+    int rc = open_store(db, &s);
+    if (rc)
+        return rc;
+    cameras_import_report rep;
+    gc_err e = {0};
+    /* like the layer import: one bad feature refuses the whole file */
+    if (cameras_import(s, path, &rep, &e)) {
+        size_t i;
+        json_t *p;
+        json_array_foreach(rep.problems, i, p)
+            fprintf(stderr, "%s\n", json_string_value(p));
+        import_fail("cameras import", path, "not imported", &e);
+        rc = 1;
+    } else {
+        printf("%s: %d cameras: %d created, %d replaced\n", path, rep.features, rep.created,
+               rep.replaced);
+    }
+    cameras_import_report_clear(&rep);
+    store_close(s);
+    return rc;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -963,6 +1008,8 @@ int main(int argc, char **argv)
         rc = cmd_hotline(argc - 1, argv + 1);
     else if (!strcmp(cmd, "tracks"))
         rc = cmd_tracks(argc - 1, argv + 1);
+    else if (!strcmp(cmd, "cameras"))
+        rc = cmd_cameras(argc - 1, argv + 1);
     else if (!strcmp(cmd, "version") || !strcmp(cmd, "--version")) {
         printf("gridcc %s\n", GRIDCC_VERSION);
         rc = 0;

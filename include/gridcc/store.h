@@ -343,6 +343,70 @@ typedef int (*store_presence_cb)(void *ud, const store_presence *p);
 int store_fixes_presence(store *s, const store_fix_window *w, store_presence_cb cb, void *ud,
                          gc_err *err);
 
+/* ---- cameras (migration 009) ----
+ * The registry of cameras and their view sectors. url keeps the credentials
+ * as given; url_public (the caller's redaction of it, src/cameras.c) is what
+ * the change log and non-admins get. Each write appends a change of topic
+ * "cameras": a GeoJSON Feature (the mounting point; properties without the
+ * credentials, with state, reason and the sector as a GeoJSON geometry), or
+ * {"id", "deleted": true} for a removal. */
+typedef struct store_camera {
+    char id[72];
+    char name[256];
+    char department[64];          /* "" for none */
+    char url[1024];               /* with credentials */
+    char url_public[1024];
+    double lon, lat;              /* EPSG:4326 */
+    double heading, fov, range_m; /* degrees from north clockwise, degrees, metres */
+    double height_m;              /* NAN: not known */
+    char state[16];               /* connecting, playing, stalled, retrying, failed, disabled */
+    char reason[256];             /* "" for none */
+    char state_at[32], created_at[32], updated_at[32];
+    /* in: the view sector (a WKB Polygon, EPSG:4326): its extent is indexed */
+    const unsigned char *sector_wkb;
+    size_t sector_wkb_len;
+} store_camera;
+typedef int (*store_camera_cb)(void *ud, const store_camera *c);   /* c borrowed */
+
+/* GC_ECONFLICT (field "id") when the id is taken. */
+int store_camera_create(store *s, const store_camera *c, gc_err *err);
+/* Replaces everything but the health columns; GC_ENOTFOUND when absent. */
+int store_camera_replace(store *s, const store_camera *c, gc_err *err);
+int store_camera_delete(store *s, const char *id, gc_err *err);
+/* GC_ENOTFOUND when absent; out->sector_wkb is NULL. */
+int store_camera_get(store *s, const char *id, store_camera *out, gc_err *err);
+/* Cameras in id order (cb NULL: only count them); with bbox (minlon, minlat, maxlon, maxlat) those whose
+ * sector's extent meets it. limit 0: all. *matched (may be NULL): how many
+ * match regardless of limit and offset. */
+int store_cameras_list(store *s, const double *bbox, int64_t limit, int64_t offset,
+                       int64_t *matched, store_camera_cb cb, void *ud, gc_err *err);
+/* The video engine's word on a camera's health (reason may be NULL). The
+ * change is appended only when state or reason differ from the stored ones. */
+int store_camera_state_set(store *s, const char *id, const char *state, const char *reason,
+                           gc_err *err);
+
+/* The cameras that saw a case when it was reported. */
+typedef struct store_incident_camera {
+    const char *camera_id, *name;
+    double distance_m, bearing;
+} store_incident_camera;
+/* Replaces the case's list inside the caller's transaction (or one of its
+ * own); media_state of each: "pending" (footage to come), or "none" for a
+ * case brought in from history, whose moment no camera still holds. */
+int store_incident_cameras_set(store *s, int64_t incident_id, const store_incident_camera *c,
+                               size_t n, const char *media_state, gc_err *err);
+/* [{camera_id, name, distance_m, bearing, snapshot, snapshot_error, clip,
+ *   clip_error, media_state}] (absent values null), nearest first. */
+int store_incident_cameras(store *s, int64_t incident_id, json_t **arr, gc_err *err);
+/* What the video engine made of one camera's footage of a case: kind
+ * "snapshot" or "clip", the file's path or NULL with why not. media_state
+ * follows: done when both are stored, failed when both could not be,
+ * partial for one of each, pending while one is outstanding.
+ * GC_ENOTFOUND when that camera is not listed on the case. */
+int store_incident_camera_media_set(store *s, int64_t incident_id, const char *camera_id,
+                                    const char *kind, const char *path, const char *error,
+                                    gc_err *err);
+
 /* ---- an operator's base map (MBTiles) ----
  * A file of its own, opened read-only on its own connection. */
 typedef struct store_basemap store_basemap;

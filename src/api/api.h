@@ -87,6 +87,12 @@ void tiles_api_register(http_server *s, api_env *e);
 /* Layers changed in the store: stale tiles are dropped off the loop. */
 void tiles_api_layers_changed(api_env *e);
 void history_api_register(http_server *s, api_env *e);
+/* Who may read the camera registry (its API and the OGC collection). */
+#define CAMERAS_READ_ROLES (ROLE_OPERATOR | ROLE_PLANNER | ROLE_ADMIN | ROLE_DEPARTMENT)
+void cameras_api_register(http_server *s, api_env *e);
+/* Adds "cameras" to a case read: the cameras that saw it when it was
+ * reported, with the URLs of their snapshot and clip once stored. */
+void cameras_api_incident(api_env *e, json_t *row);
 /* b: the operator's base map, NULL without one (the routes answer 404). */
 void basemap_api_register(http_server *s, api_env *e, store_basemap *b);
 

@@ -432,6 +432,7 @@ int app_serve(const app_opts *o)
     history_api_register(a.http, &a.env);
     geotag_api_register(a.http, &a.env);
     incidents_api_register(a.http, &a.env);
+    cameras_api_register(a.http, &a.env);
     catalogue_api_register(a.http, &a.env);
     open311_register(a.http, &a.env);
     ogc_register(a.http, &a.env);

@@ -239,6 +239,7 @@ static void report_done(void *ud, int write_rc, const gc_err *commit_err)
         snprintf(loc, sizeof loc, "/api/incidents/%s",
                  json_string_value(json_object_get(j->row, "case_no")));
         http_add_header(r, "Location", loc);
+        cameras_api_incident(j->e, j->row);
         reply_incident(r, j->existing ? 200 : 201, j->row, j->perrs);
     }
     http_complete(r);
@@ -496,6 +497,7 @@ static void h_one(http_req *r, void *ud)
         http_reply_err(r, &err);
         return;
     }
+    cameras_api_incident(e, row);
     reply_incident(r, 200, row, NULL);
     json_decref(row);
 }

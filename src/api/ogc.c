@@ -14,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "gridcc/cameras.h"
 #include "gridcc/crs.h"
 #include "gridcc/parse.h"
 
@@ -87,6 +88,13 @@ static void html_text(GString *h, const char *s)
     g_string_append(h, t);
     g_free(t);
 }
+
+/* The camera registry as a collection (below): its features are the view
+ * sectors. Its name is taken before any layer's. */
+#define CAMERAS_COLLECTION "cameras"
+static bool cameras_readable(const http_req *r);
+static json_t *cameras_collection_json(api_env *env, const char *b);
+static void cameras_tree(http_req *r, api_env *env, const char *tail);
 
 /* ---- landing, conformance ---- */
 
@@ -208,6 +216,8 @@ static void h_collections(http_req *r, void *ud)
     for (size_t i = 0; i < n; i++)
         json_array_append_new(arr, collection_json(&ls[i], b));
     store_layers_free(ls, n);
+    if (cameras_readable(r))
+        json_array_append_new(arr, cameras_collection_json(env, b));
     char *self = g_strdup_printf("%s/collections", b);
     json_t *links = json_pack("[o]", link(self, "self", "application/json", "this document"));
     g_free(self);
@@ -610,6 +620,154 @@ static void h_item(http_req *r, api_env *env, store_layer *L, const char *fid)
     g_string_free(o.out, TRUE);
 }
 
+/* ---- the cameras collection ----
+ * Each feature's geometry is the camera's view sector (a polygon: what it
+ * sees); the mounting point is in properties.lon/lat, the url is the public
+ * one (no credentials, whoever asks). Readable by those who may read the
+ * registry (CAMERAS_READ_ROLES), whatever --public-read says: camera
+ * positions are not for everyone. bbox filters by the sector's extent. */
+
+static bool cameras_readable(const http_req *r) { return (r->who.role & CAMERAS_READ_ROLES) != 0; }
+
+static json_t *cameras_collection_json(api_env *env, const char *b)
+{
+    int64_t n = 0;
+    store_cameras_list(env->store, NULL, 0, 0, &n, NULL, NULL, NULL);
+    json_t *links = json_array();
+    add_link(links, "self", "application/json", "this collection", "%s/collections/%s", b,
+             CAMERAS_COLLECTION);
+    add_link(links, "items", GEOJSON, "the view sectors", "%s/collections/%s/items", b,
+             CAMERAS_COLLECTION);
+    json_t *c = json_pack("{s:s,s:s,s:s,s:s,s:[s],s:o,s:I}", "id", CAMERAS_COLLECTION, "title",
+                          "cameras", "description",
+                          "cameras' view sectors (geometry); mounting point in lon/lat",
+                          "itemType", "feature", "crs", CRS84, "links", links, "numberMatched",
+                          (json_int_t)n);
+    return c;
+}
+
+typedef struct cam_page {
+    GString *out;
+    size_t n;
+} cam_page;
+
+static int cam_feature(void *ud, const store_camera *c)
+{
+    cam_page *pg = ud;
+    json_t *f = cameras_feature(c);
+    char *s = json_dumps(f, JSON_COMPACT | JSON_REAL_PRECISION(12));
+    json_decref(f);
+    if (pg->n++)
+        g_string_append_c(pg->out, ',');
+    g_string_append(pg->out, s);
+    free(s);
+    return 0;
+}
+
+static void cameras_items(http_req *r, api_env *env)
+{
+    long long limit = OGC_LIMIT_DEFAULT, offset = 0;
+    const char *ls = http_query(r, "limit"), *os = http_query(r, "offset");
+    if (ls && !parse_long(ls, 1, 1000000000, &limit)) {
+        http_reply_error(r, 400, "invalid", "limit", "limit must be an integer from 1 to %d",
+                         OGC_LIMIT_MAX);
+        return;
+    }
+    if (limit > OGC_LIMIT_MAX)
+        limit = OGC_LIMIT_MAX;
+    if (os && !parse_long(os, 0, (long long)1 << 40, &offset)) {
+        http_reply_error(r, 400, "invalid", "offset", "offset must be a non-negative integer");
+        return;
+    }
+    for (guint i = 0; i < r->qkeys->len; i++) {
+        const char *k = g_ptr_array_index(r->qkeys, i);
+        if (!is_known_param(k)) {
+            http_reply_error(r, 400, "invalid", k,
+                             "unknown parameter '%s': the cameras collection filters by bbox", k);
+            return;
+        }
+    }
+    double bb[4];
+    bool has_bbox = http_query(r, "bbox") != NULL;
+    if (has_bbox && !parse_bbox(r, bb))
+        return;
+    cam_page pg = {g_string_new("{\"type\":\"FeatureCollection\",\"features\":["), 0};
+    int64_t matched = 0;
+    gc_err err = {0};
+    if (store_cameras_list(env->store, has_bbox ? bb : NULL, limit, offset, &matched, cam_feature,
+                           &pg, &err)) {
+        g_string_free(pg.out, TRUE);
+        http_reply_err(r, &err);
+        return;
+    }
+    char *b = base_url(r);
+    GString *qs = g_string_new(NULL);
+    if (has_bbox) {
+        char *ev = url_escape(http_query(r, "bbox"));
+        g_string_append_printf(qs, "&bbox=%s", ev);
+        g_free(ev);
+        if (http_query(r, "bbox-crs")) {
+            ev = url_escape(http_query(r, "bbox-crs"));
+            g_string_append_printf(qs, "&bbox-crs=%s", ev);
+            g_free(ev);
+        }
+    }
+    json_t *links = json_array();
+    add_link(links, "self", GEOJSON, "this page", "%s/collections/%s/items?limit=%lld&offset=%lld%s",
+             b, CAMERAS_COLLECTION, limit, offset, qs->str);
+    if (offset + (long long)pg.n < matched && pg.n > 0)
+        add_link(links, "next", GEOJSON, "next page",
+                 "%s/collections/%s/items?limit=%lld&offset=%lld%s", b, CAMERAS_COLLECTION, limit,
+                 offset + limit, qs->str);
+    if (offset > 0)
+        add_link(links, "prev", GEOJSON, "previous page",
+                 "%s/collections/%s/items?limit=%lld&offset=%lld%s", b, CAMERAS_COLLECTION, limit,
+                 offset > limit ? offset - limit : 0, qs->str);
+    add_link(links, "collection", "application/json", "the collection", "%s/collections/%s", b,
+             CAMERAS_COLLECTION);
+    g_string_free(qs, TRUE);
+    g_free(b);
+    char *lj = json_dumps(links, JSON_COMPACT);
+    json_decref(links);
+    g_string_append_printf(pg.out, "],\"numberMatched\":%lld,\"numberReturned\":%zu,\"links\":%s}",
+                           (long long)matched, pg.n, lj);
+    free(lj);
+    http_reply(r, 200, GEOJSON, pg.out->str, pg.out->len);
+    g_string_free(pg.out, TRUE);
+}
+
+static void cameras_tree(http_req *r, api_env *env, const char *tail)
+{
+    if (!cameras_readable(r)) {
+        if (r->who.role == ROLE_NONE)
+            http_reply_error(r, 401, "unauthorized", NULL, "the cameras collection needs a token");
+        else
+            http_reply_error(r, 403, "forbidden", NULL,
+                             "the cameras collection is for operators, planners, admins and "
+                             "department users");
+        return;
+    }
+    if (!*tail || !strcmp(tail, "/")) {
+        char *b = base_url(r);
+        http_reply_json(r, 200, cameras_collection_json(env, b));
+        g_free(b);
+    } else if (!strcmp(tail, "/items")) {
+        cameras_items(r, env);
+    } else if (!strncmp(tail, "/items/", 7) && tail[7] && !strchr(tail + 7, '/')) {
+        store_camera c;
+        gc_err err = {0};
+        if (store_camera_get(env->store, tail + 7, &c, &err)) {
+            if (err.code == GC_ENOTFOUND)
+                snprintf(err.field, sizeof err.field, "featureId");
+            http_reply_err(r, &err);
+            return;
+        }
+        http_reply_json(r, 200, cameras_feature(&c));
+    } else {
+        http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
+    }
+}
+
 static void h_collection_tree(http_req *r, void *ud)
 {
     api_env *env = ud;
@@ -617,6 +775,10 @@ static void h_collection_tree(http_req *r, void *ud)
     char id[256];
     const char *tail;
     store_layer L;
+    if (!strcmp(rest, CAMERAS_COLLECTION) || !strncmp(rest, CAMERAS_COLLECTION "/", 8)) {
+        cameras_tree(r, env, rest + strlen(CAMERAS_COLLECTION));
+        return;
+    }
     if (!collection_from_path(r, env, rest, id, sizeof id, &tail, &L))
         return;
     if (!*tail || !strcmp(tail, "/")) {
@@ -722,6 +884,17 @@ static void h_api(http_req *r, void *ud)
         g_free(p3);
     }
     store_layers_free(ls, n);
+    if (cameras_readable(r)) {
+        json_object_set_new(paths, "/collections/" CAMERAS_COLLECTION,
+                            json_pack("{s:{s:s,s:o}}", "get", "summary", "cameras", "responses",
+                                      response("collection", "application/json")));
+        json_object_set_new(
+            paths, "/collections/" CAMERAS_COLLECTION "/items",
+            json_pack("{s:{s:s,s:s,s:[ooo],s:o}}", "get", "summary", "cameras' view sectors",
+                      "operationId", "/collections/" CAMERAS_COLLECTION "/items", "parameters",
+                      param_ref("limit"), param_ref("offset"), param_ref("bbox"), "responses",
+                      response("features", GEOJSON)));
+    }
     json_t *components = json_pack(
         "{s:{s:{s:s,s:s,s:b,s:s,s:{s:s,s:i,s:i,s:i},s:b},"
         "s:{s:s,s:s,s:b,s:{s:s,s:i,s:i}},"
