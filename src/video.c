@@ -511,7 +511,7 @@ static void cam_start(vcam *c)
     char latency[16];
     snprintf(latency, sizeof latency, "%d", v->o.latency_ms);
     const char *keys[] = {"url", "protocols", "latency"};
-    const char *vals[] = {c->url, c->transport ? c->transport : "tcp+udp", latency};
+    const char *vals[] = {c->url, c->transport ? c->transport : "tcp", latency};
     char *desc = NULL;
     gc_err err = {0};
     if (video_template_expand(video_template(v, "rtsp"), keys, vals, 3, &desc, &err)) {
@@ -871,7 +871,7 @@ int video_camera_set(video *v, const video_camera *in, gc_err *err)
     c->secret = url_secret(in->url);
     c->attempt = 0;
     log_info("video", "camera set id=%s url=%s transport=%s", c->id, c->redacted,
-             c->transport ? c->transport : "any");
+             c->transport ? c->transport : "tcp");
     cam_start(c);
     return 0;
 }
