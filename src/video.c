@@ -318,6 +318,45 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud)
     gst_caps_unref(caps);
 }
 
+/* A camera is live: it has no end. A server that announces a finite range
+ * (a=range:npt=0-2, as gst-rtsp-server does for a looped file) makes
+ * rtspsrc put npt-stop in its caps, and the jitter buffer ends the stream
+ * with EOS there ("got the NPT timeout"): the stop is taken out of the caps
+ * on their way in. */
+static GstPadProbeReturn drop_npt_stop(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
+{
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(ev) != GST_EVENT_CAPS)
+        return GST_PAD_PROBE_OK;
+    GstCaps *caps;
+    gst_event_parse_caps(ev, &caps);
+    if (!gst_structure_has_field(gst_caps_get_structure(caps, 0), "npt-stop"))
+        return GST_PAD_PROBE_OK;
+    GstCaps *c = gst_caps_copy(caps);
+    gst_structure_remove_field(gst_caps_get_structure(c, 0), "npt-stop");
+    GstEvent *n = gst_event_new_caps(c);
+    gst_caps_unref(c);
+    gst_event_unref(ev);
+    GST_PAD_PROBE_INFO_DATA(info) = n;
+    return GST_PAD_PROBE_OK;
+}
+
+static void on_new_jitterbuffer(GstElement *rtpbin, GstElement *jb, guint session, guint ssrc,
+                                gpointer ud)
+{
+    GstPad *sink = gst_element_get_static_pad(jb, "sink");
+    if (sink) {
+        gst_pad_add_probe(sink, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, drop_npt_stop, NULL, NULL);
+        gst_object_unref(sink);
+    }
+}
+
+static void on_new_manager(GstElement *src, GstElement *manager, gpointer ud)
+{
+    if (g_signal_lookup("new-jitterbuffer", G_OBJECT_TYPE(manager)))
+        g_signal_connect(manager, "new-jitterbuffer", G_CALLBACK(on_new_jitterbuffer), NULL);
+}
+
 /* ---- cameras (the loop) ---- */
 
 static char *scrub(vcam *c, const char *text)
@@ -547,6 +586,7 @@ static void cam_start(vcam *c)
     g_queue_init(&p->items);
     p->fmp4 = video_fmp4_new(on_fmp4_unit, p);
     g_signal_connect(src, "pad-added", G_CALLBACK(on_pad_added), p);
+    g_signal_connect(src, "new-manager", G_CALLBACK(on_new_manager), NULL);
     gst_object_unref(src);
     GstBus *bus = gst_element_get_bus(pl);
     p->bus_src = gst_bus_create_watch(bus);

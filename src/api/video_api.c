@@ -18,15 +18,20 @@
 #include "gridcc/video.h"
 
 #define VIDEO_ROLES CAMERAS_READ_ROLES
-/* a viewer this far behind skips to the next keyframe: about 4 s of a
- * 2 Mbit/s camera, or 40 fragments whatever their size */
-#define QUEUE_MAX_BYTES (1u << 20)
-#define QUEUE_MAX_FRAGMENTS 40
+/* a viewer whose oldest queued fragment waits this long is behind and skips
+ * to the next keyframe (mp4mux cuts a fragment per keyframe or per 100 ms,
+ * so a count of fragments says little of time); the bytes bound a camera of
+ * a very high rate */
+#define QUEUE_MAX_MS 2000
+#define QUEUE_MAX_BYTES (8u << 20)
+/* what the kernel may hold for a viewer beyond that: under a second */
+#define SNDBUF_BYTES (128 << 10)
 
 typedef enum { OUT_TEXT, OUT_INIT, OUT_FRAG } out_kind;
 typedef struct out {
     out_kind kind;
     GBytes *b;
+    gint64 at; /* when it was queued (monotonic us) */
 } out;
 
 typedef struct viewer {
@@ -39,7 +44,9 @@ typedef struct viewer {
     bool need_key; /* after an init or a skip: nothing until a keyframe */
     bool skipping; /* fell behind: what is dropped until then is counted */
     int64_t dropped, skips;
-    bool closing;
+    bool closing;     /* takes nothing more */
+    int close_status; /* closes once the queue is out (an error said first) */
+    const char *close_reason;
 } viewer;
 
 static void out_free(out *o)
@@ -50,7 +57,7 @@ static void out_free(out *o)
 
 static void pump(viewer *v)
 {
-    while (!v->closing && v->q.length && http_ws_writable_now(v->ws)) {
+    while (v->q.length && http_ws_writable_now(v->ws)) {
         out *o = g_queue_pop_head(&v->q);
         gsize n;
         const void *d = g_bytes_get_data(o->b, &n);
@@ -64,6 +71,17 @@ static void pump(viewer *v)
     }
     if (v->q.length)
         http_ws_want_write(v->ws);
+    else if (v->close_status)
+        http_ws_close(v->ws, v->close_status, v->close_reason);
+}
+
+/* Says why in a last text message, then closes. */
+static void finish(viewer *v, int status, const char *reason)
+{
+    v->closing = true;
+    v->close_status = status;
+    v->close_reason = reason;
+    pump(v);
 }
 
 static void enqueue(viewer *v, out_kind kind, GBytes *b)
@@ -71,6 +89,7 @@ static void enqueue(viewer *v, out_kind kind, GBytes *b)
     out *o = g_new(out, 1);
     o->kind = kind;
     o->b = b;
+    o->at = g_get_monotonic_time();
     v->qbytes += g_bytes_get_size(b);
     if (kind == OUT_FRAG)
         v->qfrags++;
@@ -129,12 +148,22 @@ static int64_t drop_fragments(viewer *v)
     return n;
 }
 
+static bool behind(viewer *v)
+{
+    for (GList *l = v->q.head; l; l = l->next) {
+        out *o = l->data;
+        if (o->kind == OUT_FRAG)
+            return g_get_monotonic_time() - o->at > (gint64)QUEUE_MAX_MS * 1000;
+    }
+    return false;
+}
+
 static void on_fragment(void *ud, GBytes *frag, bool key)
 {
     viewer *v = ud;
     if (v->closing)
         return;
-    if (!v->need_key && (v->qbytes > QUEUE_MAX_BYTES || v->qfrags >= QUEUE_MAX_FRAGMENTS)) {
+    if (!v->need_key && v->qfrags && (v->qbytes > QUEUE_MAX_BYTES || behind(v))) {
         v->dropped += drop_fragments(v);
         v->need_key = v->skipping = true;
         v->skips++;
@@ -165,8 +194,7 @@ static void on_state(void *ud, const char *state, const char *reason)
     send_json(v, json_pack("{s:s,s:s,s:s}", "type", "state", "state", state, "reason", reason));
     if (!strcmp(state, "removed")) {
         v->w = NULL; /* the engine has let go of it */
-        v->closing = true;
-        http_ws_close(v->ws, 1000, "camera removed");
+        finish(v, 1000, "camera removed");
     }
 }
 
@@ -193,18 +221,17 @@ static void *on_open(http_ws *ws, const http_req *r, void *ud)
                   json_pack("{s:s,s:s,s:s}", "type", "error", "code",
                             forbidden ? "forbidden" : "unauthorized", "message",
                             tok ? err.msg : "a token is needed: ?access_token= or Authorization"));
-        v->closing = true;
-        http_ws_close(ws, forbidden ? 4403 : 4401, forbidden ? "forbidden" : "unauthorized");
+        finish(v, forbidden ? 4403 : 4401, forbidden ? "forbidden" : "unauthorized");
         return v;
     }
     v->w = e->video ? video_watch(e->video, v->id, &viewer_cb, v) : NULL;
     if (!v->w) {
         send_json(v, json_pack("{s:s,s:s,s:s}", "type", "error", "code", "not_found", "message",
                                "no such camera"));
-        v->closing = true;
-        http_ws_close(ws, 4404, "no such camera");
+        finish(v, 4404, "no such camera");
         return v;
     }
+    http_ws_sndbuf(ws, SNDBUF_BYTES);
     log_info("video", "viewer open id=%s peer=%s user=%s", v->id, http_ws_peer(ws), u.name);
     return v;
 }
