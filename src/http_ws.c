@@ -4,7 +4,6 @@
  * write is still buffered (http_ws_writable_now). */
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include "http_priv.h"
 
@@ -94,13 +93,6 @@ bool http_ws_writable_now(http_ws *ws)
 }
 
 const char *http_ws_peer(const http_ws *ws) { return ws->peer; }
-
-void http_ws_sndbuf(http_ws *ws, int bytes)
-{
-    lws_sockfd_type fd = lws_get_socket_fd(ws->wsi);
-    if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &bytes, sizeof bytes))
-        log_debug("http", "SO_SNDBUF not set peer=%s", ws->peer);
-}
 
 void http_ws_close(http_ws *ws, int status, const char *reason)
 {

@@ -181,10 +181,6 @@ bool http_ws_writable_now(http_ws *ws);
  * frame; a peer that reads nothing is dropped after a few seconds anyway. */
 void http_ws_close(http_ws *ws, int status, const char *reason);
 const char *http_ws_peer(const http_ws *ws);
-/* Caps the kernel's send buffer of this connection (SO_SNDBUF, which also
- * stops its autotuning up to megabytes): a stream that must stay live
- * learns within a second that its reader is behind (http_ws_choked). */
-void http_ws_sndbuf(http_ws *ws, int bytes);
 /* Keep-alive timing for every websocket of the server (before any connects). */
 void http_ws_keepalive(http_server *s, int ping_s, int hangup_s);
 

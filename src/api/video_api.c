@@ -24,8 +24,6 @@
  * a very high rate */
 #define QUEUE_MAX_MS 2000
 #define QUEUE_MAX_BYTES (8u << 20)
-/* what the kernel may hold for a viewer beyond that: under a second */
-#define SNDBUF_BYTES (128 << 10)
 
 typedef enum { OUT_TEXT, OUT_INIT, OUT_FRAG } out_kind;
 typedef struct out {
@@ -231,7 +229,6 @@ static void *on_open(http_ws *ws, const http_req *r, void *ud)
         finish(v, 4404, "no such camera");
         return v;
     }
-    http_ws_sndbuf(ws, SNDBUF_BYTES);
     log_info("video", "viewer open id=%s peer=%s user=%s", v->id, http_ws_peer(ws), u.name);
     return v;
 }

@@ -85,6 +85,9 @@ ROUTES = {
     ("GET", "/basemap.json"): (ANY, "/basemap.json", set()),
     ("GET", "/basemap/*"): (ANY, "/basemap/14/13485/6203.png", set()),
     ("WS", "/live"): (STAFF, None, set()),
+    ("WS", "/video/*"): ({"operator", "planner", "admin", "department"}, None, set()),
+    ("GET", "/api/cameras/*/snapshot.jpg"): ({"operator", "planner", "admin", "department"},
+                                             "/api/cameras/none/snapshot.jpg", set()),
 }
 
 ctx = {}
