@@ -24,6 +24,7 @@ typedef struct route {
     char method[8];
     char *pattern;
     bool prefix;
+    char *suffix;                 /* after a star inside the pattern ("/snapshot.jpg"), or NULL */
     unsigned roles;
     size_t max_body;
     const char *const *form_names;
@@ -39,6 +40,11 @@ static route *find_route(http_server *s, http_req *r, bool *path_known)
         route *rt = g_ptr_array_index(s->routes, i);
         bool match = rt->prefix ? !strncmp(r->path, rt->pattern, strlen(rt->pattern))
                                 : !strcmp(r->path, rt->pattern);
+        if (match && rt->suffix) {   /* one path segment between prefix and suffix */
+            size_t pl = strlen(rt->pattern), sl = strlen(rt->suffix), n = strlen(r->path);
+            match = n > pl + sl && !strcmp(r->path + n - sl, rt->suffix) &&
+                    !memchr(r->path + pl, '/', n - pl - sl);
+        }
         if (!match)
             continue;
         *path_known = true;
@@ -516,6 +522,12 @@ void http_route(http_server *s, const char *method, const char *pattern, unsigne
     size_t n = strlen(pattern);
     rt->prefix = n && pattern[n - 1] == '*';
     rt->pattern = g_strndup(pattern, rt->prefix ? n - 1 : n);
+    const char *star = strchr(pattern, '*');
+    if (star && star[1]) {
+        rt->prefix = true;
+        rt->pattern[star - pattern] = 0;
+        rt->suffix = g_strdup(star + 1);
+    }
     rt->max_body = max_body;
     rt->h = h;
     rt->ud = ud;
@@ -526,7 +538,7 @@ void http_routes_foreach(const http_server *s, http_route_cb cb, void *ud)
 {
     for (guint i = 0; i < s->routes->len; i++) {
         const route *rt = g_ptr_array_index(s->routes, i);
-        char *pat = g_strconcat(rt->pattern, rt->prefix ? "*" : "", NULL);
+        char *pat = g_strconcat(rt->pattern, rt->prefix ? "*" : "", rt->suffix, NULL);
         cb(ud, rt->method, pat, rt->roles);
         g_free(pat);
     }
@@ -554,6 +566,7 @@ void http_server_free(http_server *s)
     for (guint i = 0; i < s->routes->len; i++) {
         route *rt = g_ptr_array_index(s->routes, i);
         g_free(rt->pattern);
+        g_free(rt->suffix);
         g_free(rt);
     }
     g_ptr_array_free(s->routes, TRUE);

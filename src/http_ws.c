@@ -28,14 +28,24 @@ struct http_ws {
     char peer[64];
 };
 
+/* An exact path wins; then the longest prefix (a path ending in a star). */
 static ws_route *find_ws_route(http_server *s, const char *path)
 {
+    ws_route *best = NULL;
+    size_t best_n = 0;
     for (guint i = 0; i < s->ws_routes->len; i++) {
         ws_route *rt = g_ptr_array_index(s->ws_routes, i);
-        if (!strcmp(rt->path, path))
+        size_t n = strlen(rt->path);
+        if (n && rt->path[n - 1] == '*') {
+            if (!strncmp(rt->path, path, n - 1) && n - 1 > best_n) {
+                best = rt;
+                best_n = n - 1;
+            }
+        } else if (!strcmp(rt->path, path)) {
             return rt;
+        }
     }
-    return NULL;
+    return best;
 }
 
 static void ws_free(http_ws *ws)
@@ -48,15 +58,25 @@ static void ws_free(http_ws *ws)
     g_free(ws);
 }
 
-int http_ws_send(http_ws *ws, const char *data, size_t len)
+static int ws_send(http_ws *ws, const void *data, size_t len, enum lws_write_protocol kind)
 {
     GByteArray *b = ws->srv->ws_buf;
     g_byte_array_set_size(b, (guint)(LWS_PRE + len));
     memcpy(b->data + LWS_PRE, data, len);
-    int w = lws_write(ws->wsi, b->data + LWS_PRE, len, LWS_WRITE_TEXT);
+    int w = lws_write(ws->wsi, b->data + LWS_PRE, len, kind);
     if (b->len > (1u << 20))
         g_byte_array_set_size(b, 0);   /* one large message does not pin its buffer */
     return w < (int)len ? -1 : 0;
+}
+
+int http_ws_send(http_ws *ws, const char *data, size_t len)
+{
+    return ws_send(ws, data, len, LWS_WRITE_TEXT);
+}
+
+int http_ws_send_binary(http_ws *ws, const void *data, size_t len)
+{
+    return ws_send(ws, data, len, LWS_WRITE_BINARY);
 }
 
 void http_ws_want_write(http_ws *ws) { lws_callback_on_writable(ws->wsi); }

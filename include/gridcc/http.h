@@ -80,8 +80,10 @@ void http_server_access_log(http_server *s, enum log_level ok_level);
 typedef bool (*http_authorize_fn)(void *ud, http_req *r, unsigned roles);
 void http_server_authorize(http_server *s, http_authorize_fn fn, void *ud);
 
-/* The last route added wins when several match. pattern: an exact path, or a
- * prefix ending in '*'. max_body overrides the default for this route (0: default). */
+/* The last route added wins when several match. pattern: an exact path, a
+ * prefix ending in '*', or a prefix and a suffix with one path segment
+ * between (for /api/cameras/{id}/snapshot.jpg: "/api/cameras/" star
+ * "/snapshot.jpg"). max_body overrides the default for this route (0: default). */
 void http_route(http_server *s, const char *method, const char *pattern, unsigned roles,
                 size_t max_body, http_handler h, void *ud);
 /* The same for a route that takes forms: a multipart or urlencoded body is
@@ -141,7 +143,9 @@ void http_complete(http_req *r);
 bool http_gone(const http_req *r);
 
 /* ---- websockets ----
- * A websocket endpoint at an exact path, on the same port. The upgrade
+ * A websocket endpoint at an exact path, or at a prefix ending in '*'
+ * ("/video/" and a star: the handler reads the rest of upgrade->path), on the same
+ * port; an exact path wins over a prefix, a longer prefix over a shorter. The upgrade
  * request is parsed like any request (path, query, Authorization, peer);
  * open() gets it once the connection is established and returns the
  * connection's own state. Messages arrive whole (fragments joined, at most
@@ -165,6 +169,8 @@ void http_route_ws(http_server *s, const char *path, unsigned roles, const http_
 /* Sends one text message; from writable(), or when http_ws_writable_now(). 0, or -1 when the
  * connection failed (close() follows). */
 int http_ws_send(http_ws *ws, const char *data, size_t len);
+/* The same for a binary message. */
+int http_ws_send_binary(http_ws *ws, const void *data, size_t len);
 void http_ws_want_write(http_ws *ws);
 /* True while what was sent has not all reached the socket. */
 bool http_ws_choked(http_ws *ws);

@@ -22,6 +22,7 @@
 struct address_index;
 struct osmand;
 struct tiles;
+struct video;
 
 typedef struct api_env api_env;
 struct api_env {
@@ -32,6 +33,7 @@ struct api_env {
     struct osmand *osmand;        /* the OsmAnd port and the fix writer */
     const gc_index *index;        /* swapped by the daemon after a rebuild: read it per request */
     struct tiles *tiles;          /* vector tiles and their cache (thread-safe) */
+    struct video *video;          /* the camera engine; NULL in tools without one */
     const char *photo_dir;        /* DB.photos/ */
     bool public_read;             /* OGC API readable without a token */
     int busy;                     /* work on threads not yet back: shutdown waits for it */
@@ -93,6 +95,9 @@ void cameras_api_register(http_server *s, api_env *e);
 /* Adds "cameras" to a case read: the cameras that saw it when it was
  * reported, with the URLs of their snapshot and clip once stored. */
 void cameras_api_incident(api_env *e, json_t *row);
+/* The live view (/video/{id}) and snapshots; register after cameras_api
+ * (its GET of any path under /api/cameras/ would take the snapshot's). */
+void video_api_register(http_server *s, api_env *e);
 /* b: the operator's base map, NULL without one (the routes answer 404). */
 void basemap_api_register(http_server *s, api_env *e, store_basemap *b);
 

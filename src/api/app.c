@@ -20,6 +20,7 @@
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
 #include "gridcc/tiles.h"
+#include "gridcc/video.h"
 #include "osmand.h"
 
 typedef struct app {
@@ -37,6 +38,8 @@ typedef struct app {
     address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
     guint live_idle;           /* a pull of new changes is scheduled */
+    guint cams_idle;           /* a look at the change log for camera edits is scheduled */
+    int64_t cams_seq;          /* camera changes up to here are in the video engine */
     gint64 started;
 } app;
 
@@ -178,11 +181,82 @@ static gboolean live_pull_idle(gpointer ud)
     return G_SOURCE_REMOVE;
 }
 
+/* ---- cameras ----
+ * The registry (the store) says which cameras exist; the video engine runs
+ * them. Every camera change, whoever made it (the API on this loop, or
+ * gridcc cameras import in another process), is a change-log row of topic
+ * "cameras": the engine is told from there, so no writer can forget it. The
+ * engine's state changes go back into the store, and so into the change log
+ * and the map. */
+
+static void on_video_state(void *ud, const char *id, const char *state, const char *reason)
+{
+    app *a = ud;
+    gc_err err = {0};
+    if (store_camera_state_set(a->s, id, state, reason, &err) && err.code != GC_ENOTFOUND)
+        log_warn("video", "camera state not stored id=%s: %s", id, err.msg);
+}
+
+static void camera_apply(app *a, const char *id)
+{
+    store_camera c;
+    gc_err err = {0};
+    if (store_camera_get(a->s, id, &c, &err)) {
+        if (err.code == GC_ENOTFOUND)
+            video_camera_remove(a->env.video, id);
+        else
+            log_error("video", "camera %s unread: %s", id, err.msg);
+        return;
+    }
+    if (video_camera_set(a->env.video, &(video_camera){.id = c.id, .url = c.url}, &err))
+        log_warn("video", "camera not started id=%s: %s", id, err.msg);
+}
+
+static int cams_change(void *ud, const store_change *c)
+{
+    GPtrArray *ids = ud;
+    if (!strcmp(c->topic, "cameras") && c->id)
+        g_ptr_array_add(ids, g_strdup(c->id));
+    return 0;
+}
+
+static gboolean cams_sync(gpointer ud)
+{
+    app *a = ud;
+    a->cams_idle = 0;
+    if (!a->env.video)
+        return G_SOURCE_REMOVE;
+    GPtrArray *ids = g_ptr_array_new_with_free_func(g_free);
+    int64_t last = store_last_seq(a->s);
+    store_changes_since(a->s, a->cams_seq, 0, cams_change, ids, NULL);
+    a->cams_seq = last;
+    GHashTable *seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < ids->len; i++) {
+        const char *id = g_ptr_array_index(ids, i);
+        if (g_hash_table_add(seen, (gpointer)id))
+            camera_apply(a, id);
+    }
+    g_hash_table_destroy(seen);
+    g_ptr_array_free(ids, TRUE);
+    return G_SOURCE_REMOVE;
+}
+
+static int camera_start(void *ud, const store_camera *c)
+{
+    app *a = ud;
+    gc_err err = {0};
+    if (video_camera_set(a->env.video, &(video_camera){.id = c->id, .url = c->url}, &err))
+        log_warn("video", "camera not started id=%s: %s", c->id, err.msg);
+    return 0;
+}
+
 /* After every commit on the loop's store: its changes go out once the
  * current callback is done. */
 static void on_commit(void *ud)
 {
     app *a = ud;
+    if (!a->cams_idle && a->env.video && !a->stopping)
+        a->cams_idle = g_idle_add(cams_sync, a);
     if (!a->live_idle && a->env.live)
         /* at the sockets' priority: a busy loop never goes idle */
         a->live_idle = g_idle_add_full(G_PRIORITY_DEFAULT, live_pull_idle, a, NULL);
@@ -229,6 +303,8 @@ static gboolean poll_store(gpointer ud)
     }
     if (sc.incidents_changed)   /* a CLI report or import: its deadlines count too */
         app_incidents_changed(a);
+    if (!a->cams_idle && a->env.video)
+        a->cams_idle = g_idle_add(cams_sync, a);
     return G_SOURCE_CONTINUE;
 }
 
@@ -323,6 +399,8 @@ static void app_free_parts(app *a)
     store_on_commit(a->s, NULL, NULL);
     if (a->live_idle)
         g_source_remove(a->live_idle);
+    if (a->cams_idle)
+        g_source_remove(a->cams_idle);
     patrol_free(a->env.patrol);
     live_free(a->env.live);
     store_group_free(a->env.group);   /* what is queued is committed, not dropped */
@@ -433,12 +511,23 @@ int app_serve(const app_opts *o)
     geotag_api_register(a.http, &a.env);
     incidents_api_register(a.http, &a.env);
     cameras_api_register(a.http, &a.env);
+    video_api_register(a.http, &a.env);
     catalogue_api_register(a.http, &a.env);
     open311_register(a.http, &a.env);
     ogc_register(a.http, &a.env);
     units_api_register(a.http, &a.env);
     tiles_api_register(a.http, &a.env);
     basemap_api_register(a.http, &a.env, a.basemap);
+
+    /* every camera of the registry is ingested from the start, whoever
+     * watches; one that is down now is retried like any other */
+    video_events vev = {.state = on_video_state};
+    a.cams_seq = store_last_seq(a.s);
+    a.env.video = video_new(NULL, NULL, &vev, &a, &err);
+    if (!a.env.video)
+        log_error("video", "no camera will be ingested: %s", err.msg);
+    else
+        store_cameras_list(a.s, NULL, 0, 0, NULL, camera_start, &a, &err);
 
     /* cases that fell due while the daemon was down escalate now, once */
     int due = incident_escalate_due(a.s, (int64_t)time(NULL), &err);
@@ -463,6 +552,9 @@ int app_serve(const app_opts *o)
     a.deadline_timer = 0;
     osmand_stop(a.env.osmand);   /* no new fixes from here on */
     patrol_stop(a.env.patrol);
+    /* before the server: viewers are told, snapshots in flight answered */
+    video_free(a.env.video);
+    a.env.video = NULL;
     http_server_free(a.http);
     osmand_free(a.env.osmand);   /* fixes still queued are written */
     a.env.osmand = NULL;

@@ -14,6 +14,7 @@
 #include "gridcc/cameras.h"
 #include "gridcc/log.h"
 #include "gridcc/parse.h"
+#include "gridcc/video.h"
 
 #define CAMERAS_READ CAMERAS_READ_ROLES
 #define CAMERAS_WRITE ROLE_ADMIN
@@ -32,7 +33,13 @@ static void reply_camera(http_req *r, int status, api_env *e, const char *id)
         http_reply_err(r, &err);
         return;
     }
-    http_reply_json(r, status, cameras_json(&c, admin(r)));
+    json_t *j = cameras_json(&c, admin(r));
+    /* the engine's live word (rates, codec, size) over the stored state */
+    json_t *h = e->video ? video_camera_health(e->video, id) : NULL;
+    if (h)
+        json_object_update(j, h);
+    json_decref(h);
+    http_reply_json(r, status, j);
 }
 
 static void h_create(http_req *r, void *ud)

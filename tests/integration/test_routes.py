@@ -91,6 +91,17 @@ ROUTES = {
     ("GET", "/basemap.json"): (ANY, "/basemap.json", set()),
     ("GET", "/basemap/*"): (ANY, "/basemap/14/13485/6203.png", set()),
     ("WS", "/live"): (STAFF, None, set()),
+    # the camera registry (its branch left them out of this table)
+    ("POST", "/api/cameras"): ({"admin"}, "/api/cameras", set()),
+    ("GET", "/api/cameras"): ({"operator", "planner", "admin", "department"}, "/api/cameras",
+                              set()),
+    ("GET", "/api/cameras/*"): ({"operator", "planner", "admin", "department"},
+                                "/api/cameras/none", set()),
+    ("PUT", "/api/cameras/*"): ({"admin"}, "/api/cameras/none", set()),
+    ("DELETE", "/api/cameras/*"): ({"admin"}, "/api/cameras/none", set()),
+    ("WS", "/video/*"): ({"operator", "planner", "admin", "department"}, None, set()),
+    ("GET", "/api/cameras/*/snapshot.jpg"): ({"operator", "planner", "admin", "department"},
+                                             "/api/cameras/none/snapshot.jpg", set()),
 }
 
 ctx = {}

@@ -1,0 +1,220 @@
+/* test_video: the video engine's pure parts. Templates substitute and quote
+ * (a URL cannot add a filesink to the pipeline); the fMP4 reader on real
+ * mp4mux output (a keyframe fragment first) and on malformed input; the
+ * codec strings; the backoff schedule's doubling, cap and jitter bounds. */
+#include <gst/app/gstappsink.h>
+#include <gst/gst.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "gridcc/video.h"
+
+static void template_quotes_values(void **state)
+{
+    const char *keys[] = {"url", "latency"};
+    const char *vals[] = {"rtsp://u:p@h/a\" ! filesink location=/tmp/gridcc-injected name=\"x",
+                          "200"};
+    char *out = NULL;
+    gc_err err = {0};
+    assert_int_equal(video_template_expand("# comment\nrtspsrc name=src location={url}\n"
+                                           "  latency={latency} ! fakesink",
+                                           keys, vals, 2, &out, &err),
+                     0);
+    assert_non_null(strstr(out, "location=\"rtsp://u:p@h/a\\\" ! filesink"));
+    assert_null(strstr(out, "comment"));
+    /* gst_parse_launch makes one rtspsrc and one fakesink, no filesink */
+    GError *e = NULL;
+    GstElement *p = gst_parse_launch(out, &e);
+    assert_non_null(p);
+    GstElement *src = gst_bin_get_by_name(GST_BIN(p), "src");
+    assert_non_null(src);
+    char *loc = NULL;
+    g_object_get(src, "location", &loc, NULL);
+    assert_string_equal(loc, vals[0]);
+    GstIterator *it = gst_bin_iterate_elements(GST_BIN(p));
+    GValue v = G_VALUE_INIT;
+    int n = 0;
+    while (gst_iterator_next(it, &v) == GST_ITERATOR_OK) {
+        GstElement *el = g_value_get_object(&v);
+        assert_string_not_equal(G_OBJECT_TYPE_NAME(el), "GstFileSink");
+        n++;
+        g_value_reset(&v);
+    }
+    assert_int_equal(n, 2);
+    g_value_unset(&v);
+    gst_iterator_free(it);
+    g_free(loc);
+    gst_object_unref(src);
+    gst_object_unref(p);
+    g_free(out);
+
+    /* a backslash at the end cannot eat the closing quote */
+    const char *v2[] = {"rtsp://h/a\\", "1"};
+    assert_int_equal(video_template_expand("x={url}", keys, v2, 2, &out, &err), 0);
+    assert_string_equal(out, "x=\"rtsp://h/a\\\\\"");
+    g_free(out);
+    assert_int_equal(video_template_expand("x={nope}", keys, v2, 2, &out, &err), GC_EINVAL);
+    assert_non_null(strstr(err.msg, "{nope}"));
+    const char *v3[] = {"rtsp://h/a\nfilesink", "1"};
+    assert_int_equal(video_template_expand("x={url}", keys, v3, 2, &out, &err), GC_EINVAL);
+    assert_string_equal(err.field, "url");
+}
+
+static void backoff_doubles_caps_and_jitters(void **state)
+{
+    assert_int_equal(video_backoff_ms(0, 0.5, 1000, 60000), 1000);
+    assert_int_equal(video_backoff_ms(1, 0.5, 1000, 60000), 2000);
+    assert_int_equal(video_backoff_ms(5, 0.5, 1000, 60000), 32000);
+    assert_int_equal(video_backoff_ms(6, 0.5, 1000, 60000), 60000);
+    assert_int_equal(video_backoff_ms(1000, 0.5, 1000, 60000), 60000);
+    for (int a = 0; a < 12; a++)
+        for (double u = 0; u < 1; u += 0.01) {
+            int64_t mid = video_backoff_ms(a, 0.5, 1000, 60000);
+            int64_t d = video_backoff_ms(a, u, 1000, 60000);
+            assert_true(d >= mid * 8 / 10 && d <= mid * 12 / 10);
+        }
+    assert_int_equal(video_backoff_ms(0, 0.0, 1000, 60000), 800);
+}
+
+static void redact_hides_user_info(void **state)
+{
+    char *r = video_url_redact("rtsp://admin:p@ss:w0rd@10.0.0.5:554/Streaming/101");
+    assert_string_equal(r, "rtsp://***@10.0.0.5:554/Streaming/101");
+    g_free(r);
+    r = video_url_redact("rtsp://10.0.0.5/a@b");
+    assert_string_equal(r, "rtsp://10.0.0.5/a@b");
+    g_free(r);
+}
+
+typedef struct units {
+    int inits, frags, keys;
+    bool first_key;
+    size_t bytes;
+} units;
+
+static void on_unit(void *ud, bool init, bool key, const uint8_t *d, size_t len)
+{
+    units *u = ud;
+    u->bytes += len;
+    if (init) {
+        u->inits++;
+        return;
+    }
+    assert_int_equal(video_fmp4_moof_key(d, (size_t)(d[0] << 24 | d[1] << 16 | d[2] << 8 | d[3])),
+                     key);
+    if (!u->frags)
+        u->first_key = key;
+    u->frags++;
+    u->keys += key;
+}
+
+/* mp4mux's fragmented output of 60 frames with a keyframe every 15. */
+static GByteArray *mp4mux_output(const char *enc)
+{
+    char *desc = g_strdup_printf("videotestsrc num-buffers=60 ! video/x-raw,width=64,height=48,"
+                                 "framerate=25/1 ! %s ! mp4mux fragment-duration=100 "
+                                 "streamable=true ! appsink name=out sync=false",
+                                 enc);
+    GError *e = NULL;
+    GstElement *p = gst_parse_launch(desc, &e);
+    g_free(desc);
+    assert_non_null(p);
+    GstElement *sink = gst_bin_get_by_name(GST_BIN(p), "out");
+    gst_element_set_state(p, GST_STATE_PLAYING);
+    GByteArray *all = g_byte_array_new();
+    GstSample *s;
+    while ((s = gst_app_sink_pull_sample(GST_APP_SINK(sink)))) {
+        GstMapInfo m;
+        GstBuffer *b = gst_sample_get_buffer(s);
+        gst_buffer_map(b, &m, GST_MAP_READ);
+        g_byte_array_append(all, m.data, (guint)m.size);
+        gst_buffer_unmap(b, &m);
+        gst_sample_unref(s);
+    }
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(sink);
+    gst_object_unref(p);
+    return all;
+}
+
+static void fmp4_splits_mp4mux_output(void **state)
+{
+    const char *encs[] = {"x264enc key-int-max=15 speed-preset=ultrafast ! h264parse",
+                          "x265enc key-int-max=15 speed-preset=ultrafast ! h265parse"};
+    for (int i = 0; i < 2; i++) {
+        GByteArray *all = mp4mux_output(encs[i]);
+        assert_true(all->len > 1000);
+        /* fed in odd pieces, as buffers arrive */
+        units u = {0};
+        video_fmp4 *f = video_fmp4_new(on_unit, &u);
+        gc_err err = {0};
+        for (size_t off = 0; off < all->len; off += 777)
+            assert_int_equal(video_fmp4_push(f, all->data + off, MIN(777, all->len - off), &err),
+                             0);
+        video_fmp4_free(f);
+        assert_int_equal(u.inits, 1);
+        assert_true(u.first_key);
+        assert_int_equal(u.keys, 4); /* frames 0, 15, 30, 45 */
+        assert_true(u.frags >= 4);
+        g_byte_array_free(all, TRUE);
+    }
+}
+
+static void fmp4_rejects_malformed(void **state)
+{
+    units u = {0};
+    gc_err err = {0};
+    /* a size smaller than its header */
+    static const uint8_t small[] = {0, 0, 0, 4, 'f', 't', 'y', 'p'};
+    video_fmp4 *f = video_fmp4_new(on_unit, &u);
+    assert_int_equal(video_fmp4_push(f, small, sizeof small, &err), GC_EINVAL);
+    assert_int_equal(video_fmp4_push(f, small, 0, &err), GC_EINVAL); /* stays broken */
+    video_fmp4_free(f);
+    /* a fragment before any init segment */
+    static const uint8_t moof[] = {0, 0, 0, 8, 'm', 'o', 'o', 'f'};
+    f = video_fmp4_new(on_unit, &u);
+    assert_int_equal(video_fmp4_push(f, moof, sizeof moof, &err), GC_EINVAL);
+    video_fmp4_free(f);
+    /* an unknown top-level box, a 64-bit size of 2^40 */
+    static const uint8_t huge[] = {0, 0, 0, 1, 'm', 'd', 'a', 't', 0, 0, 1, 0, 0, 0, 0, 0};
+    f = video_fmp4_new(on_unit, &u);
+    assert_int_equal(video_fmp4_push(f, huge, sizeof huge, &err), GC_EINVAL);
+    video_fmp4_free(f);
+    /* a moof whose trun claims more samples than it holds */
+    static const uint8_t bad[] = {0, 0, 0, 48, 'm', 'o', 'o', 'f', 0, 0, 0, 40, 't', 'r', 'a', 'f',
+                                  0, 0, 0, 16, 't', 'f', 'h', 'd', 0, 0, 0, 0,  0,   0,   0,   1,
+                                  0, 0, 0, 16, 't', 'r', 'u', 'n', 0, 0, 4, 0,  0,   0,   0,   9};
+    assert_int_equal(video_fmp4_moof_key(bad, sizeof bad), GC_EINVAL);
+    assert_int_equal(u.inits + u.frags, 0);
+}
+
+static void codec_strings(void **state)
+{
+    char s[64];
+    static const uint8_t avcc[] = {1, 0x64, 0x00, 0x28, 0xff};
+    assert_int_equal(video_codec_string("h264", avcc, sizeof avcc, s, sizeof s), 0);
+    assert_string_equal(s, "avc1.640028");
+    /* Main profile, level 3.1 (93), compat flags 0x60000000 → 6, constraint 0xB0 */
+    static const uint8_t hvcc[] = {1, 0x01, 0x60, 0, 0, 0, 0xb0, 0, 0, 0, 0, 0, 93};
+    assert_int_equal(video_codec_string("h265", hvcc, sizeof hvcc, s, sizeof s), 0);
+    assert_string_equal(s, "hvc1.1.6.L93.B0");
+    assert_int_equal(video_codec_string("h265", hvcc, 5, s, sizeof s), GC_EINVAL);
+}
+
+int main(void)
+{
+    gst_init(NULL, NULL);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(template_quotes_values),
+        cmocka_unit_test(backoff_doubles_caps_and_jitters),
+        cmocka_unit_test(redact_hides_user_info),
+        cmocka_unit_test(fmp4_splits_mp4mux_output),
+        cmocka_unit_test(fmp4_rejects_malformed),
+        cmocka_unit_test(codec_strings),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
