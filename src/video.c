@@ -1018,6 +1018,11 @@ int video_ring_take(video *v, const char *id, int64_t from_ms, int64_t to_ms, vi
         end = start;
     } else {
         int64_t oldest = ENT(0)->wall_ms, newest = ENT(c->ring_len - 1)->wall_ms;
+        /* a clip reaching back before what the ring holds (the camera came
+         * up, or the daemon started, just before) starts where it begins:
+         * part of the moment is better than none; a snapshot is exact */
+        if (to_ms > from_ms && from_ms < oldest && to_ms >= oldest)
+            from_ms = oldest;
         if (from_ms < oldest || from_ms > newest + 1000)
             return gc_fail(err, GC_ENOTFOUND, "at",
                            "camera %s holds video from %lld to %lld ms, not %lld", id,

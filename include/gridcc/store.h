@@ -406,6 +406,16 @@ int store_incident_cameras(store *s, int64_t incident_id, json_t **arr, gc_err *
 int store_incident_camera_media_set(store *s, int64_t incident_id, const char *camera_id,
                                     const char *kind, const char *path, const char *error,
                                     gc_err *err);
+/* The footage still owed: each (case, camera) whose media_state is pending,
+ * oldest case first, at most limit (0: 64); cb returns non-zero to stop. */
+typedef struct store_media_due {
+    int64_t incident_id;
+    const char *case_no, *camera_id;   /* borrowed for the callback */
+    int64_t reported_at;               /* the case's time (unix s) */
+    bool has_snapshot, has_clip;       /* resolved already: a file or why not */
+} store_media_due;
+typedef int (*store_media_due_cb)(void *ud, const store_media_due *d);
+int store_incident_media_due(store *s, int limit, store_media_due_cb cb, void *ud, gc_err *err);
 
 /* ---- an operator's base map (MBTiles) ----
  * A file of its own, opened read-only on its own connection. */

@@ -105,7 +105,8 @@ typedef void (*video_snapshot_cb)(void *ud, GBytes *jpeg, const gc_err *err);
 void video_snapshot(video *v, const char *id, int64_t at_ms, video_snapshot_cb cb, void *ud);
 typedef void (*video_clip_cb)(void *ud, const gc_err *err);
 /* An MP4 of the access units from the keyframe at or before from_ms to
- * to_ms (no transcoding); an end in the future waits for the ring to hold it. */
+ * to_ms (no transcoding); an end in the future waits for the ring to hold it.
+ * A start before what the ring holds begins at its first keyframe. */
 void video_clip(video *v, const char *id, int64_t from_ms, int64_t to_ms, const char *path,
                 video_clip_cb cb, void *ud);
 

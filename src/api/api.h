@@ -35,6 +35,7 @@ struct api_env {
     struct tiles *tiles;          /* vector tiles and their cache (thread-safe) */
     struct video *video;          /* the camera engine; NULL in tools without one */
     const char *photo_dir;        /* DB.photos/ */
+    const char *media_dir;        /* DB.media/: the footage of the cameras that saw a case */
     bool public_read;             /* OGC API readable without a token */
     int busy;                     /* work on threads not yet back: shutdown waits for it */
     auth_limiter *lim_user;       /* failed logins per user name */
@@ -98,6 +99,16 @@ void cameras_api_incident(api_env *e, json_t *row);
 /* The live view (/video/{id}) and snapshots; register after cameras_api
  * (its GET of any path under /api/cameras/ would take the snapshot's). */
 void video_api_register(http_server *s, api_env *e);
+/* The footage of the cameras that saw a case (src/api/incident_media.c):
+ * a snapshot at the case's time and a clip around it from each, stored
+ * under media_dir and recorded on the case, read from the store once a
+ * second. incident_media_free stops it; jobs still out end on their own. */
+typedef struct incident_media incident_media;
+incident_media *incident_media_new(api_env *e, const char *dir, int before_s, int after_s);
+void incident_media_free(incident_media *m);
+/* GET /api/incidents/{id}/cameras/{camera}/snapshot.jpg|clip.mp4, for the
+ * incidents face's case route: false when rest is not such a path. */
+bool incident_media_serve(http_req *r, api_env *e, const char *rest);
 /* b: the operator's base map, NULL without one (the routes answer 404). */
 void basemap_api_register(http_server *s, api_env *e, store_basemap *b);
 

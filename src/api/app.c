@@ -33,7 +33,8 @@ typedef struct app {
     int64_t seen_seq;          /* change-log position already reflected */
     bool rebuilding, rebuild_again;
     bool stopping;             /* the loop has ended; shutting down */
-    char *photo_dir;
+    char *photo_dir, *media_dir;
+    incident_media *media;     /* the footage of the cameras that saw a case */
     store_basemap *basemap;    /* serve --basemap; NULL: none */
     address_index *addr;       /* built on first use */
     guint deadline_timer;      /* fires at the earliest incident deadline */
@@ -410,6 +411,7 @@ static void app_free_parts(app *a)
     tiles_free(a->env.tiles);
     address_index_free(a->addr);
     g_free(a->photo_dir);
+    g_free(a->media_dir);
     store_basemap_close(a->basemap);
     store_close(a->s);
     g_main_loop_unref(a->loop);
@@ -463,10 +465,12 @@ int app_serve(const app_opts *o)
     }
     a.loop = g_main_loop_new(NULL, FALSE);
     a.photo_dir = g_strconcat(o->db, ".photos", NULL);
+    a.media_dir = g_strconcat(o->db, ".media", NULL);
     a.env = (api_env){.store = a.s,
                       .index = a.ix,
                       .tiles = tl,
                       .photo_dir = a.photo_dir,
+                      .media_dir = a.media_dir,
                       .public_read = o->public_read,
                       .lim_user = auth_limiter_new(5, 900),
                       .lim_peer = auth_limiter_new(20, 900),
@@ -528,6 +532,8 @@ int app_serve(const app_opts *o)
         log_error("video", "no camera will be ingested: %s", err.msg);
     else
         store_cameras_list(a.s, NULL, 0, 0, NULL, camera_start, &a, &err);
+    /* 10 s before a case and 10 s after it, within the ring's 30 s */
+    a.media = incident_media_new(&a.env, a.media_dir, 10, 10);
 
     /* cases that fell due while the daemon was down escalate now, once */
     int due = incident_escalate_due(a.s, (int64_t)time(NULL), &err);
@@ -552,6 +558,8 @@ int app_serve(const app_opts *o)
     a.deadline_timer = 0;
     osmand_stop(a.env.osmand);   /* no new fixes from here on */
     patrol_stop(a.env.patrol);
+    /* before the engine: footage answered from here on is not recorded */
+    incident_media_free(a.media);
     /* before the server: viewers are told, snapshots in flight answered */
     video_free(a.env.video);
     a.env.video = NULL;

@@ -483,10 +483,12 @@ static void h_one(http_req *r, void *ud)
 {
     api_env *e = ud;
     const char *rest = r->path + strlen("/api/incidents/");
-    if (strchr(rest, '/')) {
+    if (strchr(rest, '/') && !incident_media_serve(r, e, rest)) {
         http_reply_error(r, 404, "not_found", "path", "no such resource: %s", r->path);
         return;
     }
+    if (strchr(rest, '/'))   /* a camera's footage of the case, answered */
+        return;
     json_t *row;
     gc_err err = {0};
     if (incident_get(e->store, rest, true, &row, &err) || !incidents_may_see(&r->who, row)) {

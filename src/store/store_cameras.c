@@ -385,6 +385,35 @@ int store_incident_cameras(store *s, int64_t incident_id, json_t **arr, gc_err *
     return 0;
 }
 
+int store_incident_media_due(store *s, int limit, store_media_due_cb cb, void *ud, gc_err *err)
+{
+    sqlite3_stmt *st = store_stmt(
+        s, "SELECT ic.incident_id, i.case_no, ic.camera_id, i.created_at, "
+           "ic.snapshot IS NOT NULL OR ic.snapshot_error IS NOT NULL, "
+           "ic.clip IS NOT NULL OR ic.clip_error IS NOT NULL "
+           "FROM incident_cameras ic JOIN incidents i ON i.id = ic.incident_id "
+           "WHERE ic.media_state = 'pending' ORDER BY ic.incident_id, ic.camera_id LIMIT ?");
+    if (!st)
+        return store_db_fail(s, err, "incident cameras");
+    sqlite3_bind_int(st, 1, limit > 0 ? limit : 64);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        store_media_due d = {
+            .incident_id = sqlite3_column_int64(st, 0),
+            .case_no = (const char *)sqlite3_column_text(st, 1),
+            .camera_id = (const char *)sqlite3_column_text(st, 2),
+            .reported_at = sqlite3_column_int64(st, 3),
+            .has_snapshot = sqlite3_column_int(st, 4) != 0,
+            .has_clip = sqlite3_column_int(st, 5) != 0,
+        };
+        stop = cb(ud, &d);
+    }
+    sqlite3_reset(st);
+    if (!stop && rc != SQLITE_DONE)
+        return store_db_fail(s, err, "incident cameras");
+    return 0;
+}
+
 int store_incident_camera_media_set(store *s, int64_t incident_id, const char *camera_id,
                                     const char *kind, const char *path, const char *error,
                                     gc_err *err)
