@@ -12,7 +12,8 @@
  *
  * It also serves the files:
  *   GET /api/incidents/{id}/cameras/{camera}/snapshot.jpg | clip.mp4
- * to whoever may see the case. */
+ * to the desks that read the cameras (CAMERAS_READ_ROLES), for the cases
+ * they may see. */
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <stdio.h>
@@ -218,6 +219,12 @@ bool incident_media_serve(http_req *r, api_env *e, const char *rest)
     gc_err err = {0};
     if (!kind) {
         http_reply_error(r, 404, "not_found", "path", "a case's camera has snapshot.jpg and clip.mp4");
+        goto out;
+    }
+    /* footage is for the desks that may read the cameras themselves */
+    if (!(r->who.role & CAMERAS_READ_ROLES)) {
+        http_reply_error(r, 403, "forbidden", "role", "camera footage is not for role %s",
+                         role_name(r->who.role));
         goto out;
     }
     /* the case as its reader may see it: another department's gets 404 */
