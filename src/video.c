@@ -243,6 +243,28 @@ static GstFlowReturn on_fmp4(GstAppSink *sink, gpointer ud)
     return ret;
 }
 
+/* The same finite range reaches mp4mux as the segment's stop: an aggregator
+ * clips every buffer past it, so the live view froze after the server's
+ * announced length (camsim's loop: 10 s) while the ring went on filling. A
+ * live camera's segment has no end. */
+static GstPadProbeReturn open_segment(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
+{
+    GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
+    if (GST_EVENT_TYPE(ev) != GST_EVENT_SEGMENT)
+        return GST_PAD_PROBE_OK;
+    const GstSegment *seg;
+    gst_event_parse_segment(ev, &seg);
+    if (!GST_CLOCK_TIME_IS_VALID(seg->stop))
+        return GST_PAD_PROBE_OK;
+    GstSegment open = *seg;
+    open.stop = GST_CLOCK_TIME_NONE;
+    GstEvent *n = gst_event_new_segment(&open);
+    gst_event_set_seqnum(n, gst_event_get_seqnum(ev));
+    gst_event_unref(ev);
+    GST_PAD_PROBE_INFO_DATA(info) = n;
+    return GST_PAD_PROBE_OK;
+}
+
 static void sink_callbacks(GstElement *bin, const char *name,
                            GstFlowReturn (*fn)(GstAppSink *, gpointer), vpipe *p)
 {
@@ -303,6 +325,8 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud)
             if (au) {
                 GstPad *src = gst_element_get_static_pad(au, "src");
                 gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_au, p, NULL);
+                gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, open_segment, NULL,
+                                  NULL);
                 gst_object_unref(src);
                 gst_object_unref(au);
             }
