@@ -412,21 +412,70 @@ static bool collection_from_path(http_req *r, api_env *env, const char *rest, ch
     return true;
 }
 
-static void h_items(http_req *r, api_env *env, store_layer *L)
+/* limit and offset of an items request: false once it has replied 400. */
+static bool read_paging(http_req *r, long long *limit, long long *offset)
 {
-    long long limit = OGC_LIMIT_DEFAULT, offset = 0;
+    *limit = OGC_LIMIT_DEFAULT;
+    *offset = 0;
     const char *ls = http_query(r, "limit"), *os = http_query(r, "offset");
-    if (ls && !parse_long(ls, 1, 1000000000, &limit)) {
+    if (ls && !parse_long(ls, 1, 1000000000, limit)) {
         http_reply_error(r, 400, "invalid", "limit", "limit must be an integer from 1 to %d",
                          OGC_LIMIT_MAX);
-        return;
+        return false;
     }
-    if (limit > OGC_LIMIT_MAX)
-        limit = OGC_LIMIT_MAX;   /* the standard: serve the maximum, not an error */
-    if (os && !parse_long(os, 0, (long long)1 << 40, &offset)) {
+    if (*limit > OGC_LIMIT_MAX)
+        *limit = OGC_LIMIT_MAX;   /* the standard: serve the maximum, not an error */
+    if (os && !parse_long(os, 0, (long long)1 << 40, offset)) {
         http_reply_error(r, 400, "invalid", "offset", "offset must be a non-negative integer");
-        return;
+        return false;
     }
+    return true;
+}
+
+/* A page's links: self, next (while more match; its URL in *next when
+ * asked), prev, collection. They keep every parameter but limit and offset. */
+static json_t *page_links(http_req *r, const char *collection, long long limit,
+                          long long offset, size_t n, int64_t matched, char **next)
+{
+    char *b = base_url(r), *id = url_escape(collection);
+    GString *qs = g_string_new(NULL);
+    for (guint i = 0; i < r->qkeys->len; i++) {
+        const char *k = g_ptr_array_index(r->qkeys, i);
+        if (!strcmp(k, "offset") || !strcmp(k, "limit"))
+            continue;
+        char *ek = url_escape(k), *ev = url_escape(g_ptr_array_index(r->qvals, i));
+        g_string_append_printf(qs, "&%s=%s", ek, ev);
+        g_free(ek);
+        g_free(ev);
+    }
+    json_t *links = json_array();
+    add_link(links, "self", GEOJSON, "this page", "%s/collections/%s/items?limit=%lld&offset=%lld%s",
+             b, id, limit, offset, qs->str);
+    if (offset + (long long)n < matched && n > 0) {
+        char *u = g_strdup_printf("%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
+                                  offset + limit, qs->str);
+        json_array_append_new(links, link(u, "next", GEOJSON, "next page"));
+        if (next)
+            *next = u;
+        else
+            g_free(u);
+    }
+    if (offset > 0)
+        add_link(links, "prev", GEOJSON, "previous page",
+                 "%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
+                 offset > limit ? offset - limit : 0, qs->str);
+    add_link(links, "collection", "application/json", "the collection", "%s/collections/%s", b, id);
+    g_string_free(qs, TRUE);
+    g_free(id);
+    g_free(b);
+    return links;
+}
+
+static void h_items(http_req *r, api_env *env, store_layer *L)
+{
+    long long limit, offset;
+    if (!read_paging(r, &limit, &offset))
+        return;
     const char *f = http_query(r, "f");
     if (f && strcasecmp(f, "json") && strcasecmp(f, "geojson") && strcasecmp(f, "html")) {
         http_reply_error(r, 400, "invalid", "f", "f must be json or html");
@@ -483,45 +532,12 @@ static void h_items(http_req *r, api_env *env, store_layer *L)
         http_reply_err(r, &err);
         return;
     }
-    /* links keep every parameter but offset */
-    char *b = base_url(r);
-    char *id = url_escape(L->name);
-    GString *qs = g_string_new(NULL);
-    for (guint i = 0; i < r->qkeys->len; i++) {
-        const char *k = g_ptr_array_index(r->qkeys, i);
-        if (!strcmp(k, "offset") || !strcmp(k, "limit"))
-            continue;
-        char *ek = url_escape(k), *ev = url_escape(g_ptr_array_index(r->qvals, i));
-        g_string_append_printf(qs, "&%s=%s", ek, ev);
-        g_free(ek);
-        g_free(ev);
-    }
-    json_t *links = json_array();
-    char *u = g_strdup_printf("%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
-                              offset, qs->str);
-    json_array_append_new(links, link(u, "self", GEOJSON, "this page"));
-    g_free(u);
-    bool has_next = offset + (long long)pg.n < matched && pg.n > 0;
-    if (has_next) {
-        u = g_strdup_printf("%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
-                            offset + limit, qs->str);
-        json_array_append_new(links, link(u, "next", GEOJSON, "next page"));
-        if (html)
-            g_string_append_printf(pg.out, "</table><p><a href=\"%s&f=html\">next page</a></p>", u);
-        g_free(u);
-    }
-    if (offset > 0) {
-        u = g_strdup_printf("%s/collections/%s/items?limit=%lld&offset=%lld%s", b, id, limit,
-                            offset > limit ? offset - limit : 0, qs->str);
-        json_array_append_new(links, link(u, "prev", GEOJSON, "previous page"));
-        g_free(u);
-    }
-    u = g_strdup_printf("%s/collections/%s", b, id);
-    json_array_append_new(links, link(u, "collection", "application/json", "the collection"));
-    g_free(u);
-    g_string_free(qs, TRUE);
-    g_free(id);
-    g_free(b);
+    char *next = NULL;
+    json_t *links = page_links(r, L->name, limit, offset, pg.n, matched, &next);
+    bool has_next = next != NULL;
+    if (html && next)
+        g_string_append_printf(pg.out, "</table><p><a href=\"%s&f=html\">next page</a></p>", next);
+    g_free(next);
     if (html) {
         json_decref(links);
         if (!has_next)
@@ -666,19 +682,9 @@ static int cam_feature(void *ud, const store_camera *c)
 
 static void cameras_items(http_req *r, api_env *env)
 {
-    long long limit = OGC_LIMIT_DEFAULT, offset = 0;
-    const char *ls = http_query(r, "limit"), *os = http_query(r, "offset");
-    if (ls && !parse_long(ls, 1, 1000000000, &limit)) {
-        http_reply_error(r, 400, "invalid", "limit", "limit must be an integer from 1 to %d",
-                         OGC_LIMIT_MAX);
+    long long limit, offset;
+    if (!read_paging(r, &limit, &offset))
         return;
-    }
-    if (limit > OGC_LIMIT_MAX)
-        limit = OGC_LIMIT_MAX;
-    if (os && !parse_long(os, 0, (long long)1 << 40, &offset)) {
-        http_reply_error(r, 400, "invalid", "offset", "offset must be a non-negative integer");
-        return;
-    }
     for (guint i = 0; i < r->qkeys->len; i++) {
         const char *k = g_ptr_array_index(r->qkeys, i);
         if (!is_known_param(k)) {
@@ -700,33 +706,7 @@ static void cameras_items(http_req *r, api_env *env)
         http_reply_err(r, &err);
         return;
     }
-    char *b = base_url(r);
-    GString *qs = g_string_new(NULL);
-    if (has_bbox) {
-        char *ev = url_escape(http_query(r, "bbox"));
-        g_string_append_printf(qs, "&bbox=%s", ev);
-        g_free(ev);
-        if (http_query(r, "bbox-crs")) {
-            ev = url_escape(http_query(r, "bbox-crs"));
-            g_string_append_printf(qs, "&bbox-crs=%s", ev);
-            g_free(ev);
-        }
-    }
-    json_t *links = json_array();
-    add_link(links, "self", GEOJSON, "this page", "%s/collections/%s/items?limit=%lld&offset=%lld%s",
-             b, CAMERAS_COLLECTION, limit, offset, qs->str);
-    if (offset + (long long)pg.n < matched && pg.n > 0)
-        add_link(links, "next", GEOJSON, "next page",
-                 "%s/collections/%s/items?limit=%lld&offset=%lld%s", b, CAMERAS_COLLECTION, limit,
-                 offset + limit, qs->str);
-    if (offset > 0)
-        add_link(links, "prev", GEOJSON, "previous page",
-                 "%s/collections/%s/items?limit=%lld&offset=%lld%s", b, CAMERAS_COLLECTION, limit,
-                 offset > limit ? offset - limit : 0, qs->str);
-    add_link(links, "collection", "application/json", "the collection", "%s/collections/%s", b,
-             CAMERAS_COLLECTION);
-    g_string_free(qs, TRUE);
-    g_free(b);
+    json_t *links = page_links(r, CAMERAS_COLLECTION, limit, offset, pg.n, matched, NULL);
     char *lj = json_dumps(links, JSON_COMPACT);
     json_decref(links);
     g_string_append_printf(pg.out, "],\"numberMatched\":%lld,\"numberReturned\":%zu,\"links\":%s}",
