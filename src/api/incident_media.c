@@ -135,36 +135,38 @@ static media_job *job_new(incident_media *m, const store_media_due *d, const cha
     return j;
 }
 
+/* One piece of footage owed: started unless it is under way, or the case's
+ * moment has not come yet. */
+static void start(incident_media *m, const store_media_due *d, const char *kind)
+{
+    char key[160];
+    snprintf(key, sizeof key, "%lld/%s/%s", (long long)d->incident_id, d->camera_id, kind);
+    int64_t at_ms = d->reported_at * 1000;
+    if (g_hash_table_contains(m->busy, key) || g_get_real_time() / 1000 < at_ms)
+        return;
+    bool snapshot = !strcmp(kind, "snapshot");
+    media_job *j = job_new(m, d, kind, snapshot ? "jpg" : "mp4");
+    if (!j)
+        return;
+    video *v = m->e->video;
+    json_t *health = v ? video_camera_health(v, d->camera_id) : NULL;
+    if (!health)
+        job_done(j, NULL, "the camera is not in the video engine");
+    else if (snapshot)
+        video_snapshot(v, d->camera_id, at_ms, snapshot_done, j);
+    else
+        video_clip(v, d->camera_id, at_ms - (int64_t)m->before_s * 1000,
+                   at_ms + (int64_t)m->after_s * 1000, j->path, clip_done, j);
+    json_decref(health);
+}
+
 static int due(void *ud, const store_media_due *d)
 {
     incident_media *m = ud;
-    video *v = m->e->video;
-    int64_t now_ms = g_get_real_time() / 1000, at_ms = d->reported_at * 1000;
-    char key[160];
-    json_t *health = v ? video_camera_health(v, d->camera_id) : NULL;
-    bool running = health != NULL;
-    json_decref(health);
-    if (!d->has_snapshot) {
-        snprintf(key, sizeof key, "%lld/%s/snapshot", (long long)d->incident_id, d->camera_id);
-        if (!g_hash_table_contains(m->busy, key) && now_ms >= at_ms) {
-            media_job *j = job_new(m, d, "snapshot", "jpg");
-            if (j && !running)
-                job_done(j, NULL, "the camera is not in the video engine");
-            else if (j)
-                video_snapshot(v, d->camera_id, at_ms, snapshot_done, j);
-        }
-    }
-    if (!d->has_clip) {
-        snprintf(key, sizeof key, "%lld/%s/clip", (long long)d->incident_id, d->camera_id);
-        if (!g_hash_table_contains(m->busy, key) && now_ms >= at_ms) {
-            media_job *j = job_new(m, d, "clip", "mp4");
-            if (j && !running)
-                job_done(j, NULL, "the camera is not in the video engine");
-            else if (j)
-                video_clip(v, d->camera_id, at_ms - (int64_t)m->before_s * 1000,
-                           at_ms + (int64_t)m->after_s * 1000, j->path, clip_done, j);
-        }
-    }
+    if (!d->has_snapshot)
+        start(m, d, "snapshot");
+    if (!d->has_clip)
+        start(m, d, "clip");
     return 0;
 }
 

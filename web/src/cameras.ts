@@ -35,33 +35,13 @@ export function cameraFrom(x: any): Camera | null {
   };
 }
 
-/** The view sector for drawing. The server's polygon when it sent one; else
- * from heading, angle and range on a sphere, which at a few hundred metres
- * differs from the server's by far less than a pixel. */
-function sectorGeometry(c: Camera): any {
-  if (c.sector?.type === 'Polygon') return c.sector;
-  const R = 6371008.8, d = c.range_m / R;
-  const lat1 = (c.lat * Math.PI) / 180, lon1 = (c.lon * Math.PI) / 180;
-  const at = (bearingDeg: number): [number, number] => {
-    const b = (bearingDeg * Math.PI) / 180;
-    const lat2 = Math.asin(Math.sin(lat1) * Math.cos(d) + Math.cos(lat1) * Math.sin(d) * Math.cos(b));
-    const lon2 = lon1 + Math.atan2(Math.sin(b) * Math.sin(d) * Math.cos(lat1), Math.cos(d) - Math.sin(lat1) * Math.sin(lat2));
-    return [(lon2 * 180) / Math.PI, (lat2 * 180) / Math.PI];
-  };
-  const ring: [number, number][] = [];
-  const full = c.fov >= 360, steps = Math.max(8, Math.ceil(c.fov / 5));
-  if (!full) ring.push([c.lon, c.lat]);
-  for (let i = 0; i <= steps; i++) ring.push(at(c.heading - c.fov / 2 + (c.fov * i) / steps));
-  ring.push(ring[0]);
-  return { type: 'Polygon', coordinates: [ring] };
-}
-
 export function drawCameras(map: MlMap, cams: Iterable<Camera>): void {
   const pts: any[] = [], sectors: any[] = [];
   for (const c of cams) {
     const props = { id: c.id, name: c.name, state: c.state, heading: c.heading };
     pts.push({ type: 'Feature', geometry: { type: 'Point', coordinates: [c.lon, c.lat] }, properties: props });
-    sectors.push({ type: 'Feature', geometry: sectorGeometry(c), properties: props });
+    // the server's polygon (geodesic, PROJ): the list and every change carry it
+    if (c.sector?.type === 'Polygon') sectors.push({ type: 'Feature', geometry: c.sector, properties: props });
   }
   geo(map, 'cameras')?.setData({ type: 'FeatureCollection', features: pts } as any);
   geo(map, 'camera-sectors')?.setData({ type: 'FeatureCollection', features: sectors } as any);
