@@ -168,6 +168,8 @@ export class VideoWall {
     for (const tl of this.tiles.slice(n)) tl.show(null);
     this.tiles = this.tiles.slice(0, n);
     while (this.tiles.length < n) this.tiles.push(new Tile((tl) => this.pick(tl)));
+    const sel = this.el.querySelector('#wall-layout') as HTMLSelectElement | null;
+    if (sel) sel.value = String(n);   // the choice shown follows a layout set from elsewhere
     this.grid.style.setProperty('--side', String(Math.sqrt(n)));
     this.grid.replaceChildren(...this.tiles.map((tl) => tl.el));
     this.tiles.forEach((tl, i) => tl.show(keep[i] ?? tl.camera));
