@@ -817,8 +817,6 @@ static void cam_free(gpointer ud)
 video *video_new(GMainContext *ctx, const video_opts *o, const video_events *cb, void *ud,
                  gc_err *err)
 {
-    if (!gst_is_initialized())
-        gst_init(NULL, NULL);
     video *v = g_new0(video, 1);
     v->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref(g_main_context_default());
     if (o)
@@ -912,6 +910,10 @@ int video_camera_set(video *v, const video_camera *in, gc_err *err)
         return gc_fail(err, GC_EINVAL, "url", "url: an rtsp:// URL is needed");
     if (in->transport && strcmp(in->transport, "tcp") && strcmp(in->transport, "udp"))
         return gc_fail(err, GC_EINVAL, "transport", "transport: tcp or udp, not %s", in->transport);
+    /* GStreamer is loaded with the first camera: a gridcc with none pays
+     * nothing for it (nor leaves GLib's first quark block behind at exit) */
+    if (!gst_is_initialized())
+        gst_init(NULL, NULL);
     vcam *c = g_hash_table_lookup(v->cams, in->id);
     if (c && !strcmp(c->url, in->url) && !g_strcmp0(c->transport, in->transport))
         return 0;
