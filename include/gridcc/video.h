@@ -88,7 +88,8 @@ typedef struct video_stream_info {
 typedef struct video_viewer_cb {
     void (*init)(void *ud, const video_stream_info *info, GBytes *init);
     void (*fragment)(void *ud, GBytes *frag, bool key);
-    /* state changes; "removed" once when the camera goes (no more calls) */
+    /* state changes; "removed" once when the camera goes (no more calls;
+     * the handle stays the watcher's to video_unwatch) */
     void (*state)(void *ud, const char *state, const char *reason);
 } video_viewer_cb;
 typedef struct video_viewer video_viewer;

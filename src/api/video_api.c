@@ -190,10 +190,8 @@ static void on_state(void *ud, const char *state, const char *reason)
     if (v->closing)
         return;
     send_json(v, json_pack("{s:s,s:s,s:s}", "type", "state", "state", state, "reason", reason));
-    if (!strcmp(state, "removed")) {
-        v->w = NULL; /* the engine has let go of it */
-        finish(v, 1000, "camera removed");
-    }
+    if (!strcmp(state, "removed"))
+        finish(v, 1000, "camera removed"); /* on_close lets go of v->w */
 }
 
 static const video_viewer_cb viewer_cb = {on_init, on_fragment, on_state};

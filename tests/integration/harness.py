@@ -88,6 +88,8 @@ class Daemon:
             raise AssertionError(f"{method} {path}: not JSON ({status}): {data[:200]!r}")
 
     def logs(self):
+        if self.log.closed:
+            return self.final_log
         self.log.flush()
         self.log.seek(0)
         return self.log.read()
@@ -96,11 +98,14 @@ class Daemon:
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
-                self.proc.wait(20)
+                # a sanitizer build checks for leaks on the way out
+                self.proc.wait(60)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        self.log.close()
+        if not self.log.closed:
+            self.final_log = self.logs()
+            self.log.close()
         return self.proc.returncode
 
 
