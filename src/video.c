@@ -18,8 +18,16 @@
  * connect. (Generic error)" → refused (nothing listens); READ "Could not
  * receive message. (Timeout while waiting for server response)" or
  * "(Parse error)" (a host that never answers) → timeout; READ or WRITE
- * otherwise → disconnected; EOS → eos; anything else → error. */
+ * otherwise → disconnected; EOS → eos; anything else → error.
+ *
+ * An H.265 camera watched by a browser that cannot decode HEVC gets one
+ * transcode to H.264 (transcode-h264.pipeline): an appsrc fed on the loop
+ * with the access units the ring keeps, from the latest keyframe on, and the
+ * same fMP4 split and queue as a camera's own pipeline. It runs while any
+ * viewer wants H.264 and stops when the last leaves; fed faster than it
+ * encodes, it skips to the next keyframe rather than queue without bound. */
 #include <gst/app/gstappsink.h>
+#include <gst/app/gstappsrc.h>
 #include <gst/gst.h>
 #include <string.h>
 
@@ -53,6 +61,7 @@ struct vpipe {
     GSource *idle;
     bool stopped;
     bool linked;      /* streaming thread: a video branch is in */
+    bool transcode;   /* the camera's H.264 transcode, not its own stream */
     video_fmp4 *fmp4; /* the fmp4 appsink's thread only */
     GstCaps *au_caps; /* the au appsink's thread only */
 };
@@ -65,6 +74,7 @@ typedef struct ring_ent {
 
 struct video_viewer {
     vcam *cam;
+    bool h264; /* cannot decode H.265: served the transcode */
     video_viewer_cb cb;
     void *ud;
 };
@@ -88,6 +98,16 @@ struct vcam {
     GBytes *init;
     GPtrArray *gop; /* GBytes* since the latest keyframe fragment */
     GList *viewers;
+    /* the H.265 → H.264 transcode, while an h264 viewer watches */
+    vpipe *tpipe;
+    GstElement *tsrc;          /* its appsrc */
+    bool tneed_key;            /* fed from a keyframe on */
+    GBytes *tinit;             /* its init segment */
+    GPtrArray *tgop;           /* its fragments since its latest keyframe */
+    char tmime[96];
+    int theight, twidth;
+    gint64 tretry_us;          /* failed: not started again before this */
+    uint64_t tskips;
     /* ring */
     ring_ent *ring;
     size_t ring_cap, ring_head, ring_len, ring_bytes;
@@ -107,8 +127,8 @@ struct video {
     int busy;
 };
 
-static const char *TEMPLATES[] = {"rtsp",          "h264",      "h265",     "snapshot-h264",
-                                  "snapshot-h265", "clip-h264", "clip-h265"};
+static const char *TEMPLATES[] = {"rtsp",      "h264",      "h265",          "snapshot-h264",
+                                  "snapshot-h265", "clip-h264", "clip-h265", "transcode-h264"};
 
 /* ---- the pipeline's queue (any thread) ---- */
 
@@ -143,6 +163,7 @@ static void pipe_unref(gpointer ud)
 }
 
 static void cam_handle(vcam *c, item *it);
+static void trans_handle(vcam *c, item *it);
 
 static gboolean pipe_drain(gpointer ud)
 {
@@ -158,7 +179,7 @@ static gboolean pipe_drain(gpointer ud)
     item *it;
     while ((it = g_queue_pop_head(&q))) {
         if (p->cam)
-            cam_handle(p->cam, it);
+            (p->transcode ? trans_handle : cam_handle)(p->cam, it);
         item_free(it);
     }
     return G_SOURCE_REMOVE;
@@ -287,6 +308,8 @@ static void link_fakesink(GstElement *pipeline, GstPad *pad)
     gst_object_unref(sink);
 }
 
+static void pipe_taps(vpipe *p, GstElement *bin);
+
 /* rtspsrc's thread: its pad's caps name the codec; the branch is chosen now. */
 static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud)
 {
@@ -321,16 +344,7 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud)
             g_clear_error(&e);
         } else {
             g_clear_error(&e); /* a warning for a property left out, say */
-            GstElement *au = gst_bin_get_by_name(GST_BIN(bin), "au");
-            if (au) {
-                GstPad *src = gst_element_get_static_pad(au, "src");
-                gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_au, p, NULL);
-                gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, open_segment, NULL,
-                                  NULL);
-                gst_object_unref(src);
-                gst_object_unref(au);
-            }
-            sink_callbacks(bin, "fmp4", on_fmp4, p);
+            pipe_taps(p, bin);
             gst_bin_add(GST_BIN(p->pipeline), bin);
             gst_element_sync_state_with_parent(bin);
             GstPad *sink = gst_element_get_static_pad(bin, "sink");
@@ -468,8 +482,11 @@ static gboolean retry_fire(gpointer ud)
     return G_SOURCE_REMOVE;
 }
 
+static void trans_stop(vcam *c);
+
 static void cam_stop(vcam *c)
 {
+    trans_stop(c); /* it is fed by this pipeline */
     pipe_stop(c->pipe);
     c->pipe = NULL;
     if (c->retry) {
@@ -568,6 +585,42 @@ static gboolean on_bus(GstBus *bus, GstMessage *m, gpointer ud)
     }
 }
 
+/* The queue and bus watch of a parsed pipeline (the camera's or its
+ * transcode's); the pipeline is the vpipe's from here. */
+static vpipe *pipe_new(vcam *c, GstElement *pl, GstBusFunc bus_fn, bool transcode)
+{
+    vpipe *p = g_new0(vpipe, 1);
+    p->ref = 1;
+    p->v = c->v;
+    p->cam = c;
+    p->pipeline = pl;
+    p->transcode = transcode;
+    g_mutex_init(&p->lock);
+    g_queue_init(&p->items);
+    p->fmp4 = video_fmp4_new(on_fmp4_unit, p);
+    GstBus *bus = gst_element_get_bus(pl);
+    p->bus_src = gst_bus_create_watch(bus);
+    g_source_set_callback(p->bus_src, (GSourceFunc)(void (*)(void))bus_fn, p, NULL);
+    g_source_attach(p->bus_src, c->v->ctx);
+    gst_object_unref(bus);
+    return p;
+}
+
+/* The au capsfilter's output (a probe on its src pad) and mp4mux's
+ * fragments (the appsink named fmp4) go to the pipeline's queue. */
+static void pipe_taps(vpipe *p, GstElement *bin)
+{
+    GstElement *au = gst_bin_get_by_name(GST_BIN(bin), "au");
+    if (au) {
+        GstPad *src = gst_element_get_static_pad(au, "src");
+        gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_BUFFER, on_au, p, NULL);
+        gst_pad_add_probe(src, GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM, open_segment, NULL, NULL);
+        gst_object_unref(src);
+        gst_object_unref(au);
+    }
+    sink_callbacks(bin, "fmp4", on_fmp4, p);
+}
+
 static void cam_start(vcam *c)
 {
     video *v = c->v;
@@ -601,22 +654,10 @@ static void cam_start(vcam *c)
         cam_fail(c, "error", "rtsp.pipeline has no element named src");
         return;
     }
-    vpipe *p = g_new0(vpipe, 1);
-    p->ref = 1;
-    p->v = v;
-    p->cam = c;
-    p->pipeline = pl;
-    g_mutex_init(&p->lock);
-    g_queue_init(&p->items);
-    p->fmp4 = video_fmp4_new(on_fmp4_unit, p);
+    vpipe *p = pipe_new(c, pl, on_bus, false);
     g_signal_connect(src, "pad-added", G_CALLBACK(on_pad_added), p);
     g_signal_connect(src, "new-manager", G_CALLBACK(on_new_manager), NULL);
     gst_object_unref(src);
-    GstBus *bus = gst_element_get_bus(pl);
-    p->bus_src = gst_bus_create_watch(bus);
-    g_source_set_callback(p->bus_src, (GSourceFunc)(void (*)(void))on_bus, p, NULL);
-    g_source_attach(p->bus_src, v->ctx);
-    gst_object_unref(bus);
     c->pipe = p;
     c->last_data_us = 0;
     cam_state(c, VIDEO_CONNECTING, c->attempt ? c->reason : "");
@@ -671,31 +712,260 @@ static void stream_info(vcam *c, video_stream_info *i)
     i->mime = c->mime;
     i->width = c->width;
     i->height = c->height;
+    i->transcoded = false;
 }
 
-static void cam_caps(vcam *c, GstCaps *caps)
+/* The codec, size and MSE type of an access unit's caps. */
+static void caps_info(GstCaps *caps, char codec[8], int *width, int *height, char *mime,
+                      size_t mime_len)
 {
     const GstStructure *st = gst_caps_get_structure(caps, 0);
     const char *name = gst_structure_get_name(st);
-    g_strlcpy(c->codec, !strcmp(name, "video/x-h265") ? "h265" : "h264", sizeof c->codec);
-    gst_structure_get_int(st, "width", &c->width);
-    gst_structure_get_int(st, "height", &c->height);
+    g_strlcpy(codec, !strcmp(name, "video/x-h265") ? "h265" : "h264", 8);
+    gst_structure_get_int(st, "width", width);
+    gst_structure_get_int(st, "height", height);
     const GValue *cd = gst_structure_get_value(st, "codec_data");
     char cs[64] = "";
     if (cd && G_VALUE_HOLDS(cd, GST_TYPE_BUFFER)) {
         GstMapInfo m;
         GstBuffer *b = gst_value_get_buffer(cd);
         if (gst_buffer_map(b, &m, GST_MAP_READ)) {
-            video_codec_string(c->codec, m.data, m.size, cs, sizeof cs);
+            video_codec_string(codec, m.data, m.size, cs, sizeof cs);
             gst_buffer_unmap(b, &m);
         }
     }
     if (!*cs)
-        g_strlcpy(cs, !strcmp(c->codec, "h265") ? "hvc1.1.6.L93.B0" : "avc1.640028", sizeof cs);
-    snprintf(c->mime, sizeof c->mime, "video/mp4; codecs=\"%s\"", cs);
-    /* the units before were timed by another pipeline (or coded otherwise) */
+        g_strlcpy(cs, !strcmp(codec, "h265") ? "hvc1.1.6.L93.B0" : "avc1.640028", sizeof cs);
+    snprintf(mime, mime_len, "video/mp4; codecs=\"%s\"", cs);
+}
+
+static void cam_caps(vcam *c, GstCaps *caps)
+{
+    caps_info(caps, c->codec, &c->width, &c->height, c->mime, sizeof c->mime);
+    /* the units before were timed by another pipeline (or coded otherwise);
+     * so was the transcode's input: the next keyframe starts a new one */
     ring_clear(c);
     gst_caps_replace(&c->ring_caps, caps);
+    trans_stop(c);
+}
+
+/* A fragment into a GOP cache: a keyframe fragment begins it anew. */
+static void gop_add(GPtrArray *gop, item *it)
+{
+    if (it->key || gop->len >= MAX_GOP_FRAGMENTS)
+        g_ptr_array_set_size(gop, 0);
+    if (it->key || gop->len)
+        g_ptr_array_add(gop, g_bytes_ref(it->bytes));
+}
+
+/* ---- the H.265 → H.264 transcode (the loop) ---- */
+
+/* the transcode's appsrc holds at most this much not yet decoded */
+#define TRANSCODE_QUEUE_BYTES ((guint64)16 << 20)
+/* a transcode that failed is not started again before this */
+#define TRANSCODE_RETRY_US (10 * G_USEC_PER_SEC)
+
+static bool is_h265(const vcam *c)
+{
+    return !strcmp(c->codec, "h265");
+}
+
+/* A viewer served the transcode rather than the camera's own stream. */
+static bool transcoded(const vcam *c, const video_viewer *w)
+{
+    return w->h264 && is_h265(c);
+}
+
+static bool wants_transcode(const vcam *c)
+{
+    for (GList *l = c->viewers; l; l = l->next)
+        if (transcoded(c, l->data))
+            return true;
+    return false;
+}
+
+static void trans_info(vcam *c, video_stream_info *i)
+{
+    i->codec = "h264";
+    i->mime = c->tmime;
+    i->width = c->twidth ? c->twidth : c->width;
+    i->height = c->theight ? c->theight : c->height;
+    i->transcoded = true;
+}
+
+/* A viewer joining or switching: the transcode's init and GOP if it has
+ * them, otherwise they come when it has. */
+static void trans_join(vcam *c, video_viewer *w)
+{
+    if (!c->tinit || !c->tgop->len)
+        return;
+    video_stream_info info;
+    trans_info(c, &info);
+    w->cb.init(w->ud, &info, c->tinit);
+    for (guint i = 0; i < c->tgop->len; i++)
+        w->cb.fragment(w->ud, g_ptr_array_index(c->tgop, i), i == 0);
+}
+
+static void trans_stop(vcam *c)
+{
+    if (!c->tpipe)
+        return;
+    pipe_stop(c->tpipe);
+    c->tpipe = NULL;
+    gst_object_unref(c->tsrc);
+    c->tsrc = NULL;
+    if (c->tinit)
+        g_bytes_unref(c->tinit);
+    c->tinit = NULL;
+    g_ptr_array_set_size(c->tgop, 0);
+    *c->tmime = 0;
+    c->twidth = c->theight = 0;
+    log_info("video", "transcode stopped id=%s skips=%llu", c->id, (unsigned long long)c->tskips);
+}
+
+static void trans_fail(vcam *c, const char *detail)
+{
+    char *d = scrub(c, detail);
+    log_warn("video", "transcode failed id=%s detail=\"%s\"", c->id, d);
+    g_free(d);
+    trans_stop(c);
+    c->tretry_us = g_get_monotonic_time() + TRANSCODE_RETRY_US;
+    for (GList *l = c->viewers, *next; l; l = next) {
+        next = l->next;
+        video_viewer *w = l->data;
+        if (transcoded(c, w))
+            w->cb.state(w->ud, "failed", "transcode_failed");
+    }
+}
+
+static gboolean trans_bus(GstBus *bus, GstMessage *m, gpointer ud)
+{
+    vpipe *p = ud;
+    vcam *c = p->cam;
+    if (!c || GST_MESSAGE_TYPE(m) != GST_MESSAGE_ERROR)
+        return G_SOURCE_CONTINUE;
+    GError *e = NULL;
+    gst_message_parse_error(m, &e, NULL);
+    char *d = g_strdup_printf("%s: %s", GST_OBJECT_NAME(GST_MESSAGE_SRC(m)),
+                              e ? e->message : "error");
+    trans_fail(c, d); /* p is freed here */
+    g_free(d);
+    g_clear_error(&e);
+    return G_SOURCE_REMOVE;
+}
+
+/* An access unit into the transcode; one that falls behind (a camera of
+ * more pixels than the cores can encode) skips to the next keyframe. */
+static void trans_feed(vcam *c, GstBuffer *b, bool key)
+{
+    if (c->tneed_key && !key)
+        return;
+    if (gst_app_src_get_current_level_bytes(GST_APP_SRC(c->tsrc)) > TRANSCODE_QUEUE_BYTES) {
+        if (!c->tneed_key) {
+            c->tskips++;
+            log_warn("video", "transcode behind, skipping to the next keyframe id=%s skips=%llu",
+                     c->id, (unsigned long long)c->tskips);
+        }
+        c->tneed_key = true;
+        return;
+    }
+    c->tneed_key = false;
+    gst_app_src_push_buffer(GST_APP_SRC(c->tsrc), gst_buffer_ref(b));
+}
+
+/* Started when a viewer needs it and the ring has the camera's caps; fed at
+ * once from the latest keyframe the ring holds, so a picture comes now. */
+static void trans_start(vcam *c)
+{
+    video *v = c->v;
+    if (c->tpipe || !c->ring_caps || !is_h265(c) || g_get_monotonic_time() < c->tretry_us)
+        return;
+    char frag[16], kbps[16];
+    snprintf(frag, sizeof frag, "%d", v->o.fragment_ms);
+    /* about 0.08 bit per pixel at 25 fps: 4 Mbit/s for 1080p */
+    int64_t px = (int64_t)(c->width > 0 ? c->width : 1920) * (c->height > 0 ? c->height : 1080);
+    snprintf(kbps, sizeof kbps, "%d", (int)CLAMP(px / 500, 300, 12000));
+    const char *keys[] = {"fragment_ms", "kbps"};
+    const char *vals[] = {frag, kbps};
+    char *desc = NULL;
+    gc_err err = {0};
+    if (video_template_expand(video_template(v, "transcode-h264"), keys, vals, 2, &desc, &err)) {
+        trans_fail(c, err.msg);
+        return;
+    }
+    GError *e = NULL;
+    GstElement *pl = gst_parse_launch_full(desc, NULL, GST_PARSE_FLAG_FATAL_ERRORS, &e);
+    g_free(desc);
+    if (!pl) {
+        trans_fail(c, e ? e->message : "gst_parse_launch");
+        g_clear_error(&e);
+        return;
+    }
+    g_clear_error(&e);
+    GstElement *src = gst_bin_get_by_name(GST_BIN(pl), "src");
+    if (!src || !GST_IS_APP_SRC(src)) {
+        if (src)
+            gst_object_unref(src);
+        gst_object_unref(pl);
+        trans_fail(c, "transcode-h264.pipeline has no appsrc named src");
+        return;
+    }
+    gst_app_src_set_caps(GST_APP_SRC(src), c->ring_caps);
+    g_object_set(src, "max-bytes", TRANSCODE_QUEUE_BYTES, NULL);
+    vpipe *p = pipe_new(c, pl, trans_bus, true);
+    pipe_taps(p, pl);
+    c->tpipe = p;
+    c->tsrc = src;
+    c->tneed_key = true;
+    if (gst_element_set_state(pl, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE) {
+        trans_fail(c, "the transcode would not start");
+        return;
+    }
+    log_info("video", "transcode started id=%s kbps=%s", c->id, kbps);
+    size_t k = c->ring_len;
+    while (k > 0 && !c->ring[(c->ring_head + k - 1) % c->ring_cap].key)
+        k--;
+    for (size_t i = k ? k - 1 : c->ring_len; i < c->ring_len; i++) {
+        ring_ent *r = &c->ring[(c->ring_head + i) % c->ring_cap];
+        trans_feed(c, r->buf, r->key);
+    }
+}
+
+static void trans_handle(vcam *c, item *it)
+{
+    switch (it->kind) {
+    case IT_CAPS: {
+        char codec[8];
+        caps_info(it->caps, codec, &c->twidth, &c->theight, c->tmime, sizeof c->tmime);
+        break;
+    }
+    case IT_INIT: {
+        if (c->tinit)
+            g_bytes_unref(c->tinit);
+        c->tinit = g_bytes_ref(it->bytes);
+        g_ptr_array_set_size(c->tgop, 0);
+        video_stream_info info;
+        trans_info(c, &info);
+        for (GList *l = c->viewers, *next; l; l = next) {
+            next = l->next;
+            video_viewer *w = l->data;
+            if (transcoded(c, w))
+                w->cb.init(w->ud, &info, c->tinit);
+        }
+        break;
+    }
+    case IT_FRAG:
+        gop_add(c->tgop, it);
+        for (GList *l = c->viewers, *next; l; l = next) {
+            next = l->next;
+            video_viewer *w = l->data;
+            if (transcoded(c, w))
+                w->cb.fragment(w->ud, it->bytes, it->key);
+        }
+        break;
+    case IT_BROKEN: trans_fail(c, it->what); break;
+    default: break; /* its access units: the camera's ring keeps the source's */
+    }
 }
 
 static void cam_handle(vcam *c, item *it)
@@ -709,6 +979,10 @@ static void cam_handle(vcam *c, item *it)
             c->last_key_ms = it->wall_ms;
         if (c->ring_caps)
             ring_push(c, it->buf, it->wall_ms, it->key);
+        if (c->tpipe)
+            trans_feed(c, it->buf, it->key);
+        else if (it->key && wants_transcode(c))
+            trans_start(c);
         if (c->state != VIDEO_PLAYING)
             cam_state(c, VIDEO_PLAYING, "");
         break;
@@ -723,19 +997,18 @@ static void cam_handle(vcam *c, item *it)
         for (GList *l = c->viewers, *next; l; l = next) {
             next = l->next;
             video_viewer *w = l->data;
-            w->cb.init(w->ud, &info, c->init);
+            if (!transcoded(c, w))
+                w->cb.init(w->ud, &info, c->init);
         }
         break;
     }
     case IT_FRAG:
-        if (it->key || c->gop->len >= MAX_GOP_FRAGMENTS)
-            gop_clear(c);
-        if (it->key || c->gop->len)
-            g_ptr_array_add(c->gop, g_bytes_ref(it->bytes));
+        gop_add(c->gop, it);
         for (GList *l = c->viewers, *next; l; l = next) {
             next = l->next;
             video_viewer *w = l->data;
-            w->cb.fragment(w->ud, it->bytes, it->key);
+            if (!transcoded(c, w))
+                w->cb.fragment(w->ud, it->bytes, it->key);
         }
         break;
     case IT_UNSUPPORTED: {
@@ -806,6 +1079,7 @@ static void cam_free(gpointer ud)
     if (c->init)
         g_bytes_unref(c->init);
     g_ptr_array_free(c->gop, TRUE);
+    g_ptr_array_free(c->tgop, TRUE);
     g_free(c->id);
     g_free(c->url);
     g_free(c->redacted);
@@ -922,6 +1196,7 @@ int video_camera_set(video *v, const video_camera *in, gc_err *err)
         c->v = v;
         c->id = g_strdup(in->id);
         c->gop = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+        c->tgop = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
         c->state = VIDEO_CONNECTING;
         g_hash_table_insert(v->cams, c->id, c);
     } else {
@@ -976,22 +1251,33 @@ json_t *video_camera_health(video *v, const char *id)
                                : 0;
     json_object_set_new(j, "ring_ms", json_integer(span));
     json_object_set_new(j, "ring_bytes", json_integer((json_int_t)c->ring_bytes));
+    int tv = 0;
+    for (GList *l = c->viewers; l; l = l->next)
+        tv += transcoded(c, l->data);
+    json_object_set_new(j, "transcoding", json_boolean(c->tpipe != NULL));
+    json_object_set_new(j, "transcode_viewers", json_integer(tv));
+    json_object_set_new(j, "transcode_skips", json_integer((json_int_t)c->tskips));
     return j;
 }
 
-video_viewer *video_watch(video *v, const char *id, const video_viewer_cb *cb, void *ud)
+video_viewer *video_watch(video *v, const char *id, bool h264, const video_viewer_cb *cb,
+                          void *ud)
 {
     vcam *c = g_hash_table_lookup(v->cams, id);
     if (!c)
         return NULL;
     video_viewer *w = g_new0(video_viewer, 1);
     w->cam = c;
+    w->h264 = h264;
     w->cb = *cb;
     w->ud = ud;
     c->viewers = g_list_prepend(c->viewers, w);
     if (c->state != VIDEO_PLAYING)
         w->cb.state(ud, video_state_name(c->state), c->reason);
-    if (c->init && c->gop->len) {
+    if (transcoded(c, w)) {
+        trans_join(c, w);
+        trans_start(c); /* when not running yet */
+    } else if (c->init && c->gop->len) {
         video_stream_info info;
         stream_info(c, &info);
         w->cb.init(ud, &info, c->init);
@@ -1001,12 +1287,28 @@ video_viewer *video_watch(video *v, const char *id, const video_viewer_cb *cb, v
     return w;
 }
 
+void video_viewer_want_h264(video_viewer *w)
+{
+    vcam *c = w->cam;
+    if (w->h264 || !c)
+        return;
+    w->h264 = true;
+    if (!is_h265(c))
+        return; /* served as it is */
+    trans_join(c, w);
+    trans_start(c);
+}
+
 void video_unwatch(video_viewer *w)
 {
     if (!w)
         return;
-    if (w->cam)
-        w->cam->viewers = g_list_remove(w->cam->viewers, w);
+    vcam *c = w->cam;
+    if (c) {
+        c->viewers = g_list_remove(c->viewers, w);
+        if (c->tpipe && !wants_transcode(c))
+            trans_stop(c); /* the last who needed it has gone */
+    }
     g_free(w);
 }
 

@@ -61,7 +61,8 @@ int video_camera_set(video *v, const video_camera *c, gc_err *err);
 /* GC_ENOTFOUND when there is no such camera. Its viewers get state "removed". */
 int video_camera_remove(video *v, const char *id);
 /* {"state","reason","codec","mime","width","height","bitrate_bps","fps",
- * "last_keyframe_ms","since_ms","retry_in_ms","viewers","ring_ms","ring_bytes"};
+ * "last_keyframe_ms","since_ms","retry_in_ms","viewers","ring_ms","ring_bytes",
+ * "transcoding","transcode_viewers","transcode_skips"};
  * caller owns it. NULL for an unknown camera. */
 json_t *video_camera_health(video *v, const char *id);
 /* The url with its user and password replaced by "***" (for logs); caller frees. */
@@ -84,6 +85,7 @@ typedef struct video_stream_info {
     const char *codec; /* "h264" or "h265" */
     const char *mime;  /* video/mp4; codecs="avc1.640028" */
     int width, height;
+    bool transcoded; /* the camera's H.265 encoded again to H.264 for this viewer */
 } video_stream_info;
 typedef struct video_viewer_cb {
     void (*init)(void *ud, const video_stream_info *info, GBytes *init);
@@ -94,8 +96,15 @@ typedef struct video_viewer_cb {
 } video_viewer_cb;
 typedef struct video_viewer video_viewer;
 /* NULL when there is no such camera. The callbacks may run before this
- * returns (the cached init and fragments). */
-video_viewer *video_watch(video *v, const char *id, const video_viewer_cb *cb, void *ud);
+ * returns (the cached init and fragments). h264: the viewer cannot decode
+ * H.265, and an H.265 camera's video reaches it through the camera's one
+ * transcode to H.264 (started for the first such viewer, stopped when the
+ * last leaves; an H.264 camera is served as it is). */
+video_viewer *video_watch(video *v, const char *id, bool h264, const video_viewer_cb *cb,
+                          void *ud);
+/* The viewer turns out to need H.264 (as video_watch's h264): a new init
+ * follows, the transcode's. */
+void video_viewer_want_h264(video_viewer *w);
 void video_unwatch(video_viewer *w);
 
 /* ---- snapshots and clips (off the loop; the callback on it) ---- */

@@ -120,6 +120,7 @@ static void on_init(void *ud, const video_stream_info *i, GBytes *init)
     json_t *j = json_pack("{s:s,s:s,s:s}", "type", "init", "mime", i->mime, "codec", i->codec);
     json_object_set_new(j, "width", i->width ? json_integer(i->width) : json_null());
     json_object_set_new(j, "height", i->height ? json_integer(i->height) : json_null());
+    json_object_set_new(j, "transcoded", json_boolean(i->transcoded));
     char *s = json_dumps(j, JSON_COMPACT);
     json_decref(j);
     enqueue(v, OUT_TEXT, g_bytes_new_take(s, strlen(s)));
@@ -220,7 +221,16 @@ static void *on_open(http_ws *ws, const http_req *r, void *ud)
         finish(v, forbidden ? 4403 : 4401, forbidden ? "forbidden" : "unauthorized");
         return v;
     }
-    v->w = e->video ? video_watch(e->video, v->id, &viewer_cb, v) : NULL;
+    /* ?codec=h264: a browser that cannot decode H.265 says so at once */
+    const char *codec = http_query(r, "codec");
+    bool h264 = codec && !strcmp(codec, "h264");
+    if (codec && !h264 && strcmp(codec, "any")) {
+        send_json(v, json_pack("{s:s,s:s,s:s,s:s}", "type", "error", "code", "invalid", "field",
+                               "codec", "message", "codec: h264 or any"));
+        finish(v, 4400, "codec: h264 or any");
+        return v;
+    }
+    v->w = e->video ? video_watch(e->video, v->id, h264, &viewer_cb, v) : NULL;
     if (!v->w) {
         send_json(v, json_pack("{s:s,s:s,s:s}", "type", "error", "code", "not_found", "message",
                                "no such camera"));
@@ -236,13 +246,13 @@ static void on_message(void *conn, const char *data, size_t len)
     viewer *v = conn;
     json_t *j = json_loadb(data, len, 0, NULL);
     const char *type = json_string_value(json_object_get(j, "type"));
-    if (type && !strcmp(type, "codec")) {
-        const char *want = json_string_value(json_object_get(j, "want"));
-        /* the transcode of H.265 to H.264 is not built yet: said plainly */
-        send_json(v,
-                  json_pack("{s:s,s:s,s:s}", "type", "error", "code", "unsupported", "message",
-                            want && !strcmp(want, "h264") ? "transcoding to H.264 is not available"
-                                                          : "want: only h264 may be asked for"));
+    const char *want = json_string_value(json_object_get(j, "want"));
+    if (type && !strcmp(type, "codec") && want && !strcmp(want, "h264")) {
+        if (v->w && !v->closing)
+            video_viewer_want_h264(v->w); /* the transcode's init follows */
+    } else if (type && !strcmp(type, "codec")) {
+        send_json(v, json_pack("{s:s,s:s,s:s,s:s}", "type", "error", "code", "invalid", "field",
+                               "want", "message", "want: only h264 may be asked for"));
     } else {
         send_json(v, json_pack("{s:s,s:s,s:s}", "type", "error", "code", "invalid", "message",
                                "messages: {\"type\":\"codec\",\"want\":\"h264\"}"));

@@ -96,13 +96,13 @@ class Ws:
     """A websocket client (RFC 6455), enough for /video: masked text frames
     out, whole text and binary messages in."""
 
-    def __init__(self, path, token=None, rcvbuf=None):
+    def __init__(self, path, token=None, rcvbuf=None, query=""):
         self.s = socket.socket()
         if rcvbuf:
             self.s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         self.s.settimeout(60)
         self.s.connect(("127.0.0.1", ctx["d"].port))
-        q = f"?access_token={token}" if token else ""
+        q = (f"?access_token={token}" if token else "?") + query
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall(f"GET {path}{q} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
                        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
@@ -277,6 +277,81 @@ def test_live_view_goes_on_past_the_announced_range():
             n += op == 2
         # 100 ms fragments: about 60; a frozen view gives none (the timeout)
         assert n >= 30, n
+    finally:
+        ws.close()
+
+
+def ffprobe_stream(path):
+    p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                        "stream=codec_name,width,height,nb_read_frames", "-of", "json", path],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout)["streams"][0]
+
+
+def test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves():
+    """Chromium on Linux cannot decode HEVC: a viewer that says so
+    (?codec=h264, or the message after an H.265 init) gets the H.265
+    camera's one transcode, H.264 that ffprobe reads, starting on a
+    keyframe; two such viewers share it, an H.265-capable viewer beside
+    them still gets H.265, and the transcode stops when the last of them
+    leaves. The RTSP connection stays one throughout."""
+    assert camera("c2")["codec"] == "h265" and not camera("c2")["transcoding"]
+    a = Ws("/video/c2", ctx["op"], query="&codec=h264")
+    b = Ws("/video/c2", ctx["op"])
+    plain = Ws("/video/c2", ctx["op"])
+    try:
+        init, seg, frags = watch(a, 15)
+        assert init["codec"] == "h264" and init["transcoded"] is True, init
+        assert init["mime"].startswith('video/mp4; codecs="avc1.'), init
+        assert init["width"] == 320 and init["height"] == 240, init
+        assert first_sample_key(frags[0]), "the transcode's first fragment is not a keyframe"
+        path = os.path.join(ctx["dir"], "transcoded.mp4")
+        with open(path, "wb") as f:
+            f.write(seg + b"".join(frags))
+        s = ffprobe_stream(path)
+        assert s["codec_name"] == "h264" and s["width"] == 320, s
+        assert int(s["nb_read_frames"]) >= 15, s
+        # b sees H.265 first, then asks, as the page does
+        first = watch(b, 1)[0]
+        assert first["codec"] == "h265" and first["transcoded"] is False, first
+        b.send_text(json.dumps({"type": "codec", "want": "h264"}))
+        while True:
+            op, msg = b.recv()
+            if op == 1 and json.loads(msg)["type"] == "init":
+                assert json.loads(msg)["codec"] == "h264", msg
+                break
+        assert watch(plain, 1)[0]["codec"] == "h265"
+        c = camera("c2")
+        assert c["transcoding"] and c["transcode_viewers"] == 2 and c["viewers"] == 3, c
+        assert ctx["cs"].clients("cam2") == 1, "the transcode opened its own RTSP connection"
+    finally:
+        a.close()
+        b.close()
+    wait_for(lambda: camera("c2")["transcode_viewers"] == 0, "the transcode's viewers gone")
+    wait_for(lambda: not camera("c2")["transcoding"], "the transcode stopped")
+    plain.close()
+    assert "transcode stopped id=c2" in ctx["d"].logs()
+
+
+def test_codec_asked_badly_is_refused():
+    ws = Ws("/video/c2", ctx["op"], query="&codec=vp9")
+    try:
+        op, msg = ws.recv()
+        err = json.loads(msg)
+        assert op == 1 and err["type"] == "error" and err["field"] == "codec", err
+        assert ws.recv()[0] == 8
+    finally:
+        ws.close()
+    ws = Ws("/video/c1", ctx["op"])
+    try:
+        watch(ws, 1)
+        ws.send_text(json.dumps({"type": "codec", "want": "vp9"}))
+        while True:
+            op, msg = ws.recv()
+            if op == 1 and json.loads(msg)["type"] == "error":
+                assert json.loads(msg)["field"] == "want", msg
+                break
     finally:
         ws.close()
 
@@ -505,6 +580,8 @@ if __name__ == "__main__":
         main([test_h264_and_h265_play_with_health,
               test_live_view_starts_on_a_keyframe_and_ffprobe_reads_it,
               test_live_view_goes_on_past_the_announced_range,
+              test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves,
+              test_codec_asked_badly_is_refused,
               test_two_viewers_share_one_pipeline, test_viewers_share_one_pipeline_and_a_stuck_one_skips,
               test_snapshots_decode_for_h264_and_h265,
               test_case_seen_by_two_cameras_gets_their_snapshots_and_clips, test_roles_and_tokens,

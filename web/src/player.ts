@@ -5,8 +5,10 @@
 // binary message, then media fragments beginning at a keyframe. A viewer that
 // fell behind is skipped to the next keyframe ({"type":"skip"}), which leaves
 // a hole in the buffered ranges; the camera's ups and downs come as
-// {"type":"state"} and a new init follows when it plays again. An H.265
-// camera the browser cannot decode is asked for its H.264 transcode.
+// {"type":"state"} and a new init follows when it plays again. A browser
+// that cannot decode H.265 says so as it connects (?codec=h264) and gets an
+// H.265 camera's one shared transcode to H.264 ("transcoded": true); one
+// that turns out not to play the camera's profile asks with a message.
 //
 // Near live: MSE plays whatever is buffered at normal speed, so any stall
 // (a late fragment, a hidden tab, a hole) adds to the delay for good. Twice
@@ -23,6 +25,11 @@ export interface PlayerStats {
   codec: string; mime: string; transcoded: boolean;
   fragments: number; bytes: number; skips: number; jumps: number;
   errors: string[]; state: string; reason: string;
+}
+
+/** Whether this browser's MSE takes HEVC in MP4 (Chromium on Linux: no). */
+export function hevcPlays(): boolean {
+  return !!window.MediaSource && MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"');
 }
 
 export class VideoPlayer {
@@ -79,7 +86,9 @@ export class VideoPlayer {
 
   private connect(): void {
     const proto = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${proto}//${location.host}/video/${encodeURIComponent(this.camera)}?access_token=${encodeURIComponent(getToken())}`);
+    this.askedH264 = !hevcPlays();
+    const codec = this.askedH264 ? '&codec=h264' : '';
+    const ws = new WebSocket(`${proto}//${location.host}/video/${encodeURIComponent(this.camera)}?access_token=${encodeURIComponent(getToken())}${codec}`);
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onmessage = (ev) => {
