@@ -882,9 +882,10 @@ static void trans_start(vcam *c)
         return;
     char frag[16], kbps[16];
     snprintf(frag, sizeof frag, "%d", v->o.fragment_ms);
-    /* about 0.08 bit per pixel at 25 fps: 4 Mbit/s for 1080p */
+    /* about 0.1 bit per pixel at 25 fps: 5 Mbit/s for 1080p (ultrafast
+     * spends bits for speed) */
     int64_t px = (int64_t)(c->width > 0 ? c->width : 1920) * (c->height > 0 ? c->height : 1080);
-    snprintf(kbps, sizeof kbps, "%d", (int)CLAMP(px / 500, 300, 12000));
+    snprintf(kbps, sizeof kbps, "%d", (int)CLAMP(px / 400, 600, 12000));
     const char *keys[] = {"fragment_ms", "kbps"};
     const char *vals[] = {frag, kbps};
     char *desc = NULL;

@@ -1,0 +1,135 @@
+// The live view in Debian's chromium: camsim's H.264 and H.265 cameras
+// behind the real daemon, played by the page's own player (Media Source
+// Extensions) on the video wall. The playhead must advance with no MSE error
+// for both; the H.265 camera reaches a browser that cannot decode HEVC
+// (Chromium on Linux) through the daemon's one shared transcode to H.264,
+// which stops when the wall closes.
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { BIN, browser, Daemon, login, newPage, ready, run, shot, SIZES, until } from './harness.mjs';
+
+const CAMSIM = process.env.CAMSIM_BIN || path.join(path.dirname(BIN), 'tools', 'camsim');
+const ctx = {};
+
+async function startCamsim() {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'gridcc-camsim-'));
+  const p = spawn(CAMSIM, ['--port', '0', '--control', '0', '--cache', dir, '--width', '640', '--height', '360',
+    '--fps', '25', '--seconds', '4', '--gop', '25', '--streams', '2', '--codec', 'mix'],
+  { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  p.stderr.on('data', (b) => { log += b; });
+  const line = await new Promise((resolve, reject) => {
+    const rl = readline.createInterface({ input: p.stdout });
+    rl.once('line', resolve);
+    p.once('exit', (code) => reject(new Error(`camsim exited ${code}:\n${log}`)));
+  });
+  const m = /camsim: ready port=(\d+) control=(\d+)/.exec(line);
+  assert.ok(m, `no ready line from camsim: ${line}`);
+  return { p, dir, port: Number(m[1]), log: () => log };
+}
+
+async function camera(id) {
+  const r = await ctx.d.api('GET', `/api/cameras/${id}`, { token: ctx.d.tokens.ad });
+  assert.equal(r.status, 200, r.text);
+  return r.json;
+}
+
+/** Polls the daemon (not the page) until pred holds for the camera. */
+async function waitCamera(id, pred, what) {
+  const deadline = Date.now() + 60000;
+  for (;;) {
+    const c = await camera(id);
+    if (pred(c)) return c;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${id} ${what}: ${JSON.stringify(c)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+/** What the wall's tile for a camera plays: the player's stats and the
+ * video element's clock. */
+function tileState(id) {
+  const tile = window.gridcc.wall.tiles.find((t) => t.camera?.id === id);
+  const p = tile?.player;
+  if (!p) return null;
+  return {
+    ...p.stats, currentTime: p.video.currentTime, lag: p.lag(), paused: p.video.paused,
+    videoError: p.video.error ? p.video.error.message || String(p.video.error.code) : null,
+    width: p.video.videoWidth, height: p.video.videoHeight,
+  };
+}
+
+/** Polls the page until pred holds for a camera's tile; returns its state. */
+async function untilTile(id, pred, what, timeout = 60000) {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const s = await ctx.page.evaluate(tileState, id);
+    if (s && pred(s)) return s;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${id} ${what}: ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function setup() {
+  ctx.cs = await startCamsim();
+  ctx.d = await Daemon.start([['op1', 'operator'], ['ad', 'admin']]);
+  for (const [id, mount] of [['c1', 'cam1'], ['c2', 'cam2']]) {
+    const r = await ctx.d.api('POST', '/api/cameras', {
+      token: ctx.d.tokens.ad,
+      body: { id, name: `测试摄像机 ${id}`, url: `rtsp://127.0.0.1:${ctx.cs.port}/${mount}`, lon: 116.33, lat: 40.0, heading: 90, fov: 60, range_m: 100 },
+    });
+    assert.equal(r.status, 201, r.text);
+  }
+  await waitCamera('c1', (c) => c.state === 'playing' && c.codec === 'h264', 'playing H.264');
+  await waitCamera('c2', (c) => c.state === 'playing' && c.codec === 'h265', 'playing H.265');
+  ctx.b = await browser();
+  ctx.page = await newPage(ctx.b, SIZES.hd);
+  await login(ctx.page, ctx.d.url, 'op1', 'op1-password');
+  await ready(ctx.page);
+}
+
+async function test_wall_plays_h264_and_h265() {
+  const page = ctx.page;
+  await until(page, () => window.gridcc.state.cameras.size >= 2, null, { what: 'the cameras listed' });
+  await page.click('#wall-toggle');
+  for (const id of ['c1', 'c2']) {
+    // the first frame shown, then the clock moving on by two seconds
+    const first = await untilTile(id, (s) => s.currentTime > 0, 'to start playing');
+    const later = await untilTile(id, (s) => s.currentTime > first.currentTime + 2, 'its playhead to advance');
+    assert.deepEqual(later.errors, [], `${id}: ${later.errors}`);
+    assert.equal(later.videoError, null, id);
+    assert.equal(later.width, 640, `${id} decoded no picture of camsim's size`);
+    assert.ok(later.lag < 3, `${id} plays ${later.lag} s behind the newest frame`);
+  }
+  const s1 = await page.evaluate(tileState, 'c1');
+  assert.equal(s1.codec, 'h264');
+  assert.equal(s1.transcoded, false);
+  const hevc = await page.evaluate(() => MediaSource.isTypeSupported('video/mp4; codecs="hvc1.1.6.L93.B0"'));
+  const s2 = await page.evaluate(tileState, 'c2');
+  // whichever path this browser needs: HEVC as it is, or the transcode
+  assert.equal(s2.transcoded, !hevc, JSON.stringify(s2));
+  assert.equal(s2.codec, hevc ? 'h265' : 'h264');
+  const c2 = await camera('c2');
+  assert.equal(c2.transcoding, !hevc, JSON.stringify(c2));
+  assert.equal(c2.transcode_viewers, hevc ? 0 : 1);
+  await shot(page, '20-video-wall');
+  assert.deepEqual(page.problems, []);
+}
+
+async function test_closing_the_wall_stops_the_transcode() {
+  await ctx.page.click('#wall-close');
+  await waitCamera('c2', (c) => c.viewers === 0 && !c.transcoding, 'no viewer and no transcode');
+  await waitCamera('c1', (c) => c.viewers === 0, 'no viewer');
+}
+
+async function teardown() {
+  await ctx.b?.close();
+  ctx.cs?.p.kill('SIGTERM');
+  if (ctx.cs) rmSync(ctx.cs.dir, { recursive: true, force: true });
+  await ctx.d?.stop();
+}
+
+await run([setup, test_wall_plays_h264_and_h265, test_closing_the_wall_stops_the_transcode], teardown);
