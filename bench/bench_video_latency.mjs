@@ -138,12 +138,20 @@ const base = await baseline(cam.port, Math.min(20, SECONDS));
 const st = await control(cam.control, 'stats');
 const loops = st.mounts?.[0]?.loops ?? st[0]?.loops ?? [];
 const baseLat = base.slice(FPS).map(([k, at]) => at - sentAt(loops, k, at)).filter((x) => Number.isFinite(x));
-const lat = got.frames.map(([k, at]) => at - sentAt(loops, k, at)).filter((x) => Number.isFinite(x));
+const timed = got.frames.map(([k, at]) => [at, at - sentAt(loops, k, at)]).filter(([, x]) => Number.isFinite(x));
+const lat = timed.map(([, x]) => x);
+// the first and the last minute apart: drift over a long run shows here
+const t0 = timed.length ? timed[0][0] : 0, t1 = timed.length ? timed[timed.length - 1][0] : 0;
+const firstMin = timed.filter(([at]) => at - t0 < 60000).map(([, x]) => x);
+const lastMin = timed.filter(([at]) => t1 - at < 60000).map(([, x]) => x);
 const lags = got.lags.map(([, l]) => l).filter((x) => Number.isFinite(x));
 const tail = lags.slice(-10);
 console.log(`camera-to-screen latency over ${SECONDS} s, ${lat.length} frames of ${got.frames.length} presented ` +
   `(${WIDTH}x${HEIGHT} ${FPS} fps H.264): p50 ${pct(lat, 50).toFixed(0)} ms, p95 ${pct(lat, 95).toFixed(0)} ms, ` +
   `max ${Math.max(...lat).toFixed(0)} ms; target p95 < 1000 ms`);
+if (SECONDS >= 180)
+  console.log(`first minute: p50 ${pct(firstMin, 50).toFixed(0)} ms, p95 ${pct(firstMin, 95).toFixed(0)} ms; ` +
+    `last minute: p50 ${pct(lastMin, 50).toFixed(0)} ms, p95 ${pct(lastMin, 95).toFixed(0)} ms`);
 console.log(`baseline, ffmpeg decoding straight from camsim (RTSP and decoding alone): p50 ${pct(baseLat, 50).toFixed(0)} ms, ` +
   `p95 ${pct(baseLat, 95).toFixed(0)} ms over ${baseLat.length} frames; gridcc + browser add ${(pct(lat, 95) - pct(baseLat, 95)).toFixed(0)} ms at p95`);
 console.log(`playhead behind the newest buffered frame: first 10 s mean ${(lags.slice(0, 10).reduce((a, x) => a + x, 0) / Math.max(1, Math.min(10, lags.length))).toFixed(2)} s, ` +
