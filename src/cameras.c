@@ -396,6 +396,10 @@ int cameras_from_json(json_t *in, const char *path_id, store_camera *out, gc_err
         required(in, "range_m", 0, CAMERAS_MAX_RANGE_M, true, &out->range_m, err) ||
         number(in, "height_m", 0, 1000, false, &out->height_m, err) < 0)
         return GC_EINVAL;
+    const char *tr = text(in, "transport", &bad);
+    if (bad || (tr && *tr && strcmp(tr, "tcp") && strcmp(tr, "udp")))
+        return gc_fail(err, GC_EINVAL, "transport", "transport must be \"tcp\" or \"udp\"");
+    snprintf(out->transport, sizeof out->transport, "%s", tr && *tr ? tr : "tcp");
     snprintf(out->state, sizeof out->state, "connecting");
     return 0;
 }
@@ -412,6 +416,7 @@ static json_t *record(const store_camera *c, bool with_credentials)
                           with_credentials ? c->url : c->url_public, "lon", c->lon, "lat", c->lat,
                           "heading", c->heading, "fov", c->fov, "range_m", c->range_m);
     json_object_set_new(o, "height_m", isnan(c->height_m) ? json_null() : json_real(c->height_m));
+    json_object_set_new(o, "transport", json_string(c->transport[0] ? c->transport : "tcp"));
     json_object_set_new(o, "state", json_string(c->state[0] ? c->state : "connecting"));
     json_object_set_new(o, "reason", opt_text(c->reason));
     json_object_set_new(o, "state_at", opt_text(c->state_at));

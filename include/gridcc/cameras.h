@@ -62,10 +62,11 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err);
 /* ---- records ---- */
 
 /* A camera from a JSON object with the API's fields (id, name, department,
- * url, lon, lat, heading, fov, range_m, height_m, crs): lon/lat are in crs
+ * url, lon, lat, heading, fov, range_m, height_m, transport, crs): lon/lat are in crs
  * (default EPSG:4326; gcj02, bd09, any EPSG system) and must lie within that
  * system's area of use; heading in [0, 360), fov in (0, 360], range_m in
- * (0, 50000], height_m (optional) in [0, 1000]; id [A-Za-z0-9_.-]{1,64};
+ * (0, 50000], height_m (optional) in [0, 1000]; transport "tcp" (the
+ * default) or "udp"; id [A-Za-z0-9_.-]{1,64};
  * name defaults to the id. path_id (PUT) names the camera when the body
  * does not, and must match it when it does. Errors name the field. */
 int cameras_from_json(json_t *in, const char *path_id, store_camera *out, gc_err *err);

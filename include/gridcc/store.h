@@ -359,6 +359,7 @@ typedef struct store_camera {
     double lon, lat;              /* EPSG:4326 */
     double heading, fov, range_m; /* degrees from north clockwise, degrees, metres */
     double height_m;              /* NAN: not known */
+    char transport[8];            /* RTSP over "tcp" (default) or "udp" */
     char state[16];               /* connecting, playing, stalled, retrying, failed, disabled */
     char reason[256];             /* "" for none */
     char state_at[32], created_at[32], updated_at[32];

@@ -198,6 +198,17 @@ static void on_video_state(void *ud, const char *id, const char *state, const ch
         log_warn("video", "camera state not stored id=%s: %s", id, err.msg);
 }
 
+static int camera_start(void *ud, const store_camera *c)
+{
+    app *a = ud;
+    gc_err err = {0};
+    if (video_camera_set(a->env.video,
+                         &(video_camera){.id = c->id, .url = c->url, .transport = c->transport},
+                         &err))
+        log_warn("video", "camera not started id=%s: %s", c->id, err.msg);
+    return 0;
+}
+
 static void camera_apply(app *a, const char *id)
 {
     store_camera c;
@@ -209,8 +220,7 @@ static void camera_apply(app *a, const char *id)
             log_error("video", "camera %s unread: %s", id, err.msg);
         return;
     }
-    if (video_camera_set(a->env.video, &(video_camera){.id = c.id, .url = c.url}, &err))
-        log_warn("video", "camera not started id=%s: %s", id, err.msg);
+    camera_start(a, &c);
 }
 
 static int cams_change(void *ud, const store_change *c)
@@ -240,15 +250,6 @@ static gboolean cams_sync(gpointer ud)
     g_hash_table_destroy(seen);
     g_ptr_array_free(ids, TRUE);
     return G_SOURCE_REMOVE;
-}
-
-static int camera_start(void *ud, const store_camera *c)
-{
-    app *a = ud;
-    gc_err err = {0};
-    if (video_camera_set(a->env.video, &(video_camera){.id = c->id, .url = c->url}, &err))
-        log_warn("video", "camera not started id=%s: %s", c->id, err.msg);
-    return 0;
 }
 
 /* After every commit on the loop's store: its changes go out once the

@@ -8,7 +8,7 @@
 
 #define CAMERA_COLS                                                                                \
     "id, name, department, url, url_public, lon, lat, heading, fov, range_m, height_m, state, "    \
-    "reason, state_at, created_at, updated_at"
+    "reason, state_at, created_at, updated_at, transport"
 
 #define NOW "strftime('%Y-%m-%dT%H:%M:%SZ','now')"
 
@@ -37,6 +37,7 @@ static void camera_from_row(sqlite3_stmt *st, store_camera *c)
     text_col(st, 13, c->state_at, sizeof c->state_at);
     text_col(st, 14, c->created_at, sizeof c->created_at);
     text_col(st, 15, c->updated_at, sizeof c->updated_at);
+    text_col(st, 16, c->transport, sizeof c->transport);
 }
 
 /* The change-log row of a camera as stored now: never the credentials. */
@@ -55,7 +56,7 @@ static int append_change(store *s, const char *id, gc_err *err)
     }
     store_camera c;
     camera_from_row(st, &c);
-    const char *sector = (const char *)sqlite3_column_text(st, 16);
+    const char *sector = (const char *)sqlite3_column_text(st, 17);
     json_t *sec = sector ? json_loads(sector, 0, NULL) : NULL;
     sqlite3_reset(st);
     json_t *props = json_pack("{s:s,s:s,s:s,s:f,s:f,s:f,s:f,s:f,s:s,s:s,s:s}", "id", c.id, "name",
@@ -65,6 +66,7 @@ static int append_change(store *s, const char *id, gc_err *err)
     json_object_set_new(props, "department",
                         c.department[0] ? json_string(c.department) : json_null());
     json_object_set_new(props, "height_m", isnan(c.height_m) ? json_null() : json_real(c.height_m));
+    json_object_set_new(props, "transport", json_string(c.transport));
     json_object_set_new(props, "reason", c.reason[0] ? json_string(c.reason) : json_null());
     json_object_set_new(props, "sector", sec ? sec : json_null());
     json_t *f = json_pack("{s:s,s:s,s:{s:s,s:[ff]},s:o}", "type", "Feature", "id", c.id, "geometry",
@@ -90,6 +92,7 @@ static void bind_camera(sqlite3_stmt *st, const store_camera *c)
     if (!isnan(c->height_m))
         sqlite3_bind_double(st, 11, c->height_m);
     sqlite3_bind_blob(st, 12, c->sector_wkb, (int)c->sector_wkb_len, SQLITE_STATIC);
+    sqlite3_bind_text(st, 13, c->transport[0] ? c->transport : "tcp", -1, SQLITE_STATIC);
 }
 
 /* Puts the sector's extent of camera id into the R*Tree (replacing any). */
@@ -135,10 +138,10 @@ int store_camera_create(store *s, const store_camera *c, gc_err *err)
         return GC_EIO;
     sqlite3_stmt *st = store_stmt(
         s, "INSERT INTO cameras(id, name, department, url, url_public, lon, lat, heading, fov, "
-           "range_m, height_m, sector, geom, uid, state_at, created_at, updated_at) VALUES "
-           "(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, GeomFromWKB(?12, 4326), "
+           "range_m, height_m, sector, geom, uid, state_at, created_at, updated_at, transport) "
+           "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, GeomFromWKB(?12, 4326), "
            "MakePoint(?6, ?7, 4326), (SELECT coalesce(max(uid), 0) + 1 FROM cameras), " NOW ", " NOW
-           ", " NOW ")");
+           ", " NOW ", ?13)");
     int rc = 0;
     if (!st) {
         rc = store_db_fail(s, err, "cameras");
@@ -163,8 +166,8 @@ int store_camera_replace(store *s, const store_camera *c, gc_err *err)
     sqlite3_stmt *st = store_stmt(
         s, "UPDATE cameras SET name = ?2, department = ?3, url = ?4, url_public = ?5, lon = ?6, "
            "lat = ?7, heading = ?8, fov = ?9, range_m = ?10, height_m = ?11, "
-           "sector = GeomFromWKB(?12, 4326), geom = MakePoint(?6, ?7, 4326), updated_at = " NOW
-           " WHERE id = ?1");
+           "sector = GeomFromWKB(?12, 4326), geom = MakePoint(?6, ?7, 4326), transport = ?13, "
+           "updated_at = " NOW " WHERE id = ?1");
     int rc = 0;
     if (!st) {
         rc = store_db_fail(s, err, "cameras");

@@ -334,6 +334,27 @@ def test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves():
     assert "transcode stopped id=c2" in ctx["d"].logs()
 
 
+def test_udp_transport_plays_and_a_bad_one_is_refused():
+    """RTSP over UDP when the registry says so (rtspsrc is then given
+    protocols=udp alone: no silent fall back to TCP), back to TCP on a PUT."""
+    body = {"id": "cu", "name": "udp", "url": ctx["cs"].url("cam1"), "lon": 116.3262,
+            "lat": 40.0032, "heading": 90, "fov": 60, "range_m": 100, "transport": "udp"}
+    st, got = ctx["d"].json("POST", "/api/cameras", body, token=ctx["admin"])
+    assert st == 201 and got["transport"] == "udp", (st, got)
+    wait_state("cu", "playing")
+    assert "camera set id=cu url=rtsp://***@" in ctx["d"].logs()
+    assert re.search(r"camera set id=cu \S+ transport=udp", ctx["d"].logs())
+    st, got = ctx["d"].json("PUT", "/api/cameras/cu", dict(body, transport="tcp"), token=ctx["admin"])
+    assert st == 200 and got["transport"] == "tcp", (st, got)
+    wait_for(lambda: re.search(r"camera set id=cu \S+ transport=tcp", ctx["d"].logs()), "restarted over TCP")
+    wait_state("cu", "playing")
+    st, err = ctx["d"].json("PUT", "/api/cameras/cu", dict(body, transport="sctp"), token=ctx["admin"])
+    assert st == 400 and err["error"]["field"] == "transport", (st, err)
+    assert camera("cu")["transport"] == "tcp"
+    st, _ = ctx["d"].json("DELETE", "/api/cameras/cu", token=ctx["admin"])
+    assert st == 204
+
+
 def test_codec_asked_badly_is_refused():
     ws = Ws("/video/c2", ctx["op"], query="&codec=vp9")
     try:
@@ -582,6 +603,7 @@ if __name__ == "__main__":
               test_live_view_goes_on_past_the_announced_range,
               test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves,
               test_codec_asked_badly_is_refused,
+              test_udp_transport_plays_and_a_bad_one_is_refused,
               test_two_viewers_share_one_pipeline, test_viewers_share_one_pipeline_and_a_stuck_one_skips,
               test_snapshots_decode_for_h264_and_h265,
               test_case_seen_by_two_cameras_gets_their_snapshots_and_clips, test_roles_and_tokens,
