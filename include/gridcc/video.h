@@ -140,7 +140,9 @@ void video_fmp4_free(video_fmp4 *f);
  * malformed stream (the splitter then refuses everything). */
 int video_fmp4_push(video_fmp4 *f, const uint8_t *data, size_t len, gc_err *err);
 /* A moof box (header included): 1 when its first sample is a sync sample,
- * 0 when not, GC_EINVAL when malformed. */
+ * 0 when not, GC_EINVAL when malformed or when its flags are only the
+ * defaults of the init segment's trex (which the splitter, having read the
+ * init, applies). */
 int video_fmp4_moof_key(const uint8_t *moof, size_t len);
 /* The MSE codec from an avcC or hvcC record (caps' codec_data): "avc1.640028",
  * "hvc1.1.6.L93.B0". GC_EINVAL when too short. */

@@ -3,7 +3,8 @@
  * whose sizes the input's first byte picks, and the units it cuts are the
  * same whatever the pieces (a unit depends on the bytes, not on how they
  * arrived); every unit lies within what was fed; a fragment's keyframe flag
- * is what video_fmp4_moof_key says of its moof. */
+ * is what video_fmp4_moof_key says of its moof when that can tell (found
+ * by an hour's run: a moof that relies on the init's trex defaults). */
 #include "fuzz.h"
 #include "gridcc/video.h"
 
@@ -20,7 +21,9 @@ static void on_unit(void *ud, bool init, bool key, const uint8_t *d, size_t len)
     if (!init) {
         size_t moof = (size_t)d[0] << 24 | (size_t)d[1] << 16 | (size_t)d[2] << 8 | d[3];
         CHECK(moof <= len, "moof of %zu in a unit of %zu", moof, len);
-        CHECK(video_fmp4_moof_key(d, moof) == (key ? 1 : 0), "key flag differs");
+        /* alone, a moof whose flags are the init's trex defaults is unread */
+        int k = video_fmp4_moof_key(d, moof);
+        CHECK(k == (key ? 1 : 0) || k == GC_EINVAL, "key flag differs");
     }
     g_string_append_printf(s->log, "%d%d:%zu,", init, key, len);
 }
