@@ -1277,7 +1277,10 @@ video_viewer *video_watch(video *v, const char *id, bool h264, const video_viewe
     if (transcoded(c, w)) {
         trans_join(c, w);
         trans_start(c); /* when not running yet */
-    } else if (c->init && c->gop->len) {
+    } else if (c->init) {
+        /* with no fragment yet (a pipeline just started, or a GOP too long to
+         * keep) the init all the same: the fragments that come next would
+         * otherwise reach a viewer that never had one */
         video_stream_info info;
         stream_info(c, &info);
         w->cb.init(ud, &info, c->init);
