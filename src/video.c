@@ -793,12 +793,12 @@ static void trans_info(vcam *c, video_stream_info *i)
     i->transcoded = true;
 }
 
-/* A viewer joining or switching: the transcode's init and GOP if it has
- * them, otherwise they come when it has. */
+/* A viewer joining or switching: the transcode's init and GOP so far, if
+ * it has them; otherwise they come when it has. */
 static void trans_join(vcam *c, video_viewer *w)
 {
-    if (!c->tinit || !c->tgop->len)
-        return;
+    if (!c->tinit)
+        return; /* with no fragment yet, the init all the same (see video_watch) */
     video_stream_info info;
     trans_info(c, &info);
     w->cb.init(w->ud, &info, c->tinit);
@@ -1278,7 +1278,10 @@ video_viewer *video_watch(video *v, const char *id, bool h264, const video_viewe
     if (transcoded(c, w)) {
         trans_join(c, w);
         trans_start(c); /* when not running yet */
-    } else if (c->init && c->gop->len) {
+    } else if (c->init) {
+        /* with no fragment yet (a pipeline just started, or a GOP too long to
+         * keep) the init all the same: the fragments that come next would
+         * otherwise reach a viewer that never had one */
         video_stream_info info;
         stream_info(c, &info);
         w->cb.init(ud, &info, c->init);
