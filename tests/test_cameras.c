@@ -413,8 +413,8 @@ static void test_place(void **st)
     add_unit(b, "grid", LEVEL_GRID, "g1", "网格1", "POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))");
     add_unit(b, "grid", LEVEL_GRID, "g2", "bad \xff name", "POLYGON ((1 0, 2 0, 2 1, 1 1, 1 0))");
     gc_index *ix = index_builder_finish(b);
-    static const char *keys[] = {"grid_id",   "grid_name", "community_id", "community_name",
-                                 "street_id", "street_name"};
+    static const char *keys[] = {"grid_id",        "grid_name", "community_id",
+                                 "community_name", "street_id", "street_name"};
 
     json_t *o = json_pack("{s:s}", "id", "cam");
     cameras_place(ix, 0.5, 0.5, o);

@@ -707,8 +707,7 @@ static void cameras_items(http_req *r, api_env *env)
     bool has_bbox = http_query(r, "bbox") != NULL;
     if (has_bbox && !parse_bbox(r, bb))
         return;
-    cam_page pg = {g_string_new("{\"type\":\"FeatureCollection\",\"features\":["), 0,
-                   env->index};
+    cam_page pg = {g_string_new("{\"type\":\"FeatureCollection\",\"features\":["), 0, env->index};
     int64_t matched = 0;
     gc_err err = {0};
     if (store_cameras_list(env->store, has_bbox ? bb : NULL, limit, offset, &matched, cam_feature,
