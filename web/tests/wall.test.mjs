@@ -25,7 +25,7 @@ async function setup() {
       body: { ...c, url: 'rtsp://127.0.0.1:9/none', heading: 0, fov: 60, range_m: 50 },
     });
     assert.equal(r.status, 201, r.text);
-    assert.equal(r.json.grid_id === GRID.id, c.id !== 'wall-c', r.text);
+    ctx[c.id] = r.json.grid_id;
   }
   ctx.b = await browser();
   ctx.page = await newPage(ctx.b, { width: 1280, height: 720 });
@@ -53,6 +53,8 @@ async function openGrid(page, at, id) {
 
 async function test_grid_to_wall() {
   const page = ctx.page;
+  // the server's word on where each stands
+  assert.deepEqual(CAMS.map((c) => ctx[c.id] === GRID.id), [true, true, false]);
   await until(page, (n) => window.gridcc.state.cameras.size === n, CAMS.length, { what: 'the cameras' });
   const btn = await openGrid(page, GRID.at, GRID.id);
   assert.equal(await btn.getAttribute('data-cameras'), '2');
@@ -69,7 +71,12 @@ async function test_grid_to_wall() {
 
 async function test_tour_goes_through_the_street() {
   const page = ctx.page;
-  // two cameras in the grid fit the wall's 4 tiles: the tour takes the street's
+  // the wall opened afresh shows every camera, wall-a first
+  if (await page.isVisible('#video-wall')) await page.click('#wall-close');
+  await page.click('#wall-toggle');
+  await page.waitForSelector('#video-wall:not([hidden])');
+  assert.equal(await page.evaluate(() => window.gridcc.wall.tiles[0].camera?.id), 'wall-a');
+  // its grid's two cameras fit the 4 tiles: the tour takes its street's, not all 3
   await page.click('#wall-tour');
   const status = await page.textContent('#wall-status');
   assert.match(status, /中关村街道 · 1–2\/2$/, status);
@@ -78,13 +85,21 @@ async function test_tour_goes_through_the_street() {
 }
 
 async function test_grid_without_cameras() {
+  if (await ctx.page.isVisible('#video-wall')) await ctx.page.click('#wall-close');
   const btn = await openGrid(ctx.page, EMPTY.at, EMPTY.id);
   assert.equal(await btn.getAttribute('data-cameras'), '0');
   assert.equal(await btn.isDisabled(), true);
   assert.deepEqual(ctx.page.problems, []);
 }
 
-await setup();
+try {
+  await setup();
+} catch (e) {   // the daemon and the browser go, whatever failed
+  console.log(`FAIL setup\n${e.stack || e}`);
+  await ctx.b?.close();
+  await ctx.d?.stop().catch(() => {});
+  process.exit(1);
+}
 await run([test_grid_to_wall, test_tour_goes_through_the_street, test_grid_without_cameras], async () => {
   await ctx.b?.close();
   await ctx.d?.stop();
