@@ -438,6 +438,31 @@ json_t *cameras_feature(const store_camera *c)
                      cameras_sector_geojson(c), "properties", record(c, false));
 }
 
+static json_t *text_or_null(const char *s)
+{
+    json_t *v = s ? json_string(s) : NULL; /* NULL too for text that is not UTF-8 */
+    return v ? v : json_null();
+}
+
+void cameras_place(const gc_index *ix, double lon, double lat, json_t *o)
+{
+    static const struct {
+        gc_level level;
+        const char *id, *name;
+    } keys[] = {{LEVEL_GRID, "grid_id", "grid_name"},
+                {LEVEL_COMMUNITY, "community_id", "community_name"},
+                {LEVEL_STREET, "street_id", "street_name"}};
+    index_chain c = {0};
+    if (ix)
+        index_geotag_only(ix, lon, lat,
+                          1u << LEVEL_GRID | 1u << LEVEL_COMMUNITY | 1u << LEVEL_STREET, false, &c);
+    for (size_t i = 0; i < G_N_ELEMENTS(keys); i++) {
+        const index_hit *h = c.chain[keys[i].level];
+        json_object_set_new(o, keys[i].id, text_or_null(h ? h->fid : NULL));
+        json_object_set_new(o, keys[i].name, text_or_null(h ? h->name : NULL));
+    }
+}
+
 int cameras_save(store *s, const store_camera *c, cameras_mode mode, bool *created, gc_err *err)
 {
     OGRGeometryH g = cameras_sector_polygon(c);

@@ -128,21 +128,6 @@ char *live_change_text(const store_change *c)
     return t;
 }
 
-static entry *entry_from_change(const store_change *c)
-{
-    entry *e = g_new0(entry, 1);
-    e->refs = 1;
-    e->seq = c->seq;
-    e->topic = topic_bit(c->topic);
-    json_t *data = json_loads(c->data, 0, NULL);
-    if (data)
-        entry_index(e, data);
-    json_decref(data);
-    e->text = live_change_text(c);
-    e->len = strlen(e->text);
-    return e;
-}
-
 typedef struct client client;
 
 struct live {
@@ -161,7 +146,34 @@ struct live {
     GPtrArray *dirty;          /* clients with news, woken at the next tick */
     guint tick, sweep;
     uint64_t frames, items, kicked;
+    live_decorate_fn decorate;
+    void *decorate_ud;
 };
+
+static entry *entry_from_change(live *l, const store_change *c)
+{
+    entry *e = g_new0(entry, 1);
+    e->refs = 1;
+    e->seq = c->seq;
+    e->topic = topic_bit(c->topic);
+    json_t *data = json_loads(c->data, 0, NULL);
+    bool decorated = data && l->decorate && l->decorate(l->decorate_ud, c->topic, data);
+    if (data)
+        entry_index(e, data);
+    if (decorated) {
+        /* the store's precision: what it wrote reads back the same */
+        char *d = json_dumps(data, JSON_COMPACT | JSON_REAL_PRECISION(12));
+        store_change dc = *c;
+        dc.data = d;
+        e->text = live_change_text(&dc);
+        free(d);
+    } else {
+        e->text = live_change_text(c);
+    }
+    json_decref(data);
+    e->len = strlen(e->text);
+    return e;
+}
 
 typedef live_filter filter;
 
@@ -365,7 +377,7 @@ static int db_change(void *ud, const store_change *ch)
         return 1;
     if (!d->first)
         d->first = ch->seq;
-    entry *e = entry_from_change(ch);
+    entry *e = entry_from_change(d->c->l, ch);
     if (filter_match(&d->c->f, e))
         frame_add(d->b, &d->n, e);
     d->c->cursor = ch->seq;
@@ -532,7 +544,7 @@ typedef struct pull {
 static int pulled(void *ud, const store_change *ch)
 {
     pull *p = ud;
-    entry *e = entry_from_change(ch);
+    entry *e = entry_from_change(p->l, ch);
     ring_push(p->l, e);
     p->l->head = ch->seq;
     p->n++;
@@ -992,6 +1004,12 @@ live *live_new(http_server *srv, store *s, const live_opts *o, live_auth_fn auth
     l->sweep = g_timeout_add_seconds(1, on_sweep, l);
     http_route_ws(srv, "/live", ROLE_STAFF, &handler, 16384, l);
     return l;
+}
+
+void live_set_decorate(live *l, live_decorate_fn fn, void *ud)
+{
+    l->decorate = fn;
+    l->decorate_ud = ud;
 }
 
 void live_free(live *l)

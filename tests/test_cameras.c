@@ -1,7 +1,8 @@
 /* cameras: the view sector (across north, the range, points exactly on an
  * edge, fov 360, 69°N where flat or spherical arithmetic is off by more
  * than the margins tested), the polygon against cameras_sees, RTSP URL
- * redaction and refusal, and the checks of a camera record. */
+ * redaction and refusal, the checks of a camera record, and the units a
+ * camera stands in. */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -380,6 +381,71 @@ static void test_store_health_and_media(void **st)
     g_free(db);
 }
 
+static void add_unit(index_builder *b, const char *layer, gc_level lv, const char *fid,
+                     const char *name, const char *wkt)
+{
+    OGRGeometryH g = NULL;
+    char *w = (char *)wkt;
+    assert_int_equal(OGR_G_CreateFromWkt(&w, NULL, &g), OGRERR_NONE);
+    size_t len = (size_t)OGR_G_WkbSize(g);
+    unsigned char *wkb = malloc(len);
+    OGR_G_ExportToWkb(g, wkbNDR, wkb);
+    OGR_G_DestroyGeometry(g);
+    gc_err e = {0};
+    assert_int_equal(index_builder_add(b, layer, lv, fid, name, fid, wkb, len, &e), 0);
+    free(wkb);
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    return json_string_value(json_object_get(o, k));
+}
+
+/* Grid, community and street by id and name; null (present, not missing)
+ * where no unit holds the spot, without an index, and for a name jansson
+ * cannot take. */
+static void test_place(void **st)
+{
+    (void)st;
+    index_builder *b = index_builder_new();
+    add_unit(b, "street", LEVEL_STREET, "s1", "街道", "POLYGON ((0 0, 2 0, 2 1, 0 1, 0 0))");
+    add_unit(b, "community", LEVEL_COMMUNITY, "c1", "社区", "POLYGON ((0 0, 2 0, 2 1, 0 1, 0 0))");
+    add_unit(b, "grid", LEVEL_GRID, "g1", "网格1", "POLYGON ((0 0, 1 0, 1 1, 0 1, 0 0))");
+    add_unit(b, "grid", LEVEL_GRID, "g2", "bad \xff name", "POLYGON ((1 0, 2 0, 2 1, 1 1, 1 0))");
+    gc_index *ix = index_builder_finish(b);
+    static const char *keys[] = {"grid_id",        "grid_name", "community_id",
+                                 "community_name", "street_id", "street_name"};
+
+    json_t *o = json_pack("{s:s}", "id", "cam");
+    cameras_place(ix, 0.5, 0.5, o);
+    assert_string_equal(str(o, "grid_id"), "g1");
+    assert_string_equal(str(o, "grid_name"), "网格1");
+    assert_string_equal(str(o, "community_id"), "c1");
+    assert_string_equal(str(o, "community_name"), "社区");
+    assert_string_equal(str(o, "street_id"), "s1");
+    assert_string_equal(str(o, "street_name"), "街道");
+    assert_string_equal(str(o, "id"), "cam");
+
+    cameras_place(ix, 1.5, 0.5, o); /* over what was there */
+    assert_string_equal(str(o, "grid_id"), "g2");
+    assert_true(json_is_null(json_object_get(o, "grid_name")));
+    assert_string_equal(str(o, "street_id"), "s1");
+
+    const double outside[][2] = {{3, 3}, {NAN, 0.5}, {0.5, INFINITY}};
+    for (size_t i = 0; i < sizeof outside / sizeof *outside; i++) {
+        cameras_place(ix, outside[i][0], outside[i][1], o);
+        for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+            assert_true(json_is_null(json_object_get(o, keys[k])));
+    }
+    json_object_clear(o);
+    cameras_place(NULL, 0.5, 0.5, o);
+    assert_int_equal(json_object_size(o), 6);
+    for (size_t k = 0; k < sizeof keys / sizeof *keys; k++)
+        assert_true(json_is_null(json_object_get(o, keys[k])));
+    json_decref(o);
+    index_free(ix);
+}
+
 int main(void)
 {
     GDALAllRegister();
@@ -390,6 +456,7 @@ int main(void)
         cmocka_unit_test(test_high_latitude),    cmocka_unit_test(test_polygon_matches_sees),
         cmocka_unit_test(test_url_redaction),    cmocka_unit_test(test_bad_urls),
         cmocka_unit_test(test_records),          cmocka_unit_test(test_store_health_and_media),
+        cmocka_unit_test(test_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

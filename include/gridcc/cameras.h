@@ -25,6 +25,7 @@
 #include <stddef.h>
 
 #include "gridcc/err.h"
+#include "gridcc/index.h"
 #include "gridcc/store.h"
 
 /* The sector's arc is drawn with a vertex at least every this many degrees. */
@@ -78,6 +79,13 @@ json_t *cameras_json(const store_camera *c, bool with_credentials);
  * cameras_json's without the sector, and the mounting point as
  * properties.lon/lat. The url is the public one. New reference. */
 json_t *cameras_feature(const store_camera *c);
+
+/* Where a camera stands: sets grid_id, grid_name, community_id,
+ * community_name, street_id, street_name on o from the units of ix that hold
+ * (lon, lat), null where none does (or ix is NULL). Worked out as a camera is
+ * read, never stored: the planner re-draws grids, and a stored grid would go
+ * stale. */
+void cameras_place(const gc_index *ix, double lon, double lat, json_t *o);
 
 typedef enum { CAMERAS_CREATE, CAMERAS_REPLACE, CAMERAS_UPSERT } cameras_mode;
 /* Computes the sector and stores c (CREATE: GC_ECONFLICT if taken; REPLACE:

@@ -52,6 +52,13 @@ typedef bool (*live_auth_fn)(void *ud, const char *token, store_user *u, gc_err 
 live *live_new(http_server *srv, store *s, const live_opts *o, live_auth_fn auth, void *ud);
 /* Closes every client. */
 void live_free(live *l);
+/* What clients should get beside what the change log stores, worked out
+ * as the bus reads a change: a camera's grid comes from the index of the
+ * moment, since the planner re-draws grids and the log would keep a stale
+ * one. fn may add to data (the change's parsed JSON) and returns whether it
+ * did; the change then goes out as the data reads after it. On the loop. */
+typedef bool (*live_decorate_fn)(void *ud, const char *topic, json_t *data);
+void live_set_decorate(live *l, live_decorate_fn fn, void *ud);
 /* New rows may be in the change log (a commit here or elsewhere): read them. */
 void live_pull(live *l);
 

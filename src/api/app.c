@@ -16,6 +16,7 @@
 #include "api.h"
 #include "web_api.h"
 #include "gridcc/address.h"
+#include "gridcc/cameras.h"
 #include "gridcc/geotag.h"
 #include "gridcc/incidents.h"
 #include "gridcc/log.h"
@@ -221,6 +222,20 @@ static void camera_apply(app *a, const char *id)
         return;
     }
     camera_start(a, &c);
+}
+
+/* A camera's change goes out on /live with the grid it stands in, from the
+ * index of the moment (the log cannot keep it: grids get re-drawn); a
+ * deletion has no place. */
+static bool live_decorate(void *ud, const char *topic, json_t *data)
+{
+    app *a = ud;
+    json_t *p = json_object_get(data, "properties");
+    json_t *lon = json_object_get(p, "lon"), *lat = json_object_get(p, "lat");
+    if (strcmp(topic, "cameras") || !json_is_number(lon) || !json_is_number(lat))
+        return false;
+    cameras_place(a->env.index, json_number_value(lon), json_number_value(lat), p);
+    return true;
 }
 
 static int cams_change(void *ud, const store_change *c)
@@ -490,6 +505,7 @@ int app_serve(const app_opts *o)
     http_server_authorize(a.http, api_authorize, &a.env);
     a.env.group = store_group_new(a.s);
     a.env.live = live_new(a.http, a.s, &o->live, live_auth, &a);
+    live_set_decorate(a.env.live, live_decorate, &a);
     store_on_commit(a.s, on_commit, &a);
     tracker_opts to = o->tracker;
     if (!to.bind)

@@ -7,7 +7,9 @@
  * Staff here is who sits at the desks: operators, planners, admins and
  * department users; grid workers and residents have no use for the camera
  * map. Only admins get the URL with its credentials; the others the public
- * form. The video engine sets the health columns (state, reason). */
+ * form. The video engine sets the health columns (state, reason). Each
+ * camera comes with the grid, community and street it stands in, from the
+ * index of the moment (cameras_place). */
 #include <string.h>
 
 #include "api.h"
@@ -34,6 +36,7 @@ static void reply_camera(http_req *r, int status, api_env *e, const char *id)
         return;
     }
     json_t *j = cameras_json(&c, admin(r));
+    cameras_place(e->index, c.lon, c.lat, j);
     /* the engine's live word (rates, codec, size) over the stored state */
     json_t *h = e->video ? video_camera_health(e->video, id) : NULL;
     if (h)
@@ -67,12 +70,15 @@ static void h_create(http_req *r, void *ud)
 typedef struct list {
     json_t *arr;
     bool creds;
+    const gc_index *ix;
 } list;
 
 static int add_one(void *ud, const store_camera *c)
 {
     list *l = ud;
-    json_array_append_new(l->arr, cameras_json(c, l->creds));
+    json_t *j = cameras_json(c, l->creds);
+    cameras_place(l->ix, c->lon, c->lat, j);
+    json_array_append_new(l->arr, j);
     return 0;
 }
 
@@ -86,7 +92,7 @@ static void h_list(http_req *r, void *ud)
         http_reply_err(r, &err);
         return;
     }
-    list l = {json_array(), admin(r)};
+    list l = {json_array(), admin(r), e->index};
     int64_t matched = 0;
     if (store_cameras_list(e->store, bb ? bbox : NULL, 0, 0, &matched, add_one, &l, &err)) {
         json_decref(l.arr);

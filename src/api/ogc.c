@@ -662,15 +662,25 @@ static json_t *cameras_collection_json(api_env *env, const char *b)
     return c;
 }
 
+/* The registry's feature with the grid, community and street the camera
+ * stands in (cameras_place), as GET /api/cameras has them. */
+static json_t *cam_feature_json(const gc_index *ix, const store_camera *c)
+{
+    json_t *f = cameras_feature(c);
+    cameras_place(ix, c->lon, c->lat, json_object_get(f, "properties"));
+    return f;
+}
+
 typedef struct cam_page {
     GString *out;
     size_t n;
+    const gc_index *ix;
 } cam_page;
 
 static int cam_feature(void *ud, const store_camera *c)
 {
     cam_page *pg = ud;
-    json_t *f = cameras_feature(c);
+    json_t *f = cam_feature_json(pg->ix, c);
     char *s = json_dumps(f, JSON_COMPACT | JSON_REAL_PRECISION(12));
     json_decref(f);
     if (pg->n++)
@@ -697,7 +707,7 @@ static void cameras_items(http_req *r, api_env *env)
     bool has_bbox = http_query(r, "bbox") != NULL;
     if (has_bbox && !parse_bbox(r, bb))
         return;
-    cam_page pg = {g_string_new("{\"type\":\"FeatureCollection\",\"features\":["), 0};
+    cam_page pg = {g_string_new("{\"type\":\"FeatureCollection\",\"features\":["), 0, env->index};
     int64_t matched = 0;
     gc_err err = {0};
     if (store_cameras_list(env->store, has_bbox ? bb : NULL, limit, offset, &matched, cam_feature,
@@ -742,7 +752,7 @@ static void cameras_tree(http_req *r, api_env *env, const char *tail)
             http_reply_err(r, &err);
             return;
         }
-        http_reply_json(r, 200, cameras_feature(&c));
+        http_reply_json(r, 200, cam_feature_json(env->index, &c));
     } else {
         http_reply_error(r, 404, "not_found", "path", "no resource at %s", r->path);
     }

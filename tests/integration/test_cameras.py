@@ -3,13 +3,16 @@
 every role (credentials for admins only), 400s naming the field, 409, 404;
 the change log (the /live outbox) without credentials; `gridcc cameras
 import` of CSV and GeoJSON with bad features named by file, feature and
-line; the OGC collection read by GDAL's OAPIF driver; and the cameras that
-see a case listed on it."""
+line; the OGC collection read by GDAL's OAPIF driver; the cameras that
+see a case listed on it; and the grid, community and street a camera stands
+in, as the layers are now (a re-drawn grid shows without touching the
+camera)."""
 import json
 import math
 import os
 import sqlite3
 import subprocess
+import time
 
 from harness import Daemon, TempDir, expect_error, main, run
 
@@ -321,11 +324,104 @@ def test_cameras_that_see_a_case():
     assert n == 2, n
 
 
+# Seeded units (layers/): the grid, community and street holding each spot.
+IN_ZGC = (116.33, 39.99)     # 中关村街道 › 怡新园社区 › its 1st grid
+IN_XYL = (116.35, 40.00)     # 学院路街道 › 福光村社区 › its 8th grid
+OUTSIDE = (116.37, 40.01)    # east of the district: no unit holds it
+PLACE = ("grid_id", "grid_name", "community_id", "community_name", "street_id", "street_name")
+ZGC = ("110108011001001", "怡新园社区第1网格", "110108011001", "怡新园社区",
+       "110108011000", "中关村街道")
+XYL = ("110108010002008", "福光村社区第8网格", "110108010002", "福光村社区",
+       "110108010000", "学院路街道")
+
+
+def place(obj):
+    return tuple(obj[k] for k in PLACE)
+
+
+def every_read(cid):
+    """The camera as GET one, GET all and the OGC items (one and the list) give it."""
+    st, one = api("GET", f"/api/cameras/{cid}", "operator")
+    assert st == 200, one
+    st, lst = api("GET", "/api/cameras", "planner")
+    listed = [c for c in lst["cameras"] if c["id"] == cid]
+    st, f = api("GET", f"/ogc/collections/cameras/items/{cid}", "planner")
+    assert st == 200, f
+    st, fc = api("GET", "/ogc/collections/cameras/items?limit=1000", "department")
+    items = [x for x in fc["features"] if x["id"] == cid]
+    assert len(listed) == 1 and len(items) == 1, (listed, items)
+    return [one, listed[0], f["properties"], items[0]["properties"]]
+
+
+def import_grids(path):
+    st, out, err = run("import", path, "--level", "grid", "--parent-field", "parent_code",
+                       "--db", ctx["db"])
+    assert st == 0, (out, err)
+
+
+def until(pred, what, timeout=60):
+    """Polls until pred() gives something true (the daemon rebuilds its index
+    off the loop after an import by another process)."""
+    deadline = time.time() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.time() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what}")
+        time.sleep(0.2)
+
+
+def test_cameras_know_their_grid():
+    st, c = api("POST", "/api/cameras", "admin", cam("where-1", *IN_ZGC, 0))
+    assert st == 201, c
+    assert place(c) == ZGC, c
+    # beside the registry's fields, which stay as they were
+    assert set(c) == {"id", "name", "department", "url", "lon", "lat", "heading", "fov",
+                      "range_m", "height_m", "state", "reason", "state_at", "created_at",
+                      "updated_at", "sector", *PLACE}, sorted(c)
+    for r in every_read("where-1"):
+        assert place(r) == ZGC, r
+    # moved into another street's grid
+    st, c = api("PUT", "/api/cameras/where-1", "admin", cam("where-1", *IN_XYL, 90))
+    assert st == 200 and place(c) == XYL, c
+    for r in every_read("where-1"):
+        assert place(r) == XYL, r
+    # outside every unit: nulls, not missing
+    st, c = api("POST", "/api/cameras", "admin", cam("where-2", *OUTSIDE, 0))
+    assert st == 201 and place(c) == (None,) * 6, c
+    for r in every_read("where-2"):
+        assert place(r) == (None,) * 6, r
+    # the planner re-draws: the grid under where-1 gets another id and name in
+    # a re-import (another process); the camera, untouched, says so
+    grids = os.path.join(os.environ.get("GRIDCC_LAYERS", "layers"), "grids.geojson")
+    with open(grids) as f:
+        fc = json.load(f)
+    for feat in fc["features"]:
+        if feat["properties"]["id"] == XYL[0]:
+            feat["properties"]["id"] = "redrawn-8"
+            feat["properties"]["name"] = "重划网格"
+    redrawn = write("grids.geojson", json.dumps(fc, ensure_ascii=False))
+    import_grids(redrawn)
+    try:
+        until(lambda: api("GET", "/api/cameras/where-1", "operator")[1]["grid_id"] == "redrawn-8",
+              "where-1 in the re-drawn grid")
+        for r in every_read("where-1"):
+            assert place(r) == ("redrawn-8", "重划网格") + XYL[2:], r
+    finally:
+        import_grids(grids)
+        until(lambda: api("GET", "/api/cameras/where-1", "operator")[1]["grid_id"] == XYL[0],
+              "the seeded grids back")
+    assert api("DELETE", "/api/cameras/where-1", "admin")[0] == 204
+    assert api("DELETE", "/api/cameras/where-2", "admin")[0] == 204
+
+
 if __name__ == "__main__":
     setup()
     try:
         main([test_crud_by_role, test_bad_input_names_the_field, test_conflict_and_not_found,
               test_change_log_without_credentials, test_cli_import_csv_and_geojson,
-              test_ogc_collection_through_gdal, test_cameras_that_see_a_case])
+              test_ogc_collection_through_gdal, test_cameras_that_see_a_case,
+              test_cameras_know_their_grid])
     finally:
         teardown()

@@ -11,12 +11,14 @@ import { VideoPlayer } from './player';
 
 
 /** A camera as the page keeps it, whatever form it came in (a registry
- * record or a change's Feature). */
+ * record or a change's Feature). The server works out the grid, community
+ * and street it stands in as it answers (null outside the district). */
 export interface Camera {
   id: string; name: string; department: string | null;
   lon: number; lat: number; heading: number; fov: number; range_m: number;
   state: string; reason: string | null;
   grid_id?: string | null; street_id?: string | null; community_id?: string | null;
+  grid_name?: string | null; street_name?: string | null;
   sector?: any;
 }
 
@@ -31,6 +33,7 @@ export function cameraFrom(x: any): Camera | null {
     lon, lat, heading: Number(p.heading) || 0, fov: Number(p.fov) || 360, range_m: Number(p.range_m) || 50,
     state: String(p.state || 'connecting'), reason: p.reason ?? null,
     grid_id: p.grid_id ?? null, street_id: p.street_id ?? null, community_id: p.community_id ?? null,
+    grid_name: p.grid_name ?? null, street_name: p.street_name ?? null,
     sector: p.sector ?? (g && g.type !== 'Point' ? g : undefined),
   };
 }
@@ -132,6 +135,7 @@ export class VideoWall {
   private tourAt = 0;
   private tourTimer = 0;
   private status: HTMLElement;
+  private seconds: HTMLInputElement;
   active = false;
 
   constructor(private cameras: () => Camera[], private onClose: () => void) {
@@ -140,7 +144,7 @@ export class VideoWall {
     const layout = h('select', { id: 'wall-layout', onchange: (e: Event) => this.layout(Number((e.target as HTMLSelectElement).value)) },
       ...LAYOUTS.map((n) => h('option', { value: String(n) }, `${n}`)));
     (layout as HTMLSelectElement).value = '4';
-    const secs = h('input', { type: 'number', id: 'wall-tour-seconds', min: '5', max: '600', value: '15' }) as HTMLInputElement;
+    const secs = this.seconds = h('input', { type: 'number', id: 'wall-tour-seconds', min: '5', max: '600', value: '15' }) as HTMLInputElement;
     this.el = h('div', { class: 'video-wall', id: 'video-wall', hidden: true },
       h('div', { class: 'wall-bar' },
         h('b', {}, t('video_wall')),
@@ -193,8 +197,19 @@ export class VideoWall {
     this.mark();
   }
 
+  inGrid(gridId: string): Camera[] {
+    return this.cameras().filter((c) => c.grid_id === gridId);
+  }
+
+  /** A grid's cameras: the wall grows to the layout that holds them all;
+   * past 16 it tours them. */
   fillGrid(gridId: string, name: string): void {
-    this.fill(this.cameras().filter((c) => c.grid_id === gridId), `${t('grid')} ${name}`);
+    const cams = this.inGrid(gridId);
+    const fit = LAYOUTS.find((n) => n >= cams.length) ?? LAYOUTS[LAYOUTS.length - 1];
+    if (fit > this.tiles.length) this.layout(fit);
+    const why = `${t('grid')} ${name}`;
+    if (cams.length > this.tiles.length) this.tour(cams, Number(this.seconds.value), why);
+    else this.fill(cams, why);
   }
 
   async fillCase(caseNo: string): Promise<void> {
@@ -230,7 +245,8 @@ export class VideoWall {
     const inGrid = shown?.grid_id ? all.filter((c) => c.grid_id === shown.grid_id) : [];
     const inStreet = shown?.street_id ? all.filter((c) => c.street_id === shown.street_id) : [];
     const list = inGrid.length > this.tiles.length ? inGrid : inStreet.length ? inStreet : all;
-    this.tour(list, seconds, list === inGrid ? t('grid') : list === inStreet ? t('street') : t('all'));
+    this.tour(list, seconds, list === inGrid ? `${t('grid')} ${shown!.grid_name ?? shown!.grid_id}`
+      : list === inStreet ? `${t('street')} ${shown!.street_name ?? shown!.street_id}` : t('all'));
   }
 
   private stopTour(): void {

@@ -15,6 +15,9 @@ export interface Ctx {
   categoryName: (code: string) => string;
   onChanged: () => void;
   showCase: (id: string) => void;
+  /** the cameras standing in a grid (as the server placed them), and the wall filled with them */
+  gridCameras: (gridId: string) => number;
+  gridToWall: (grid: { id: string; name: string }) => void;
 }
 
 const OPS = new Set(['operator', 'admin']);
@@ -169,7 +172,11 @@ export async function showGrid(ctx: Ctx, grid: { id: string; name: string }, lng
       ['organisations', prof ? orgs : null], ['open_cases', cases.numberMatched ?? (cases.features || []).length],
       ['workers', mine.length]] as [string, number | null | undefined][]).map(([k, v]) =>
       h('div', { class: 'count', 'data-count': k }, h('b', {}, v == null ? '—' : String(v)), h('span', {}, tx(k)))));
-  frame(`${t('grid')} ${grid.name}`, h('p', { class: 'muted' }, `${t('chain')}: ${chainText} · ${grid.id}`), counts,
+  const ncams = ctx.gridCameras(grid.id);
+  const toWall = h('div', { class: 'actions' },
+    h('button', { class: 'act', id: 'grid-to-wall', 'data-cameras': ncams, disabled: ncams === 0, onclick: () => ctx.gridToWall(grid) },
+      `${t('grid_to_wall')} (${ncams} ${t('cam_count')})`));
+  frame(`${t('grid')} ${grid.name}`, h('p', { class: 'muted' }, `${t('chain')}: ${chainText} · ${grid.id}`), counts, toWall,
     h('h3', {}, t('workers')), h('ul', { class: 'plain' }, ...mine.map((w) => h('li', {}, w.name || w.username || String(w.id)))),
     h('h3', {}, t('open_cases')), list.childElementCount ? list : h('p', { class: 'muted' }, t('no_cases')));
 }

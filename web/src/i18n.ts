@@ -29,7 +29,7 @@ const zh = {
   act_report: '上报', act_escalate: '超期升级', act_hotline: '12345转办', act_import: '导入',
   video_wall: '视频墙', wall_layout: '分屏', wall_tour: '轮巡', cam_count: '路', street: '街道',
   camera: '摄像头', cameras: '可见摄像头', cam_heading: '朝向', cam_fov: '视角', cam_range: '距离',
-  cam_snapshot: '抓拍', cam_to_wall: '上墙', cam_live: '实时画面', cam_clip: '录像片段',
+  cam_snapshot: '抓拍', cam_to_wall: '上墙', grid_to_wall: '该网格视频上墙', cam_live: '实时画面', cam_clip: '录像片段',
   cam_playing: '在线', cam_connecting: '连接中', cam_retrying: '重连中', cam_stalled: '无画面',
   cam_failed: '故障', cam_disabled: '停用', cam_error: '播放错误', cam_pending: '处理中',
 };
@@ -64,7 +64,7 @@ const en: Record<Key, string> = {
   act_report: 'Reported', act_escalate: 'Escalated', act_hotline: '12345 order', act_import: 'Imported',
   video_wall: 'Video wall', wall_layout: 'Tiles', wall_tour: 'Tour', cam_count: 'cameras', street: 'Street',
   camera: 'Camera', cameras: 'Cameras that see it', cam_heading: 'heading', cam_fov: 'angle', cam_range: 'range',
-  cam_snapshot: 'Snapshot', cam_to_wall: 'To the wall', cam_live: 'Live view', cam_clip: 'Clip',
+  cam_snapshot: 'Snapshot', cam_to_wall: 'To the wall', grid_to_wall: "Grid's cameras to the wall", cam_live: 'Live view', cam_clip: 'Clip',
   cam_playing: 'playing', cam_connecting: 'connecting', cam_retrying: 'retrying', cam_stalled: 'stalled',
   cam_failed: 'failed', cam_disabled: 'disabled', cam_error: 'playback error', cam_pending: 'pending',
 };

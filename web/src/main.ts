@@ -278,6 +278,8 @@ async function start(me: Me): Promise<void> {
     categoryName: (code) => state.categories.get(code) || code,
     onChanged: () => {},
     showCase: (id) => void openCase(id),
+    gridCameras: (gridId) => wall.inGrid(gridId).length,
+    gridToWall: (g) => { wall.fillGrid(g.id, g.name); $('#wall-toggle').classList.add('on'); },
     track: (line, stops) => {
       const fc = (features: any[]) => ({ type: 'FeatureCollection', features } as any);
       geo(map, 'track')?.setData(fc(line ? [line] : []));
