@@ -626,16 +626,11 @@ static GstRTSPMediaFactory *make_factory(camsim_mount *m)
         char rate[48] = "";
         if (m->finfo.fps <= 0)
             snprintf(rate, sizeof rate, ",framerate=25/1");
-        /* access units: the probe stamps one frame a buffer. Small NAL
-         * units of one picture share RTP packets (max-stap adds no delay
-         * here, the parser hands over whole pictures): a 1080p picture of
-         * 8,160 one-macroblock slices was 8,160 packets, and camsim sent one
-         * picture a second. */
+        /* access units: the probe stamps one frame a buffer */
         launch = g_strdup_printf("( filesrc location=\"%s\" ! %s,stream-format=byte-stream%s ! "
                                  "%s name=parse ! %s,alignment=au ! %s name=pay0 pt=96 "
-                                 "config-interval=-1 aggregate-mode=%s )",
-                                 m->clip, caps, rate, parse, caps, pay,
-                                 m->codec == CAMSIM_H265 ? "max" : "max-stap");
+                                 "config-interval=-1 )",
+                                 m->clip, caps, rate, parse, caps, pay);
     }
     GstRTSPMediaFactory *f = g_object_new(CAMSIM_TYPE_FACTORY, NULL);
     CAMSIM_FACTORY(f)->mount = m;
