@@ -31,6 +31,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -322,6 +323,8 @@ def main():
     ap.add_argument("--json", help="write every detail here")
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     ARGS = ap.parse_args()
+    # a stopped trial still stops its camsim and daemon (the finally blocks)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     files = sorted(os.path.join(d, f) for d, _, fs in os.walk(ARGS.dir) for f in fs
                    if f.lower().endswith(EXTS) and (not ARGS.only or ARGS.only in
                                                     os.path.join(d, f)))
