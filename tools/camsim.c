@@ -171,7 +171,7 @@ static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpoi
 {
     media_probe *p = ud;
     camsim_mount *m = p->m;
-    if (info->type & GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM) {
+    if (info->type & (GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM | GST_PAD_PROBE_TYPE_EVENT_FLUSH)) {
         GstEvent *ev = GST_PAD_PROBE_INFO_EVENT(info);
         /* a parser may send a segment of its own within a loop (h264parse
          * on a raw stream does): only one after a flush or a loop seek
@@ -232,14 +232,23 @@ static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpoi
     GstBuffer *buf = GST_PAD_PROBE_INFO_BUFFER(info);
     GstElement *el = GST_ELEMENT(GST_OBJECT_PARENT(pad));
     if (p->raw) {
-        /* one access unit a buffer (the parser's alignment): frame n of the
-         * loop at n / fps, decode order taken for presentation order */
+        /* one access unit a buffer (the parser's alignment): unit n of the
+         * loop decoded at n / fps and shown at its place in the picture
+         * order found when the file was probed, the whole loop shifted by
+         * the reordering delay so that no picture is shown before it is
+         * decoded (B-frames taken in decode order reached players with
+         * times going backwards) */
         g_mutex_lock(&m->lock);
         GstClockTime dur = (GstClockTime)(GST_SECOND / (m->fps > 0 ? m->fps : 25));
         g_mutex_unlock(&m->lock);
+        const camsim_file_info *fi = &m->finfo;
+        guint64 shown = fi->order && p->raw_next < (guint64)fi->units
+                            ? (guint64)fi->order[p->raw_next]
+                            : p->raw_next;
         buf = gst_buffer_make_writable(buf);
         GST_PAD_PROBE_INFO_DATA(info) = buf;
-        GST_BUFFER_PTS(buf) = GST_BUFFER_DTS(buf) = p->raw_next * dur;
+        GST_BUFFER_DTS(buf) = p->raw_next * dur;
+        GST_BUFFER_PTS(buf) = (shown + (guint64)fi->delay) * dur;
         GST_BUFFER_DURATION(buf) = dur;
         p->raw_next++;
     }
@@ -254,7 +263,9 @@ static GstPadProbeReturn media_probe_cb(GstPad *pad, GstPadProbeInfo *info, gpoi
         p->pending = gst_segment_to_running_time(&p->seg, GST_FORMAT_TIME, GST_BUFFER_PTS(buf));
     }
     p->frames++;
-    GstClockTime pts = GST_BUFFER_PTS(buf);
+    /* a raw loop ends with its last decode time: its shown times run
+     * `delay` frames later, and the next loop's do the same */
+    GstClockTime pts = p->raw ? GST_BUFFER_DTS(buf) : GST_BUFFER_PTS(buf);
     if (GST_CLOCK_TIME_IS_VALID(pts)) {
         GstClockTime dur = GST_BUFFER_DURATION(buf);
         if (!GST_CLOCK_TIME_IS_VALID(dur)) {
@@ -303,7 +314,12 @@ static void media_configure(GstRTSPMediaFactory *f, GstRTSPMedia *media, gpointe
         p->end_rt = GST_CLOCK_TIME_NONE;
         gst_segment_init(&p->seg, GST_FORMAT_TIME);
         GstPad *pad = gst_element_get_static_pad(parse, "src");
-        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM,
+        /* flushes too: a probe sees none unless asked, and the PLAY's
+         * flushing seek after preroll then passed for a segment within the
+         * loop (a raw stream sent its first picture twice) */
+        gst_pad_add_probe(pad,
+                          GST_PAD_PROBE_TYPE_BUFFER | GST_PAD_PROBE_TYPE_EVENT_DOWNSTREAM |
+                              GST_PAD_PROBE_TYPE_EVENT_FLUSH,
                           media_probe_cb, p, g_free);
         gst_object_unref(pad);
         gst_object_unref(parse);
@@ -647,6 +663,7 @@ static void mount_free(camsim_mount *m)
     g_free(m->path);
     g_free(m->file);
     g_free(m->clip);
+    g_free(m->finfo.order);
     g_free(m->password);
     g_mutex_clear(&m->lock);
     g_free(m);
@@ -709,6 +726,12 @@ static camsim_mount *mount_add_file(camsim *cs, const char *id, const char *file
     camsim_file_info fi;
     if (camsim_file_probe(file, &fi, err) != 0)
         return NULL;
+    if (fi.container == CAMSIM_RAW && camsim_file_order(file, &fi, err) != 0) {
+        /* served anyway, in decode order: a stream whose pictures the
+         * decoder cannot show is worth trying too */
+        log_warn("camsim", "picture order unknown mount=%s detail=\"%s\"", id, err->msg);
+        *err = (gc_err){0};
+    }
     camsim_mount *m = mount_new(id);
     m->file = g_strdup(file);
     m->clip = g_strdup(file);

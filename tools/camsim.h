@@ -36,9 +36,18 @@ typedef struct camsim_file_info {
     int width, height;
     double fps; /* 0 if the file does not say */
     enum { CAMSIM_RAW, CAMSIM_MP4, CAMSIM_MKV } container;
+    /* a raw stream: the presentation index of each access unit in decode
+     * order (-1: the decoder never showed it), NULL if not known */
+    int *order;
+    int units; /* entries in order */
+    int delay; /* the most frames any unit is presented before its decode */
 } camsim_file_info;
 
 int camsim_file_probe(const char *path, camsim_file_info *info, gc_err *err);
+/* Fills info->order for a raw stream by decoding it once: a raw elementary
+ * stream has no times, and with B-frames its decode order is not the order
+ * in which its pictures are shown. */
+int camsim_file_order(const char *path, camsim_file_info *info, gc_err *err);
 
 #define CAMSIM_LOOPS_KEPT 8
 

@@ -231,3 +231,133 @@ int camsim_file_probe(const char *path, camsim_file_info *info, gc_err *err)
     g_object_unref(d);
     return rc;
 }
+
+/* ---- the presentation order of a raw stream ---- */
+
+typedef struct order_pass {
+    GstCaps *ref;  /* names the meta that carries a unit's decode index */
+    GArray *order; /* int per unit */
+    int shown;     /* pictures the decoder has output so far */
+} order_pass;
+
+static GstPadProbeReturn order_tag(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
+{
+    order_pass *o = ud;
+    GstBuffer *buf = gst_buffer_make_writable(GST_PAD_PROBE_INFO_BUFFER(info));
+    GST_PAD_PROBE_INFO_DATA(info) = buf;
+    int none = -1;
+    gst_buffer_add_reference_timestamp_meta(buf, o->ref, o->order->len, GST_CLOCK_TIME_NONE);
+    /* times in decode order: the decoder needs some, and keeps the meta of
+     * each picture with it through its reordering */
+    GST_BUFFER_PTS(buf) = GST_BUFFER_DTS(buf) = o->order->len * (GST_SECOND / 25);
+    g_array_append_val(o->order, none);
+    return GST_PAD_PROBE_OK;
+}
+
+static GstPadProbeReturn order_shown(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
+{
+    order_pass *o = ud;
+    GstReferenceTimestampMeta *meta =
+        gst_buffer_get_reference_timestamp_meta(GST_PAD_PROBE_INFO_BUFFER(info), o->ref);
+    if (meta && meta->timestamp < o->order->len)
+        g_array_index(o->order, int, meta->timestamp) = o->shown;
+    o->shown++;
+    return GST_PAD_PROBE_OK;
+}
+
+static gint by_key_cmp(gconstpointer a, gconstpointer b, gpointer ud)
+{
+    const double *key = ud;
+    double ka = key[*(const int *)a], kb = key[*(const int *)b];
+    return ka < kb ? -1 : ka > kb;
+}
+
+int camsim_file_order(const char *path, camsim_file_info *info, gc_err *err)
+{
+    const char *caps = info->codec == CAMSIM_H265 ? "video/x-h265" : "video/x-h264";
+    const char *parse = info->codec == CAMSIM_H265 ? "h265parse" : "h264parse";
+    const char *dec = info->codec == CAMSIM_H265 ? "avdec_h265" : "avdec_h264";
+    /* the parser as camsim.c serves the file, so that its access units are
+     * the ones counted here; packetized into the decoder, so that each unit
+     * is one frame to it and each picture keeps its unit's meta */
+    char *launch =
+        g_strdup_printf("filesrc location=\"%s\" ! %s,stream-format=byte-stream ! %s "
+                        "name=parse ! %s,stream-format=%s,alignment=au ! %s name=dec ! "
+                        "fakesink",
+                        path, caps, parse, caps, info->codec == CAMSIM_H265 ? "hvc1" : "avc", dec);
+    GError *gerr = NULL;
+    GstElement *p = gst_parse_launch(launch, &gerr);
+    g_free(launch);
+    if (!p) {
+        int rc = gc_fail(err, GC_EIO, "--file", "%s: decoder pipeline: %s", path,
+                         gerr ? gerr->message : "?");
+        g_clear_error(&gerr);
+        return rc;
+    }
+    g_clear_error(&gerr);
+    order_pass o = {gst_caps_new_empty_simple("timestamp/x-camsim-unit"),
+                    g_array_new(FALSE, FALSE, sizeof(int)), 0};
+    GstElement *els[2] = {gst_bin_get_by_name(GST_BIN(p), "parse"),
+                          gst_bin_get_by_name(GST_BIN(p), "dec")};
+    GstPadProbeCallback cbs[2] = {order_tag, order_shown};
+    for (int i = 0; i < 2; i++) {
+        GstPad *pad = gst_element_get_static_pad(els[i], "src");
+        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, cbs[i], &o, NULL);
+        gst_object_unref(pad);
+        gst_object_unref(els[i]);
+    }
+    gst_element_set_state(p, GST_STATE_PLAYING);
+    GstBus *bus = gst_element_get_bus(p);
+    GstMessage *msg =
+        gst_bus_timed_pop_filtered(bus, 60 * GST_SECOND, GST_MESSAGE_EOS | GST_MESSAGE_ERROR);
+    int rc = 0;
+    if (!msg || GST_MESSAGE_TYPE(msg) == GST_MESSAGE_ERROR) {
+        GError *e = NULL;
+        if (msg)
+            gst_message_parse_error(msg, &e, NULL);
+        rc = gc_fail(err, GC_EIO, "--file", "%s: decoding for the picture order failed: %s", path,
+                     e ? e->message : "timed out");
+        g_clear_error(&e);
+    }
+    if (msg)
+        gst_message_unref(msg);
+    gst_object_unref(bus);
+    gst_element_set_state(p, GST_STATE_NULL);
+    gst_object_unref(p);
+    gst_caps_unref(o.ref);
+    if (rc == 0 && o.shown == 0)
+        rc = gc_fail(err, GC_EIO, "--file", "%s: the decoder showed no picture", path);
+    if (rc != 0) {
+        g_array_free(o.order, TRUE);
+        return rc;
+    }
+    /* a permutation of the units: one the decoder never showed (lost
+     * references, a leading picture it skips) goes after the last one shown
+     * before it in decode order, so that no two units share a time */
+    int n = (int)o.order->len;
+    int *shown = (int *)g_array_free(o.order, FALSE);
+    double *key = g_new(double, n);
+    int *by_key = g_new(int, n);
+    double prev = -1;
+    for (int i = 0; i < n; i++) {
+        key[i] = shown[i] >= 0 ? shown[i] : prev + 0.5 + (double)i / (2.0 * n + 2);
+        if (shown[i] >= 0)
+            prev = shown[i];
+        by_key[i] = i;
+    }
+    g_qsort_with_data(by_key, n, sizeof(int), by_key_cmp, key);
+    info->order = g_new(int, n);
+    for (int r = 0; r < n; r++)
+        info->order[by_key[r]] = r;
+    info->units = n;
+    info->delay = 0;
+    for (int i = 0; i < n; i++)
+        if (i - info->order[i] > info->delay)
+            info->delay = i - info->order[i];
+    log_info("camsim", "picture order file=%s units=%d shown=%d delay=%d", path, n, o.shown,
+             info->delay);
+    g_free(shown);
+    g_free(key);
+    g_free(by_key);
+    return 0;
+}

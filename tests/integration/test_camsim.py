@@ -432,6 +432,49 @@ def test_raw_annexb_file_loops_at_its_frame_rate():
         assert rc == 0, (rc, other.logs()[-6000:])
 
 
+def test_raw_file_with_b_frames_is_shown_in_order():
+    """A raw stream's B-frames come before the pictures they are shown after:
+    stamped in decode order, a player's decoded pictures had times going
+    back (ffmpeg: "non monotonically increasing dts"), and the PLAY's
+    flushing seek passed unseen so the first picture was sent twice. Here an
+    x264 stream with B-frames, H.264 and H.265: the packets arrive out of
+    presentation order (so the stream does reorder), and the decoded
+    pictures over more than one loop are 1/25 s apart, in order, each once."""
+    d = tempfile.mkdtemp(dir=cache)
+    for codec, enc in (("264", "x264enc speed-preset=ultrafast bframes=2 b-adapt=false "
+                               "key-int-max=25 ! video/x-h264,profile=main,stream-format=byte-stream"),
+                       ("265", "x265enc speed-preset=ultrafast key-int-max=25 "
+                               "option-string=bframes=2:b-adapt=0:open-gop=0")):
+        raw = os.path.join(d, f"b.{codec}")
+        subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=50", "pattern=ball",
+                        "!", f"video/x-raw,width={W},height={H},framerate={FPS}/1", "!",
+                        *enc.split(), "!", "filesink", f"location={raw}"], check=True,
+                       timeout=120)
+        p = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "stream=has_b_frames",
+                            "-of", "csv=p=0", raw], capture_output=True, text=True, timeout=30)
+        assert int(p.stdout) > 0, (codec, "no B-frames to try", p.stdout)
+        other = Camsim(d, "--streams", "0", "--file", raw)
+        try:
+            url = other.url("file1", user=None)
+            p = subprocess.run(["ffprobe", "-v", "error", "-rtsp_transport", "tcp", "-i", url,
+                                "-read_intervals", "%+3", "-show_entries",
+                                "packet=pts:frame=pts", "-of", "json"],
+                               capture_output=True, text=True, timeout=60)
+            assert p.returncode == 0, p.stderr
+            got = json.loads(p.stdout)
+            both = got["packets_and_frames"]
+            packets = [x["pts"] for x in both if x["type"] == "packet" and "pts" in x]
+            frames = [x["pts"] for x in both if x["type"] == "frame" and "pts" in x]
+            assert len(frames) >= 2.5 * FPS, (codec, len(frames))
+            steps = {b - a for a, b in zip(frames, frames[1:])}
+            assert steps == {90000 // FPS}, (codec, sorted(steps), frames[:20])
+            assert any(b < a for a, b in zip(packets, packets[1:])), ("no reordering", packets)
+            assert "picture order" in other.logs(), other.logs()[-2000:]
+        finally:
+            rc = other.stop()
+            assert rc == 0, (rc, other.logs()[-6000:])
+
+
 def test_bad_options_are_named():
     for args, word in ((["--streams", "2", "--codec", "vp9"], "--codec"),
                        (["--streams", "2", "--width", "wide"], "--width"),
@@ -457,6 +500,7 @@ if __name__ == "__main__":
               test_auth_off_refuses_and_password_changes,
               test_codec_switch_drops_and_serves_the_other, test_add_and_bad_commands,
               test_second_start_encodes_nothing, test_raw_annexb_file_loops_at_its_frame_rate,
+              test_raw_file_with_b_frames_is_shown_in_order,
               test_bad_options_are_named,
               test_sigterm_exits_cleanly])
     finally:
