@@ -379,7 +379,7 @@ def test_cameras_know_their_grid():
     # beside the registry's fields, which stay as they were
     assert set(c) == {"id", "name", "department", "url", "lon", "lat", "heading", "fov",
                       "range_m", "height_m", "state", "reason", "state_at", "created_at",
-                      "updated_at", "sector", *PLACE}, sorted(c)
+                      "updated_at", "sector", "transport", *PLACE}, sorted(c)
     for r in every_read("where-1"):
         assert place(r) == ZGC, r
     # moved into another street's grid
