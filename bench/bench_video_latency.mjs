@@ -132,7 +132,25 @@ await page.evaluate(() => {
   setInterval(() => window.latency.lags.push([Date.now(), tile.player.lag()]), 1000);
 });
 process.stderr.write(`bench: playing for ${SECONDS} s\n`);
+// a long run says how it goes every 5 minutes (the last minute's latency and
+// the playhead's lag), so that it reads as it goes and survives a crash
+const t0run = Date.now();
+const progress = setInterval(async () => {
+  try {
+    const st = await control(cam.control, 'stats');
+    const loopsNow = st.mounts?.[0]?.loops ?? st[0]?.loops ?? [];
+    const r = await page.evaluate(() => {
+      const f = window.latency.frames, cut = Date.now() - 60000;
+      return { recent: f.filter(([, at]) => at >= cut), lag: window.latency.lags.slice(-10) };
+    });
+    const l = r.recent.map(([k, at]) => at - sentAt(loopsNow, k, at)).filter((x) => Number.isFinite(x));
+    const lag = r.lag.map(([, x]) => x).filter((x) => Number.isFinite(x));
+    process.stderr.write(`bench: ${((Date.now() - t0run) / 60000).toFixed(0)} min: last minute p50 ${pct(l, 50)?.toFixed(0)} ms, ` +
+      `p95 ${pct(l, 95)?.toFixed(0)} ms over ${l.length} frames; playhead lag ${(lag.reduce((a, x) => a + x, 0) / Math.max(1, lag.length)).toFixed(2)} s\n`);
+  } catch (e) { process.stderr.write(`bench: progress: ${e.message}\n`); }
+}, 300000);
 await new Promise((res) => setTimeout(res, SECONDS * 1000));
+clearInterval(progress);
 const got = await page.evaluate(() => ({ frames: window.latency.frames, lags: window.latency.lags, stats: window.gridcc.wall.tiles[0].player.stats }));
 const base = await baseline(cam.port, Math.min(20, SECONDS));
 const st = await control(cam.control, 'stats');
