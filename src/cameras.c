@@ -273,10 +273,10 @@ static const char *text(json_t *in, const char *k, bool *bad)
     return json_string_value(v);
 }
 
-/* Is (x, y) (in the system's own axis order: lon/lat, easting/northing)
- * within the system's area of use? Points far outside still transform, to
- * nonsense. */
-static int check_area(const crs_def *d, double lon, double lat, gc_err *err)
+/* Is (lon, lat) within the system's area of use (box: west, south, east,
+ * north; NULL when unknown)? Points far outside still transform, to
+ * nonsense. GCJ-02 and BD-09 apply in China. */
+static int check_area(const crs_def *d, const double *box, double lon, double lat, gc_err *err)
 {
     if (d->kind == CRS_GCJ02 || d->kind == CRS_BD09) {
         if (!crs_in_china(lon, lat))
@@ -286,25 +286,16 @@ static int check_area(const crs_def *d, double lon, double lat, gc_err *err)
                            lon, lat, d->name);
         return 0;
     }
-    if (d->kind != CRS_EPSG || d->epsg == 4326)
+    if (!box)
         return 0;
-    PJ_CONTEXT *ctx = proj_context_create();
-    char code[32];
-    snprintf(code, sizeof code, "EPSG:%d", d->epsg);
-    PJ *pj = proj_create(ctx, code);
-    double w, s, e, n;
-    int rc = 0;
-    if (pj && proj_get_area_of_use(ctx, pj, &w, &s, &e, &n, NULL) && w > -1000) {
-        bool in_lon = w <= e ? lon >= w && lon <= e : lon >= w || lon <= e;
-        if (!in_lon || lat < s || lat > n)
-            rc = gc_fail(err, GC_EINVAL, "lon",
-                         "lon/lat %.6f %.6f lie outside the area of %s (lon %g to %g, lat %g "
-                         "to %g)",
-                         lon, lat, d->name, w, e, s, n);
-    }
-    proj_destroy(pj);
-    proj_context_destroy(ctx);
-    return rc;
+    double w = box[0], s = box[1], e = box[2], n = box[3];
+    bool in_lon = w <= e ? lon >= w && lon <= e : lon >= w || lon <= e;
+    if (!in_lon || lat < s || lat > n)
+        return gc_fail(err, GC_EINVAL, "lon",
+                       "lon/lat %.6f %.6f lie outside the area of %s (lon %g to %g, lat %g "
+                       "to %g)",
+                       lon, lat, d->name, w, e, s, n);
+    return 0;
 }
 
 static int position(json_t *in, store_camera *out, gc_err *err)
@@ -322,7 +313,8 @@ static int position(json_t *in, store_camera *out, gc_err *err)
         snprintf(err->field, sizeof err->field, "crs");
         return GC_EINVAL;
     }
-    double lon = x, lat = y;
+    double lon = x, lat = y, box[4];
+    bool has_box = false;
     if (d.kind == CRS_GCJ02)
         crs_gcj02_to_wgs84(x, y, &lon, &lat);
     else if (d.kind == CRS_BD09)
@@ -334,6 +326,7 @@ static int position(json_t *in, store_camera *out, gc_err *err)
             return GC_EINVAL;
         }
         int rc = crs_transform_to_wgs84(t, &lon, &lat, 1, NULL, err);
+        has_box = crs_transform_area(t, box);
         crs_transform_free(t);
         if (rc) {
             snprintf(err->field, sizeof err->field, "lon");
@@ -344,7 +337,8 @@ static int position(json_t *in, store_camera *out, gc_err *err)
         return gc_fail(err, GC_EINVAL, "lon", "lon %g is outside [-180, 180]", lon);
     if (lat < -90 || lat > 90)
         return gc_fail(err, GC_EINVAL, "lat", "lat %g is outside [-90, 90]", lat);
-    if (check_area(&d, d.kind == CRS_EPSG ? lon : x, d.kind == CRS_EPSG ? lat : y, err))
+    if (check_area(&d, has_box ? box : NULL, d.kind == CRS_EPSG ? lon : x,
+                   d.kind == CRS_EPSG ? lat : y, err))
         return GC_EINVAL;
     out->lon = lon;
     out->lat = lat;

@@ -6,6 +6,7 @@
 #include "gridcc/crs.h"
 
 #include <ctype.h>
+#include <glib.h>
 #include <math.h>
 #include <proj.h>
 #include <stdio.h>
@@ -214,11 +215,52 @@ struct crs_transform {
     crs_def from;
     PJ_CONTEXT *ctx;
     PJ *pj;   /* NULL unless from is an EPSG system other than 4326 */
+    bool has_area;
+    double area[4]; /* west, south, east, north (degrees) */
 };
+
+/* Making a transformation costs PROJ 30–300 ms (proj_create_crs_to_crs
+ * weighs every operation between the two datums: 0.3 s for EPSG:22650,
+ * NAD83(CSRS)v6 / MTM zone 10, 0.2 s for CGCS2000 zones, 0.03 s for UTM),
+ * and every request naming a crs made one: a client repeating one could
+ * hold the loop (found by fuzz_cameras, 2.6 s an input under ASan). The
+ * ones given back wait here for the next user of the same system, each
+ * used by one thread at a time as before. */
+#define POOL_MAX 16
+static GMutex pool_lock;
+static GQueue pool = G_QUEUE_INIT; /* idle EPSG transforms, most recent first */
+
+static void transform_destroy(crs_transform *t)
+{
+    if (t->pj)
+        proj_destroy(t->pj);
+    if (t->ctx)
+        proj_context_destroy(t->ctx);
+    free(t);
+}
+
+static crs_transform *pool_take(int epsg)
+{
+    crs_transform *t = NULL;
+    g_mutex_lock(&pool_lock);
+    for (GList *l = pool.head; l; l = l->next)
+        if (((crs_transform *)l->data)->from.epsg == epsg) {
+            t = l->data;
+            g_queue_delete_link(&pool, l);
+            break;
+        }
+    g_mutex_unlock(&pool_lock);
+    return t;
+}
 
 crs_transform *crs_transform_new(const crs_def *from, gc_err *err)
 {
-    crs_transform *t = calloc(1, sizeof *t);
+    crs_transform *t = from->kind == CRS_EPSG ? pool_take(from->epsg) : NULL;
+    if (t) {
+        t->from = *from;
+        return t;
+    }
+    t = calloc(1, sizeof *t);
     if (!t) {
         gc_fail(err, GC_EIO, NULL, "out of memory");
         return NULL;
@@ -238,10 +280,24 @@ crs_transform *crs_transform_new(const crs_def *from, gc_err *err)
     }
     if (!t->pj) {
         gc_fail(err, GC_EINVAL, "crs", "no transformation from %s to EPSG:4326", src);
-        crs_transform_free(t);
+        transform_destroy(t);
         return NULL;
     }
+    PJ *crs = proj_create(t->ctx, src);
+    double *a = t->area;
+    if (crs && proj_get_area_of_use(t->ctx, crs, &a[0], &a[1], &a[2], &a[3], NULL) &&
+        a[0] > -1000)
+        t->has_area = true;
+    proj_destroy(crs);
     return t;
+}
+
+bool crs_transform_area(const crs_transform *t, double box[4])
+{
+    if (!t->has_area)
+        return false;
+    memcpy(box, t->area, sizeof t->area);
+    return true;
 }
 
 bool crs_transform_is_identity(const crs_transform *t) { return t->from.kind == CRS_WGS84; }
@@ -291,9 +347,27 @@ void crs_transform_free(crs_transform *t)
 {
     if (!t)
         return;
-    if (t->pj)
-        proj_destroy(t->pj);
-    if (t->ctx)
-        proj_context_destroy(t->ctx);
-    free(t);
+    if (!t->pj) {
+        transform_destroy(t);
+        return;
+    }
+    crs_transform *old = NULL;
+    g_mutex_lock(&pool_lock);
+    g_queue_push_head(&pool, t);
+    if (pool.length > POOL_MAX)
+        old = g_queue_pop_tail(&pool);
+    g_mutex_unlock(&pool_lock);
+    if (old)
+        transform_destroy(old);
+}
+
+void crs_pool_clear(void)
+{
+    g_mutex_lock(&pool_lock);
+    GQueue q = pool;
+    g_queue_init(&pool);
+    g_mutex_unlock(&pool_lock);
+    crs_transform *t;
+    while ((t = g_queue_pop_head(&q)))
+        transform_destroy(t);
 }

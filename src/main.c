@@ -1018,6 +1018,7 @@ int main(int argc, char **argv)
         rc = 0;
     } else
         rc = usage("unknown command");
+    crs_pool_clear();
     GDALDestroy();
     return rc;
 }

@@ -155,13 +155,49 @@ static void test_proj_transforms(void **st)
     crs_transform_free(t);
 }
 
+/* A transformation given back is handed out again for the same system (PROJ
+ * takes up to ~0.3 s to make one), never to two users at once, never for
+ * another system; its area of use comes with it. */
+static void test_transforms_are_reused(void **st)
+{
+    crs_def a, b;
+    gc_err e = {0};
+    assert_int_equal(crs_parse("EPSG:22650", &a, &e), 0);
+    assert_int_equal(crs_parse("EPSG:4527", &b, &e), 0);
+    crs_transform *t1 = crs_transform_new(&a, &e);
+    assert_non_null(t1);
+    crs_transform *t2 = crs_transform_new(&a, &e);
+    assert_non_null(t2);
+    assert_ptr_not_equal(t1, t2); /* both held: two */
+    double box[4];
+    assert_true(crs_transform_area(t1, box));
+    assert_true(box[0] < box[2] && box[1] < box[3]); /* Ontario (MTM zone 10) */
+    assert_true(box[2] < 0 && box[1] > 0);
+    crs_transform_free(t1);
+    crs_transform *t3 = crs_transform_new(&b, &e);
+    assert_ptr_not_equal(t3, t1); /* another system */
+    crs_transform *t4 = crs_transform_new(&a, &e);
+    assert_ptr_equal(t4, t1); /* the one given back */
+    double x = 304800, y = 5000000;
+    assert_int_equal(crs_transform_to_wgs84(t4, &x, &y, 1, NULL, &e), 0);
+    assert_true(fabs(x + 79.5) < 1e-6 && y > 45 && y < 45.3);
+    crs_transform_free(t2);
+    crs_transform_free(t3);
+    crs_transform_free(t4);
+    crs_pool_clear();
+    crs_parse(NULL, &a, &e);
+    crs_transform *w = crs_transform_new(&a, &e);
+    assert_false(crs_transform_area(w, box));
+    crs_transform_free(w);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_wgs_to_gcj_reference), cmocka_unit_test(test_bd09_reference),
         cmocka_unit_test(test_round_trips),          cmocka_unit_test(test_offset_is_real),
         cmocka_unit_test(test_outside_china_unchanged), cmocka_unit_test(test_parse),
-        cmocka_unit_test(test_proj_transforms),
+        cmocka_unit_test(test_proj_transforms), cmocka_unit_test(test_transforms_are_reused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
