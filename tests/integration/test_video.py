@@ -353,6 +353,8 @@ def test_udp_transport_plays_and_a_bad_one_is_refused():
     assert camera("cu")["transport"] == "tcp"
     st, _ = ctx["d"].json("DELETE", "/api/cameras/cu", token=ctx["admin"])
     assert st == 204
+    # its RTSP session on cam1 ends too (the next tests count cam1's clients)
+    wait_for(lambda: ctx["cs"].clients("cam1") == 1, "the deleted camera's session closed")
 
 
 def test_codec_asked_badly_is_refused():
@@ -588,7 +590,7 @@ def test_delete_tells_the_viewer():
 
 def teardown():
     if os.environ.get("VIDEO_LOG"):
-        print("\n".join(l for l in ctx["d"].logs().splitlines() if " video:" in l))
+        print("\n".join(l for l in ctx["d"].logs().splitlines() if " video:" in l or " media:" in l))
     rc = ctx["d"].stop()
     assert rc == 0, ctx["d"].logs()[-3000:]
     ctx["cs"].p.terminate()
