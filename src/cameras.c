@@ -160,6 +160,28 @@ static bool credential_param(const char *kv)
     return false;
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return (!a && !b) || (a && b && !strcmp(a, b));
+}
+
+static bool readback_same(const char *pub, GUri *u, const char *query)
+{
+    GUri *r = g_uri_parse(pub, G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED, NULL);
+    if (!r)
+        return false;
+    bool ok = !g_uri_get_user(r) && !g_uri_get_password(r) &&
+              same_text(g_uri_get_host(r), g_uri_get_host(u)) &&
+              g_uri_get_port(r) == g_uri_get_port(u) &&
+              same_text(g_uri_get_path(r), g_uri_get_path(u)) &&
+              same_text(g_uri_get_query(r), query) &&
+              same_text(g_uri_get_fragment(r), g_uri_get_fragment(u));
+    g_uri_unref(r);
+    /* and its escapes decode: GStreamer's RTSP source unescapes them */
+    return ok && g_uri_split_with_user(pub, G_URI_FLAGS_HAS_PASSWORD, NULL, NULL, NULL, NULL,
+                                       NULL, NULL, NULL, NULL, NULL, NULL);
+}
+
 int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
 {
     if (!url || !*url)
@@ -207,8 +229,20 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
     char *p = g_uri_join(G_URI_FLAGS_ENCODED, lower, NULL, host, g_uri_get_port(u),
                          g_uri_get_path(u), query, g_uri_get_fragment(u));
     g_free(lower);
+    /* What we store and show must read back as the same camera and carry
+     * nothing of the credentials: GLib takes some strings apart one way
+     * and puts them together so that they read another (an '@' in the
+     * host, escapes that do not decode). Refuse those rather than show a
+     * URL that means something else. */
+    bool same = readback_same(p, u, query);
     g_free(query);
     g_uri_unref(u);
+    if (!same) {
+        g_free(p);
+        return gc_fail(err, GC_EINVAL, "url",
+                       "url is ambiguous: its host, path or query reads differently once the "
+                       "credentials are taken out (an '@', '?' or '%%' where it cannot be)");
+    }
     if (strlen(p) >= publen) {
         g_free(p);
         return gc_fail(err, GC_EINVAL, "url", "url too long");

@@ -210,6 +210,11 @@ static void test_bad_urls(void **st)
     refuses("not a url", NULL);
     refuses("rtsp://u:s3cr3t@host:99999/x", "s3cr3t");
     refuses("rtsp://u:s3%zzcr3t@host/x", "s3");
+    /* found by fuzz_cameras: each gave a public URL that read back as
+     * another camera, or with an empty user */
+    refuses("rtsp://a@@10.1els/101", NULL);
+    refuses("rtsp://a:b@c@10.1els/101", "b@c");
+    refuses("rtsps://[fe80::1]:/x?s&auth&%9999999999", NULL);
 }
 
 static int from(const char *json, store_camera *c, gc_err *e)
