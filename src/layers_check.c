@@ -366,12 +366,15 @@ static int load_parent(void *ud, const store_feature *f)
     GEOSGeometry *g = GEOSWKBReader_read_r(GH, l->rd, f->wkb, f->wkb_len);
     if (!g)
         return 0;
+    if (p->n == p->cap) { /* doubling: units have 21,500 buildings as parents */
+        p->cap = p->cap ? 2 * p->cap : 64;
+        p->fid = realloc(p->fid, p->cap * sizeof *p->fid);
+        p->code = realloc(p->code, p->cap * sizeof *p->code);
+        p->ancestors = realloc(p->ancestors, p->cap * sizeof *p->ancestors);
+        p->g = realloc(p->g, p->cap * sizeof *p->g);
+        p->pg = realloc(p->pg, p->cap * sizeof *p->pg);
+    }
     size_t i = p->n++;
-    p->fid = realloc(p->fid, p->n * sizeof *p->fid);
-    p->code = realloc(p->code, p->n * sizeof *p->code);
-    p->ancestors = realloc(p->ancestors, p->n * sizeof *p->ancestors);
-    p->g = realloc(p->g, p->n * sizeof *p->g);
-    p->pg = realloc(p->pg, p->n * sizeof *p->pg);
     p->fid[i] = strdup(f->fid);
     p->code[i] = strdup(f->code ? f->code : f->fid);
     p->ancestors[i] = strdup(f->ancestors_json ? f->ancestors_json : "[]");

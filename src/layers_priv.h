@@ -43,7 +43,7 @@ typedef struct item {
 } item;
 
 typedef struct parent_set {
-    size_t n;
+    size_t n, cap;
     char **fid, **code, **ancestors;
     GEOSGeometry **g;
     const GEOSPreparedGeometry **pg;
