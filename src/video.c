@@ -64,6 +64,11 @@ struct vpipe {
     bool transcode;   /* the camera's H.264 transcode, not its own stream */
     video_fmp4 *fmp4; /* the fmp4 appsink's thread only */
     GstCaps *au_caps; /* the au appsink's thread only */
+    /* also that thread's: the framing of its access units, and when they
+     * last held an IDR picture (monotonic µs) */
+    bool au_h265;
+    int au_nal_len;
+    int64_t au_first_us, au_idr_us;
 };
 
 typedef struct ring_ent {
@@ -205,6 +210,48 @@ static void pipe_push(vpipe *p, item *it)
 
 /* ---- streaming threads ---- */
 
+/* A camera that sends I pictures but no IDR picture for this long has its
+ * I pictures taken as starting points after all (some do, after the first):
+ * a picture with a few wrong blocks beats no picture. */
+#define NO_IDR_FALLBACK_US (10 * G_USEC_PER_SEC)
+
+static void au_framing(vpipe *p, GstCaps *caps)
+{
+    GstStructure *st = gst_caps_get_structure(caps, 0);
+    p->au_h265 = gst_structure_has_name(st, "video/x-h265");
+    p->au_nal_len = 0;
+    const GValue *cdv = gst_structure_get_value(st, "codec_data");
+    GstBuffer *cd = cdv && G_VALUE_HOLDS(cdv, GST_TYPE_BUFFER) ? gst_value_get_buffer(cdv) : NULL;
+    GstMapInfo m;
+    if (cd && gst_buffer_map(cd, &m, GST_MAP_READ)) {
+        int n = video_nal_length_size(p->au_h265, m.data, m.size);
+        p->au_nal_len = n > 0 ? n : 0;
+        gst_buffer_unmap(cd, &m);
+    }
+}
+
+/* h264parse's keyframe (any I picture): may a decode start on it? */
+static bool au_random_access(vpipe *p, GstBuffer *b)
+{
+    int64_t now = g_get_monotonic_time();
+    if (!p->au_first_us)
+        p->au_first_us = now;
+    if (!p->au_nal_len)
+        return true; /* framing unknown: the parser's word */
+    GstMapInfo m;
+    if (!gst_buffer_map(b, &m, GST_MAP_READ))
+        return true;
+    int ra = video_au_random_access(p->au_h265, p->au_nal_len, m.data, m.size);
+    gst_buffer_unmap(b, &m);
+    if (ra < 0)
+        return true;
+    if (ra == VIDEO_AU_IDR)
+        p->au_idr_us = now;
+    if (ra > 0)
+        return true;
+    return now - MAX(p->au_idr_us, p->au_first_us) > NO_IDR_FALLBACK_US;
+}
+
 static GstPadProbeReturn on_au(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
 {
     vpipe *p = ud;
@@ -214,6 +261,7 @@ static GstPadProbeReturn on_au(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
     GstCaps *caps = gst_pad_get_current_caps(pad);
     if (caps && caps != p->au_caps) {
         gst_caps_replace(&p->au_caps, caps);
+        au_framing(p, caps);
         item *ci = g_new0(item, 1);
         ci->kind = IT_CAPS;
         ci->caps = gst_caps_ref(caps);
@@ -221,10 +269,18 @@ static GstPadProbeReturn on_au(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
     }
     if (caps)
         gst_caps_unref(caps);
+    bool key = !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+    if (key && !au_random_access(p, b)) {
+        /* mp4mux marks the sample as it finds the flag: not a sync sample */
+        b = gst_buffer_make_writable(b);
+        GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+        GST_PAD_PROBE_INFO_DATA(info) = b;
+        key = false;
+    }
     item *it = g_new0(item, 1);
     it->kind = IT_AU;
     it->buf = gst_buffer_ref(b);
-    it->key = !GST_BUFFER_FLAG_IS_SET(b, GST_BUFFER_FLAG_DELTA_UNIT);
+    it->key = key;
     it->wall_ms = g_get_real_time() / 1000;
     pipe_push(p, it);
     return GST_PAD_PROBE_OK;

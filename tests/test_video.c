@@ -205,6 +205,44 @@ static void codec_strings(void **state)
     assert_int_equal(video_codec_string("h265", hvcc, 5, s, sizeof s), GC_EINVAL);
 }
 
+static void random_access_points(void **state)
+{
+    /* avcC with 4-byte lengths; hvcC with 2-byte lengths */
+    static const uint8_t avcc[] = {1, 0x64, 0x00, 0x28, 0xff};
+    assert_int_equal(video_nal_length_size(false, avcc, sizeof avcc), 4);
+    uint8_t hvcc[23] = {1};
+    hvcc[21] = 0xfd;
+    assert_int_equal(video_nal_length_size(true, hvcc, sizeof hvcc), 2);
+    hvcc[21] = 0xfe; /* 3-byte lengths do not exist */
+    assert_int_equal(video_nal_length_size(true, hvcc, sizeof hvcc), GC_EINVAL);
+    assert_int_equal(video_nal_length_size(true, hvcc, 20), GC_EINVAL);
+    /* H.264: SPS, PPS, IDR slice */
+    static const uint8_t idr[] = {0, 0, 0, 2, 0x67, 0x64, 0, 0, 0, 2, 0x68, 0xee,
+                                  0, 0, 0, 3, 0x65, 0x88, 0x84};
+    assert_int_equal(video_au_random_access(false, 4, idr, sizeof idr), VIDEO_AU_IDR);
+    /* an I slice that is not IDR (type 1): h264parse calls it a keyframe */
+    static const uint8_t islice[] = {0, 0, 0, 3, 0x41, 0x88, 0x84};
+    assert_int_equal(video_au_random_access(false, 4, islice, sizeof islice), 0);
+    /* the same after a SEI of user data (5) then a recovery point (6) */
+    static const uint8_t rp[] = {0, 0, 0, 8, 0x06, 5, 2, 0xaa, 0xbb, 6, 1, 0x84,
+                                 0, 0, 0, 3, 0x41, 0x88, 0x84};
+    assert_int_equal(video_au_random_access(false, 4, rp, sizeof rp), VIDEO_AU_RECOVERY);
+    /* a SEI of user data alone does not make it one */
+    static const uint8_t ud[] = {0, 0, 0, 5, 0x06, 5, 1, 0xaa, 0x80,
+                                 0, 0, 0, 3, 0x41, 0x88, 0x84};
+    assert_int_equal(video_au_random_access(false, 4, ud, sizeof ud), 0);
+    /* H.265: CRA (21) is IRAP, TRAIL_R (1) is not; 2-byte lengths */
+    static const uint8_t cra[] = {0, 3, 21 << 1, 1, 0xaf};
+    static const uint8_t trail[] = {0, 3, 1 << 1, 1, 0xaf};
+    assert_int_equal(video_au_random_access(true, 2, cra, sizeof cra), VIDEO_AU_IDR);
+    assert_int_equal(video_au_random_access(true, 2, trail, sizeof trail), 0);
+    /* broken framing: a length past the end, a zero length, 3-byte lengths */
+    assert_int_equal(video_au_random_access(false, 4, idr, sizeof idr - 1), GC_EINVAL);
+    static const uint8_t zero[] = {0, 0, 0, 0};
+    assert_int_equal(video_au_random_access(false, 4, zero, sizeof zero), GC_EINVAL);
+    assert_int_equal(video_au_random_access(false, 3, idr, sizeof idr), GC_EINVAL);
+}
+
 int main(void)
 {
     gst_init(NULL, NULL);
@@ -215,6 +253,7 @@ int main(void)
         cmocka_unit_test(fmp4_splits_mp4mux_output),
         cmocka_unit_test(fmp4_rejects_malformed),
         cmocka_unit_test(codec_strings),
+        cmocka_unit_test(random_access_points),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

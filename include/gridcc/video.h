@@ -144,6 +144,15 @@ int video_fmp4_push(video_fmp4 *f, const uint8_t *data, size_t len, gc_err *err)
  * defaults of the init segment's trex (which the splitter, having read the
  * init, applies). */
 int video_fmp4_moof_key(const uint8_t *moof, size_t len);
+/* Where a decode may start (see video_nal.c): in one access unit of NAL
+ * units each prefixed by its length in nal_len bytes (1, 2 or 4, as the
+ * avcC/hvcC says), VIDEO_AU_IDR for an IDR picture (H.264) or an IRAP
+ * picture (H.265), VIDEO_AU_RECOVERY for an H.264 recovery point SEI, 0
+ * for neither, GC_EINVAL when the framing is broken. */
+enum { VIDEO_AU_IDR = 1, VIDEO_AU_RECOVERY = 2 };
+int video_au_random_access(bool h265, int nal_len, const uint8_t *data, size_t len);
+/* The NAL length size of an avcC or hvcC record (caps' codec_data), or GC_EINVAL. */
+int video_nal_length_size(bool h265, const uint8_t *cd, size_t len);
 /* The MSE codec from an avcC or hvcC record (caps' codec_data): "avc1.640028",
  * "hvc1.1.6.L93.B0". GC_EINVAL when too short. */
 int video_codec_string(const char *codec, const uint8_t *cd, size_t len, char *out, size_t outlen);

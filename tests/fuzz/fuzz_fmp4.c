@@ -4,7 +4,10 @@
  * same whatever the pieces (a unit depends on the bytes, not on how they
  * arrived); every unit lies within what was fed; a fragment's keyframe flag
  * is what video_fmp4_moof_key says of its moof when that can tell (found
- * by an hour's run: a moof that relies on the init's trex defaults). */
+ * by an hour's run: a moof that relies on the init's trex defaults).
+ * The same bytes go to the other byte reader of the engine, the NAL scan
+ * of an access unit (video_au_random_access), framed as the first byte
+ * says: an answer from its set, or a refusal. */
 #include "fuzz.h"
 #include "gridcc/video.h"
 
@@ -53,6 +56,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (ra == 0 && rb == 0)
         CHECK(!strcmp(a.log->str, b.log->str), "units differ: %s / %s", a.log->str, b.log->str);
     video_fmp4_moof_key(data, size);
+    static const int lens[] = {1, 2, 4, 3};
+    int r = video_au_random_access(data[-1] & 0x80, lens[data[-1] >> 5 & 3], data, size);
+    CHECK(r == 0 || r == VIDEO_AU_IDR || r == VIDEO_AU_RECOVERY || r == GC_EINVAL,
+          "random access answered %d", r);
     g_string_free(a.log, TRUE);
     g_string_free(b.log, TRUE);
     return 0;
