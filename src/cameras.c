@@ -137,6 +137,10 @@ OGRGeometryH cameras_sector_polygon(const store_camera *c)
 
 json_t *cameras_sector_geojson(const store_camera *c)
 {
+    /* as stored, when the store hands it: drawing it anew costs ~0.7 ms */
+    json_t *stored = c->sector_geojson ? json_loads(c->sector_geojson, 0, NULL) : NULL;
+    if (stored)
+        return stored;
     OGRGeometryH g = cameras_sector_polygon(c);
     char **opts = CSLSetNameValue(NULL, "COORDINATE_PRECISION", "7");
     char *s = OGR_G_ExportToJsonEx(g, opts);

@@ -302,6 +302,27 @@ static int cameras_changes(store *s)
     return n;
 }
 
+static int listed_sector(void *ud, const store_camera *c)
+{
+    assert_non_null(c->sector_geojson);
+    *(json_t **)ud = cameras_sector_geojson(c);
+    return 0;
+}
+
+static void same_polygon(json_t *a, json_t *b)
+{
+    assert_string_equal(json_string_value(json_object_get(a, "type")), "Polygon");
+    assert_string_equal(json_string_value(json_object_get(b, "type")), "Polygon");
+    json_t *ra = json_array_get(json_object_get(a, "coordinates"), 0);
+    json_t *rb = json_array_get(json_object_get(b, "coordinates"), 0);
+    assert_true(json_array_size(ra) > 4);
+    assert_int_equal(json_array_size(ra), json_array_size(rb));
+    for (size_t i = 0; i < json_array_size(ra); i++)
+        for (size_t k = 0; k < 2; k++)
+            assert_true(fabs(json_number_value(json_array_get(json_array_get(ra, i), k)) -
+                             json_number_value(json_array_get(json_array_get(rb, i), k))) <= 1.01e-7);
+}
+
 /* The store's side: health changes logged only when they change, a case
  * reported inside a sector gets the camera, and the media state follows
  * what the video engine reports. */
@@ -333,6 +354,14 @@ static void test_store_health_and_media(void **st)
     assert_int_equal(store_camera_get(s, "t", &got, &e), 0);
     assert_string_equal(got.state, "retrying");
     assert_string_equal(got.reason, "unauthorized");
+    assert_null(got.sector_geojson);
+    /* the list hands the stored sector: the same polygon as drawn anew */
+    json_t *drawn = cameras_sector_geojson(&got), *listed = NULL;
+    assert_int_equal(store_cameras_list(s, NULL, 0, 0, NULL, listed_sector, &listed, &e), 0);
+    assert_non_null(listed);
+    same_polygon(drawn, listed);
+    json_decref(drawn);
+    json_decref(listed);
 
     double lon, lat;
     at(&c, 10, 100, &lon, &lat);

@@ -43,7 +43,9 @@
  * centimetre beside the edges). fov 360: a disc around the camera. Exterior
  * ring counterclockwise (RFC 7946). */
 OGRGeometryH cameras_sector_polygon(const store_camera *c);
-/* The same as a GeoJSON geometry (new reference). */
+/* The same as a GeoJSON geometry (new reference): c->sector_geojson when
+ * the store handed it (what was drawn when the camera was written), drawn
+ * anew otherwise. */
 json_t *cameras_sector_geojson(const store_camera *c);
 /* Whether c sees (lon, lat): see the rule above. distance_m and bearing (may
  * be NULL) get the geodesic distance and initial bearing [0, 360) from the

@@ -366,6 +366,9 @@ typedef struct store_camera {
     /* in: the view sector (a WKB Polygon, EPSG:4326): its extent is indexed */
     const unsigned char *sector_wkb;
     size_t sector_wkb_len;
+    /* out, store_cameras_list only: the stored sector as GeoJSON (7
+     * decimals), borrowed for the callback; NULL elsewhere */
+    const char *sector_geojson;
 } store_camera;
 typedef int (*store_camera_cb)(void *ud, const store_camera *c);   /* c borrowed */
 

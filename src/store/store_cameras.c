@@ -255,8 +255,10 @@ int store_cameras_list(store *s, const double *bbox, int64_t limit, int64_t offs
     if (!cb)
         return 0;
     sqlite3_stmt *st = store_stmt(
-        s, bbox ? "SELECT " CAMERA_COLS " FROM cameras" IN_BBOX " ORDER BY id LIMIT ?5 OFFSET ?6"
-                : "SELECT " CAMERA_COLS " FROM cameras ORDER BY id LIMIT ?5 OFFSET ?6");
+        s, bbox ? "SELECT " CAMERA_COLS ", AsGeoJSON(sector, 7) FROM cameras" IN_BBOX
+                  " ORDER BY id LIMIT ?5 OFFSET ?6"
+                : "SELECT " CAMERA_COLS ", AsGeoJSON(sector, 7) FROM cameras ORDER BY id "
+                  "LIMIT ?5 OFFSET ?6");
     if (!st)
         return store_db_fail(s, err, "cameras");
     for (int i = 0; bbox && i < 4; i++)
@@ -267,6 +269,7 @@ int store_cameras_list(store *s, const double *bbox, int64_t limit, int64_t offs
     while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
         store_camera c;
         camera_from_row(st, &c);
+        c.sector_geojson = (const char *)sqlite3_column_text(st, 17);
         stop = cb(ud, &c);
     }
     sqlite3_reset(st);
