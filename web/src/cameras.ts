@@ -5,7 +5,7 @@
 import type { Map as MlMap } from 'maplibre-gl';
 import { api } from './api';
 import { clear, h } from './dom';
-import { t } from './i18n';
+import { t, tx } from './i18n';
 import { geo } from './map';
 import { VideoPlayer } from './player';
 
@@ -50,9 +50,16 @@ export function drawCameras(map: MlMap, cams: Iterable<Camera>): void {
   geo(map, 'camera-sectors')?.setData({ type: 'FeatureCollection', features: sectors } as any);
 }
 
+/** The engine's reason code in the page's language; any other text as it came. */
+export function reasonText(code: string): string {
+  const k = `why_${code}`;
+  const s = tx(k);
+  return s === k ? code : s;
+}
+
 function stateLine(c: Camera): HTMLElement {
   const s = h('span', { class: `cam-state cam-${c.state}` }, t(`cam_${c.state}` as any) || c.state);
-  return h('div', { class: 'cam-status' }, s, c.reason ? h('span', { class: 'muted' }, ` · ${c.reason}`) : null);
+  return h('div', { class: 'cam-status' }, s, c.reason ? h('span', { class: 'muted', title: c.reason }, ` · ${reasonText(c.reason)}`) : null);
 }
 
 /** A tile: one live view with its name and state over it. */
@@ -81,7 +88,7 @@ export class Tile {
     this.el.classList.toggle('empty', !c);
     if (!c) return;
     const p = new VideoPlayer(c.id);
-    p.onState = (s, why) => { this.status.textContent = s === 'playing' ? '' : `${t(`cam_${s}` as any) || s}${why ? ' · ' + why : ''}`; };
+    p.onState = (s, why) => { this.status.textContent = s === 'playing' ? '' : `${t(`cam_${s}` as any) || s}${why ? ' · ' + reasonText(why) : ''}`; };
     this.el.prepend(p.video);
     this.player = p;
     p.start();

@@ -32,6 +32,9 @@ const zh = {
   cam_snapshot: '抓拍', cam_to_wall: '上墙', grid_to_wall: '该网格视频上墙', cam_live: '实时画面', cam_clip: '录像片段',
   cam_playing: '在线', cam_connecting: '连接中', cam_retrying: '重连中', cam_stalled: '无画面',
   cam_failed: '故障', cam_disabled: '停用', cam_error: '播放错误', cam_pending: '处理中',
+  why_unauthorized: '用户名或密码错误', why_not_found: '码流地址不存在', why_refused: '无法连接',
+  why_timeout: '超时无数据', why_disconnected: '连接中断', why_unsupported_codec: '编码格式不支持',
+  why_eos: '码流结束', why_error: '错误', why_closed: '连接关闭',
 };
 type Key = keyof typeof zh;
 const en: Record<Key, string> = {
@@ -67,6 +70,9 @@ const en: Record<Key, string> = {
   cam_snapshot: 'Snapshot', cam_to_wall: 'To the wall', grid_to_wall: "Grid's cameras to the wall", cam_live: 'Live view', cam_clip: 'Clip',
   cam_playing: 'playing', cam_connecting: 'connecting', cam_retrying: 'retrying', cam_stalled: 'stalled',
   cam_failed: 'failed', cam_disabled: 'disabled', cam_error: 'playback error', cam_pending: 'pending',
+  why_unauthorized: 'wrong user name or password', why_not_found: 'no such stream', why_refused: 'cannot connect',
+  why_timeout: 'no data (timeout)', why_disconnected: 'connection lost', why_unsupported_codec: 'codec not supported',
+  why_eos: 'stream ended', why_error: 'error', why_closed: 'connection closed',
 };
 
 export type Lang = 'zh' | 'en';

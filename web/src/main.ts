@@ -398,7 +398,8 @@ async function start(me: Me): Promise<void> {
   wall = new VideoWall(() => [...state.cameras.values()], () => $('#wall-toggle').classList.remove('on'));
   document.querySelector('.map-frame')!.append(wall.el);
   if (location.pathname === '/wall') toggleWall();
-  window.gridcc = { map, live, state, figures, openCase, replay, wall, ready: true };
+  window.gridcc = { map, live, state, figures, openCase, replay, wall, ready: true,
+    openCamera: (id: string) => { const c = state.cameras.get(id); if (c) showCamera(c); } };
 }
 
 let wall: VideoWall;

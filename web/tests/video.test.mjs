@@ -125,6 +125,22 @@ async function test_closing_the_wall_stops_the_transcode() {
   await waitCamera('c1', (c) => c.viewers === 0, 'no viewer');
 }
 
+async function test_a_failing_camera_says_why_in_chinese() {
+  // nothing listens on port 1: the engine's reason is "refused"
+  const r = await ctx.d.api('POST', '/api/cameras', {
+    token: ctx.d.tokens.ad,
+    body: { id: 'c3', name: '断线摄像机', url: 'rtsp://127.0.0.1:1/x', lon: 116.33, lat: 40.0, heading: 0, fov: 60, range_m: 100 },
+  });
+  assert.equal(r.status, 201, r.text);
+  await waitCamera('c3', (c) => c.reason === 'refused', 'refused');
+  const page = ctx.page;
+  await until(page, () => window.gridcc.state.cameras.get('c3')?.reason === 'refused', null, { what: 'the reason on the page' });
+  await page.evaluate(() => window.gridcc.openCamera('c3'));
+  const text = await until(page, () => document.querySelector('#detail .cam-status')?.textContent, null, { what: 'the camera panel' });
+  assert.match(text, /无法连接/, text);
+  assert.doesNotMatch(text, /refused/, text);
+}
+
 async function teardown() {
   await ctx.b?.close();
   ctx.cs?.p.kill('SIGTERM');
@@ -132,4 +148,5 @@ async function teardown() {
   await ctx.d?.stop();
 }
 
-await run([setup, test_wall_plays_h264_and_h265, test_closing_the_wall_stops_the_transcode], teardown);
+await run([setup, test_wall_plays_h264_and_h265, test_closing_the_wall_stops_the_transcode,
+  test_a_failing_camera_says_why_in_chinese], teardown);
