@@ -196,9 +196,16 @@ export class VideoWall {
     this.status.textContent = `${why} · ${cams.length} ${t('cam_count')}`;
   }
 
-  /** By hand: into the tile picked last, then the next. */
+  /** By hand: into the tile picked last, then the next; a camera already
+   * on the wall stays where it is (one stream, not two tiles of it). */
   put(c: Camera): void {
     this.open();
+    const at = this.tiles.findIndex((tl) => tl.camera?.id === c.id);
+    if (at >= 0) {
+      this.picked = (at + 1) % this.tiles.length;
+      this.mark();
+      return;
+    }
     this.tiles[this.picked].show(c);
     this.picked = (this.picked + 1) % this.tiles.length;
     this.mark();

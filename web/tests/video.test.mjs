@@ -5,8 +5,8 @@
 // (Chromium on Linux) through the daemon's one shared transcode to H.264,
 // which stops when the wall closes.
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -15,10 +15,27 @@ import { BIN, browser, Daemon, login, newPage, ready, run, shot, SIZES, until } 
 const CAMSIM = process.env.CAMSIM_BIN || path.join(path.dirname(BIN), 'tools', 'camsim');
 const ctx = {};
 
+/** An H.264 file whose pictures change size halfway: 2 s at 320x240, then
+ * 2 s at 640x360 (each part its own x264 stream with its own SPS), as a
+ * camera does when its resolution is changed on the fly. */
+function sizesFile(dir) {
+  const parts = [[320, 240], [640, 360]].map(([w, h]) => {
+    const out = path.join(dir, `part${w}.264`);
+    const r = spawnSync('gst-launch-1.0', ['-q', 'videotestsrc', 'num-buffers=50', 'pattern=ball', '!',
+      `video/x-raw,width=${w},height=${h},framerate=25/1`, '!', 'x264enc', 'key-int-max=25', 'bframes=0', '!',
+      'video/x-h264,stream-format=byte-stream', '!', 'filesink', `location=${out}`]);
+    assert.equal(r.status, 0, String(r.stderr));
+    return readFileSync(out);
+  });
+  const file = path.join(dir, 'sizes.264');
+  writeFileSync(file, Buffer.concat(parts));
+  return file;
+}
+
 async function startCamsim() {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'gridcc-camsim-'));
   const p = spawn(CAMSIM, ['--port', '0', '--control', '0', '--cache', dir, '--width', '640', '--height', '360',
-    '--fps', '25', '--seconds', '4', '--gop', '25', '--streams', '2', '--codec', 'mix'],
+    '--fps', '25', '--seconds', '4', '--gop', '25', '--streams', '2', '--codec', 'mix', '--file', sizesFile(dir)],
   { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   p.stderr.on('data', (b) => { log += b; });
@@ -141,6 +158,30 @@ async function test_a_failing_camera_says_why_in_chinese() {
   assert.doesNotMatch(text, /refused/, text);
 }
 
+async function test_a_camera_that_changes_size_plays_on() {
+  const r = await ctx.d.api('POST', '/api/cameras', {
+    token: ctx.d.tokens.ad,
+    body: { id: 'c4', name: '变分辨率', url: `rtsp://127.0.0.1:${ctx.cs.port}/file1`, lon: 116.33, lat: 40.0, heading: 0, fov: 60, range_m: 100 },
+  });
+  assert.equal(r.status, 201, r.text);
+  await waitCamera('c4', (c) => c.state === 'playing', 'playing');
+  const page = ctx.page;
+  await until(page, () => window.gridcc.state.cameras.has('c4'), null, { what: 'c4 listed' });
+  await page.click('#wall-toggle');
+  await page.evaluate(() => window.gridcc.wall.put(window.gridcc.state.cameras.get('c4')));
+  // put twice (the opened wall may hold it already): one tile, not two
+  await page.evaluate(() => window.gridcc.wall.put(window.gridcc.state.cameras.get('c4')));
+  assert.equal(await page.evaluate(() => window.gridcc.wall.tiles.filter((tl) => tl.camera?.id === 'c4').length), 1);
+  // both sizes shown, one after the other, and the clock still moving
+  const small = await untilTile('c4', (s) => s.width === 320 && s.currentTime > 0, 'a 320x240 picture');
+  const big = await untilTile('c4', (s) => s.width === 640 && s.currentTime > small.currentTime, 'a 640x360 picture');
+  const again = await untilTile('c4', (s) => s.width === 320 && s.currentTime > big.currentTime, '320x240 again');
+  assert.deepEqual(again.errors, [], JSON.stringify(again));
+  assert.equal(again.videoError, null);
+  await shot(page, '21-size-change');
+  await page.click('#wall-close');
+}
+
 async function teardown() {
   await ctx.b?.close();
   ctx.cs?.p.kill('SIGTERM');
@@ -149,4 +190,4 @@ async function teardown() {
 }
 
 await run([setup, test_wall_plays_h264_and_h265, test_closing_the_wall_stops_the_transcode,
-  test_a_failing_camera_says_why_in_chinese], teardown);
+  test_a_failing_camera_says_why_in_chinese, test_a_camera_that_changes_size_plays_on], teardown);
