@@ -164,12 +164,45 @@ static bool credential_param(const char *kv)
     return false;
 }
 
+/* s without its credential parameters: s is cut at any of seps, a token
+ * that is one goes with the separator after it (before it, when last), so
+ * "/user=a&password=b&channel=1" gives "/channel=1". In a query (drop_empty)
+ * empty tokens go too. Nothing else changes, so a second pass finds nothing. */
+static char *strip_credentials(const char *s, const char *seps, bool drop_empty)
+{
+    GString *out = g_string_new(NULL);
+    bool dropped_last = false;
+    for (const char *t = s;;) {
+        size_t n = strcspn(t, seps);
+        char sep = t[n];
+        char *tok = g_strndup(t, n);
+        /* in a path only name=value is a parameter: /live/user is a path */
+        bool param = drop_empty || memchr(t, '=', n);
+        bool drop = (param && credential_param(tok)) || (drop_empty && !n);
+        g_free(tok);
+        if (!drop) {
+            g_string_append_len(out, t, (gssize)n);
+            if (sep)
+                g_string_append_c(out, sep);
+        }
+        dropped_last = drop;
+        if (!sep)
+            break;
+        t += n + 1;
+    }
+    /* a token dropped last leaves the separator before it */
+    if (dropped_last && out->len && strchr(seps, out->str[out->len - 1]) &&
+        (drop_empty || out->len > 1))
+        g_string_truncate(out, out->len - 1);
+    return g_string_free(out, FALSE);
+}
+
 static bool same_text(const char *a, const char *b)
 {
     return (!a && !b) || (a && b && !strcmp(a, b));
 }
 
-static bool readback_same(const char *pub, GUri *u, const char *query)
+static bool readback_same(const char *pub, GUri *u, const char *path, const char *query)
 {
     GUri *r = g_uri_parse(pub, G_URI_FLAGS_HAS_PASSWORD | G_URI_FLAGS_ENCODED, NULL);
     if (!r)
@@ -177,7 +210,7 @@ static bool readback_same(const char *pub, GUri *u, const char *query)
     bool ok = !g_uri_get_user(r) && !g_uri_get_password(r) &&
               same_text(g_uri_get_host(r), g_uri_get_host(u)) &&
               g_uri_get_port(r) == g_uri_get_port(u) &&
-              same_text(g_uri_get_path(r), g_uri_get_path(u)) &&
+              same_text(g_uri_get_path(r), path) &&
               same_text(g_uri_get_query(r), query) &&
               same_text(g_uri_get_fragment(r), g_uri_get_fragment(u));
     g_uri_unref(r);
@@ -219,26 +252,27 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
         g_uri_unref(u);
         return rc;
     }
+    /* credentials go in the query (…?user=admin&password=…), or in the
+     * path as many Chinese DVRs and NVRs take them
+     * (/user=admin&password=…&channel=1&stream=0.sdp) */
+    char *path = strip_credentials(g_uri_get_path(u), "/&;", false);
     char *query = NULL;
     if (g_uri_get_query(u)) {
-        gchar **kv = g_strsplit(g_uri_get_query(u), "&", -1);
-        GString *q = g_string_new(NULL);
-        for (int i = 0; kv[i]; i++)
-            if (*kv[i] && !credential_param(kv[i]))
-                g_string_append_printf(q, "%s%s", q->len ? "&" : "", kv[i]);
-        g_strfreev(kv);
-        query = g_string_free(q, q->len == 0);
+        query = strip_credentials(g_uri_get_query(u), "&;", true);
+        if (!*query)
+            g_clear_pointer(&query, g_free);
     }
     char *lower = g_ascii_strdown(scheme, -1);
-    char *p = g_uri_join(G_URI_FLAGS_ENCODED, lower, NULL, host, g_uri_get_port(u),
-                         g_uri_get_path(u), query, g_uri_get_fragment(u));
+    char *p = g_uri_join(G_URI_FLAGS_ENCODED, lower, NULL, host, g_uri_get_port(u), path, query,
+                         g_uri_get_fragment(u));
     g_free(lower);
     /* What we store and show must read back as the same camera and carry
      * nothing of the credentials: GLib takes some strings apart one way
      * and puts them together so that they read another (an '@' in the
      * host, escapes that do not decode). Refuse those rather than show a
      * URL that means something else. */
-    bool same = readback_same(p, u, query);
+    bool same = readback_same(p, u, path, query);
+    g_free(path);
     g_free(query);
     g_uri_unref(u);
     if (!same) {

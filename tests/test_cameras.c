@@ -188,6 +188,14 @@ static void test_url_redaction(void **st)
             "rtsps://cam.example:322/s?channel=1&subtype=0");
     redacts("rtsp://demo@127.0.0.1:8554/cam1", "rtsp://127.0.0.1:8554/cam1");
     redacts("rtsp://cam/a%20b", "rtsp://cam/a%20b");
+    /* the path style of many Chinese DVRs and NVRs, and ';' between parameters */
+    redacts("rtsp://192.168.1.10:554/user=admin&password=s3cr3t&channel=1&stream=0.sdp?",
+            "rtsp://192.168.1.10:554/channel=1&stream=0.sdp");
+    redacts("rtsp://h/live/ch1/pwd=s3cr3t", "rtsp://h/live/ch1");
+    redacts("rtsp://h/password=s3cr3t", "rtsp://h/");
+    redacts("rtsp://h/x?a=1;password=s3cr3t;b=2", "rtsp://h/x?a=1;b=2");
+    redacts("rtsp://h/live/user/stream", "rtsp://h/live/user/stream");
+    redacts("rtsp://h/a=1&&b=2/", "rtsp://h/a=1&&b=2/");
 }
 
 static void refuses(const char *url, const char *secret)

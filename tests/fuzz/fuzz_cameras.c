@@ -37,6 +37,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     CHECK(!user && !password, "the public url keeps credentials: %s", c.url_public);
     g_free(user);
     g_free(password);
+    /* nor a credential parameter in its path or query */
+    for (const char *q = c.url_public; *q; q++)
+        if (strchr("/&;?", *q))
+            CHECK(g_ascii_strncasecmp(q + 1, "password=", 9) && g_ascii_strncasecmp(q + 1, "pwd=", 4),
+                  "the public url keeps a password parameter: %s", c.url_public);
     char pub2[1024];
     gc_err e2 = {0};
     CHECK(cameras_url_check(c.url_public, pub2, sizeof pub2, &e2) == 0,
