@@ -65,10 +65,10 @@ struct vpipe {
     video_fmp4 *fmp4; /* the fmp4 appsink's thread only */
     GstCaps *au_caps; /* the au appsink's thread only */
     /* also that thread's: the framing of its access units, and when they
-     * last held an IDR picture (monotonic µs) */
+     * last held a random access point (monotonic µs) */
     bool au_h265;
     int au_nal_len;
-    int64_t au_first_us, au_idr_us;
+    int64_t au_first_us, au_ra_us;
 };
 
 typedef struct ring_ent {
@@ -210,9 +210,9 @@ static void pipe_push(vpipe *p, item *it)
 
 /* ---- streaming threads ---- */
 
-/* A camera that sends I pictures but no IDR picture for this long has its
- * I pictures taken as starting points after all (some do, after the first):
- * a picture with a few wrong blocks beats no picture. */
+/* A camera that sends I pictures but no IDR picture nor recovery point for
+ * this long has its I pictures taken as starting points after all (some do,
+ * after the first): a picture with a few wrong blocks beats no picture. */
 #define NO_IDR_FALLBACK_US (10 * G_USEC_PER_SEC)
 
 static void au_framing(vpipe *p, GstCaps *caps)
@@ -245,11 +245,11 @@ static bool au_random_access(vpipe *p, GstBuffer *b)
     gst_buffer_unmap(b, &m);
     if (ra < 0)
         return true;
-    if (ra == VIDEO_AU_IDR)
-        p->au_idr_us = now;
-    if (ra > 0)
+    if (ra > 0) {
+        p->au_ra_us = now;
         return true;
-    return now - MAX(p->au_idr_us, p->au_first_us) > NO_IDR_FALLBACK_US;
+    }
+    return now - MAX(p->au_ra_us, p->au_first_us) > NO_IDR_FALLBACK_US;
 }
 
 static GstPadProbeReturn on_au(GstPad *pad, GstPadProbeInfo *info, gpointer ud)

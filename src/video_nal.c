@@ -1,10 +1,13 @@
 /* video_nal: which access units a viewer, a snapshot or the transcode may
  * start on. h264parse calls every I picture a keyframe, but a P picture
  * after a non-IDR I picture may refer to pictures before it (the
- * conformance stream MR1_BT_A decoded 0 of 39 frames from one): only an
- * IDR picture (H.264), an IRAP picture (H.265: BLA, IDR, CRA) or a recovery
- * point SEI starts a clean decode. Reads only NAL unit headers and the
- * SEI's message headers, in the length-prefixed framing of avcC/hvcC. */
+ * conformance stream MR1_BT_A decoded 0 of 39 frames from one): an IDR
+ * picture (H.264) or an IRAP picture (H.265: BLA, IDR, CRA) starts a clean
+ * decode, and so does, as its encoder says, a recovery point SEI (whose
+ * picture may be whole only recovery_frame_cnt frames later: encoders with
+ * open GOPs or intra refresh send nothing better). Reads only NAL unit
+ * headers and the SEI's message headers, in the length-prefixed framing of
+ * avcC/hvcC. */
 #include "gridcc/video.h"
 
 enum { H264_IDR = 5, H264_SEI = 6, H264_SEI_RECOVERY_POINT = 6 };
@@ -20,27 +23,54 @@ int video_nal_length_size(bool h265, const uint8_t *cd, size_t len)
     return n == 3 ? GC_EINVAL : n;
 }
 
+/* The bytes of an SEI's RBSP: the NAL's payload with its emulation
+ * prevention bytes (the 03 of 00 00 03) skipped, as the sizes in the
+ * message headers count them. */
+typedef struct rbsp {
+    const uint8_t *p;
+    size_t len, i;
+    int zeros;
+} rbsp;
+
+static int rbsp_byte(rbsp *r)
+{
+    if (r->i >= r->len)
+        return -1;
+    uint8_t b = r->p[r->i++];
+    if (r->zeros >= 2 && b == 3) {
+        r->zeros = 0;
+        if (r->i >= r->len)
+            return -1;
+        b = r->p[r->i++];
+    }
+    r->zeros = b ? 0 : r->zeros + 1;
+    return b;
+}
+
+/* ff ff … xx: a payload type or size */
+static long sei_number(rbsp *r)
+{
+    long v = 0;
+    int b;
+    while ((b = rbsp_byte(r)) == 0xFF)
+        v += 255;
+    return b < 0 ? -1 : v + b;
+}
+
 /* An H.264 SEI NAL (header byte included): does a message say "recovery point"? */
 static bool sei_recovery_point(const uint8_t *p, size_t len)
 {
-    size_t i = 1;
-    while (i < len && p[i] != 0x80) { /* 0x80: the RBSP's trailing bits */
-        unsigned type = 0, size = 0;
-        while (i < len && p[i] == 0xFF)
-            type += 255, i++;
-        if (i >= len)
+    rbsp r = {p, len, 1, 0};
+    /* a message needs a type and a size; 0x80 alone is the RBSP's trailing bits */
+    while (r.i + 1 < r.len) {
+        long type = sei_number(&r), size = sei_number(&r);
+        if (type < 0 || size < 0)
             return false;
-        type += p[i++];
-        while (i < len && p[i] == 0xFF)
-            size += 255, i++;
-        if (i >= len)
-            return false;
-        size += p[i++];
         if (type == H264_SEI_RECOVERY_POINT)
             return true;
-        if (size > len - i)
-            return false;
-        i += size;
+        for (long k = 0; k < size; k++)
+            if (rbsp_byte(&r) < 0)
+                return false;
     }
     return false;
 }

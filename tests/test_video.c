@@ -231,6 +231,11 @@ static void random_access_points(void **state)
     static const uint8_t ud[] = {0, 0, 0, 5, 0x06, 5, 1, 0xaa, 0x80,
                                  0, 0, 0, 3, 0x41, 0x88, 0x84};
     assert_int_equal(video_au_random_access(false, 4, ud, sizeof ud), 0);
+    /* user data whose 3 bytes are 00 00 00, escaped to 00 00 03 00: the size
+     * (3) counts them unescaped, so the recovery point after is found */
+    static const uint8_t esc[] = {0, 0, 0, 10, 0x06, 5, 3, 0, 0, 3, 0, 6, 1, 0x84,
+                                  0, 0, 0, 3, 0x41, 0x88, 0x84};
+    assert_int_equal(video_au_random_access(false, 4, esc, sizeof esc), VIDEO_AU_RECOVERY);
     /* H.265: CRA (21) is IRAP, TRAIL_R (1) is not; 2-byte lengths */
     static const uint8_t cra[] = {0, 3, 21 << 1, 1, 0xaf};
     static const uint8_t trail[] = {0, 3, 1 << 1, 1, 0xaf};
