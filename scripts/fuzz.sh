@@ -29,8 +29,10 @@ for t in "${TARGETS[@]}"; do
   dict=()
   [ -f "tests/fuzz/$t.dict" ] && dict=(-dict="tests/fuzz/$t.dict")
   echo "fuzz: $t for ${SECONDS_EACH}s"
-  # the scratch corpus first: libFuzzer adds new inputs to the first directory
-  if "$bin" "${dict[@]}" -max_total_time="$SECONDS_EACH" -max_len=16384 -timeout=10 \
+  # the scratch corpus first: libFuzzer adds new inputs to the first directory.
+  # -timeout 30: PROJ's first transformation from a CRS searches proj.db for
+  # its operations, 1-2 s under ASan, and 10 s was reached on a loaded machine
+  if "$bin" "${dict[@]}" -max_total_time="$SECONDS_EACH" -max_len=16384 -timeout=30 \
        -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$work/" \
        "$work" "$seeds" >"$work.log" 2>&1; then
     grep -E 'DONE|stat::number_of_executed_units' "$work.log" | tr '\n' ' ' | tr -s ' \t'
