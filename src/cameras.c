@@ -248,6 +248,13 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
         rc = gc_fail(err, GC_EINVAL, "url", "url scheme must be rtsp or rtsps, not '%s'", scheme);
     else if (!host || !*host)
         rc = gc_fail(err, GC_EINVAL, "url", "url has no host");
+    /* a name, an IPv4 or (GLib took off the brackets) an IPv6 address: the
+     * sub-delimiters RFC 3986 also allows (&, =, …) name no camera, and
+     * would carry parameters into what everyone sees; not quoted, as it
+     * may hold them */
+    else if (host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~%:")])
+        rc = gc_fail(err, GC_EINVAL, "url",
+                     "url's host is not a host name or an IP address");
     if (rc) {
         g_uri_unref(u);
         return rc;

@@ -223,6 +223,7 @@ static void test_bad_urls(void **st)
     refuses("rtsp://a@@10.1els/101", NULL);
     refuses("rtsp://a:b@c@10.1els/101", "b@c");
     refuses("rtsps://[fe80::1]:/x?s&auth&%9999999999", NULL);
+    refuses("rtsps://1r=a&password=b/x", "password=b");
 }
 
 static int from(const char *json, store_camera *c, gc_err *e)
