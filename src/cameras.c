@@ -252,6 +252,10 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
      * sub-delimiters RFC 3986 also allows (&, =, …) name no camera, and
      * would carry parameters into what everyone sees; not quoted, as it
      * may hold them */
+    else if (g_uri_get_fragment(u))
+        rc = gc_fail(err, GC_EINVAL, "url",
+                     "url has a #fragment, which RTSP does not use (a '#' in a password is "
+                     "written %%23)");
     else if (host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~%:")])
         rc = gc_fail(err, GC_EINVAL, "url",
                      "url's host is not a host name or an IP address");

@@ -224,6 +224,7 @@ static void test_bad_urls(void **st)
     refuses("rtsp://a:b@c@10.1els/101", "b@c");
     refuses("rtsps://[fe80::1]:/x?s&auth&%9999999999", NULL);
     refuses("rtsps://1r=a&password=b/x", "password=b");
+    refuses("rtsps://[fe80::1]:3#2/?2xuser=a&password=b", "password=b");
 }
 
 static int from(const char *json, store_camera *c, gc_err *e)
