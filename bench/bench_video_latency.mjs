@@ -135,10 +135,18 @@ process.stderr.write(`bench: playing for ${SECONDS} s\n`);
 // a long run says how it goes every 5 minutes (the last minute's latency and
 // the playhead's lag), so that it reads as it goes and survives a crash
 const t0run = Date.now();
+// camsim's stats keep the start of its last few loops only: gather them
+// every 30 s, so that frames of any age in a long run can be timed
+const loopStarts = new Set();
+const gatherLoops = async () => {
+  const st = await control(cam.control, 'stats');
+  for (const l of st.mounts?.[0]?.loops ?? st[0]?.loops ?? []) loopStarts.add(l);
+  return [...loopStarts];
+};
+const gathering = setInterval(() => gatherLoops().catch(() => {}), 30000);
 const progress = setInterval(async () => {
   try {
-    const st = await control(cam.control, 'stats');
-    const loopsNow = st.mounts?.[0]?.loops ?? st[0]?.loops ?? [];
+    const loopsNow = await gatherLoops();
     const r = await page.evaluate(() => {
       const f = window.latency.frames, cut = Date.now() - 60000;
       return { recent: f.filter(([, at]) => at >= cut), lag: window.latency.lags.slice(-10) };
@@ -151,10 +159,10 @@ const progress = setInterval(async () => {
 }, 300000);
 await new Promise((res) => setTimeout(res, SECONDS * 1000));
 clearInterval(progress);
+clearInterval(gathering);
 const got = await page.evaluate(() => ({ frames: window.latency.frames, lags: window.latency.lags, stats: window.gridcc.wall.tiles[0].player.stats }));
 const base = await baseline(cam.port, Math.min(20, SECONDS));
-const st = await control(cam.control, 'stats');
-const loops = st.mounts?.[0]?.loops ?? st[0]?.loops ?? [];
+const loops = await gatherLoops();
 const baseLat = base.slice(FPS).map(([k, at]) => at - sentAt(loops, k, at)).filter((x) => Number.isFinite(x));
 const timed = got.frames.map(([k, at]) => [at, at - sentAt(loops, k, at)]).filter(([, x]) => Number.isFinite(x));
 const lat = timed.map(([, x]) => x);
