@@ -354,6 +354,8 @@ static int on_writable(struct lws *wsi, pss *ps)
     g_free(buf);
     if (w < (int)n)
         return -1;
+    /* the client takes what it asked for, however slowly: a valid connection */
+    lws_validity_confirmed(wsi);
     p->sent += n;
     if (!last) {
         lws_callback_on_writable(wsi);

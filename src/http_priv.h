@@ -43,6 +43,7 @@ typedef struct req_priv {
     size_t sent;
     gint64 t0;
     bool dispatched, deferred, ready, headers_sent, gone, body_rejected;
+    GSource *keep_valid; /* while deferred: see http_defer */
 } req_priv;
 
 /* lws's per-session data: an HTTP transaction, or a websocket */

@@ -30,10 +30,13 @@ http_req *http_req_new(struct lws *wsi, http_server *srv)
     return r;
 }
 
+static void keep_valid_stop(req_priv *p);
+
 void http_req_free(http_req *r)
 {
     if (!r)
         return;
+    keep_valid_stop(r->priv);
     form_stream_free(((req_priv *)r->priv)->fs);
     g_ptr_array_free(r->qkeys, TRUE);
     g_ptr_array_free(r->qvals, TRUE);
@@ -164,16 +167,45 @@ void http_reply_err(http_req *r, const gc_err *e)
     http_reply_error(r, status, code, e->field, "%s", e->msg);
 }
 
+/* lws hangs up a connection that has shown no two-way traffic for
+ * secs_since_valid_hangup (70 s): not one whose answer is being worked on */
+#define KEEP_VALID_S 20
+
+static gboolean keep_valid(gpointer ud)
+{
+    req_priv *p = ud;
+    if (!p->gone && p->wsi)
+        lws_validity_confirmed(p->wsi);
+    return G_SOURCE_CONTINUE;
+}
+
+static void keep_valid_stop(req_priv *p)
+{
+    if (p->keep_valid) {
+        g_source_destroy(p->keep_valid);
+        g_source_unref(p->keep_valid);
+        p->keep_valid = NULL;
+    }
+}
+
 void http_defer(http_req *r)
 {
     req_priv *p = r->priv;
     p->deferred = true;
     /* the server is the slow party now (work off the loop: a cold tile, a
-     * coverage): the idle timeout is for clients that go quiet, and must not
-     * close a connection whose answer is on its way. A client that leaves is
-     * still seen (the socket closes, http_gone says so). */
-    if (p->wsi)
+     * coverage, 10,000 features under ASan on a loaded machine): neither the
+     * idle timeout nor the validity timer, both for clients that go quiet,
+     * may close a connection whose answer is on its way. A client that
+     * leaves is still seen (the socket closes, http_gone says so). */
+    if (p->wsi) {
         lws_set_timeout(p->wsi, NO_PENDING_TIMEOUT, 0);
+        lws_validity_confirmed(p->wsi);
+        if (!p->keep_valid) {
+            p->keep_valid = g_timeout_source_new_seconds(KEEP_VALID_S);
+            g_source_set_callback(p->keep_valid, keep_valid, p, NULL);
+            g_source_attach(p->keep_valid, g_main_loop_get_context(p->srv->loop));
+        }
+    }
 }
 
 bool http_gone(const http_req *r) { return ((req_priv *)r->priv)->gone; }
@@ -181,6 +213,7 @@ bool http_gone(const http_req *r) { return ((req_priv *)r->priv)->gone; }
 void http_complete(http_req *r)
 {
     req_priv *p = r->priv;
+    keep_valid_stop(p);
     if (p->gone) {
         http_req_free(r);
         return;
