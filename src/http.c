@@ -75,6 +75,9 @@ static void dispatch(http_req *r, route *rt)
         http_reply_error(r, 500, "internal", NULL, "handler gave no response");
     if (!p->deferred) {
         p->ready = true;
+        /* however long the handler took on the loop, the client waited for
+         * it: lws's validity timer must not close it before the answer */
+        lws_validity_confirmed(p->wsi);
         lws_callback_on_writable(p->wsi);
     }
 }
@@ -336,6 +339,7 @@ static int on_writable(struct lws *wsi, pss *ps)
     if (!p->ready)
         return 0;
     if (!p->headers_sent) {
+        lws_validity_confirmed(wsi);   /* an answer ready after a long wait */
         if (write_headers(wsi, r))
             return -1;
         p->headers_sent = true;
