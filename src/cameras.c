@@ -269,7 +269,7 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
     char *path = strip_credentials(g_uri_get_path(u), "/&;", false);
     char *query = NULL;
     if (g_uri_get_query(u)) {
-        query = strip_credentials(g_uri_get_query(u), "&;?", true);
+        query = strip_credentials(g_uri_get_query(u), "&;?/", true);
         if (!*query)
             g_clear_pointer(&query, g_free);
     }

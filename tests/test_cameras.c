@@ -195,6 +195,7 @@ static void test_url_redaction(void **st)
     redacts("rtsp://h/password=s3cr3t", "rtsp://h/");
     redacts("rtsp://h/x?a=1;password=s3cr3t;b=2", "rtsp://h/x?a=1;b=2");
     redacts("rtsp://h/x?a=1?pwd=s3cr3t", "rtsp://h/x?a=1");
+    redacts("rtsp://h/x?a=1/pwd=s3cr3t&b=2", "rtsp://h/x?a=1/b=2");
     redacts("rtsp://h/live/user/stream", "rtsp://h/live/user/stream");
     redacts("rtsp://h/a=1&&b=2/", "rtsp://h/a=1&&b=2/");
 }
