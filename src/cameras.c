@@ -211,8 +211,7 @@ static bool readback_same(const char *pub, GUri *u, const char *path, const char
               same_text(g_uri_get_host(r), g_uri_get_host(u)) &&
               g_uri_get_port(r) == g_uri_get_port(u) &&
               same_text(g_uri_get_path(r), path) &&
-              same_text(g_uri_get_query(r), query) &&
-              same_text(g_uri_get_fragment(r), g_uri_get_fragment(u));
+              same_text(g_uri_get_query(r), query) && !g_uri_get_fragment(r);
     g_uri_unref(r);
     /* and its escapes decode: GStreamer's RTSP source unescapes them */
     return ok && g_uri_split_with_user(pub, G_URI_FLAGS_HAS_PASSWORD, NULL, NULL, NULL, NULL,
@@ -248,14 +247,14 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
         rc = gc_fail(err, GC_EINVAL, "url", "url scheme must be rtsp or rtsps, not '%s'", scheme);
     else if (!host || !*host)
         rc = gc_fail(err, GC_EINVAL, "url", "url has no host");
-    /* a name, an IPv4 or (GLib took off the brackets) an IPv6 address: the
-     * sub-delimiters RFC 3986 also allows (&, =, …) name no camera, and
-     * would carry parameters into what everyone sees; not quoted, as it
-     * may hold them */
     else if (g_uri_get_fragment(u))
         rc = gc_fail(err, GC_EINVAL, "url",
                      "url has a #fragment, which RTSP does not use (a '#' in a password is "
                      "written %%23)");
+    /* a name, an IPv4 or (GLib took off the brackets) an IPv6 address: the
+     * sub-delimiters RFC 3986 also allows (&, =, …) name no camera, and
+     * would carry parameters into what everyone sees; not quoted, as it
+     * may hold them */
     else if (host[strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_~%:")])
         rc = gc_fail(err, GC_EINVAL, "url",
                      "url's host is not a host name or an IP address");
@@ -275,7 +274,7 @@ int cameras_url_check(const char *url, char *pub, size_t publen, gc_err *err)
     }
     char *lower = g_ascii_strdown(scheme, -1);
     char *p = g_uri_join(G_URI_FLAGS_ENCODED, lower, NULL, host, g_uri_get_port(u), path, query,
-                         g_uri_get_fragment(u));
+                         NULL); /* a fragment was refused above */
     g_free(lower);
     /* What we store and show must read back as the same camera and carry
      * nothing of the credentials: GLib takes some strings apart one way
