@@ -13,6 +13,7 @@ import { showLogin } from './login';
 import { addBasemap, createMap, geo, STATUS_COLORS } from './map';
 import { type Camera, cameraFrom, cameraPanel, drawCameras, VideoWall } from './cameras';
 import { Replay } from './replay';
+import { type WorkerDot, WorkersLayer } from './workers_layer';
 import './style.css';
 
 const TRAIL_MS = 10 * 60 * 1000;
@@ -108,6 +109,7 @@ let live: Live;
 let dirtyIncidents = false;
 
 let replay: Replay | null = null;
+let workersLayer: WorkersLayer | null = null;
 
 function drawIncidents(): void {
   if (state.replaying) return;
@@ -140,24 +142,21 @@ async function loadGridStats(): Promise<void> {
   paintGrids();
 }
 
-function drawWorkers(changed: Worker[]): void {
-  const src = geo(map, 'workers');
-  if (!src || state.replaying) return;
-  // one diff a frame: the workers that moved, not the whole collection
-  const update = changed.map((w) => ({ id: w.wid, newGeometry: w.feature.geometry, addOrUpdateProperties: Object.entries(w.feature.properties).map(([key, value]) => ({ key, value })) }));
-  const adds = changed.filter((w) => !(w as any).drawn);
-  if (adds.length) {
-    src.updateData({ add: adds.map((w) => ({ ...w.feature, properties: { ...w.feature.properties, wid: w.wid } })) } as any);
-    adds.forEach((w) => ((w as any).drawn = true));
-  }
-  const moved = update.filter((u) => !adds.some((a) => a.wid === u.id));
-  if (moved.length) src.updateData({ update: moved } as any);
+/** The workers where their last fixes put them, with the last minutes of
+ * trail, to the canvas over the map (workers_layer.ts says why not a
+ * MapLibre source): drawn once in the next frame however many came. */
+function drawWorkers(): void {
+  if (!workersLayer || state.replaying) return;
   const now = Date.now();
-  const trails = [...state.workers.values()].map((w) => {
-    w.trail = w.trail.filter((p) => now - p[2] < TRAIL_MS);
-    return { type: 'Feature', properties: { wid: w.wid }, geometry: { type: 'LineString', coordinates: w.trail.map((p) => [p[0], p[1]]) } };
-  }).filter((f) => f.geometry.coordinates.length > 1);
-  geo(map, 'trails')?.setData({ type: 'FeatureCollection', features: trails } as any);
+  const dots: WorkerDot[] = [];
+  for (const w of state.workers.values()) {
+    let old = 0;
+    while (old < w.trail.length && now - w.trail[old][2] >= TRAIL_MS) old++;
+    if (old) w.trail.splice(0, old);
+    const p = w.feature.properties || {};
+    dots.push({ wid: w.wid, name: String(p.worker ?? ''), at: w.feature.geometry.coordinates, sos: !!p.sos, trail: w.trail, props: p });
+  }
+  workersLayer.set(dots);
 }
 
 /** An alert in words: a worker's (a GeoJSON Feature: outside, silent, sos)
@@ -190,7 +189,7 @@ function drawAlertMarkers(all: [string, any][]): void {
 }
 
 function applyBatch(batch: Change[]): void {
-  const moved: Worker[] = [];
+  let moved = false;
   let incidents = false, alerts = false, camerasDirty = false;
   for (const c of batch) {
     if (c.topic === 'positions' && c.data?.geometry) {
@@ -200,7 +199,7 @@ function applyBatch(batch: Change[]): void {
       w.feature = { type: 'Feature', geometry: c.data.geometry, properties: { ...c.data.properties, wid } };
       const [x, y] = c.data.geometry.coordinates;
       w.trail.push([x, y, c.data.properties?.t || Date.now()]);
-      if (!moved.includes(w)) moved.push(w);
+      moved = true;
     } else if (c.topic === 'incidents' && c.data) {
       const f = c.data;
       const no = f.properties?.case_no || f.id || c.id;
@@ -231,7 +230,7 @@ function applyBatch(batch: Change[]): void {
         (map.getSource(l) as any)?.setUrl?.(`/tiles/${l}.json?v=${c.seq}`);
     }
   }
-  if (moved.length) drawWorkers(moved);
+  if (moved) drawWorkers();
   if (camerasDirty) { camerasDirty = false; drawCameras(map, state.cameras.values()); }
   if (incidents) { dirtyIncidents = true; drawIncidents(); }
   if (alerts) drawAlerts();
@@ -296,6 +295,7 @@ async function start(me: Me): Promise<void> {
     },
   };
   map = createMap(el.map, [116.335, 40.0], 12.6);
+  workersLayer = new WorkersLayer(map);
   // listened for now: the snapshot below may take longer than the map's load
   const mapLoaded = new Promise<void>((resolve) => map.once('load', () => resolve()));
   // only with serve --basemap (health says so): no failed request otherwise
@@ -322,7 +322,10 @@ async function start(me: Me): Promise<void> {
     live.start(Math.max(0, seq - 100));
     document.body.dataset.ready = '1';
   });
-  map.on('click', 'incidents', (e) => { const f = e.features?.[0]; if (f) void openCase(String(f.properties.case_no)); });
+  // the workers are drawn above everything else: a click on one is his
+  workersLayer.onClick = (w) => void showWorker(ctx, w.props);
+  const workerAt = (e: { originalEvent?: Event }) => !!(e.originalEvent?.target as Element | null)?.closest?.('.worker-dot');
+  map.on('click', 'incidents', (e) => { if (workerAt(e)) return; const f = e.features?.[0]; if (f) void openCase(String(f.properties.case_no)); });
   map.on('click', 'incident-clusters', async (e) => {
     const f = e.features?.[0] as MapGeoJSONFeature | undefined;
     if (!f) return;
@@ -336,10 +339,9 @@ async function start(me: Me): Promise<void> {
     if (wall.active) { wall.put(cam); return; }
     showCamera(cam);
   });
-  map.on('click', 'workers', (e) => { const f = e.features?.[0]; if (f) void showWorker(ctx, f.properties); });
   map.on('click', 'grid-fill', (e) => {
-    const hit = map.queryRenderedFeatures(e.point, { layers: ['incidents', 'workers', 'incident-clusters', 'cameras'] });
-    if (hit.length) return;
+    const hit = map.queryRenderedFeatures(e.point, { layers: ['incidents', 'incident-clusters', 'cameras'] });
+    if (hit.length || workerAt(e)) return;
     const f = e.features?.[0];
     if (!f) return;
     for (const id of selected) map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id }, { selected: false });
@@ -347,7 +349,7 @@ async function start(me: Me): Promise<void> {
     map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id: f.id! }, { selected: true });
     void showGrid(ctx, { id: String(f.properties.id ?? f.id), name: String(f.properties.name || f.id) }, [e.lngLat.lng, e.lngLat.lat], state.workerList);
   });
-  for (const l of ['incidents', 'incident-clusters', 'workers', 'cameras', 'grid-fill'])
+  for (const l of ['incidents', 'incident-clusters', 'cameras', 'grid-fill'])
     map.on('mouseenter', l, () => { map.getCanvas().style.cursor = 'pointer'; });
   let refreshAt = 0;
   const refresh = async () => {
@@ -384,13 +386,11 @@ async function start(me: Me): Promise<void> {
       // back to now: every layer from the live state
       drawIncidents();
       drawAlerts();
-      const all = [...state.workers.values()];
-      all.forEach((w) => ((w as any).drawn = false));
-      geo(map, 'workers')?.setData({ type: 'FeatureCollection', features: [] });
-      drawWorkers(all);
+      drawWorkers();
     },
     feed: (ts, kind, text) => figures.replayFeed(ts, kind, text),
     alerts: (all) => drawAlertMarkers(all),
+    workers: (dots) => workersLayer?.set(dots),
     alertText,
     clearFeed: () => figures.pauseFeed(),
     panel: (title, ...body) => frame(title, ...body),
@@ -398,7 +398,7 @@ async function start(me: Me): Promise<void> {
   wall = new VideoWall(() => [...state.cameras.values()], () => $('#wall-toggle').classList.remove('on'));
   document.querySelector('.map-frame')!.append(wall.el);
   if (location.pathname === '/wall') toggleWall();
-  window.gridcc = { map, live, state, figures, openCase, replay, wall, ready: true,
+  window.gridcc = { map, live, state, figures, openCase, replay, wall, workers: workersLayer, ready: true,
     openCamera: (id: string) => { const c = state.cameras.get(id); if (c) showCamera(c); } };
 }
 

@@ -1,6 +1,7 @@
 // The district map: one WebGL map for the screen. Boundaries and buildings
-// come as vector tiles from gridcc (/tiles/{layer}.json), incidents, workers,
-// trails, alerts and cameras as GeoJSON sources the live bus keeps current.
+// come as vector tiles from gridcc (/tiles/{layer}.json), incidents and
+// cameras as GeoJSON sources the live bus keeps current. The workers and
+// their trails are drawn over it (workers_layer.ts), alerts as markers.
 import * as maplibregl from 'maplibre-gl';
 import type { GeoJSONSource, Map as MlMap, StyleSpecification } from 'maplibre-gl';
 import 'maplibre-gl/dist/maplibre-gl.css';
@@ -32,8 +33,6 @@ function style(): StyleSpecification {
     sources: {
       ...Object.fromEntries(BOUNDARY_LAYERS.map((l) => [l, vector(l)])),
       incidents: { ...empty, cluster: true, clusterMaxZoom: 14, clusterRadius: 40, promoteId: 'case_no' },
-      trails: { ...empty },
-      workers: { ...empty, promoteId: 'wid' },
       cameras: { ...empty },
       'camera-sectors': { ...empty },
       highlight: { ...empty },
@@ -67,8 +66,6 @@ function style(): StyleSpecification {
         paint: { 'line-color': '#9ad4ff', 'line-width': ['interpolate', ['linear'], ['zoom'], 10, 1.5 * k, 16, 4 * k], 'line-opacity': 0.9 } },
       { id: 'district-line', type: 'line', source: 'district', 'source-layer': 'district',
         paint: { 'line-color': '#d0ebff', 'line-width': 2.5 * k } },
-      { id: 'trails', type: 'line', source: 'trails',
-        paint: { 'line-color': '#63e6be', 'line-width': 2 * k, 'line-opacity': 0.55 } },
       { id: 'camera-sectors', type: 'fill', source: 'camera-sectors', minzoom: 13,
         paint: { 'fill-color': CAMERA_STATE, 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 13, 0.08, 17, 0.18] } },
       { id: 'camera-sector-lines', type: 'line', source: 'camera-sectors', minzoom: 14,
@@ -89,12 +86,6 @@ function style(): StyleSpecification {
           'circle-stroke-color': ['case', ['get', 'overdue'], '#ff2d55', '#06101a'],
           'circle-stroke-width': ['case', ['get', 'overdue'], 3 * k, 1 * k],
         } },
-      { id: 'workers', type: 'circle', source: 'workers',
-        paint: { 'circle-radius': 6 * k, 'circle-color': ['case', ['get', 'sos'], '#ff2d55', '#20c997'],
-          'circle-stroke-color': '#e6fcf5', 'circle-stroke-width': 2 * k } },
-      { id: 'worker-labels', type: 'symbol', source: 'workers', minzoom: 14,
-        layout: { 'text-field': ['get', 'worker'], 'text-font': FONT, 'text-size': 12 * k, 'text-offset': [0, 1.2], 'text-anchor': 'top' },
-        paint: { 'text-color': '#e6fcf5', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 * k } },
       { id: 'street-labels', type: 'symbol', source: 'street', 'source-layer': 'street_label', maxzoom: 13.5,
         layout: { 'text-field': ['get', 'name'], 'text-font': BOLD, 'text-size': 16 * k, 'symbol-placement': 'point' },
         paint: { 'text-color': '#d0ebff', 'text-halo-color': '#06101a', 'text-halo-width': 2 * k } },

@@ -8,6 +8,7 @@ import { clear, h } from './dom';
 import { t } from './i18n';
 import { geo } from './map';
 import { Clock, fmtClock, positionAt, SPEEDS, trailBefore, type Fix } from './playback';
+import type { WorkerDot } from './workers_layer';
 
 const TRAIL_MS = 10 * 60 * 1000;
 const OPEN = new Set(['reported', 'registered', 'dispatched', 'handled', 'verified']);
@@ -21,6 +22,8 @@ export interface ReplayHost {
   pauseLive: (paused: boolean) => void;
   feed: (ts: number, kind: string, text: string) => void;
   alerts: (all: [string, any][]) => void;
+  /** where the workers were, drawn as the live ones are */
+  workers: (dots: WorkerDot[]) => void;
   alertText: (a: any) => string;
   clearFeed: () => void;
   panel: (title: string, ...body: Node[]) => void;
@@ -179,17 +182,16 @@ export class Replay {
     if (alertsChanged) {
       this.host.alerts([...this.alerts.entries()]);
     }
-    const pts: any[] = [], trails: any[] = [];
+    const dots: WorkerDot[] = [];
     this.lastPositions = [];
     for (const w of this.workers) {
       const p = positionAt(w.fixes, tt);
-      if (p) this.lastPositions.push({ id: w.id, name: w.name, at: p });
-      if (p) pts.push({ type: 'Feature', properties: { wid: w.id, worker: w.name }, geometry: { type: 'Point', coordinates: p } });
-      const tr = trailBefore(w.fixes, tt, TRAIL_MS);
-      if (tr.length > 1) trails.push({ type: 'Feature', properties: { wid: w.id }, geometry: { type: 'LineString', coordinates: tr } });
+      if (!p) continue;
+      this.lastPositions.push({ id: w.id, name: w.name, at: p });
+      dots.push({ wid: w.id, name: w.name, at: p, sos: false, trail: trailBefore(w.fixes, tt, TRAIL_MS) as [number, number][],
+        props: { wid: w.id, worker: w.name } });
     }
-    geo(map, 'workers')?.setData({ type: 'FeatureCollection', features: pts } as any);
-    geo(map, 'trails')?.setData({ type: 'FeatureCollection', features: trails } as any);
+    this.host.workers(dots);
   }
 
   private async asOf(tt: number): Promise<void> {

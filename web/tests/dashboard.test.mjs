@@ -222,6 +222,63 @@ async function test_replay_shows_the_window() {
   assert.ok(where.every((i, k) => i > 0 && (k === 0 || i > where[k - 1])), `the live feed was not given back: ${JSON.stringify(where)}`);
 }
 
+async function test_workers_move_over_the_map() {
+  // a worker's fix moves his marker to the spot, with the map left undrawn
+  // (positions never stop: a repaint of the WebGL map per batch is what
+  // froze software GL walls); his trail follows; his name shows from zoom 14
+  const d = ctx.d;
+  const page = ctx.op;
+  await page.evaluate(() => window.gridcc.map.jumpTo({ center: [116.331, 40.0015], zoom: 16 }));
+  await until(page, () => window.gridcc.map.loaded() && window.gridcc.map.areTilesLoaded() && !window.gridcc.map.isMoving(),
+    null, { timeout: 30000, what: 'the map settled' });
+  const before = await page.evaluate(() => {
+    window.__mapDraws = 0;
+    window.gridcc.map.on('render', () => { window.__mapDraws++; });
+    return window.gridcc.workers.trailDraws;
+  });
+  const now = Math.floor(Date.now() / 1000);
+  // one fix at a time: /live hands a screen only the newest fix of each
+  // worker it has not sent yet, and the trail is made of those it got
+  for (const [i, lon] of [116.3300, 116.3305, 116.3310].entries()) {
+    const f = await fetch(`http://127.0.0.1:${d.osmandPort}/?id=dev-walker&lat=40.0015&lon=${lon}&timestamp=${now - 40 + i * 10}`);
+    assert.equal(f.status, 200, await f.text());
+    await until(page, (x) => window.gridcc.workers.placed().some((w) => w.name === 'walker' && w.at[0] === x),
+      lon, { timeout: 10000, what: `the walker at ${lon}` });
+  }
+  const seen = await page.evaluate(() => {
+    const w = window.gridcc.workers.placed().find((x) => x.name === 'walker');
+    const el = document.querySelector(`.worker-dot[data-wid="${w.wid}"]`);
+    const box = el.getBoundingClientRect(), map = window.gridcc.map.getCanvas().getBoundingClientRect();
+    const p = window.gridcc.map.project(w.at);
+    const name = el.querySelector('.name');
+    return { w, dx: box.left + box.width / 2 - map.left - p.x, dy: box.top + box.height / 2 - map.top - p.y,
+      nameShown: getComputedStyle(name).display !== 'none', name: name.textContent, mapDraws: window.__mapDraws };
+  });
+  assert.equal(seen.w.at[1], 40.0015);
+  assert.ok(Math.abs(seen.dx) <= 1 && Math.abs(seen.dy) <= 1, `the marker is off its fix by ${seen.dx}, ${seen.dy} px`);
+  assert.ok(seen.nameShown && seen.name === 'walker', JSON.stringify(seen));
+  assert.equal(seen.mapDraws, 0, 'the WebGL map was drawn again for a fix');
+  // the trail follows within half a second, on its canvas: its pixels
+  // along the walk are lit
+  await until(page, (n) => {
+    if (window.gridcc.workers.trailDraws <= n) return false;
+    const m = window.gridcc.map, cv = document.querySelector('.workers-trails');
+    const a = m.project([116.3302, 40.0015]), r = window.devicePixelRatio || 1;
+    const px = cv.getContext('2d').getImageData(Math.round(a.x * r) - 3, Math.round(a.y * r) - 3, 7, 7).data;
+    for (let i = 3; i < px.length; i += 4) if (px[i] > 0) return true;
+    return false;
+  }, before, { timeout: 5000, what: 'the trail drawn along the walk' });
+  await shot(page, '12b-workers');
+  // far out, no names; a click on the marker opens the worker's panel
+  await page.evaluate(() => window.gridcc.map.jumpTo({ zoom: 12.5 }));
+  assert.equal(await page.$eval('.worker-dot .name', (e) => getComputedStyle(e).display), 'none');
+  await page.evaluate(() => window.gridcc.map.jumpTo({ center: [116.331, 40.0015], zoom: 16 }));
+  await page.click('.worker-dot:has(.name:text-is("walker"))');
+  await until(page, () => /walker/.test(document.querySelector('#detail')?.textContent || ''), null,
+    { timeout: 10000, what: "the worker's panel" });
+  assert.deepEqual(page.problems, []);
+}
+
 async function test_sos_pulses_where_it_happens() {
   const d = ctx.d;
   const page = ctx.op;
@@ -229,6 +286,8 @@ async function test_sos_pulses_where_it_happens() {
   const f = await fetch(`http://127.0.0.1:${d.osmandPort}/?id=dev-walker&lat=40.002&lon=116.325&timestamp=${now}&alarm=sos`);
   assert.equal(f.status, 200, await f.text());
   await page.waitForSelector('.alert-pulse.alert-sos', { timeout: 10000 });
+  // his marker turns red too
+  await page.waitForSelector('.worker-dot.sos:has(.name:text-is("walker"))', { timeout: 10000 });
   const feed = await page.textContent('#feed');
   assert.match(feed, /紧急求助|SOS/);
   await page.evaluate(() => window.gridcc.map.jumpTo({ center: [116.325, 40.002], zoom: 16 }));
@@ -247,5 +306,5 @@ await setup();
 await run([test_bad_login_then_login, test_map_shows_all_grids, test_reported_case_reaches_map_and_feed,
   test_operator_dispatches_from_the_page, test_cut_connection_loses_and_doubles_nothing, test_language_switch,
   test_worker_sees_no_dispatch, test_hostile_description_is_text, test_served_with_csp, test_wall_at_4k,
-  test_replay_shows_the_window, test_sos_pulses_where_it_happens, test_logout],
+  test_replay_shows_the_window, test_workers_move_over_the_map, test_sos_pulses_where_it_happens, test_logout],
 async () => { await ctx.b?.close(); await ctx.d?.stop(); });

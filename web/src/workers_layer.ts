@@ -1,0 +1,149 @@
+// The grid workers on the map: a dot each (red on SOS), the name from zoom
+// 14, and the last 10 minutes of trail, laid over the map rather than drawn
+// as MapLibre layers. Positions never stop arriving, and in a MapLibre
+// source every batch repaints the whole WebGL map: on a wall PC without a
+// GPU (software GL) that is 0.4-0.5 s a frame at 1920x1080 with the
+// buildings in view, so the map fell behind the fixes and the page froze.
+// Here the map draws only when it moves:
+//  - each worker is a MapLibre marker (a small element the map moves with
+//    itself); a fix moves one element, which costs the compositor a few
+//    small squares, not a full-screen canvas or map;
+//  - the trails are lines on one 2D canvas over the map, drawn again in
+//    the same frame as the map when it moves, and at most twice a second as
+//    fixes come (a trail is minutes long: a frame's fixes do not change how
+//    it reads), a point closer than 2 px to the last one drawn skipped.
+import * as maplibregl from 'maplibre-gl';
+import type { Map as MlMap } from 'maplibre-gl';
+import { scale } from './dom';
+
+export interface WorkerDot {
+  wid: string;
+  name: string;
+  at: [number, number];
+  sos: boolean;
+  /** the last minutes, oldest first: lon, lat (and anything after) */
+  trail: readonly (readonly number[])[];
+  /** what the worker panel is opened with */
+  props: any;
+}
+
+const TRAIL = 'rgba(99, 230, 190, 0.55)';
+const LABEL_ZOOM = 14;
+const TRAIL_EVERY_MS = 500;
+
+interface Drawn { marker: maplibregl.Marker; el: HTMLElement; label: HTMLElement; dot: WorkerDot; at: [number, number] }
+
+export class WorkersLayer {
+  /** the trails' canvas */
+  readonly canvas: HTMLCanvasElement;
+  private dots: WorkerDot[] = [];
+  private drawn = new Map<string, Drawn>();
+  private trailsAt = 0;
+  private trailsStale = false;
+  private trailTimer = 0;
+  /** a worker's dot was clicked */
+  onClick: (d: WorkerDot) => void = () => {};
+  /** trail drawings since the page opened (tests and benchmarks read it) */
+  trailDraws = 0;
+
+  constructor(private map: MlMap) {
+    this.canvas = document.createElement('canvas');
+    this.canvas.className = 'workers-trails';
+    // over the map, under the markers (workers, alerts) and the controls
+    map.getCanvasContainer().insertBefore(this.canvas, map.getCanvas().nextSibling);
+    map.on('render', () => this.drawTrails());
+    map.on('resize', () => this.drawTrails());
+    const labels = () => map.getContainer().classList.toggle('worker-names', map.getZoom() >= LABEL_ZOOM);
+    map.on('zoom', labels);
+    labels();
+  }
+
+  /** Replaces what is drawn: markers move at once (the live bus hands
+   * batches once a frame), the trails follow within half a second. */
+  set(dots: WorkerDot[]): void {
+    this.dots = dots;
+    const keep = new Set<string>();
+    for (const d of dots) {
+      keep.add(d.wid);
+      let m = this.drawn.get(d.wid);
+      if (!m) {
+        const label = document.createElement('span');
+        label.className = 'name';
+        const el = document.createElement('div');
+        el.className = 'worker-dot';
+        el.dataset.wid = d.wid;
+        el.append(label);
+        const drawn: Drawn = { marker: new maplibregl.Marker({ element: el }), el, label, dot: d, at: [NaN, NaN] };
+        el.addEventListener('click', (e) => { e.stopPropagation(); this.onClick(drawn.dot); });
+        m = drawn;
+        this.drawn.set(d.wid, m);
+        m.marker.setLngLat(d.at).addTo(this.map);
+      }
+      m.dot = d;
+      if (m.at[0] !== d.at[0] || m.at[1] !== d.at[1]) {
+        m.at = [d.at[0], d.at[1]];
+        m.marker.setLngLat(m.at);
+      }
+      if (m.label.textContent !== d.name) m.label.textContent = d.name;
+      m.el.classList.toggle('sos', d.sos);
+    }
+    for (const [wid, m] of this.drawn) {
+      if (keep.has(wid)) continue;
+      m.marker.remove();
+      this.drawn.delete(wid);
+    }
+    this.trailsStale = true;
+    const wait = TRAIL_EVERY_MS - (performance.now() - this.trailsAt);
+    if (wait <= 0) this.drawTrails();
+    else if (!this.trailTimer) {
+      this.trailTimer = window.setTimeout(() => {
+        this.trailTimer = 0;
+        if (this.trailsStale) this.drawTrails();
+      }, wait);
+    }
+  }
+
+  /** The workers drawn, by id: where each is (tests read it). */
+  placed(): { wid: string; name: string; at: [number, number]; sos: boolean }[] {
+    return [...this.drawn.values()].map((m) => ({ wid: m.dot.wid, name: m.dot.name, at: m.at, sos: m.dot.sos }));
+  }
+
+  private drawTrails(): void {
+    this.trailsAt = performance.now();
+    this.trailsStale = false;
+    this.trailDraws++;
+    const map = this.map, cv = this.canvas;
+    const ratio = window.devicePixelRatio || 1;
+    const box = map.getCanvas();
+    const w = box.clientWidth, hgt = box.clientHeight;
+    if (cv.width !== Math.round(w * ratio) || cv.height !== Math.round(hgt * ratio)) {
+      cv.width = Math.round(w * ratio);
+      cv.height = Math.round(hgt * ratio);
+      cv.style.width = `${w}px`;
+      cv.style.height = `${hgt}px`;
+    }
+    const g = cv.getContext('2d');
+    if (!g) return;
+    g.setTransform(ratio, 0, 0, ratio, 0, 0);
+    g.clearRect(0, 0, w, hgt);
+    g.lineJoin = 'round';
+    g.lineCap = 'round';
+    g.strokeStyle = TRAIL;
+    g.lineWidth = 2 * scale();
+    g.beginPath();
+    for (const d of this.dots) {
+      const n = d.trail.length;
+      if (n < 2) continue;
+      let lx = NaN, ly = NaN;
+      for (let i = 0; i < n; i++) {
+        const p = map.project([d.trail[i][0], d.trail[i][1]]);
+        if (i === 0) g.moveTo(p.x, p.y);
+        else if ((p.x - lx) ** 2 + (p.y - ly) ** 2 < 4 && i < n - 1) continue;
+        else g.lineTo(p.x, p.y);
+        lx = p.x;
+        ly = p.y;
+      }
+    }
+    g.stroke();
+  }
+}
