@@ -1,5 +1,5 @@
-// Builds the dashboard into dist/: one bundle of the page (esbuild, no
-// network), MapLibre's worker beside it (CSP allows workers from 'self'
+// Builds the dashboard into dist/: the page's bundle (esbuild, no
+// network) and the chunk it loads later (charts), MapLibre's worker beside it (CSP allows workers from 'self'
 // only), the page and its styles. Run by scripts/setup.sh (npm run build).
 import { build } from 'esbuild';
 import { copyFileSync, mkdirSync, rmSync, statSync } from 'node:fs';
@@ -12,6 +12,9 @@ await build({
   entryPoints: { app: 'src/main.ts' },
   bundle: true,
   format: 'esm',
+  // ECharts in a chunk of its own, loaded after the map (figures.ts)
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
   target: ['chrome110', 'firefox115', 'safari16'],
   minify: true,
   sourcemap: true,

@@ -1,14 +1,11 @@
 // The figures around the map: today's counts, trends over 7 and 30 days,
 // cases by street (ECharts), the 红旗网格 ranking and the live event feed.
-import { BarChart, LineChart } from 'echarts/charts';
-import { GridComponent, LegendComponent, TooltipComponent } from 'echarts/components';
-import * as echarts from 'echarts/core';
-import { CanvasRenderer } from 'echarts/renderers';
+// ECharts is a chunk of its own, loaded with the first figures: a wall
+// waits for its map, not for its charts (charts.ts).
+import type { ECharts } from 'echarts/core';
 import { api } from './api';
 import { clear, h, scale } from './dom';
 import { currentLang, fmtTime, t } from './i18n';
-
-echarts.use([BarChart, LineChart, GridComponent, LegendComponent, TooltipComponent, CanvasRenderer]);
 
 const DONE = ['closed', 'evaluated'];
 const CLOSED = ['closed', 'evaluated', 'rejected'];
@@ -34,25 +31,34 @@ interface FeedItem { ts: number; kind: string; text: string; onclick?: () => voi
 export class Figures {
   private liveFeed: FeedItem[] = [];
   private feedPaused = false;
-  private charts: echarts.ECharts[] = [];
-  private trend7: echarts.ECharts;
-  private trend30: echarts.ECharts;
-  private streets: echarts.ECharts;
+  private charts: ECharts[] = [];
+  private trend7!: ECharts;
+  private trend30!: ECharts;
+  private streets!: ECharts;
+  private loading: Promise<void> | null = null;
   kpis: Kpis | null = null;
 
   constructor(private root: { kpis: HTMLElement; trend7: HTMLElement; trend30: HTMLElement; streets: HTMLElement; ranking: HTMLElement; feed: HTMLElement }) {
-    this.trend7 = echarts.init(root.trend7, undefined, { renderer: 'canvas' });
-    this.trend30 = echarts.init(root.trend30, undefined, { renderer: 'canvas' });
-    this.streets = echarts.init(root.streets, undefined, { renderer: 'canvas' });
-    this.charts = [this.trend7, this.trend30, this.streets];
     window.addEventListener('resize', () => this.charts.forEach((c) => c.resize()));
+  }
+
+  /** ECharts and the three charts, the first time figures are drawn. */
+  private ensureCharts(): Promise<void> {
+    this.loading ??= import('./charts').then(({ chart }) => {
+      this.trend7 = chart(this.root.trend7);
+      this.trend30 = chart(this.root.trend30);
+      this.streets = chart(this.root.streets);
+      this.charts = [this.trend7, this.trend30, this.streets];
+    });
+    return this.loading;
   }
 
   resize(): void { this.charts.forEach((c) => c.resize()); }
 
   async refresh(onDuty: number): Promise<void> {
     const today = midnight();
-    const [day, d30, month, hotline, rank] = await Promise.all([
+    const [, day, d30, month, hotline, rank] = await Promise.all([
+      this.ensureCharts(),
       api<any>(`/api/incidents/stats?level=district&from=${today}`),
       api<any>(`/api/incidents/stats?level=district&from=${midnight(29)}`),
       api<any>(`/api/incidents/stats?level=street&from=${midnight(29)}`),

@@ -265,6 +265,8 @@ function onDuty(): number {
 async function start(me: Me): Promise<void> {
   state.me = me;
   const el = shell(me);
+  // the whole district in view, whatever the screen's size, from the start
+  const district = api<any>('/tiles/district.json').catch(() => null);
   const cats = await api<any>('/api/categories');
   const sel = document.getElementById('category') as HTMLSelectElement;
   for (const c of cats.categories || []) {
@@ -294,7 +296,9 @@ async function start(me: Me): Promise<void> {
       if (pos && follow) map.jumpTo({ center: pos });
     },
   };
-  map = createMap(el.map, [116.335, 40.0], 12.6);
+  const tj = await district;
+  map = createMap(el.map, [116.335, 40.0], 12.6, tj?.bounds);
+  window.gridcc = { map };   // the whole of it once the wall is ready
   workersLayer = new WorkersLayer(map);
   // listened for now: the snapshot below may take longer than the map's load
   const mapLoaded = new Promise<void>((resolve) => map.once('load', () => resolve()));
@@ -314,9 +318,6 @@ async function start(me: Me): Promise<void> {
     drawIncidents();
     drawAlerts();
     await loadGridStats().catch(() => {});
-    // the whole district in view, whatever the screen's size
-    const tj = await api<any>('/tiles/district.json').catch(() => null);
-    if (tj?.bounds) map.fitBounds([[tj.bounds[0], tj.bounds[1]], [tj.bounds[2], tj.bounds[3]]], { padding: 16, duration: 0 });
     // the feed starts with the last 100 changes before the snapshot
     snapshotSeq = seq;
     live.start(Math.max(0, seq - 100));
@@ -358,11 +359,11 @@ async function start(me: Me): Promise<void> {
     await loadGridStats().catch(() => {});
   };
   // the figures once the map is drawn: they are not what a wall waits for
-  // (or after 3 s: under a stream of fixes the map is never idle)
+  // (or after 10 s, if something keeps the map from resting)
   let started = false;
   const first = () => { if (!started) { started = true; void refresh(); } };
   map.once('idle', first);
-  setTimeout(first, 3000);
+  setTimeout(first, 10000);
   // figures follow the cases, at most every 5 s
   setInterval(() => { if (dirtyIncidents && Date.now() - refreshAt > 5000) { dirtyIncidents = false; void refresh(); } }, 1000);
   setInterval(() => drawAlerts(), 60000);

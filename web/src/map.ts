@@ -107,12 +107,17 @@ function style(): StyleSpecification {
   } as StyleSpecification;
 }
 
-export function createMap(container: HTMLElement, center: [number, number], zoom: number): MlMap {
+/** The map, opening on bounds (the district's, from its TileJSON) when
+ * given: its first tiles are those of the view it keeps, with no second
+ * round for a fit after the load. */
+export function createMap(container: HTMLElement, center: [number, number], zoom: number,
+  bounds?: [number, number, number, number]): MlMap {
   const map = new maplibregl.Map({
     container,
     style: style(),
     center,
     zoom,
+    ...(bounds ? { bounds: [[bounds[0], bounds[1]], [bounds[2], bounds[3]]] as [[number, number], [number, number]], fitBoundsOptions: { padding: 16 } } : {}),
     attributionControl: false,
     // labels appear at once: a fade would repaint the map for 300 ms after
     // every change, and live changes never stop

@@ -242,7 +242,7 @@ async function test_workers_move_over_the_map() {
   for (const [i, lon] of [116.3300, 116.3305, 116.3310].entries()) {
     const f = await fetch(`http://127.0.0.1:${d.osmandPort}/?id=dev-walker&lat=40.0015&lon=${lon}&timestamp=${now - 40 + i * 10}`);
     assert.equal(f.status, 200, await f.text());
-    await until(page, (x) => window.gridcc.workers.placed().some((w) => w.name === 'walker' && w.at[0] === x),
+    await until(page, (x) => window.gridcc.workers.placed().some((w) => w.name === 'walker' && w.at[0] === x && w.at[1] === 40.0015),
       lon, { timeout: 10000, what: `the walker at ${lon}` });
   }
   const seen = await page.evaluate(() => {
