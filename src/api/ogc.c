@@ -471,6 +471,103 @@ static json_t *page_links(http_req *r, const char *collection, long long limit,
     return links;
 }
 
+/* A page of items: large ones are built on a thread (10,000 buildings with
+ * their properties and ancestors take ~0.4 s in release, 17 s under ASan,
+ * time in which the loop would serve nobody else), small ones at once on
+ * the loop, where opening a connection of its own would cost more. */
+#define ITEMS_ON_LOOP_MAX 500
+
+typedef struct items_job {
+    http_req *r;
+    char layer[128];
+    store_query q;         /* .layer is the job's; properties point into r's query */
+    GPtrArray *keys, *vals;
+    long long limit, offset;
+    page pg;
+    int64_t matched;
+    char *db;              /* set when the page is built on a thread */
+    gc_err err;
+    int rc;
+} items_job;
+
+static void items_free(items_job *j)
+{
+    if (j->pg.out)
+        g_string_free(j->pg.out, TRUE);
+    g_ptr_array_free(j->keys, TRUE);
+    g_ptr_array_free(j->vals, TRUE);
+    g_free(j->db);
+    g_free(j);
+}
+
+static void items_build(store *s, items_job *j)
+{
+    j->q.layer = j->layer;
+    j->q.nprops = j->keys->len;
+    j->q.prop_keys = (const char *const *)j->keys->pdata;
+    j->q.prop_vals = (const char *const *)j->vals->pdata;
+    j->rc = store_features_query(s, &j->q, &j->matched, page_feature, &j->pg, &j->err);
+}
+
+static void items_thread(void *data)
+{
+    items_job *j = data;
+    store *s;
+    gint64 t0 = g_get_monotonic_time();
+    if ((j->rc = store_open(j->db, &s, &j->err)))
+        return;
+    items_build(s, j);
+    store_close(s);
+    log_info("ogc", "items built off the loop layer=%s n=%zu bytes=%zu ms=%.0f", j->layer, j->pg.n,
+             j->pg.out->len, (double)(g_get_monotonic_time() - t0) / 1000.0);
+}
+
+/* The page's links and its end, and the answer. */
+static void items_answer(items_job *j)
+{
+    http_req *r = j->r;
+    if (j->rc) {
+        http_reply_err(r, &j->err);
+        return;
+    }
+    page *pg = &j->pg;
+    char *next = NULL;
+    json_t *links = page_links(r, j->layer, j->limit, j->offset, pg->n, j->matched, &next);
+    bool has_next = next != NULL;
+    if (pg->html && next)
+        g_string_append_printf(pg->out, "</table><p><a href=\"%s&f=html\">next page</a></p>", next);
+    g_free(next);
+    if (pg->html) {
+        json_decref(links);
+        if (!has_next)
+            g_string_append(pg->out, "</table>");
+        g_string_append_printf(pg->out, "<p>%zu of %lld features</p>", pg->n, (long long)j->matched);
+        html_end(r, pg->out);   /* it frees the string */
+        pg->out = NULL;
+    } else {
+        char *lj = json_dumps(links, JSON_COMPACT);
+        json_decref(links);
+        GDateTime *now = g_date_time_new_now_utc();
+        char *ts = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
+        g_date_time_unref(now);
+        g_string_append_printf(pg->out,
+                               "],\"numberMatched\":%lld,\"numberReturned\":%zu,\"timeStamp\":\"%s\","
+                               "\"links\":%s}",
+                               (long long)j->matched, pg->n, ts, lj);
+        g_free(ts);
+        free(lj);
+        http_reply(r, 200, GEOJSON, pg->out->str, pg->out->len);
+    }
+}
+
+static void items_done(void *data)
+{
+    items_job *j = data;
+    items_answer(j);
+    http_complete(j->r);
+    items_free(j);
+}
+
 static void h_items(http_req *r, api_env *env, store_layer *L)
 {
     long long limit, offset;
@@ -489,13 +586,21 @@ static void h_items(http_req *r, api_env *env, store_layer *L)
             return;
         }
     }
-    store_query q = {.layer = L->name, .limit = limit, .offset = offset};
+    items_job *j = g_new0(items_job, 1);
+    j->r = r;
+    g_strlcpy(j->layer, L->name, sizeof j->layer);
+    j->limit = limit;
+    j->offset = offset;
+    j->q = (store_query){.limit = limit, .offset = offset};
+    j->keys = g_ptr_array_new();
+    j->vals = g_ptr_array_new();
     if (http_query(r, "bbox")) {
-        if (!parse_bbox(r, q.bbox))
+        if (!parse_bbox(r, j->q.bbox)) {
+            items_free(j);
             return;
-        q.has_bbox = true;
+        }
+        j->q.has_bbox = true;
     }
-    GPtrArray *keys = g_ptr_array_new(), *vals = g_ptr_array_new();
     for (guint i = 0; i < r->qkeys->len; i++) {
         const char *k = g_ptr_array_index(r->qkeys, i);
         if (is_known_param(k))
@@ -503,64 +608,28 @@ static void h_items(http_req *r, api_env *env, store_layer *L)
         if (!is_queryable(L, k)) {
             http_reply_error(r, 400, "invalid", k,
                              "unknown parameter '%s': not a property of collection %s", k, L->name);
-            g_ptr_array_free(keys, TRUE);
-            g_ptr_array_free(vals, TRUE);
+            items_free(j);
             return;
         }
-        g_ptr_array_add(keys, (gpointer)k);
-        g_ptr_array_add(vals, g_ptr_array_index(r->qvals, i));
+        g_ptr_array_add(j->keys, (gpointer)k);
+        g_ptr_array_add(j->vals, g_ptr_array_index(r->qvals, i));
     }
-    q.nprops = keys->len;
-    q.prop_keys = (const char *const *)keys->pdata;
-    q.prop_vals = (const char *const *)vals->pdata;
-
     bool html = http_wants_html(r);
-    page pg = {.out = g_string_sized_new(html ? 4096 : (gsize)limit * 600), .html = html};
-    int64_t matched = 0;
-    gc_err err = {0};
+    j->pg = (page){.out = g_string_sized_new(html ? 4096 : (gsize)limit * 600), .html = html};
     if (html) {
-        html_begin(pg.out, L->title);
-        g_string_append(pg.out, "<table><tr><th>id</th><th>name</th><th>code</th><th>parent</th></tr>");
+        html_begin(j->pg.out, L->title);
+        g_string_append(j->pg.out, "<table><tr><th>id</th><th>name</th><th>code</th><th>parent</th></tr>");
     } else {
-        g_string_append(pg.out, "{\"type\":\"FeatureCollection\",\"features\":[");
+        g_string_append(j->pg.out, "{\"type\":\"FeatureCollection\",\"features\":[");
     }
-    int rc = store_features_query(env->store, &q, &matched, page_feature, &pg, &err);
-    if (rc) {
-        g_string_free(pg.out, TRUE);
-        g_ptr_array_free(keys, TRUE);
-        g_ptr_array_free(vals, TRUE);
-        http_reply_err(r, &err);
+    if (limit > ITEMS_ON_LOOP_MAX) {
+        j->db = g_strdup(store_path(env->store));
+        api_offload(env, r, items_thread, items_done, j);
         return;
     }
-    char *next = NULL;
-    json_t *links = page_links(r, L->name, limit, offset, pg.n, matched, &next);
-    bool has_next = next != NULL;
-    if (html && next)
-        g_string_append_printf(pg.out, "</table><p><a href=\"%s&f=html\">next page</a></p>", next);
-    g_free(next);
-    if (html) {
-        json_decref(links);
-        if (!has_next)
-            g_string_append(pg.out, "</table>");
-        g_string_append_printf(pg.out, "<p>%zu of %lld features</p>", pg.n, (long long)matched);
-        html_end(r, pg.out);
-    } else {
-        char *lj = json_dumps(links, JSON_COMPACT);
-        json_decref(links);
-        GDateTime *now = g_date_time_new_now_utc();
-        char *ts = g_date_time_format(now, "%Y-%m-%dT%H:%M:%SZ");
-        g_date_time_unref(now);
-        g_string_append_printf(pg.out,
-                               "],\"numberMatched\":%lld,\"numberReturned\":%zu,\"timeStamp\":\"%s\","
-                               "\"links\":%s}",
-                               (long long)matched, pg.n, ts, lj);
-        g_free(ts);
-        free(lj);
-        http_reply(r, 200, GEOJSON, pg.out->str, pg.out->len);
-        g_string_free(pg.out, TRUE);
-    }
-    g_ptr_array_free(keys, TRUE);
-    g_ptr_array_free(vals, TRUE);
+    items_build(env->store, j);
+    items_answer(j);
+    items_free(j);
 }
 
 typedef struct one {

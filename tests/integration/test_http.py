@@ -6,6 +6,7 @@ filters, limits (body, headers, idle), import while serving rebuilds the
 index off the loop."""
 import json
 import os
+import re
 import socket
 import time
 import urllib.parse
@@ -267,6 +268,8 @@ def test_ogc_paging_and_filters():
     assert len(seen) == 234 and pages == 3
     # limit bounds
     assert len(items("/ogc/collections/building/items?limit=10000", t)["features"]) == 10000
+    # a page that large is built off the loop, which answers others meanwhile
+    assert re.search(r"ogc: items built off the loop layer=building n=10000 ", d.logs()), d.logs()[-2000:]
     assert len(items("/ogc/collections/building/items?limit=50000", t)["features"]) == 10000
     expect_error(d.json("GET", "/ogc/collections/grid/items?limit=0", token=t), 400, "limit")
     expect_error(d.json("GET", "/ogc/collections/grid/items?limit=abc", token=t), 400, "limit")
