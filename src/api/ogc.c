@@ -472,7 +472,7 @@ static json_t *page_links(http_req *r, const char *collection, long long limit,
 }
 
 /* A page of items: large ones are built on a thread (10,000 buildings with
- * their properties and ancestors take ~0.4 s in release, 17 s under ASan,
+ * their properties and ancestors take ~0.3 s in release, 17 s under ASan,
  * time in which the loop would serve nobody else), small ones at once on
  * the loop, where opening a connection of its own would cost more. */
 #define ITEMS_ON_LOOP_MAX 500
