@@ -182,6 +182,38 @@ async function test_a_camera_that_changes_size_plays_on() {
   await page.click('#wall-close');
 }
 
+async function test_camera_panel_and_wall_at_4k() {
+  // a camera's panel (live view, state, snapshot) and a wall of four on a
+  // 3840x2160 screen: playing, drawn at the wall's scale
+  const page = await newPage(ctx.b, SIZES.uhd);
+  await login(page, ctx.d.url, 'op1', 'op1-password');
+  await ready(page);
+  await until(page, () => window.gridcc.state.cameras.has('c1'), null, { what: 'c1 listed' });
+  await page.evaluate(() => window.gridcc.openCamera('c1'));
+  const playing = () => {
+    const v = document.querySelector('#detail .camera-panel video');
+    return v && v.currentTime > 1 && !v.error ? { w: v.getBoundingClientRect().width, vw: v.videoWidth } : null;
+  };
+  const v = await until(page, playing, null, { timeout: 60000, what: "the panel's live view playing" });
+  assert.equal(v.vw, 640);
+  // the panel's view grows with the screen: at least as wide as at 1920 x2
+  assert.ok(v.w >= 2 * 300, `the live view is ${v.w} px wide on a 3840 px screen`);
+  await page.click('#cam-snapshot');
+  await until(page, () => document.querySelector('#detail .cam-snapshot img')?.naturalWidth === 640, null,
+    { timeout: 30000, what: 'the snapshot shown' });
+  // whole, not cropped to a thumbnail's shape
+  const box = await page.$eval('#detail .cam-snapshot img', (i) => { const r = i.getBoundingClientRect(); return r.height / r.width; });
+  assert.ok(Math.abs(box - 360 / 640) < 0.02, `the snapshot is drawn at ${box} height/width`);
+  await shot(page, '22-camera-panel');
+  await page.click('#wall-toggle');
+  await until(page, () => window.gridcc.wall.tiles.filter((tl) => tl.player?.video.currentTime > 1).length >= 2, null,
+    { timeout: 60000, what: 'two tiles playing on the 4K wall' });
+  await shot(page, '22-video-wall');
+  assert.deepEqual(page.problems, []);
+  await page.click('#wall-close');
+  await page.close();
+}
+
 async function teardown() {
   await ctx.b?.close();
   ctx.cs?.p.kill('SIGTERM');
@@ -190,4 +222,4 @@ async function teardown() {
 }
 
 await run([setup, test_wall_plays_h264_and_h265, test_closing_the_wall_stops_the_transcode,
-  test_a_failing_camera_says_why_in_chinese, test_a_camera_that_changes_size_plays_on], teardown);
+  test_a_failing_camera_says_why_in_chinese, test_a_camera_that_changes_size_plays_on, test_camera_panel_and_wall_at_4k], teardown);
