@@ -476,8 +476,14 @@ static json_t *page_links(http_req *r, const char *collection, long long limit,
  * time in which the loop would serve nobody else), small ones at once on
  * the loop, where opening a connection of its own would cost more. */
 #define ITEMS_ON_LOOP_MAX 500
+/* At most this many large pages are built at once: each holds a connection
+ * of its own with its page cache and ~7 MB of text, and the task pool is
+ * shared with sign-ins and tiles. More wait their turn, in order, their
+ * requests deferred (QGIS asks for pages in parallel: it gets them all). */
+#define ITEMS_BUILDING_MAX 2
 
 typedef struct items_job {
+    api_env *env;
     http_req *r;
     char layer[128];
     store_query q;         /* .layer is the job's; properties point into r's query */
@@ -514,8 +520,13 @@ static void items_thread(void *data)
     items_job *j = data;
     store *s;
     gint64 t0 = g_get_monotonic_time();
-    if ((j->rc = store_open(j->db, &s, &j->err)))
+    gc_err err = {0};
+    if (store_open(j->db, &s, &err)) {
+        /* the server's fault, and the store's path is not the client's to see */
+        log_error("ogc", "items: the store would not open: %s", err.msg);
+        j->rc = gc_fail(&j->err, GC_EIO, NULL, "the features could not be read");
         return;
+    }
     items_build(s, j);
     store_close(s);
     log_info("ogc", "items built off the loop layer=%s n=%zu bytes=%zu ms=%.0f", j->layer, j->pg.n,
@@ -560,12 +571,38 @@ static void items_answer(items_job *j)
     }
 }
 
+static struct {
+    int building;
+    GQueue waiting;   /* items_job, each counted in its env's busy (shutdown waits) */
+} items_pool = {0, G_QUEUE_INIT};
+
+static void items_done(void *data);
+
+static void items_start(items_job *j)
+{
+    items_pool.building++;
+    api_offload(j->env, j->r, items_thread, items_done, j);
+}
+
 static void items_done(void *data)
 {
     items_job *j = data;
-    items_answer(j);
+    if (!http_gone(j->r))
+        items_answer(j);
     http_complete(j->r);
     items_free(j);
+    items_pool.building--;
+    /* the next in line; one whose client left is let go unbuilt */
+    items_job *n;
+    while (items_pool.building < ITEMS_BUILDING_MAX && (n = g_queue_pop_head(&items_pool.waiting))) {
+        n->env->busy--;
+        if (http_gone(n->r)) {
+            http_complete(n->r);
+            items_free(n);
+            continue;
+        }
+        items_start(n);
+    }
 }
 
 static void h_items(http_req *r, api_env *env, store_layer *L)
@@ -623,8 +660,15 @@ static void h_items(http_req *r, api_env *env, store_layer *L)
         g_string_append(j->pg.out, "{\"type\":\"FeatureCollection\",\"features\":[");
     }
     if (limit > ITEMS_ON_LOOP_MAX) {
+        j->env = env;
         j->db = g_strdup(store_path(env->store));
-        api_offload(env, r, items_thread, items_done, j);
+        if (items_pool.building < ITEMS_BUILDING_MAX) {
+            items_start(j);
+        } else {
+            http_defer(r);
+            env->busy++;
+            g_queue_push_tail(&items_pool.waiting, j);
+        }
         return;
     }
     items_build(env->store, j);

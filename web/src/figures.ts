@@ -49,6 +49,9 @@ export class Figures {
       this.trend30 = chart(this.root.trend30);
       this.streets = chart(this.root.streets);
       this.charts = [this.trend7, this.trend30, this.streets];
+    }).catch((e) => {
+      this.loading = null;   // asked again at the next refresh
+      throw e;
     });
     return this.loading;
   }

@@ -17,6 +17,7 @@ import { type WorkerDot, WorkersLayer } from './workers_layer';
 import './style.css';
 
 const TRAIL_MS = 10 * 60 * 1000;
+const TRAIL_STEP_MS = 5000;
 const OPEN = ['reported', 'registered', 'dispatched', 'handled', 'verified'];
 
 interface Worker { wid: string; feature: any; trail: [number, number, number][] }
@@ -198,7 +199,11 @@ function applyBatch(batch: Change[]): void {
       if (!w) { w = { wid, feature: c.data, trail: [] }; state.workers.set(wid, w); }
       w.feature = { type: 'Feature', geometry: c.data.geometry, properties: { ...c.data.properties, wid } };
       const [x, y] = c.data.geometry.coordinates;
-      w.trail.push([x, y, c.data.properties?.t || Date.now()]);
+      // a point every 5 s at most, and the newest as the trail's head: a
+      // device sending every second keeps 120 points in 10 minutes, not 600
+      const t = c.data.properties?.t || Date.now(), n = w.trail.length;
+      if (n >= 2 && t - w.trail[n - 2][2] < TRAIL_STEP_MS) w.trail[n - 1] = [x, y, t];
+      else w.trail.push([x, y, t]);
       moved = true;
     } else if (c.topic === 'incidents' && c.data) {
       const f = c.data;
@@ -267,13 +272,7 @@ async function start(me: Me): Promise<void> {
   const el = shell(me);
   // the whole district in view, whatever the screen's size, from the start
   const district = api<any>('/tiles/district.json').catch(() => null);
-  const cats = await api<any>('/api/categories');
-  const sel = document.getElementById('category') as HTMLSelectElement;
-  for (const c of cats.categories || []) {
-    if (!c.parent) sel.append(h('option', { value: c.code }, `${c.code} ${c.name}`));
-    state.categories.set(c.code, c.name);
-    if (c.department && !state.departments.includes(c.department)) state.departments.push(c.department);
-  }
+  const categories = api<any>('/api/categories');
   ctx = {
     me, departments: state.departments,
     categoryName: (code) => state.categories.get(code) || code,
@@ -299,6 +298,14 @@ async function start(me: Me): Promise<void> {
   const tj = await district;
   map = createMap(el.map, [116.335, 40.0], 12.6, tj?.bounds);
   window.gridcc = { map };   // the whole of it once the wall is ready
+  // the map first: it is what the wall waits for
+  const cats = await categories;
+  const sel = document.getElementById('category') as HTMLSelectElement;
+  for (const c of cats.categories || []) {
+    if (!c.parent) sel.append(h('option', { value: c.code }, `${c.code} ${c.name}`));
+    state.categories.set(c.code, c.name);
+    if (c.department && !state.departments.includes(c.department)) state.departments.push(c.department);
+  }
   workersLayer = new WorkersLayer(map);
   // listened for now: the snapshot below may take longer than the map's load
   const mapLoaded = new Promise<void>((resolve) => map.once('load', () => resolve()));
@@ -367,6 +374,8 @@ async function start(me: Me): Promise<void> {
   // figures follow the cases, at most every 5 s
   setInterval(() => { if (dirtyIncidents && Date.now() - refreshAt > 5000) { dirtyIncidents = false; void refresh(); } }, 1000);
   setInterval(() => drawAlerts(), 60000);
+  // trails lose their old minutes even when no fix comes
+  setInterval(() => drawWorkers(), 30000);
   setInterval(() => figures.setOnDuty(onDuty()), 2000);
   onLang(() => {
     $('#title').textContent = t('title');
@@ -391,7 +400,7 @@ async function start(me: Me): Promise<void> {
     },
     feed: (ts, kind, text) => figures.replayFeed(ts, kind, text),
     alerts: (all) => drawAlertMarkers(all),
-    workers: (dots) => workersLayer?.set(dots),
+    workers: (dots, now) => workersLayer?.set(dots, now),
     alertText,
     clearFeed: () => figures.pauseFeed(),
     panel: (title, ...body) => frame(title, ...body),

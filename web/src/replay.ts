@@ -22,8 +22,9 @@ export interface ReplayHost {
   pauseLive: (paused: boolean) => void;
   feed: (ts: number, kind: string, text: string) => void;
   alerts: (all: [string, any][]) => void;
-  /** where the workers were, drawn as the live ones are */
-  workers: (dots: WorkerDot[]) => void;
+  /** where the workers were, drawn as the live ones are (their trails
+   * in this frame: the clock may run at 60x) */
+  workers: (dots: WorkerDot[], now: boolean) => void;
   alertText: (a: any) => string;
   clearFeed: () => void;
   panel: (title: string, ...body: Node[]) => void;
@@ -191,7 +192,7 @@ export class Replay {
       dots.push({ wid: w.id, name: w.name, at: p, sos: false, trail: trailBefore(w.fixes, tt, TRAIL_MS) as [number, number][],
         props: { wid: w.id, worker: w.name } });
     }
-    this.host.workers(dots);
+    this.host.workers(dots, true);
   }
 
   private async asOf(tt: number): Promise<void> {

@@ -11,7 +11,10 @@
 //  - the trails are lines on one 2D canvas over the map, drawn again in
 //    the same frame as the map when it moves, and at most twice a second as
 //    fixes come (a trail is minutes long: a frame's fixes do not change how
-//    it reads), a point closer than 2 px to the last one drawn skipped.
+//    it reads; a replay, whose clock may run at 60x, draws them each
+//    frame), a point closer than 2 px to the last one drawn skipped;
+//  - names show from zoom 14, and a name that would cover one already
+//    shown is hidden (an SOS first), as MapLibre does for its labels.
 import * as maplibregl from 'maplibre-gl';
 import type { Map as MlMap } from 'maplibre-gl';
 import { scale } from './dom';
@@ -31,7 +34,7 @@ const TRAIL = 'rgba(99, 230, 190, 0.55)';
 const LABEL_ZOOM = 14;
 const TRAIL_EVERY_MS = 500;
 
-interface Drawn { marker: maplibregl.Marker; el: HTMLElement; label: HTMLElement; dot: WorkerDot; at: [number, number] }
+interface Drawn { marker: maplibregl.Marker; el: HTMLElement; label: HTMLElement; dot: WorkerDot; at: [number, number]; hidden: boolean }
 
 export class WorkersLayer {
   /** the trails' canvas */
@@ -45,6 +48,9 @@ export class WorkersLayer {
   onClick: (d: WorkerDot) => void = () => {};
   /** trail drawings since the page opened (tests and benchmarks read it) */
   trailDraws = 0;
+  /** the wall's scale (dom.ts), read again only when the map is resized:
+   * reading it after markers moved would make the browser lay out anew */
+  private k = scale();
 
   constructor(private map: MlMap) {
     this.canvas = document.createElement('canvas');
@@ -52,15 +58,17 @@ export class WorkersLayer {
     // over the map, under the markers (workers, alerts) and the controls
     map.getCanvasContainer().insertBefore(this.canvas, map.getCanvas().nextSibling);
     map.on('render', () => this.drawTrails());
-    map.on('resize', () => this.drawTrails());
+    map.on('resize', () => { this.k = scale(); this.drawTrails(); });
     const labels = () => map.getContainer().classList.toggle('worker-names', map.getZoom() >= LABEL_ZOOM);
     map.on('zoom', labels);
+    map.on('moveend', () => this.declutter());
     labels();
   }
 
   /** Replaces what is drawn: markers move at once (the live bus hands
-   * batches once a frame), the trails follow within half a second. */
-  set(dots: WorkerDot[]): void {
+   * batches once a frame), the trails follow within half a second, or in
+   * this frame when now is set (a replay's clock). */
+  set(dots: WorkerDot[], now = false): void {
     this.dots = dots;
     const keep = new Set<string>();
     for (const d of dots) {
@@ -73,8 +81,10 @@ export class WorkersLayer {
         el.className = 'worker-dot';
         el.dataset.wid = d.wid;
         el.append(label);
-        const drawn: Drawn = { marker: new maplibregl.Marker({ element: el }), el, label, dot: d, at: [NaN, NaN] };
+        const drawn: Drawn = { marker: new maplibregl.Marker({ element: el }), el, label, dot: d, at: [NaN, NaN], hidden: false };
+        // his, not the map's: no grid panel under his, no zoom on a double click
         el.addEventListener('click', (e) => { e.stopPropagation(); this.onClick(drawn.dot); });
+        el.addEventListener('dblclick', (e) => e.stopPropagation());
         m = drawn;
         this.drawn.set(d.wid, m);
         m.marker.setLngLat(d.at).addTo(this.map);
@@ -94,7 +104,7 @@ export class WorkersLayer {
     }
     this.trailsStale = true;
     const wait = TRAIL_EVERY_MS - (performance.now() - this.trailsAt);
-    if (wait <= 0) this.drawTrails();
+    if (wait <= 0 || now) this.drawTrails();
     else if (!this.trailTimer) {
       this.trailTimer = window.setTimeout(() => {
         this.trailTimer = 0;
@@ -108,7 +118,35 @@ export class WorkersLayer {
     return [...this.drawn.values()].map((m) => ({ wid: m.dot.wid, name: m.dot.name, at: m.at, sos: m.dot.sos }));
   }
 
+  /** Names that would cover one already shown are hidden: SOS first,
+   * then the others in the order they came. A name's box is reckoned from
+   * its length (a Chinese character 1 em, others 0.6) to spare a layout. */
+  private declutter(): void {
+    if (this.map.getZoom() < LABEL_ZOOM) return;
+    const em = 12 * this.k, r = 8 * this.k;
+    const w = this.map.getCanvas().clientWidth, hgt = this.map.getCanvas().clientHeight;
+    const shown: [number, number, number, number][] = [];
+    const all = [...this.drawn.values()].sort((a, b) => Number(b.dot.sos) - Number(a.dot.sos));
+    for (const m of all) {
+      const p = this.map.project(m.at);
+      let hide = p.x < -w || p.y < -hgt || p.x > 2 * w || p.y > 2 * hgt;   // far off: no matter
+      if (!hide) {
+        let len = 0;
+        for (const ch of m.dot.name) len += ch.charCodeAt(0) > 0x2e80 ? 1 : 0.6;
+        const half = (len * em) / 2;
+        const box: [number, number, number, number] = [p.x - half, p.y + r, p.x + half, p.y + r + em * 1.3];
+        hide = shown.some((b) => box[0] < b[2] && box[2] > b[0] && box[1] < b[3] && box[3] > b[1]);
+        if (!hide) shown.push(box);
+      }
+      if (hide !== m.hidden) {
+        m.hidden = hide;
+        m.el.classList.toggle('name-hidden', hide);
+      }
+    }
+  }
+
   private drawTrails(): void {
+    this.declutter();
     this.trailsAt = performance.now();
     this.trailsStale = false;
     this.trailDraws++;
@@ -129,7 +167,7 @@ export class WorkersLayer {
     g.lineJoin = 'round';
     g.lineCap = 'round';
     g.strokeStyle = TRAIL;
-    g.lineWidth = 2 * scale();
+    g.lineWidth = 2 * this.k;
     g.beginPath();
     for (const d of this.dots) {
       const n = d.trail.length;

@@ -39,7 +39,7 @@ async function renderedGrids(page) {
 
 async function setup() {
   ctx.d = await Daemon.start([
-    ['op1', 'operator'], ['op2', 'operator'], ['walker', 'worker'], ['cg', 'department', ['--department', '城管']],
+    ['op1', 'operator'], ['op2', 'operator'], ['walker', 'worker'], ['runner', 'worker'], ['cg', 'department', ['--department', '城管']],
   ]);
   ctx.b = await browser();
 }
@@ -268,13 +268,33 @@ async function test_workers_move_over_the_map() {
     for (let i = 3; i < px.length; i += 4) if (px[i] > 0) return true;
     return false;
   }, before, { timeout: 5000, what: 'the trail drawn along the walk' });
+  // a second worker on the same spot: his name would cover walker's, so
+  // one of the two is shown
+  const r2 = await d.api('POST', '/api/devices', { token: d.tokens.op1, body: { device_id: 'dev-runner', worker: 'runner' } });
+  assert.equal(r2.status, 201, r2.text);
+  const f2 = await fetch(`http://127.0.0.1:${d.osmandPort}/?id=dev-runner&lat=40.0015&lon=116.331&timestamp=${now - 15}`);
+  assert.equal(f2.status, 200, await f2.text());
+  await until(page, () => document.querySelectorAll('.worker-dot').length === 2, null, { timeout: 10000, what: 'two workers drawn' });
+  const shown = await until(page, () => {
+    const n = [...document.querySelectorAll('.worker-dot .name')]
+      .filter((e) => getComputedStyle(e).display !== 'none').map((e) => e.textContent);
+    return n.length === 1 ? n : null;
+  }, null, { timeout: 5000, what: 'one name of the two on one spot' });
+  assert.ok(['walker', 'runner'].includes(shown[0]), JSON.stringify(shown));
   await shot(page, '12b-workers');
+  // the runner moves on: both names again, and walker's marker free to click
+  const f3 = await fetch(`http://127.0.0.1:${d.osmandPort}/?id=dev-runner&lat=40.0015&lon=116.333&timestamp=${now - 5}`);
+  assert.equal(f3.status, 200, await f3.text());
+  await until(page, () => [...document.querySelectorAll('.worker-dot .name')]
+    .filter((e) => getComputedStyle(e).display !== 'none').length === 2, null, { timeout: 5000, what: 'both names shown apart' });
   // far out, no names; a click on the marker opens the worker's panel
   await page.evaluate(() => window.gridcc.map.jumpTo({ zoom: 12.5 }));
   assert.equal(await page.$eval('.worker-dot .name', (e) => getComputedStyle(e).display), 'none');
   await page.evaluate(() => window.gridcc.map.jumpTo({ center: [116.331, 40.0015], zoom: 16 }));
   await page.click('.worker-dot:has(.name:text-is("walker"))');
-  await until(page, () => /walker/.test(document.querySelector('#detail')?.textContent || ''), null,
+  // (the grid's panel names him too: the worker's own says when his last fix was)
+  await until(page, () => /walker/.test(document.querySelector('#detail h2, #detail h3')?.textContent || '')
+    && /最后定位|Last fix/.test(document.querySelector('#detail')?.textContent || ''), null,
     { timeout: 10000, what: "the worker's panel" });
   assert.deepEqual(page.problems, []);
 }
