@@ -13,10 +13,9 @@ import { showLogin } from './login';
 import { addBasemap, createMap, geo, STATUS_COLORS } from './map';
 import { type Camera, cameraFrom, cameraPanel, drawCameras, VideoWall } from './cameras';
 import { Replay } from './replay';
-import { type WorkerDot, WorkersLayer } from './workers_layer';
+import { TRAIL_MS, type WorkerDot, WorkersLayer } from './workers_layer';
 import './style.css';
 
-const TRAIL_MS = 10 * 60 * 1000;
 const TRAIL_STEP_MS = 5000;
 const OPEN = ['reported', 'registered', 'dispatched', 'handled', 'verified'];
 

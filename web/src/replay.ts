@@ -8,9 +8,8 @@ import { clear, h } from './dom';
 import { t } from './i18n';
 import { geo } from './map';
 import { Clock, fmtClock, positionAt, SPEEDS, trailBefore, type Fix } from './playback';
-import type { WorkerDot } from './workers_layer';
+import { TRAIL_MS, type WorkerDot } from './workers_layer';
 
-const TRAIL_MS = 10 * 60 * 1000;
 const OPEN = new Set(['reported', 'registered', 'dispatched', 'handled', 'verified']);
 
 interface ReplayWorker { id: string; name: string; fixes: Fix[] }

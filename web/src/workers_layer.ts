@@ -30,6 +30,8 @@ export interface WorkerDot {
   props: any;
 }
 
+/** how far back a worker's trail reaches, live and in a replay */
+export const TRAIL_MS = 10 * 60 * 1000;
 const TRAIL = 'rgba(99, 230, 190, 0.55)';
 const LABEL_ZOOM = 14;
 const TRAIL_EVERY_MS = 500;
