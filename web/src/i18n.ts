@@ -34,7 +34,7 @@ const zh = {
   cam_failed: '故障', cam_disabled: '停用', cam_error: '播放错误', cam_pending: '处理中',
   why_unauthorized: '用户名或密码错误', why_not_found: '码流地址不存在', why_refused: '无法连接',
   why_timeout: '超时无数据', why_disconnected: '连接中断', why_unsupported_codec: '编码格式不支持',
-  why_eos: '码流结束', why_error: '错误', why_closed: '连接关闭',
+  why_eos: '码流结束', why_error: '错误', why_closed: '连接关闭', why_recovering: '解码出错，重新载入',
 };
 type Key = keyof typeof zh;
 const en: Record<Key, string> = {
@@ -72,7 +72,7 @@ const en: Record<Key, string> = {
   cam_failed: 'failed', cam_disabled: 'disabled', cam_error: 'playback error', cam_pending: 'pending',
   why_unauthorized: 'wrong user name or password', why_not_found: 'no such stream', why_refused: 'cannot connect',
   why_timeout: 'no data (timeout)', why_disconnected: 'connection lost', why_unsupported_codec: 'codec not supported',
-  why_eos: 'stream ended', why_error: 'error', why_closed: 'connection closed',
+  why_eos: 'stream ended', why_error: 'error', why_closed: 'connection closed', why_recovering: 'decode error, reloading',
 };
 
 export type Lang = 'zh' | 'en';

@@ -15,6 +15,12 @@
 // a second the playhead is checked against the buffered end: a little late,
 // it plays slightly faster; more than LAG_MAX late, or stuck in front of a
 // hole, it jumps. Old media is trimmed so the buffer never fills.
+//
+// A decode error (a camera's corrupt or lost frames, a decoder that trips
+// on a stream's change) does not leave the tile black: the player starts
+// again with a new MediaSource and a new connection, which the server begins
+// at its latest keyframe, as a viewer who reopened it would; repeated errors
+// wait longer (0.5 s doubling to 15 s).
 import { getToken } from './api';
 
 const LAG_MAX = 1.0;        // s behind the newest frame before a jump
@@ -24,6 +30,8 @@ const KEEP = 8;             // s of played media kept behind the playhead
 export interface PlayerStats {
   codec: string; mime: string; transcoded: boolean;
   fragments: number; bytes: number; skips: number; jumps: number;
+  /** times the player started again after a decode error */
+  recoveries: number;
   errors: string[]; state: string; reason: string;
 }
 
@@ -35,7 +43,7 @@ export function hevcPlays(): boolean {
 export class VideoPlayer {
   readonly video: HTMLVideoElement;
   readonly stats: PlayerStats = {
-    codec: '', mime: '', transcoded: false, fragments: 0, bytes: 0, skips: 0, jumps: 0, errors: [], state: 'connecting', reason: '',
+    codec: '', mime: '', transcoded: false, fragments: 0, bytes: 0, skips: 0, jumps: 0, recoveries: 0, errors: [], state: 'connecting', reason: '',
   };
   onState: (state: string, reason: string) => void = () => {};
   onUnauthorized: () => void = () => {};
@@ -52,13 +60,18 @@ export class VideoPlayer {
   private timer = 0;
   private retryTimer = 0;
   private attached = false;
+  private recovering = false;       // torn down after a decode error, not yet playing again
+  private recentErrors: number[] = [];
 
   constructor(readonly camera: string) {
     this.video = document.createElement('video');
     this.video.muted = true;          // autoplay without a gesture
     this.video.playsInline = true;
     this.video.className = 'live-video';
-    this.video.addEventListener('error', () => this.fail(`video: ${this.video.error?.message || this.video.error?.code}`));
+    this.video.addEventListener('error', () => {
+      // the element's own error, or the src removed as we stop
+      if (this.video.error && this.ms) this.recover(`video: ${this.video.error.message || this.video.error.code}`);
+    });
   }
 
   start(): void {
@@ -69,6 +82,7 @@ export class VideoPlayer {
 
   stop(): void {
     this.stopped = true;
+    this.recovering = false;
     window.clearInterval(this.timer);
     window.clearTimeout(this.retryTimer);
     this.ws?.close(1000);
@@ -92,6 +106,7 @@ export class VideoPlayer {
     ws.binaryType = 'arraybuffer';
     this.ws = ws;
     ws.onmessage = (ev) => {
+      if (this.ws !== ws) return;     // one given up after an error
       if (typeof ev.data === 'string') this.control(ev.data);
       else this.media(ev.data as ArrayBuffer);
     };
@@ -112,6 +127,7 @@ export class VideoPlayer {
     try { m = JSON.parse(text); } catch { return; }
     if (m.type === 'init') {
       this.retry = 0;
+      this.recovering = false;
       this.stats.codec = m.codec || '';
       this.stats.mime = m.mime || '';
       this.stats.transcoded = !!m.transcoded;
@@ -157,7 +173,7 @@ export class VideoPlayer {
         }
         this.sb.mode = 'segments';
         this.sb.addEventListener('updateend', () => { this.firstPlay(); this.pump(); });
-        this.sb.addEventListener('error', () => this.fail('the source buffer refused a fragment'));
+    this.sb.addEventListener('error', () => this.recover('the source buffer refused a fragment'));
         this.pump();
       }, { once: true });
       return;
@@ -183,7 +199,9 @@ export class VideoPlayer {
         this.trim(true);
         return;
       }
-      this.fail(`appendBuffer: ${(e as Error).message}`);
+      // the element already failed (its error event recovers), or the
+      // buffer refused this fragment: either way, start again
+      this.recover(`appendBuffer: ${(e as Error).message}`);
       return;
     }
   }
@@ -234,16 +252,43 @@ export class VideoPlayer {
     this.url = '';
   }
 
+  /** Starts again after a decode error: a new connection, which the server
+   *  begins with an init and its latest keyframe, into a new MediaSource. */
+  private recover(msg: string): void {
+    if (this.recovering || this.stopped) return;
+    this.recovering = true;
+    this.note(msg);
+    this.stats.recoveries++;
+    const now = Date.now();
+    this.recentErrors = this.recentErrors.filter((t) => now - t < 60000);
+    this.recentErrors.push(now);
+    const ws = this.ws;
+    this.ws = null;                  // its close is ours: no reconnect from onclose
+    ws?.close(1000);
+    this.queue = [];
+    this.awaitingInit = false;
+    this.resetMedia();
+    this.setState('connecting', 'recovering');
+    const wait = Math.min(15000, 500 * 2 ** (this.recentErrors.length - 1)) * (0.8 + 0.4 * Math.random());
+    window.clearTimeout(this.retryTimer);
+    this.retryTimer = window.setTimeout(() => { if (!this.stopped) this.connect(); }, wait);
+  }
+
   private setState(state: string, reason: string): void {
     this.stats.state = state;
     this.stats.reason = reason;
     this.onState(state, reason);
   }
 
+  /** What cannot be mended by starting again (a codec this browser lacks). */
   private fail(msg: string): void {
+    this.note(msg);
+    this.setState('error', msg);
+  }
+
+  private note(msg: string): void {
     this.stats.errors.push(msg);
     if (this.stats.errors.length > 20) this.stats.errors.shift();
     console.warn(`camera ${this.camera}: ${msg}`);
-    this.setState('error', msg);
   }
 }

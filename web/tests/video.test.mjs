@@ -136,6 +136,31 @@ async function test_wall_plays_h264_and_h265() {
   assert.deepEqual(page.problems, []);
 }
 
+async function test_a_decode_error_starts_the_view_again() {
+  // bytes no MP4 parser takes, given to c1's tile as if from the wire: the
+  // element fails as it does on a camera's corrupt frames, and the player
+  // must start again from a new connection rather than stay black
+  const page = ctx.page;
+  const before = await untilTile('c1', (s) => s.currentTime > 0 && s.state === 'playing', 'playing');
+  const conns = (await camera('c1')).viewers;
+  await page.evaluate(() => {
+    const p = window.gridcc.wall.tiles.find((t) => t.camera?.id === 'c1').player;
+    p.media(new Uint8Array([0, 0, 0, 16, 0x6d, 0x6f, 0x6f, 0x66, 0, 0, 0, 4, 0x62, 0x61, 0x64, 0x21]).buffer);
+  });
+  const failed = await untilTile('c1', (s) => s.errors.length > 0, 'the error noticed');
+  assert.equal(failed.recoveries, 1, JSON.stringify(failed));
+  const again = await untilTile('c1', (s) => s.state === 'playing' && s.videoError === null && s.currentTime > 1,
+    'playing again after the error');
+  const later = await untilTile('c1', (s) => s.currentTime > again.currentTime + 1, 'its playhead to advance again');
+  assert.equal(later.recoveries, 1, JSON.stringify(later));
+  assert.equal(later.width, 640);
+  assert.ok(later.fragments > before.fragments);
+  // the old connection closed, one new in its place
+  const c = await waitCamera('c1', (x) => x.viewers === conns, `${conns} viewer(s)`);
+  assert.equal(c.viewers, conns);
+  assert.deepEqual(page.problems, []);
+}
+
 async function test_closing_the_wall_stops_the_transcode() {
   await ctx.page.click('#wall-close');
   await waitCamera('c2', (c) => c.viewers === 0 && !c.transcoding, 'no viewer and no transcode');
@@ -221,5 +246,6 @@ async function teardown() {
   await ctx.d?.stop();
 }
 
-await run([setup, test_wall_plays_h264_and_h265, test_closing_the_wall_stops_the_transcode,
+await run([setup, test_wall_plays_h264_and_h265, test_a_decode_error_starts_the_view_again,
+  test_closing_the_wall_stops_the_transcode,
   test_a_failing_camera_says_why_in_chinese, test_a_camera_that_changes_size_plays_on, test_camera_panel_and_wall_at_4k], teardown);
