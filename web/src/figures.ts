@@ -137,7 +137,9 @@ export class Figures {
   }
 
   private drawStreets(units: any[]): void {
-    const us = [...units].sort((a, b) => (b.total || 0) - (a.total || 0));
+    // the cases in no street of the district (outside it, or without a place)
+    // come last, named as such rather than left a blank label
+    const us = [...units].sort((a, b) => Number(!a.id) - Number(!b.id) || (b.total || 0) - (a.total || 0));
     const k = scale();
     this.streets.setOption({
       animation: false,
@@ -146,7 +148,7 @@ export class Figures {
       legend: { data: [t('reported'), t('closed')], textStyle: { color: TEXT, fontSize: 12 * k }, top: 0, itemHeight: 8 * k, itemWidth: 20 * k },
       tooltip: { trigger: 'axis', textStyle: { fontSize: 13 * k } },
       xAxis: { type: 'value', minInterval: 1, splitLine: { lineStyle: { color: AXIS } }, axisLabel: { color: TEXT, fontSize: 11 * k } },
-      yAxis: { type: 'category', inverse: true, data: us.map((u) => u.name || u.id), axisLabel: { color: TEXT, fontSize: 12 * k }, axisLine: { lineStyle: { color: AXIS } } },
+      yAxis: { type: 'category', inverse: true, data: us.map((u) => u.name || u.id || t('no_street')), axisLabel: { color: TEXT, fontSize: 12 * k }, axisLine: { lineStyle: { color: AXIS } } },
       series: [
         { name: t('reported'), type: 'bar', barMaxWidth: 14 * k, data: us.map((u) => u.total || 0), itemStyle: { color: '#4dabf7' } },
         { name: t('closed'), type: 'bar', barMaxWidth: 14 * k, data: us.map((u) => sum(u.by_status, DONE)), itemStyle: { color: '#3ddc97' } },

@@ -76,7 +76,8 @@ function shell(me: Me): Record<string, HTMLElement> {
     h('label', {}, h('span', { 'data-i18n': 'color_by' }, t('color_by')), figureSel),
     h('label', {}, h('span', { 'data-i18n': 'category' }, t('category')), categorySel),
     h('div', { class: 'statuses' }, ...Object.entries(STATUS_COLORS).slice(0, 6).map(([s, c]) =>
-      h('span', { class: 'st' }, h('i', { style: undefined, class: `swatch st-${s}` }), h('span', { 'data-i18n': `st_${s}` }, tx(`st_${s}`))))));
+      h('span', { class: 'st' }, h('i', { style: undefined, class: `swatch st-${s}` }), h('span', { 'data-i18n': `st_${s}` }, tx(`st_${s}`)))),
+      h('span', { class: 'st' }, h('i', { class: 'swatch worker-swatch' }), h('span', { 'data-i18n': 'worker' }, t('worker')))));
   void STATUS_COLORS;
   const center = h('main', { class: 'center' }, el.kpis,
     h('div', { class: 'map-frame' }, el.map, legend, h('aside', { class: 'detail', id: 'detail' })));
