@@ -39,18 +39,28 @@ async function openWall() {
     if (!m.loaded() || !m.areTilesLoaded()) return false;
     return new Set(m.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id)).size === 234;
   }, null, { timeout: 60000, what: 'the complete map' });
-  return { page, ctx, ms: Date.now() - t0 };
+  const ms = Date.now() - t0;
+  // the page's own mark of its complete map (its first rest with the grids
+  // coloured), from the navigation's start: what the harness sees comes
+  // later by however long the page's next tasks (the figures) keep its
+  // polling waiting
+  const mark = await until(page, () => performance.getEntriesByName('gridcc:map-complete')[0]?.startTime, null,
+    { timeout: 60000, what: 'the map-complete mark' });
+  return { page, ctx, ms, mark: Math.round(mark) };
 }
 
 // 1. cold loads
-const loads = [];
+const loads = [], marks = [];
 for (let i = 0; i < RUNS; i++) {
-  const { ctx, ms } = await openWall();
+  const { ctx, ms, mark } = await openWall();
   loads.push(ms);
+  marks.push(mark);
   await ctx.close();
 }
-console.log(`cold load to the complete map (234 grids): first ${loads[0]} ms (daemon's tile cache cold), ` +
-  `then median ${pct(loads.slice(1), 50)} ms, max ${Math.max(...loads.slice(1))} ms over ${RUNS - 1} new profiles; target < 2000 ms`);
+console.log(`cold load to the complete map (234 grids), the page's mark: first ${marks[0]} ms (daemon's tile cache cold), ` +
+  `then median ${pct(marks.slice(1), 50)} ms, max ${Math.max(...marks.slice(1))} ms over ${RUNS - 1} new profiles; target < 2000 ms`);
+console.log(`  as the harness saw it (goto to its check of the 234 grids): first ${loads[0]} ms, ` +
+  `then median ${pct(loads.slice(1), 50)} ms, max ${Math.max(...loads.slice(1))} ms`);
 
 // 2. frame times
 const { page, ctx } = await openWall();
