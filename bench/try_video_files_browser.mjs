@@ -11,7 +11,8 @@
 // element presented and dropped (getVideoPlaybackQuality); the player's
 // errors, recoveries (starts again after a decode error), catch-up jumps and
 // server skips; and the picture's size.
-//   node bench/try_video_files_browser.mjs DIR [SECS=12] [--only SUBSTRING]
+//   node bench/try_video_files_browser.mjs DIR [SECS=12] [--only REGEX]
+// GRIDCC_TRY_LOG=1 prints the daemon's video lines for each file.
 // Run from the repository root after scripts/setup.sh.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -24,7 +25,7 @@ const args = process.argv.slice(2);
 const only = args.includes('--only') ? args.splice(args.indexOf('--only'), 2)[1] : '';
 const [DIR, SECS = '12'] = args;
 if (!DIR) {
-  console.error('usage: node bench/try_video_files_browser.mjs DIR [SECS] [--only SUBSTRING]');
+  console.error('usage: node bench/try_video_files_browser.mjs DIR [SECS] [--only REGEX]');
   process.exit(2);
 }
 const CAMSIM = process.env.CAMSIM_BIN || path.join(path.dirname(BIN), 'tools', 'camsim');
@@ -34,7 +35,7 @@ function files(dir) {
   return readdirSync(dir).sort().flatMap((n) => {
     const p = path.join(dir, n);
     if (statSync(p).isDirectory()) return files(p);
-    return EXT.test(n) && p.includes(only) ? [p] : [];
+    return EXT.test(n) && new RegExp(only).test(p) ? [p] : [];
   });
 }
 
@@ -43,7 +44,7 @@ function startCamsim(file) {
   const p = spawn(CAMSIM, ['--port', '0', '--control', '0', '--cache', dir, '--streams', '0', '--file', file],
     { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
-  p.stderr.on('data', (b) => { log += b; });
+  p.stderr.on('data', (b) => { log = (log + b).slice(-4096); });
   return new Promise((resolve) => {
     const rl = readline.createInterface({ input: p.stdout });
     rl.once('line', (line) => {
@@ -114,6 +115,8 @@ for (const file of files(DIR)) {
       player: `${s.recoveries} restarts, ${s.jumps} jumps, ${s.skips} skips`,
       errors: [...new Set(s.errors.map((e) => e.replace(/\{.*\}/, '{…}').slice(0, 90)))].join('; ') || (s.error ? s.error.slice(0, 90) : '—'),
     });
+    if (process.env.GRIDCC_TRY_LOG)
+      console.error(d.log.split('\n').filter((l) => l.includes(`id=${id} `) || /qtmux|x264|libav/.test(l)).slice(-25).join('\n'));
     await d.api('DELETE', `/api/cameras/${id}`, { token: d.tokens.ad });
   } catch (e) {
     row.result = `${e.message}`.slice(0, 160);

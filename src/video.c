@@ -929,6 +929,41 @@ static void trans_feed(vcam *c, GstBuffer *b, bool key)
     gst_app_src_push_buffer(GST_APP_SRC(c->tsrc), gst_buffer_ref(b));
 }
 
+/* The transcode's streaming thread: decoded pictures on their way to the
+ * encoder. One without a time, or not after the one before, is dropped:
+ * the encoder would pass it on and mp4mux refuse the whole stream ("Buffer
+ * has no PTS"); the decoder gives such pictures for H.265 with B-frames
+ * (cros_codecs/bear.h265). A raw picture dropped costs one frame shown,
+ * nothing that later frames refer to. */
+static GstPadProbeReturn trans_raw_probe(GstPad *pad, GstPadProbeInfo *info, gpointer ud)
+{
+    (void)pad;
+    GstClockTime *last = ud;
+    GstBuffer *b = GST_PAD_PROBE_INFO_BUFFER(info);
+    GstClockTime pts = b ? GST_BUFFER_PTS(b) : GST_CLOCK_TIME_NONE;
+    if (!GST_CLOCK_TIME_IS_VALID(pts) || (GST_CLOCK_TIME_IS_VALID(*last) && pts <= *last))
+        return GST_PAD_PROBE_DROP;
+    *last = pts;
+    return GST_PAD_PROBE_OK;
+}
+
+/* The probe above on the src pad of the element named raw, if the template
+ * has one. */
+static void trans_raw_guard(GstElement *pl)
+{
+    GstElement *raw = gst_bin_get_by_name(GST_BIN(pl), "raw");
+    if (!raw)
+        return;
+    GstPad *pad = gst_element_get_static_pad(raw, "src");
+    if (pad) {
+        GstClockTime *last = g_new(GstClockTime, 1);
+        *last = GST_CLOCK_TIME_NONE;
+        gst_pad_add_probe(pad, GST_PAD_PROBE_TYPE_BUFFER, trans_raw_probe, last, g_free);
+        gst_object_unref(pad);
+    }
+    gst_object_unref(raw);
+}
+
 /* Started when a viewer needs it and the ring has the camera's caps; fed at
  * once from the latest keyframe the ring holds, so a picture comes now. */
 static void trans_start(vcam *c)
@@ -969,6 +1004,7 @@ static void trans_start(vcam *c)
     }
     gst_app_src_set_caps(GST_APP_SRC(src), c->ring_caps);
     g_object_set(src, "max-bytes", TRANSCODE_QUEUE_BYTES, NULL);
+    trans_raw_guard(pl);
     vpipe *p = pipe_new(c, pl, trans_bus, true);
     pipe_taps(p, pl);
     c->tpipe = p;

@@ -334,6 +334,46 @@ def test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves():
     assert "transcode stopped id=c2" in ctx["d"].logs()
 
 
+def test_h265_with_b_frames_is_transcoded_on():
+    """An H.265 camera that sends B-frames (most do): its decoder gives
+    pictures without a time, which the encoder passed on and mp4mux refused
+    ("Buffer has no PTS": the transcode failed within 0.1 s and the viewer
+    saw nothing more). The transcode's probe drops them: its fragments go
+    on past the clip's loop (100 frames) and ffprobe reads them, the
+    transcode never failing."""
+    d = os.path.join(ctx["dir"], "bframes")
+    os.makedirs(d)
+    clip = os.path.join(d, "bframes.h265")
+    subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=100", "pattern=ball", "!",
+                    "video/x-raw,width=320,height=240,framerate=25/1,format=I420", "!", "x265enc",
+                    "option-string=bframes=3:keyint=25:b-adapt=0", "!", "h265parse", "!",
+                    "video/x-h265,stream-format=byte-stream", "!", "filesink", f"location={clip}"],
+                   check=True, timeout=120)
+    cs = Camsim(d, "--streams", "0", "--file", clip)
+    try:
+        add_camera("cb", cs.url("file1"))
+        c = wait_state("cb", "playing")
+        assert c["codec"] == "h265", c
+        ws = Ws("/video/cb", ctx["op"], query="&codec=h264")
+        try:
+            init, seg, frags = watch(ws, 150)   # each holds a frame or more
+        finally:
+            ws.close()
+        assert init["codec"] == "h264" and init["transcoded"] is True, init
+        path = os.path.join(d, "transcoded.mp4")
+        with open(path, "wb") as f:
+            f.write(seg + b"".join(frags))
+        s = ffprobe_stream(path)
+        assert s["codec_name"] == "h264" and int(s["nb_read_frames"]) > 100, s
+        assert "transcode failed id=cb" not in ctx["d"].logs(), ctx["d"].logs()[-2000:]
+    finally:
+        # the cases' tests after this one count the cameras that see them
+        st, _ = ctx["d"].json("DELETE", "/api/cameras/cb", token=ctx["admin"])
+        assert st == 204, st
+        cs.p.terminate()
+        cs.p.wait(30)
+
+
 def test_udp_transport_plays_and_a_bad_one_is_refused():
     """RTSP over UDP when the registry says so (rtspsrc is then given
     protocols=udp alone: no silent fall back to TCP), back to TCP on a PUT."""
@@ -604,6 +644,7 @@ if __name__ == "__main__":
               test_live_view_starts_on_a_keyframe_and_ffprobe_reads_it,
               test_live_view_goes_on_past_the_announced_range,
               test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves,
+              test_h265_with_b_frames_is_transcoded_on,
               test_codec_asked_badly_is_refused,
               test_udp_transport_plays_and_a_bad_one_is_refused,
               test_two_viewers_share_one_pipeline, test_viewers_share_one_pipeline_and_a_stuck_one_skips,
