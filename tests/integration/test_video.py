@@ -371,7 +371,15 @@ def test_h265_with_b_frames_is_transcoded_on():
         st, _ = ctx["d"].json("DELETE", "/api/cameras/cb", token=ctx["admin"])
         assert st == 204, st
         cs.p.terminate()
-        cs.p.wait(30)
+        try:
+            cs.p.wait(30)
+        except subprocess.TimeoutExpired:
+            # camsim (the test's camera, not gridcc) once took longer than
+            # 30 s to stop under CI's load: killed, as the file's own
+            # teardown does with a camsim left behind
+            print("     camsim with the B-frame clip did not stop in 30 s: killed")
+            cs.p.kill()
+            cs.p.wait(30)
 
 
 def test_udp_transport_plays_and_a_bad_one_is_refused():
@@ -520,7 +528,9 @@ def test_case_seen_by_two_cameras_gets_their_snapshots_and_clips():
         cams = d.json("GET", f"/api/incidents/{no}", token=ctx["op"])[1]["properties"]["cameras"]
         return cams if all(c["media_state"] != "pending" for c in cams) else None
     cams = wait_for(done, "the footage of both cameras", timeout=90)
-    assert all(c["media_state"] == "done" for c in cams), cams
+    # (the engine's and the media module's lines say why a clip was not made)
+    assert all(c["media_state"] == "done" for c in cams), \
+        (cams, [ln for ln in d.logs().splitlines() if " media:" in ln or "clip" in ln][-12:])
     for c in cams:
         st, hdrs, body = d.request("GET", c["snapshot"], token=ctx["op"])
         assert st == 200 and hdrs["content-type"] == "image/jpeg", (st, body[:200])
