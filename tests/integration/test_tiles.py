@@ -53,7 +53,9 @@ def teardown():
 
 
 def get(path, token=None, headers=None):
-    return ctx["d"].request("GET", path, token=token or ctx["tok"], headers=headers)
+    # a cold building tile is made by GDAL's MVT writer off the loop: under
+    # ASan on a loaded 2-core machine it once took over the harness's 60 s
+    return ctx["d"].request("GET", path, token=token or ctx["tok"], headers=headers, timeout=240)
 
 
 def save(z, x, y, data, name="t"):
