@@ -70,6 +70,10 @@ function tile(id) {
 }
 
 const d = await Daemon.start([['op1', 'operator'], ['ad', 'admin']]);
+// however this script ends (a crash included), its daemon and camsim end
+// with it: left behind, they streamed on and took the cores from later work
+let current = null;
+process.on('exit', () => { current?.p.kill('SIGKILL'); d.proc.kill('SIGKILL'); });
 const b = await browser();
 const page = await newPage(b, { width: 1920, height: 1080 });
 await login(page, d.url, 'op1', 'op1-password');
@@ -78,7 +82,7 @@ const rows = [];
 let k = 0;
 for (const file of files(DIR)) {
   const name = path.relative(DIR, file);
-  const cs = await startCamsim(file);
+  const cs = current = await startCamsim(file);
   const row = { file: name };
   rows.push(row);
   try {
@@ -122,6 +126,7 @@ for (const file of files(DIR)) {
     row.result = `${e.message}`.slice(0, 160);
   } finally {
     cs.p.kill('SIGTERM');
+    current = null;
     rmSync(cs.dir, { recursive: true, force: true });
   }
   console.error(JSON.stringify(row));

@@ -173,7 +173,7 @@ export class VideoPlayer {
         }
         this.sb.mode = 'segments';
         this.sb.addEventListener('updateend', () => { this.firstPlay(); this.pump(); });
-    this.sb.addEventListener('error', () => this.recover('the source buffer refused a fragment'));
+        this.sb.addEventListener('error', () => this.recover('the source buffer refused a fragment'));
         this.pump();
       }, { once: true });
       return;

@@ -32,7 +32,7 @@ export interface WorkerDot {
 
 /** how far back a worker's trail reaches, live and in a replay */
 export const TRAIL_MS = 10 * 60 * 1000;
-const TRAIL = 'rgba(177, 151, 252, 0.6)';   // the markers' violet (style.css)
+const TRAIL = 'rgba(151, 117, 250, 0.6)';   // --worker of style.css, a little transparent
 const LABEL_ZOOM = 14;
 const TRAIL_EVERY_MS = 500;
 
