@@ -23,6 +23,10 @@ const BOUNDARY_LAYERS = ['district', 'street', 'community', 'grid', 'building'];
 
 function style(): StyleSpecification {
   const k = scale();
+  // a screen of k times the pixels shows the district k times larger, one
+  // zoom level (log2 k) further in: the labels' zoom ranges move with it,
+  // so a 4K wall names the streets a 1080p one does
+  const dz = Math.log2(k);
   const vector = (layer: string) => ({
     type: 'vector' as const, url: `/tiles/${encodeURIComponent(layer)}.json`, promoteId: 'id',
   });
@@ -86,13 +90,13 @@ function style(): StyleSpecification {
           'circle-stroke-color': ['case', ['get', 'overdue'], '#ff2d55', '#06101a'],
           'circle-stroke-width': ['case', ['get', 'overdue'], 3 * k, 1 * k],
         } },
-      { id: 'street-labels', type: 'symbol', source: 'street', 'source-layer': 'street_label', maxzoom: 13.5,
+      { id: 'street-labels', type: 'symbol', source: 'street', 'source-layer': 'street_label', maxzoom: 13.5 + dz,
         layout: { 'text-field': ['get', 'name'], 'text-font': BOLD, 'text-size': 16 * k, 'symbol-placement': 'point' },
         paint: { 'text-color': '#d0ebff', 'text-halo-color': '#06101a', 'text-halo-width': 2 * k } },
-      { id: 'community-labels', type: 'symbol', source: 'community', 'source-layer': 'community_label', minzoom: 12.5, maxzoom: 15,
+      { id: 'community-labels', type: 'symbol', source: 'community', 'source-layer': 'community_label', minzoom: 12.5 + dz, maxzoom: 15 + dz,
         layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 13 * k },
         paint: { 'text-color': '#a5d8ff', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 * k } },
-      { id: 'grid-labels', type: 'symbol', source: 'grid', 'source-layer': 'grid_label', minzoom: 15,
+      { id: 'grid-labels', type: 'symbol', source: 'grid', 'source-layer': 'grid_label', minzoom: 15 + dz,
         layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 11 * k },
         paint: { 'text-color': '#74c0fc', 'text-halo-color': '#06101a', 'text-halo-width': 1.2 * k } },
       { id: 'highlight', type: 'line', source: 'highlight', paint: { 'line-color': '#ffe066', 'line-width': 3 * k } },

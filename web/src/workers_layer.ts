@@ -32,8 +32,8 @@ export interface WorkerDot {
 
 /** how far back a worker's trail reaches, live and in a replay */
 export const TRAIL_MS = 10 * 60 * 1000;
-const TRAIL = 'rgba(151, 117, 250, 0.6)';   // --worker of style.css, a little transparent
-const LABEL_ZOOM = 14;
+const TRAIL = 'rgba(177, 151, 252, 0.8)';   // a lighter --worker of style.css: it reads over a red grid too
+const LABEL_ZOOM = 14;                // on a 1080p screen; further in on larger ones (map.ts)
 const TRAIL_EVERY_MS = 500;
 
 interface Drawn { marker: maplibregl.Marker; el: HTMLElement; label: HTMLElement; dot: WorkerDot; at: [number, number]; hidden: boolean }
@@ -61,7 +61,7 @@ export class WorkersLayer {
     map.getCanvasContainer().insertBefore(this.canvas, map.getCanvas().nextSibling);
     map.on('render', () => this.drawTrails());
     map.on('resize', () => { this.k = scale(); this.drawTrails(); });
-    const labels = () => map.getContainer().classList.toggle('worker-names', map.getZoom() >= LABEL_ZOOM);
+    const labels = () => map.getContainer().classList.toggle('worker-names', map.getZoom() >= LABEL_ZOOM + Math.log2(scale()));
     map.on('zoom', labels);
     map.on('moveend', () => this.declutter());
     labels();
@@ -124,7 +124,7 @@ export class WorkersLayer {
    * then the others in the order they came. A name's box is reckoned from
    * its length (a Chinese character 1 em, others 0.6) to spare a layout. */
   private declutter(): void {
-    if (this.map.getZoom() < LABEL_ZOOM) return;
+    if (this.map.getZoom() < LABEL_ZOOM + Math.log2(scale())) return;
     const em = 12 * this.k, r = 8 * this.k;
     const w = this.map.getCanvas().clientWidth, hgt = this.map.getCanvas().clientHeight;
     const shown: [number, number, number, number][] = [];

@@ -168,6 +168,10 @@ async function test_served_with_csp() {
 async function test_wall_at_4k() {
   const page = await signedIn('op2', SIZES.uhd);
   assert.equal(await renderedGrids(page), 234);
+  // the whole district opens one zoom level further in than at 1080p: the
+  // streets are named here too (their labels stopped at zoom 13.5 before)
+  const labels = await page.evaluate(() => window.gridcc.map.queryRenderedFeatures({ layers: ['street-labels'] }).length);
+  assert.ok(labels > 0, `no street named on the 4K wall at zoom ${await page.evaluate(() => window.gridcc.map.getZoom())}`);
   await shot(page, '10-wall');
   assert.deepEqual(page.problems, []);
   await page.close();
