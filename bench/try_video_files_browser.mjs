@@ -13,6 +13,7 @@
 // server skips; and the picture's size.
 //   node bench/try_video_files_browser.mjs DIR [SECS=12] [--only REGEX]
 // GRIDCC_TRY_LOG=1 prints the daemon's video lines for each file.
+// GRIDCC_TRY_FULL=1 keeps the errors whole (the sample chromium refused).
 // Run from the repository root after scripts/setup.sh.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -117,7 +118,7 @@ for (const file of files(DIR)) {
       frames: `${s.shown - (first?.shown || 0)} shown, ${s.dropped} dropped`,
       picture: `${s.w}x${s.h}${s.transcoded ? ' (transcoded)' : ''}`,
       player: `${s.recoveries} restarts, ${s.jumps} jumps, ${s.skips} skips`,
-      errors: [...new Set(s.errors.map((e) => e.replace(/\{.*\}/, '{…}').slice(0, 90)))].join('; ') || (s.error ? s.error.slice(0, 90) : '—'),
+      errors: [...new Set(s.errors.map((e) => (process.env.GRIDCC_TRY_FULL ? e : e.replace(/\{.*\}/, '{…}').slice(0, 90))))].join('; ') || (s.error ? s.error.slice(0, 90) : '—'),
     });
     if (process.env.GRIDCC_TRY_LOG)
       console.error(d.log.split('\n').filter((l) => l.includes(`id=${id} `) || /qtmux|x264|libav/.test(l)).slice(-25).join('\n'));

@@ -334,6 +334,53 @@ def test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves():
     assert "transcode stopped id=c2" in ctx["d"].logs()
 
 
+class BFrameCamera:
+    """A camsim serving, alone, a clip of `codec` with B-frames (3 between
+    references, placed without adapting: the same every GOP), added to the
+    daemon as camera `id`; deleted and stopped on leaving."""
+
+    ENC = {"h264": ["x264enc", "bframes=3", "b-adapt=false", "key-int-max=25", "bitrate=1500",
+                    "!", "h264parse", "!", "video/x-h264,stream-format=byte-stream"],
+           "h265": ["x265enc", "option-string=bframes=3:keyint=25:b-adapt=0", "!", "h265parse",
+                    "!", "video/x-h265,stream-format=byte-stream"]}
+
+    def __init__(self, id, codec, size=(320, 240)):
+        self.id = self.dir = None
+        d = os.path.join(ctx["dir"], f"bframes-{id}")
+        os.makedirs(d)
+        clip = os.path.join(d, f"bframes.{codec}")
+        subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=100", "pattern=ball", "!",
+                        f"video/x-raw,width={size[0]},height={size[1]},framerate=25/1,format=I420",
+                        "!", *self.ENC[codec], "!", "filesink", f"location={clip}"],
+                       check=True, timeout=120)
+        self.cs = Camsim(d, "--streams", "0", "--file", clip)
+        try:
+            add_camera(id, self.cs.url("file1"))
+        except BaseException:
+            self.cs.p.kill()
+            self.cs.p.wait(30)
+            raise
+        self.id, self.dir = id, d
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        # the cases' tests after these count the cameras that see them
+        st, _ = ctx["d"].json("DELETE", f"/api/cameras/{self.id}", token=ctx["admin"])
+        assert st == 204, st
+        self.cs.p.terminate()
+        try:
+            self.cs.p.wait(30)
+        except subprocess.TimeoutExpired:
+            # camsim (the test's camera, not gridcc) once took longer than
+            # 30 s to stop under CI's load: killed, as the file's own
+            # teardown does with a camsim left behind
+            print(f"     camsim with the B-frame clip of {self.id} did not stop in 30 s: killed")
+            self.cs.p.kill()
+            self.cs.p.wait(30)
+
+
 def test_h265_with_b_frames_is_transcoded_on():
     """An H.265 camera that sends B-frames (most do): its decoder gives
     pictures without a time, which the encoder passed on and mp4mux refused
@@ -341,17 +388,7 @@ def test_h265_with_b_frames_is_transcoded_on():
     saw nothing more). The transcode's probe drops them: its fragments go
     on past the clip's loop (100 frames) and ffprobe reads them, the
     transcode never failing."""
-    d = os.path.join(ctx["dir"], "bframes")
-    os.makedirs(d)
-    clip = os.path.join(d, "bframes.h265")
-    subprocess.run(["gst-launch-1.0", "-q", "videotestsrc", "num-buffers=100", "pattern=ball", "!",
-                    "video/x-raw,width=320,height=240,framerate=25/1,format=I420", "!", "x265enc",
-                    "option-string=bframes=3:keyint=25:b-adapt=0", "!", "h265parse", "!",
-                    "video/x-h265,stream-format=byte-stream", "!", "filesink", f"location={clip}"],
-                   check=True, timeout=120)
-    cs = Camsim(d, "--streams", "0", "--file", clip)
-    try:
-        add_camera("cb", cs.url("file1"))
+    with BFrameCamera("cb", "h265") as cam:
         c = wait_state("cb", "playing")
         assert c["codec"] == "h265", c
         ws = Ws("/video/cb", ctx["op"], query="&codec=h264")
@@ -360,26 +397,48 @@ def test_h265_with_b_frames_is_transcoded_on():
         finally:
             ws.close()
         assert init["codec"] == "h264" and init["transcoded"] is True, init
-        path = os.path.join(d, "transcoded.mp4")
+        path = os.path.join(cam.dir, "transcoded.mp4")
         with open(path, "wb") as f:
             f.write(seg + b"".join(frags))
         s = ffprobe_stream(path)
         assert s["codec_name"] == "h264" and int(s["nb_read_frames"]) > 100, s
         assert "transcode failed id=cb" not in ctx["d"].logs(), ctx["d"].logs()[-2000:]
-    finally:
-        # the cases' tests after this one count the cameras that see them
-        st, _ = ctx["d"].json("DELETE", "/api/cameras/cb", token=ctx["admin"])
-        assert st == 204, st
-        cs.p.terminate()
+
+
+def test_h264_with_b_frames_loses_no_frame():
+    """An H.264 camera with B-frames: their RTP times run backwards, which
+    rtpjitterbuffer's drop-on-latency read as a queue longer than the
+    latency (the span from its first packet to its last wraps round), so it
+    threw packets away; the frames after them referred to pictures never
+    received, and Chromium refused the stream ("Failed to send video packet
+    for decoding": issue 15's again.mkv, played 0 frames). Every frame now
+    arrives: as many samples as 25 fps gives over their span, and ffmpeg
+    decodes them all without an error."""
+    with BFrameCamera("cb4", "h264", (640, 480)) as cam:
+        c = wait_state("cb4", "playing")
+        assert c["codec"] == "h264", c
+        ws = Ws("/video/cb4", ctx["op"])
         try:
-            cs.p.wait(30)
-        except subprocess.TimeoutExpired:
-            # camsim (the test's camera, not gridcc) once took longer than
-            # 30 s to stop under CI's load: killed, as the file's own
-            # teardown does with a camsim left behind
-            print("     camsim with the B-frame clip did not stop in 30 s: killed")
-            cs.p.kill()
-            cs.p.wait(30)
+            init, seg, frags = watch(ws, 100)
+        finally:
+            ws.close()
+        assert init["codec"] == "h264" and init["transcoded"] is False, init
+        path = os.path.join(cam.dir, "live.mp4")
+        with open(path, "wb") as f:
+            f.write(seg + b"".join(frags))
+        p = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=dts_time", "-of", "csv=p=0",
+                            path], capture_output=True, text=True, timeout=60)
+        dts = [float(x) for x in p.stdout.split()]
+        span = dts[-1] - dts[0]
+        assert span > 2 and len(dts) >= round(span * 25) + 1 - 2, \
+            f"{len(dts)} samples over {span:.2f} s: frames lost (25 fps gives {round(span * 25) + 1})"
+        # the decoder's own errors (mmco: unref short failure, when frames
+        # were lost), and every sample a frame
+        p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
+                            "stream=nb_read_frames", "-of", "csv=p=0", path],
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and not p.stderr.strip(), p.stderr[-2000:]
+        assert int(p.stdout.strip().rstrip(",")) == len(dts), (p.stdout, len(dts))
 
 
 def test_udp_transport_plays_and_a_bad_one_is_refused():
@@ -655,6 +714,7 @@ if __name__ == "__main__":
               test_live_view_goes_on_past_the_announced_range,
               test_h265_transcoded_for_a_viewer_that_asks_and_stopped_when_it_leaves,
               test_h265_with_b_frames_is_transcoded_on,
+              test_h264_with_b_frames_loses_no_frame,
               test_codec_asked_badly_is_refused,
               test_udp_transport_plays_and_a_bad_one_is_refused,
               test_two_viewers_share_one_pipeline, test_viewers_share_one_pipeline_and_a_stuck_one_skips,
