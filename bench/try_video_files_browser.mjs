@@ -126,7 +126,13 @@ for (const file of files(DIR)) {
   } catch (e) {
     row.result = `${e.message}`.slice(0, 160);
   } finally {
+    // camsim now and then does not stop on SIGTERM (seen with a 9-frame
+    // file looping): killed after 10 s, or it streams on beside what follows
+    const gone = new Promise((resolve) => { if (cs.p.exitCode !== null || cs.p.signalCode) resolve(); else cs.p.once('exit', resolve); });
     cs.p.kill('SIGTERM');
+    const timer = setTimeout(() => { console.error(`camsim for ${name} did not stop in 10 s: killed`); cs.p.kill('SIGKILL'); }, 10000);
+    await gone;
+    clearTimeout(timer);
     current = null;
     rmSync(cs.dir, { recursive: true, force: true });
   }
