@@ -1026,6 +1026,14 @@ int main(int argc, char **argv)
     cs.loop = g_main_loop_new(NULL, FALSE);
     cs.mounts = g_ptr_array_new_with_free_func((GDestroyNotify)mount_free);
     cs.server = g_object_new(CAMSIM_TYPE_SERVER, NULL);
+    /* the clients in this loop, not in a pool thread of their own: closing
+     * them at the end from here raced a client closing itself in that
+     * thread (its watch then read a freed stream for ever, 90 % of a core,
+     * and gst_rtsp_thread_pool_cleanup waited on it: camsim never ended
+     * on SIGTERM). The media stream from their own threads either way. */
+    GstRTSPThreadPool *clients = gst_rtsp_server_get_thread_pool(cs.server);
+    gst_rtsp_thread_pool_set_max_threads(clients, 0);
+    g_object_unref(clients);
     gst_rtsp_server_set_address(cs.server, cs.bind);
     char port_str[16];
     snprintf(port_str, sizeof port_str, "%d", cs.port);
