@@ -926,6 +926,56 @@ static GstRTSPFilterResult remove_all_clients(GstRTSPServer *server, GstRTSPClie
     return GST_RTSP_FILTER_REMOVE;
 }
 
+/* The end of every session and client, run in the clients' own thread
+ * (the pool's; their watches are dispatched there): done from the main
+ * thread it raced a client closing itself in that thread, whose watch then
+ * read a freed stream for ever (90 % of a core) and
+ * gst_rtsp_thread_pool_cleanup waited on it: camsim never ended on SIGTERM. */
+typedef struct closing {
+    GstRTSPServer *server;
+    GMutex lock;
+    GCond cond;
+    gboolean done;
+} closing;
+
+static gboolean close_all_here(gpointer ud)
+{
+    closing *cl = ud;
+    GstRTSPSessionPool *pool = gst_rtsp_server_get_session_pool(cl->server);
+    g_list_free_full(gst_rtsp_session_pool_filter(pool, remove_all_sessions, NULL),
+                     g_object_unref);
+    g_object_unref(pool);
+    g_list_free_full(gst_rtsp_server_client_filter(cl->server, remove_all_clients, NULL),
+                     g_object_unref);
+    g_mutex_lock(&cl->lock);
+    cl->done = TRUE;
+    g_cond_signal(&cl->cond);
+    g_mutex_unlock(&cl->lock);
+    return G_SOURCE_REMOVE;
+}
+
+static void close_all(GstRTSPServer *server)
+{
+    closing cl = {.server = server};
+    g_mutex_init(&cl.lock);
+    g_cond_init(&cl.cond);
+    GstRTSPThreadPool *threads = gst_rtsp_server_get_thread_pool(server);
+    GstRTSPThread *t = gst_rtsp_thread_pool_get_thread(threads, GST_RTSP_THREAD_TYPE_CLIENT, NULL);
+    if (t) {
+        g_main_context_invoke(t->context, close_all_here, &cl);
+        g_mutex_lock(&cl.lock);
+        while (!cl.done)
+            g_cond_wait(&cl.cond, &cl.lock);
+        g_mutex_unlock(&cl.lock);
+        gst_rtsp_thread_stop(t);
+    } else {
+        close_all_here(&cl);
+    }
+    g_object_unref(threads);
+    g_mutex_clear(&cl.lock);
+    g_cond_clear(&cl.cond);
+}
+
 static gboolean quit_loop(gpointer ud)
 {
     g_main_loop_quit(ud);
@@ -1026,14 +1076,6 @@ int main(int argc, char **argv)
     cs.loop = g_main_loop_new(NULL, FALSE);
     cs.mounts = g_ptr_array_new_with_free_func((GDestroyNotify)mount_free);
     cs.server = g_object_new(CAMSIM_TYPE_SERVER, NULL);
-    /* the clients in this loop, not in a pool thread of their own: closing
-     * them at the end from here raced a client closing itself in that
-     * thread (its watch then read a freed stream for ever, 90 % of a core,
-     * and gst_rtsp_thread_pool_cleanup waited on it: camsim never ended
-     * on SIGTERM). The media stream from their own threads either way. */
-    GstRTSPThreadPool *clients = gst_rtsp_server_get_thread_pool(cs.server);
-    gst_rtsp_thread_pool_set_max_threads(clients, 0);
-    g_object_unref(clients);
     gst_rtsp_server_set_address(cs.server, cs.bind);
     char port_str[16];
     snprintf(port_str, sizeof port_str, "%d", cs.port);
@@ -1095,12 +1137,7 @@ out:
     if (server_src)
         g_source_destroy(server_src);
     if (cs.server) {
-        GstRTSPSessionPool *pool = gst_rtsp_server_get_session_pool(cs.server);
-        g_list_free_full(gst_rtsp_session_pool_filter(pool, remove_all_sessions, NULL),
-                         g_object_unref);
-        g_object_unref(pool);
-        g_list_free_full(gst_rtsp_server_client_filter(cs.server, remove_all_clients, NULL),
-                         g_object_unref);
+        close_all(GST_RTSP_SERVER(cs.server));
         for (guint i = 0; i < cs.mounts->len; i++)
             gst_rtsp_mount_points_remove_factory(
                 cs.points, ((camsim_mount *)g_ptr_array_index(cs.mounts, i))->path);
