@@ -211,6 +211,20 @@ def watch(ws, fragments):
     return init, seg, frags
 
 
+def record(id, fragments, path, query=""):
+    """/video/{id} watched for `fragments` fragments by an operator, the
+    init segment and the fragments written to path as one MP4: the init
+    text and the fragments."""
+    ws = Ws(f"/video/{id}", ctx["op"], query=query)
+    try:
+        init, seg, frags = watch(ws, fragments)
+    finally:
+        ws.close()
+    with open(path, "wb") as f:
+        f.write(seg + b"".join(frags))
+    return init, frags
+
+
 # ---- the tests ----
 
 def setup():
@@ -243,17 +257,11 @@ def test_h264_and_h265_play_with_health():
 
 
 def test_live_view_starts_on_a_keyframe_and_ffprobe_reads_it():
-    ws = Ws("/video/c1", ctx["op"])
-    try:
-        init, seg, frags = watch(ws, 12)
-    finally:
-        ws.close()
+    path = os.path.join(ctx["dir"], "live.mp4")
+    init, frags = record("c1", 12, path)
     assert init["codec"] == "h264" and init["width"] == 320, init
     assert init["mime"] == camera("c1")["mime"], init
     assert first_sample_key(frags[0]), "the first fragment does not start on a keyframe"
-    path = os.path.join(ctx["dir"], "live.mp4")
-    with open(path, "wb") as f:
-        f.write(seg + b"".join(frags))
     p = subprocess.run(["ffprobe", "-v", "error", "-count_frames", "-show_entries",
                         "stream=codec_name,width,height,nb_read_frames", "-of", "json", path],
                        capture_output=True, text=True, timeout=60)
@@ -391,15 +399,9 @@ def test_h265_with_b_frames_is_transcoded_on():
     with BFrameCamera("cb", "h265") as cam:
         c = wait_state("cb", "playing")
         assert c["codec"] == "h265", c
-        ws = Ws("/video/cb", ctx["op"], query="&codec=h264")
-        try:
-            init, seg, frags = watch(ws, 150)   # each holds a frame or more
-        finally:
-            ws.close()
-        assert init["codec"] == "h264" and init["transcoded"] is True, init
         path = os.path.join(cam.dir, "transcoded.mp4")
-        with open(path, "wb") as f:
-            f.write(seg + b"".join(frags))
+        init, _ = record("cb", 150, path, query="&codec=h264")   # each holds a frame or more
+        assert init["codec"] == "h264" and init["transcoded"] is True, init
         s = ffprobe_stream(path)
         assert s["codec_name"] == "h264" and int(s["nb_read_frames"]) > 100, s
         assert "transcode failed id=cb" not in ctx["d"].logs(), ctx["d"].logs()[-2000:]
@@ -417,15 +419,9 @@ def test_h264_with_b_frames_loses_no_frame():
     with BFrameCamera("cb4", "h264", (640, 480)) as cam:
         c = wait_state("cb4", "playing")
         assert c["codec"] == "h264", c
-        ws = Ws("/video/cb4", ctx["op"])
-        try:
-            init, seg, frags = watch(ws, 100)
-        finally:
-            ws.close()
-        assert init["codec"] == "h264" and init["transcoded"] is False, init
         path = os.path.join(cam.dir, "live.mp4")
-        with open(path, "wb") as f:
-            f.write(seg + b"".join(frags))
+        init, _ = record("cb4", 100, path)
+        assert init["codec"] == "h264" and init["transcoded"] is False, init
         p = subprocess.run(["ffprobe", "-v", "error", "-show_entries", "packet=dts_time", "-of", "csv=p=0",
                             path], capture_output=True, text=True, timeout=60)
         dts = [float(x) for x in p.stdout.split()]

@@ -61,7 +61,7 @@ export class WorkersLayer {
     map.getCanvasContainer().insertBefore(this.canvas, map.getCanvas().nextSibling);
     map.on('render', () => this.drawTrails());
     map.on('resize', () => { this.k = scale(); this.drawTrails(); });
-    const labels = () => map.getContainer().classList.toggle('worker-names', map.getZoom() >= LABEL_ZOOM + Math.log2(scale()));
+    const labels = () => map.getContainer().classList.toggle('worker-names', this.named());
     map.on('zoom', labels);
     map.on('moveend', () => this.declutter());
     labels();
@@ -120,11 +120,18 @@ export class WorkersLayer {
     return [...this.drawn.values()].map((m) => ({ wid: m.dot.wid, name: m.dot.name, at: m.at, sos: m.dot.sos }));
   }
 
+  /** whether the names show: from LABEL_ZOOM on a 1080p screen, as many
+   * levels further in as the screen is larger (log2 of its scale, kept
+   * from the last resize: no style read on every zoom event) */
+  private named(): boolean {
+    return this.map.getZoom() >= LABEL_ZOOM + Math.log2(this.k);
+  }
+
   /** Names that would cover one already shown are hidden: SOS first,
    * then the others in the order they came. A name's box is reckoned from
    * its length (a Chinese character 1 em, others 0.6) to spare a layout. */
   private declutter(): void {
-    if (this.map.getZoom() < LABEL_ZOOM + Math.log2(scale())) return;
+    if (!this.named()) return;
     const em = 12 * this.k, r = 8 * this.k;
     const w = this.map.getCanvas().clientWidth, hgt = this.map.getCanvas().clientHeight;
     const shown: [number, number, number, number][] = [];
