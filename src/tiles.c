@@ -30,6 +30,10 @@
 #define META 4                    /* a metatile is META × META tiles */
 #define CACHE_DEFAULT (64u << 20)
 #define ENTRY_OVERHEAD 96 /* the bookkeeping of a cached tile, roughly */
+/* what a set's cached tile names as its layer: no layer's name holds a
+ * control character */
+#define SET_LAYER "\x1e"
+
 
 typedef struct tfeat {
     OGRGeometryH g; /* EPSG:3857 */
@@ -56,7 +60,7 @@ typedef struct slot {
 
 typedef struct centry {
     char *key;
-    char *layer;
+    char *layer; /* SET_LAYER for a set's tile */
     int version;
     GBytes *mvt, *gz;
     size_t bytes;
@@ -344,12 +348,12 @@ static void cache_remove(tiles *t, centry *e)
     g_hash_table_remove(t->cache, e->key); /* frees e */
 }
 
-/* Called with mu; takes the references. */
-static void cache_put(tiles *t, const char *layer, int version, int z, int x, int y, GBytes *mvt,
-                      GBytes *gz)
+/* Called with mu; takes the references and the key. */
+static void cache_put_key(tiles *t, char *key, const char *layer, int version, GBytes *mvt,
+                          GBytes *gz)
 {
     centry *e = g_new0(centry, 1);
-    e->key = tile_key(layer, version, z, x, y);
+    e->key = key;
     e->layer = g_strdup(layer);
     e->version = version;
     e->mvt = mvt;
@@ -367,6 +371,13 @@ static void cache_put(tiles *t, const char *layer, int version, int z, int x, in
         cache_remove(t, g_queue_peek_tail(&t->lru));
         t->st.evicted++;
     }
+}
+
+/* Called with mu; takes the references. */
+static void cache_put(tiles *t, const char *layer, int version, int z, int x, int y, GBytes *mvt,
+                      GBytes *gz)
+{
+    cache_put_key(t, tile_key(layer, version, z, x, y), layer, version, mvt, gz);
 }
 
 /* ---- making tiles ---- */
@@ -699,6 +710,85 @@ done_locked:
     return rc;
 }
 
+/* ---- sets of layers in one tile ---- */
+
+static char *set_key(const tiles_part *parts, size_t n, int z, int x, int y)
+{
+    GString *k = g_string_new(SET_LAYER);
+    for (size_t i = 0; i < n; i++)
+        g_string_append_printf(k, "%s\x1f%d" SET_LAYER, parts[i].layer, parts[i].version);
+    g_string_append_printf(k, "%d/%d/%d", z, x, y);
+    return g_string_free(k, FALSE);
+}
+
+bool tiles_peek_set(tiles *t, const tiles_part *parts, size_t n, int z, int x, int y,
+                    tiles_tile *out)
+{
+    if (n == 1)
+        return tiles_peek(t, parts[0].layer, parts[0].version, z, x, y, out);
+    memset(out, 0, sizeof *out);
+    char *key = set_key(parts, n, z, x, y);
+    g_mutex_lock(&t->mu);
+    bool hit = cache_lookup(t, key, out);
+    if (hit)
+        t->st.hits++;
+    g_mutex_unlock(&t->mu);
+    g_free(key);
+    if (hit)
+        out->version = parts[0].version;
+    return hit;
+}
+
+int tiles_get_set(tiles *t, tiles_part *parts, size_t n, int z, int x, int y, tiles_tile *out,
+                  gc_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0 || n > TILES_SET_MAX)
+        return gc_fail(err, GC_EINVAL, "layer", "a tile holds 1 to %d layers, not %zu",
+                       TILES_SET_MAX, n);
+    if (n == 1) {
+        int rc = tiles_get(t, parts[0].layer, parts[0].version, z, x, y, out, err);
+        if (!rc)
+            parts[0].version = out->version;
+        return rc;
+    }
+    if (tiles_peek_set(t, parts, n, z, x, y, out))
+        return 0;
+    /* a Tile's layers are a repeated field: tiles written one after the
+     * other are one tile holding all their layers (a protobuf parser merges
+     * concatenated messages), so each layer's own cached tile is reused as is */
+    GByteArray *all = g_byte_array_new();
+    for (size_t i = 0; i < n; i++) {
+        tiles_tile one;
+        int rc = tiles_get(t, parts[i].layer, parts[i].version, z, x, y, &one, err);
+        if (rc) {
+            g_byte_array_unref(all);
+            return rc;
+        }
+        parts[i].version = one.version; /* a re-import since: the key says which */
+        gsize len;
+        const guint8 *d = g_bytes_get_data(one.mvt, &len);
+        if (len)
+            g_byte_array_append(all, d, (guint)len);
+        tiles_tile_clear(&one);
+    }
+    GBytes *mvt = g_byte_array_free_to_bytes(all), *gz = NULL;
+    if (g_bytes_get_size(mvt) && !(gz = gzip_bytes(mvt))) {
+        g_bytes_unref(mvt);
+        return gc_fail(err, GC_EIO, NULL, "tiles: gzip failed");
+    }
+    /* the caller's references, then the cache's (which tiles_refresh drops
+     * whenever any layer changes) */
+    out->mvt = g_bytes_ref(mvt);
+    out->gz = gz ? g_bytes_ref(gz) : NULL;
+    out->version = parts[0].version;
+    char *key = set_key(parts, n, z, x, y);
+    g_mutex_lock(&t->mu);
+    cache_put_key(t, key, SET_LAYER, 0, mvt, gz);
+    g_mutex_unlock(&t->mu);
+    return 0;
+}
+
 /* ---- invalidation ---- */
 
 /* The store's version of a layer now, -1 when it is gone. */
@@ -733,7 +823,7 @@ int tiles_refresh(tiles *t, gc_err *err)
     for (GList *l = t->lru.head, *next; l; l = next) {
         next = l->next;
         centry *e = l->data;
-        if (e->version == version_now(now, e->layer))
+        if (!strcmp(e->layer, SET_LAYER) || e->version == version_now(now, e->layer))
             continue;
         g_hash_table_add(changed, g_strdup(e->layer));
         cache_remove(t, e);
@@ -751,6 +841,15 @@ int tiles_refresh(tiles *t, gc_err *err)
         sl->src = NULL;
         if (version_now(now, k) >= 0)
             g_ptr_array_add(reload, g_strdup(k));
+    }
+    /* sets' tiles, whichever of their layers changed */
+    for (GList *l = t->lru.head, *next; l && g_hash_table_size(changed); l = next) {
+        next = l->next;
+        centry *e = l->data;
+        if (!strcmp(e->layer, SET_LAYER)) {
+            cache_remove(t, e);
+            dropped++;
+        }
     }
     g_mutex_unlock(&t->mu);
 

@@ -1,8 +1,8 @@
 /* tiles: vector tiles of tiny layers made here, stored in a real store and
  * read back with GDAL's own MVT reader: a tile's features and properties,
  * the cut at the tile's edge (within the buffer), neighbours that still share
- * their edge at low zoom, an empty tile, refusals naming the field, and the
- * cache following the layer's version. */
+ * their edge at low zoom, an empty tile, refusals naming the field, the
+ * cache following the layer's version, and several layers in one tile. */
 #include <glib.h>
 #include <math.h>
 #include <setjmp.h>
@@ -506,6 +506,125 @@ static void test_made_once_however_many_ask(void **state)
     assert_int_equal(st.loads, 1);
 }
 
+/* A community layer of one area over grids A and B; returns its version. */
+static int put_community(fixture *f, const char *name)
+{
+    char *wkt = box(f, 0.15, 0.15, 0.85, 0.65, 0);
+    size_t len;
+    unsigned char *wkb = wkb_4326(wkt, &len);
+    store_feature_in in = {.fid = "P1", .name = name, .code = "01", .wkb = wkb, .wkb_len = len};
+    store_layer meta = {0};
+    snprintf(meta.name, sizeof meta.name, "community");
+    snprintf(meta.level, sizeof meta.level, "community");
+    snprintf(meta.title, sizeof meta.title, "communities");
+    gc_err err = {0};
+    assert_int_equal(store_layer_replace(f->s, &meta, &in, 1, NULL, NULL, &err), 0);
+    g_free(wkb);
+    g_free(wkt);
+    return meta.version;
+}
+
+/* The layers' names in the tile, in order, joined by ' '. */
+static char *layer_names(GBytes *mvt, int z, int x, int y)
+{
+    char path[128];
+    snprintf(path, sizeof path, "/vsimem/test_tiles/set/%d/%d/%d.pbf", z, x, y);
+    gsize len;
+    const void *data = g_bytes_get_data(mvt, &len);
+    VSIFCloseL(VSIFileFromMemBuffer(path, (GByte *)data, len, FALSE));
+    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR, (const char *const[]){"MVT", NULL}, NULL, NULL);
+    assert_non_null(ds);
+    GString *names = g_string_new("");
+    for (int i = 0; i < GDALDatasetGetLayerCount(ds); i++) {
+        OGRLayerH l = GDALDatasetGetLayer(ds, i);
+        g_string_append_printf(names, "%s%s:%lld", i ? " " : "", OGR_L_GetName(l),
+                               (long long)OGR_L_GetFeatureCount(l, TRUE));
+    }
+    GDALClose(ds);
+    VSIUnlink(path);
+    return g_string_free(names, FALSE);
+}
+
+/* Two layers in one tile: each layer's own tile one after the other, read by
+ * GDAL's MVT reader as one tile of both; cached as one; a re-import of
+ * either drops it at the refresh, and the next holds the new version. */
+static void test_set_holds_every_layer(void **state)
+{
+    fixture *f = *state;
+    int cv = put_community(f, "社区甲");
+    tiles_part parts[2] = {{"community", cv}, {"grid", f->version}};
+    tiles_tile set, a, b;
+    gc_err err = {0};
+    assert_int_equal(tiles_get_set(f->t, parts, 2, Z, f->x, f->y, &set, &err), 0);
+    assert_non_null(set.gz);
+    char *names = layer_names(set.mvt, Z, f->x, f->y);
+    assert_string_equal(names, "community:1 community_label:1 grid:3 grid_label:2");
+    g_free(names);
+    /* byte for byte the two layers' own tiles */
+    assert_int_equal(tiles_get(f->t, "community", cv, Z, f->x, f->y, &a, &err), 0);
+    get(f, f->version, Z, f->x, f->y, &b);
+    GByteArray *cat = g_byte_array_new();
+    gsize la, lb;
+    const guint8 *da = g_bytes_get_data(a.mvt, &la), *db = g_bytes_get_data(b.mvt, &lb);
+    g_byte_array_append(cat, da, (guint)la);
+    g_byte_array_append(cat, db, (guint)lb);
+    assert_int_equal(g_bytes_get_size(set.mvt), cat->len);
+    assert_memory_equal(g_bytes_get_data(set.mvt, NULL), cat->data, cat->len);
+    g_byte_array_unref(cat);
+    tiles_tile_clear(&a);
+    tiles_tile_clear(&b);
+    tiles_tile_clear(&set);
+
+    /* again: the set's own cached tile, and tiles_peek_set finds it */
+    tiles_stats st0, st1;
+    tiles_get_stats(f->t, &st0);
+    assert_true(tiles_peek_set(f->t, parts, 2, Z, f->x, f->y, &set));
+    tiles_tile_clear(&set);
+    assert_int_equal(tiles_get_set(f->t, parts, 2, Z, f->x, f->y, &set, &err), 0);
+    tiles_tile_clear(&set);
+    tiles_get_stats(f->t, &st1);
+    assert_int_equal(st1.hits, st0.hits + 2);
+    assert_int_equal(st1.generated, st0.generated);
+
+    /* a re-import of the community: the refresh drops the set's tile too */
+    int cv2 = put_community(f, "社区甲（新）");
+    assert_int_equal(tiles_refresh(f->t, &err), 1);
+    assert_false(tiles_peek_set(f->t, parts, 2, Z, f->x, f->y, &set));
+    parts[0].version = cv2;
+    assert_int_equal(tiles_get_set(f->t, parts, 2, Z, f->x, f->y, &set, &err), 0);
+    assert_int_equal(parts[0].version, cv2);
+    char path[128];
+    snprintf(path, sizeof path, "/vsimem/test_tiles/set2/%d/%d/%d.pbf", Z, f->x, f->y);
+    VSIFCloseL(VSIFileFromMemBuffer(path, (GByte *)g_bytes_get_data(set.mvt, NULL),
+                                    g_bytes_get_size(set.mvt), FALSE));
+    GDALDatasetH ds = GDALOpenEx(path, GDAL_OF_VECTOR, (const char *const[]){"MVT", NULL}, NULL, NULL);
+    OGRLayerH cl = GDALDatasetGetLayerByName(ds, "community");
+    assert_non_null(cl);
+    OGRFeatureH cf = OGR_L_GetNextFeature(cl);
+    assert_non_null(cf);
+    assert_string_equal(field(cf, "name"), "社区甲（新）");
+    OGR_F_Destroy(cf);
+    GDALClose(ds);
+    VSIUnlink(path);
+    tiles_tile_clear(&set);
+
+    /* refusals: no part, too many, a layer the store lacks */
+    tiles_part many[TILES_SET_MAX + 1];
+    for (int i = 0; i <= TILES_SET_MAX; i++)
+        many[i] = (tiles_part){"grid", f->version};
+    gc_err_clear(&err);
+    assert_int_equal(tiles_get_set(f->t, many, TILES_SET_MAX + 1, Z, f->x, f->y, &set, &err),
+                     GC_EINVAL);
+    assert_string_equal(err.field, "layer");
+    gc_err_clear(&err);
+    assert_int_equal(tiles_get_set(f->t, many, 0, Z, f->x, f->y, &set, &err), GC_EINVAL);
+    gc_err_clear(&err);
+    tiles_part lacking[2] = {{"grid", f->version}, {"nope", 1}};
+    assert_int_equal(tiles_get_set(f->t, lacking, 2, Z, f->x, f->y, &set, &err), GC_ENOTFOUND);
+    assert_string_equal(err.field, "layer");
+    assert_null(set.mvt);
+}
+
 int main(void)
 {
     GDALAllRegister();
@@ -518,6 +637,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_follows_the_layer_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_made_once_however_many_ask, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cache_bounded_in_bytes, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_holds_every_layer, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

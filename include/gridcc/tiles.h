@@ -66,6 +66,26 @@ void tiles_tile_clear(tiles_tile *tile);
  * making tiles or reading the store). z, x, y must be valid. */
 bool tiles_peek(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out);
 
+/* Several layers' tiles z/x/y as one tile (a map's areas, drawn from one
+ * source: one request, one tile to parse for the lot). Each layer's own
+ * tile, as tiles_get gives it, one after the other: a Tile's layers are a
+ * repeated field, so the concatenation is one valid tile holding every
+ * layer. Cached as one, keyed by every layer's version; any tiles_refresh
+ * that finds a layer changed drops every set's tiles. parts[i].version: in,
+ * the version the caller saw; out, the one served. out->version is the first
+ * part's. Errors as tiles_get, and GC_EINVAL naming "layer" for more than
+ * TILES_SET_MAX parts or none. */
+#define TILES_SET_MAX 8
+typedef struct tiles_part {
+    const char *layer;
+    int version;
+} tiles_part;
+int tiles_get_set(tiles *t, tiles_part *parts, size_t n, int z, int x, int y, tiles_tile *out,
+                  gc_err *err);
+/* As tiles_peek, for a set (n from 1 to TILES_SET_MAX). */
+bool tiles_peek_set(tiles *t, const tiles_part *parts, size_t n, int z, int x, int y,
+                    tiles_tile *out);
+
 /* Layers changed in the store (a re-import): the copies and cached tiles of
  * versions the store no longer has are dropped, and the copies that were in
  * use are made again from the new versions (so the first tile after a

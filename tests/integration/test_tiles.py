@@ -3,8 +3,9 @@
 building tile at zoom 15 read back by GDAL's MVT reader (ogrinfo) and
 checked against the OGC API's count of the buildings it must hold, grid
 tiles at low zoom with no overlap and no crack between neighbours, gzip when
-asked, who may read, refusals naming the field, and a re-import into the
-running daemon's database changing the tiles."""
+asked, who may read, refusals naming the field, the area layers in one tile
+(?with=), and a re-import into the running daemon's database changing the
+tiles, one layer's and a set's."""
 import gzip
 import json
 import math
@@ -251,6 +252,65 @@ def test_refusals_name_the_field():
     assert st == 1 and "--tile-minzoom" in err and "'roof'" in err, (st, err[-500:])
 
 
+AREAS = "?with=street&with=community&with=grid"
+
+
+def test_areas_in_one_tile():
+    """?with=: the district's areas from one source, as the wall draws them:
+    one tile holding each layer's own tile, one after the other."""
+    d, tok = ctx["d"], ctx["tok"]
+    st, tj = d.json("GET", "/tiles/district.json" + AREAS, token=tok)
+    assert st == 200, tj
+    assert tj["tiles"] == [f"http://127.0.0.1:{d.port}/tiles/district/{{z}}/{{x}}/{{y}}.pbf{AREAS}"], tj
+    ids = [v["id"] for v in tj["vector_layers"]]
+    assert ids == ["district", "district_label", "street", "street_label", "community",
+                   "community_label", "grid", "grid_label"], ids
+    assert tj["minzoom"] == 0 and tj["name"] == "district+street+community+grid", tj
+    one = {n: d.json("GET", f"/tiles/{n}.json", token=tok)[1] for n in ("district", "grid")}
+    assert tj["bounds"] == [min(one["district"]["bounds"][0], one["grid"]["bounds"][0]),
+                            min(one["district"]["bounds"][1], one["grid"]["bounds"][1]),
+                            max(one["district"]["bounds"][2], one["grid"]["bounds"][2]),
+                            max(one["district"]["bounds"][3], one["grid"]["bounds"][3])], tj
+    z = 12
+    x, y = tile_of(LON, LAT, z)
+    st, h, data = get(f"/tiles/district/{z}/{x}/{y}.pbf{AREAS}")
+    assert st == 200 and h["content-type"] == "application/vnd.mapbox-vector-tile", h
+    parts = b""
+    for n in ("district", "street", "community", "grid"):
+        st, _, part = get(f"/tiles/{n}/{z}/{x}/{y}.pbf")
+        assert st == 200 and part, (n, st)
+        parts += part
+    assert data == parts  # each layer's own tile, in the order asked
+    path = save(z, x, y, data, name="areas")
+    for n in ("district", "street", "community", "grid"):
+        alone = save(z, x, y, get(f"/tiles/{n}/{z}/{x}/{y}.pbf")[2], name=f"alone-{n}")
+        assert feature_count(path, n) == feature_count(alone, n) > 0, n
+    # gzip: one stream of the lot (a browser reads only a gzip body's first member)
+    st, h, gz = get(f"/tiles/district/{z}/{x}/{y}.pbf{AREAS}", headers={"Accept-Encoding": "gzip"})
+    assert st == 200 and h.get("content-encoding") == "gzip", h
+    assert gzip.decompress(gz) == data
+    import zlib
+    o = zlib.decompressobj(wbits=31)
+    assert o.decompress(gz) == data and o.eof and not o.unused_data  # one member
+    st, h2, _ = get(f"/tiles/district/{z}/{x}/{y}.pbf{AREAS}", headers={"If-None-Match": h["etag"]})
+    assert st == 304, st
+    # a layer with nothing at this zoom (buildings from 13) is left out
+    st, _, no_bldg = get(f"/tiles/grid/{z}/{x}/{y}.pbf?with=building")
+    assert st == 200 and no_bldg == get(f"/tiles/grid/{z}/{x}/{y}.pbf")[2]
+    st, _, empty = get(f"/tiles/building/{z}/{x}/{y}.pbf?with=unit")
+    assert st == 200 and empty == b""
+    # refusals name the field
+    expect_error(d.json("GET", f"/tiles/district/{z}/{x}/{y}.pbf?with=grid&with=grid", token=tok), 400, "with")
+    expect_error(d.json("GET", "/tiles/district.json?with=district", token=tok), 400, "with")
+    expect_error(d.json("GET", f"/tiles/district/{z}/{x}/{y}.pbf?with=nope", token=tok), 404, "with")
+    many = "&".join(f"with={n}" for n in ("street", "community", "grid", "building", "unit",
+                                          "dept-%E5%9F%8E%E7%AE%A1", "district"))
+    expect_error(d.json("GET", f"/tiles/grid.json?{many}", token=tok), 400, "with")
+    # who may read: as one layer's tiles
+    st, _, _ = ctx["d"].request("GET", f"/tiles/district/{z}/{x}/{y}.pbf{AREAS}")
+    assert st == 401, st
+
+
 def grid_names(data, z, x, y, name):
     path = save(z, x, y, data, name=name)
     out = ogr("-al", "-geom=NO", path)
@@ -267,6 +327,10 @@ def test_reimport_changes_the_tiles():
     st, h, before = get(url)
     assert st == 200
     etag = h["etag"]
+    set_url = f"/tiles/district/{z}/{x}/{y}.pbf{AREAS}"
+    st, h, set_before = get(set_url)
+    assert st == 200
+    set_etag = h["etag"]
     st, h, _ = get(url, headers={"If-None-Match": etag})
     assert st == 304, st
     names = grid_names(before, z, x, y, "before")
@@ -289,6 +353,10 @@ def test_reimport_changes_the_tiles():
     new = grid_names(after, z, x, y, "after")
     assert new[gid] == "改名的网格", new[gid]
     assert all(new[k] == v for k, v in names.items() if k != gid)
+    # and the areas' tile, which holds the grids
+    st, h, set_after = get(set_url, headers={"If-None-Match": set_etag})
+    assert st == 200 and h["etag"] != set_etag, (st, h)
+    assert grid_names(set_after, z, x, y, "set-after")[gid] == "改名的网格"
     # and the daemon noticed the change log off the loop and dropped the old tiles
     deadline = time.time() + 20
     while "old tiles dropped" not in d.logs():
@@ -301,6 +369,7 @@ if __name__ == "__main__":
     try:
         main([test_tilejson, test_building_tile_at_zoom_15, test_gzip_when_asked,
               test_below_minzoom_and_outside_are_empty, test_grids_share_edges_at_low_zoom,
-              test_who_may_read, test_refusals_name_the_field, test_reimport_changes_the_tiles])
+              test_who_may_read, test_refusals_name_the_field, test_areas_in_one_tile,
+              test_reimport_changes_the_tiles])
     finally:
         teardown()
