@@ -2,7 +2,7 @@
 // event feed, and a panel for whatever was clicked. Everything after the
 // first load arrives through /live.
 import * as maplibregl from 'maplibre-gl';
-import type { MapGeoJSONFeature } from 'maplibre-gl';
+import type { MapGeoJSONFeature, Map as MlMap } from 'maplibre-gl';
 import { api, getToken, onUnauthorized, setToken, type Me } from './api';
 import { closePanel, frame, showCase, showGrid, showWorker, type Ctx } from './detail';
 import { $, h } from './dom';
@@ -10,7 +10,7 @@ import { CLOSED, Figures } from './figures';
 import { currentLang, fmtDateTime, onLang, setLang, t, tx } from './i18n';
 import { type Change, Live } from './live';
 import { showLogin } from './login';
-import { addBasemap, createMap, geo, STATUS_COLORS } from './map';
+import { addBasemap, createMap, geo, MAP_TILE_SOURCES, STATUS_COLORS, tileJsonUrl } from './map';
 import { type Camera, cameraFrom, cameraPanel, drawCameras, VideoWall } from './cameras';
 import { Replay } from './replay';
 import { TRAIL_MS, type WorkerDot, WorkersLayer } from './workers_layer';
@@ -122,7 +122,7 @@ function drawIncidents(): void {
 }
 
 function paintGrids(): void {
-  if (!map.getSource('grid')) return;
+  if (!map.getSource('areas')) return;
   let max = 1;
   const val = (s: any) => {
     if (!s) return 0;
@@ -134,13 +134,26 @@ function paintGrids(): void {
   if (state.figure !== 'satisfaction') max = 5;
   for (const s of state.gridStats.values()) max = Math.max(max, val(s));
   for (const [id, s] of state.gridStats)
-    map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id }, { v: state.figure === 'satisfaction' ? val(s) : val(s) / max });
+    map.setFeatureState({ source: 'areas', sourceLayer: 'grid', id }, { v: state.figure === 'satisfaction' ? val(s) : val(s) / max });
 }
 
-async function loadGridStats(): Promise<void> {
-  const r = await api<any>('/api/incidents/stats?level=grid');
+/** The grids' figures, fetched when asked (fetched: a request already on
+ * its way, as the page's first). */
+async function loadGridStats(fetched?: Promise<any>): Promise<void> {
+  const r = await (fetched ?? api<any>('/api/incidents/stats?level=grid'));
   state.gridStats = new Map((r.units || []).map((u: any) => [u.id, u]));
   paintGrids();
+}
+
+/** Once the map's style has made its sources (GeoJSON sources take data
+ * from then on, well before the map's load). */
+function sourcesMade(m: MlMap): Promise<void> {
+  return new Promise((resolve) => {
+    const made = () => { if (!m.getSource('incidents')) return false; resolve(); return true; };
+    if (made()) return;
+    const on = () => { if (made()) m.off('styledata', on); };
+    m.on('styledata', on);
+  });
 }
 
 /** The workers where their last fixes put them, with the last minutes of
@@ -231,8 +244,10 @@ function applyBatch(batch: Change[]): void {
       else state.cameras.delete(String(c.id));
       camerasDirty = true;
     } else if (c.topic === 'layers' && c.seq > snapshotSeq) {   // older ones the tiles already show
-      for (const l of ['district', 'street', 'community', 'grid', 'building'])
-        (map.getSource(l) as any)?.setUrl?.(`/tiles/${l}.json?v=${c.seq}`);
+      for (const l of MAP_TILE_SOURCES) {
+        const u = tileJsonUrl(l);
+        (map.getSource(l) as any)?.setUrl?.(`${u}${u.includes('?') ? '&' : '?'}v=${c.seq}`);
+      }
     }
   }
   if (moved) drawWorkers();
@@ -273,6 +288,11 @@ async function start(me: Me): Promise<void> {
   // the whole district in view, whatever the screen's size, from the start
   const district = api<any>('/tiles/district.json').catch(() => null);
   const categories = api<any>('/api/categories');
+  // what the map shows first is asked for with the page's first requests:
+  // a wall on two busy cores waits for each round trip
+  const snapshot = loadSnapshot();
+  const gridStats = api<any>('/api/incidents/stats?level=grid');
+  snapshot.catch(() => {}); gridStats.catch(() => {});   // awaited below
   ctx = {
     me, departments: state.departments,
     categoryName: (code) => state.categories.get(code) || code,
@@ -313,18 +333,21 @@ async function start(me: Me): Promise<void> {
   const basemap = api<any>('/api/health')
     .then((hl) => (hl.basemap ? api<any>('/basemap.json') : null)).catch(() => null);
   figures = new Figures(el as any);
-  const seq = await loadSnapshot();
+  const seq = await snapshot;
   live = new Live(['incidents', 'positions', 'alerts', 'cameras', 'layers']);
   live.onBatch = applyBatch;
   live.onState = (up) => { $('#offline').hidden = up; $('#live-dot').classList.toggle('up', up); };
   live.onResync = async () => { await loadSnapshot(); drawIncidents(); drawAlerts(); drawCameras(map, state.cameras.values()); };
   live.onUnauthorized = async () => { live.stop(); await relogin(); live.start(live.seq); };
+  // the cases and cameras are cut into tiles with the boundaries and drawn
+  // in the same frames, not in frames of their own after the map's load
+  await sourcesMade(map);
+  drawCameras(map, state.cameras.values());
+  drawIncidents();
+  drawAlerts();
   void mapLoaded.then(async () => {
     addBasemap(map, await basemap);
-    drawCameras(map, state.cameras.values());
-    drawIncidents();
-    drawAlerts();
-    await loadGridStats().catch(() => {});
+    await loadGridStats(gridStats).catch(() => {});
     // the feed starts with the last 100 changes before the snapshot
     snapshotSeq = seq;
     live.start(Math.max(0, seq - 100));
@@ -356,9 +379,9 @@ async function start(me: Me): Promise<void> {
     if (hit.length || workerAt(e)) return;
     const f = e.features?.[0];
     if (!f) return;
-    for (const id of selected) map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id }, { selected: false });
+    for (const id of selected) map.setFeatureState({ source: 'areas', sourceLayer: 'grid', id }, { selected: false });
     selected = [String(f.id)];
-    map.setFeatureState({ source: 'grid', sourceLayer: 'grid', id: f.id! }, { selected: true });
+    map.setFeatureState({ source: 'areas', sourceLayer: 'grid', id: f.id! }, { selected: true });
     void showGrid(ctx, { id: String(f.properties.id ?? f.id), name: String(f.properties.name || f.id) }, [e.lngLat.lng, e.lngLat.lat], state.workerList);
   });
   for (const l of ['incidents', 'incident-clusters', 'cameras', 'grid-fill'])

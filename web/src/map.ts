@@ -19,7 +19,16 @@ const CAMERA_STATE: any = ['match', ['get', 'state'], 'playing', '#3ddc97', 'con
   'stalled', '#ff9f43', 'failed', '#ff5a5f', '#7d8597'];
 const FONT = ['Noto Sans Regular'];
 const BOLD = ['Noto Sans Bold'];
-const BOUNDARY_LAYERS = ['district', 'street', 'community', 'grid', 'building'];
+// the district's areas, from the top of the hierarchy down, in one tile per
+// place (gridcc's ?with=): one request and one tile for the worker to parse
+// where there were four, so fewer frames while the map fills
+const AREA_LAYERS = ['district', 'street', 'community', 'grid'];
+/** The TileJSON of a map source: 'areas' (every area level in one tile) or 'building'. */
+export function tileJsonUrl(source: 'areas' | 'building'): string {
+  const [first, ...rest] = source === 'areas' ? AREA_LAYERS : [source];
+  return `/tiles/${encodeURIComponent(first)}.json` + rest.map((l, i) => `${i ? '&' : '?'}with=${encodeURIComponent(l)}`).join('');
+}
+export const MAP_TILE_SOURCES = ['areas', 'building'] as const;
 
 function style(): StyleSpecification {
   const k = scale();
@@ -27,15 +36,13 @@ function style(): StyleSpecification {
   // zoom level (log2 k) further in: the labels' zoom ranges move with it,
   // so a 4K wall names the streets a 1080p one does
   const dz = Math.log2(k);
-  const vector = (layer: string) => ({
-    type: 'vector' as const, url: `/tiles/${encodeURIComponent(layer)}.json`, promoteId: 'id',
-  });
+  const vector = (source: 'areas' | 'building') => ({ type: 'vector' as const, url: tileJsonUrl(source), promoteId: 'id' });
   const empty = { type: 'geojson' as const, data: { type: 'FeatureCollection' as const, features: [] } };
   return {
     version: 8,
     glyphs: '/glyphs/{fontstack}/{range}.pbf',
     sources: {
-      ...Object.fromEntries(BOUNDARY_LAYERS.map((l) => [l, vector(l)])),
+      ...Object.fromEntries(MAP_TILE_SOURCES.map((l) => [l, vector(l)])),
       incidents: { ...empty, cluster: true, clusterMaxZoom: 14, clusterRadius: 40, promoteId: 'case_no' },
       cameras: { ...empty },
       'camera-sectors': { ...empty },
@@ -48,7 +55,7 @@ function style(): StyleSpecification {
     layers: [
       { id: 'bg', type: 'background', paint: { 'background-color': '#06101a' } },
       {
-        id: 'grid-fill', type: 'fill', source: 'grid', 'source-layer': 'grid',
+        id: 'grid-fill', type: 'fill', source: 'areas', 'source-layer': 'grid',
         paint: {
           'fill-color': ['case', ['==', ['feature-state', 'v'], null], '#0c1c2c',
             ['interpolate', ['linear'], ['feature-state', 'v'], 0, '#0c2233', 0.25, '#184360', 0.5, '#8a6714', 0.75, '#a4411a', 1, '#a12a2a']],
@@ -60,15 +67,15 @@ function style(): StyleSpecification {
         paint: { 'fill-color': ['interpolate', ['linear'], ['zoom'], 13, '#17304a', 15, '#243b53'] } },
       { id: 'building-line', type: 'line', source: 'building', 'source-layer': 'building', minzoom: 16,
         paint: { 'line-color': '#36597a', 'line-width': 0.5 * k } },
-      { id: 'grid-line', type: 'line', source: 'grid', 'source-layer': 'grid',
+      { id: 'grid-line', type: 'line', source: 'areas', 'source-layer': 'grid',
         paint: { 'line-color': '#2f7fb5', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 0.4 * k, 16, 1.5 * k], 'line-opacity': 0.8 } },
-      { id: 'grid-selected', type: 'line', source: 'grid', 'source-layer': 'grid',
+      { id: 'grid-selected', type: 'line', source: 'areas', 'source-layer': 'grid',
         paint: { 'line-color': '#ffe066', 'line-width': ['case', ['boolean', ['feature-state', 'selected'], false], 3 * k, 0] } },
-      { id: 'community-line', type: 'line', source: 'community', 'source-layer': 'community',
+      { id: 'community-line', type: 'line', source: 'areas', 'source-layer': 'community',
         paint: { 'line-color': '#5fb3e6', 'line-width': ['interpolate', ['linear'], ['zoom'], 11, 1 * k, 16, 2.5 * k] } },
-      { id: 'street-line', type: 'line', source: 'street', 'source-layer': 'street',
+      { id: 'street-line', type: 'line', source: 'areas', 'source-layer': 'street',
         paint: { 'line-color': '#9ad4ff', 'line-width': ['interpolate', ['linear'], ['zoom'], 10, 1.5 * k, 16, 4 * k], 'line-opacity': 0.9 } },
-      { id: 'district-line', type: 'line', source: 'district', 'source-layer': 'district',
+      { id: 'district-line', type: 'line', source: 'areas', 'source-layer': 'district',
         paint: { 'line-color': '#d0ebff', 'line-width': 2.5 * k } },
       { id: 'camera-sectors', type: 'fill', source: 'camera-sectors', minzoom: 13,
         paint: { 'fill-color': CAMERA_STATE, 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 13, 0.08, 17, 0.18] } },
@@ -90,16 +97,16 @@ function style(): StyleSpecification {
           'circle-stroke-color': ['case', ['get', 'overdue'], '#ff2d55', '#06101a'],
           'circle-stroke-width': ['case', ['get', 'overdue'], 3 * k, 1 * k],
         } },
-      { id: 'community-labels', type: 'symbol', source: 'community', 'source-layer': 'community_label', minzoom: 12.5 + dz, maxzoom: 15 + dz,
+      { id: 'community-labels', type: 'symbol', source: 'areas', 'source-layer': 'community_label', minzoom: 12.5 + dz, maxzoom: 15 + dz,
         layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 13 * k },
         paint: { 'text-color': '#a5d8ff', 'text-halo-color': '#06101a', 'text-halo-width': 1.5 * k } },
-      { id: 'grid-labels', type: 'symbol', source: 'grid', 'source-layer': 'grid_label', minzoom: 15 + dz,
+      { id: 'grid-labels', type: 'symbol', source: 'areas', 'source-layer': 'grid_label', minzoom: 15 + dz,
         layout: { 'text-field': ['get', 'name'], 'text-font': FONT, 'text-size': 11 * k },
         paint: { 'text-color': '#74c0fc', 'text-halo-color': '#06101a', 'text-halo-width': 1.2 * k } },
       // above the other names: MapLibre places the upper layer's labels first,
       // and a street's name is what a wall is read by (below, two of six lost
       // their place to community names)
-      { id: 'street-labels', type: 'symbol', source: 'street', 'source-layer': 'street_label', maxzoom: 13.5 + dz,
+      { id: 'street-labels', type: 'symbol', source: 'areas', 'source-layer': 'street_label', maxzoom: 13.5 + dz,
         layout: { 'text-field': ['get', 'name'], 'text-font': BOLD, 'text-size': 16 * k, 'symbol-placement': 'point' },
         paint: { 'text-color': '#d0ebff', 'text-halo-color': '#06101a', 'text-halo-width': 2 * k } },
       { id: 'highlight', type: 'line', source: 'highlight', paint: { 'line-color': '#ffe066', 'line-width': 3 * k } },
