@@ -10,7 +10,7 @@ import { CLOSED, Figures } from './figures';
 import { currentLang, fmtDateTime, onLang, setLang, t, tx } from './i18n';
 import { type Change, Live } from './live';
 import { showLogin } from './login';
-import { addBasemap, createMap, geo, MAP_TILE_SOURCES, STATUS_COLORS, tileJsonUrl } from './map';
+import { addBasemap, cameraIcon, createMap, geo, MAP_TILE_SOURCES, STATUS_COLORS, tileJsonUrl } from './map';
 import { type Camera, cameraFrom, cameraPanel, drawCameras, VideoWall } from './cameras';
 import { Replay } from './replay';
 import { TRAIL_MS, type WorkerDot, WorkersLayer } from './workers_layer';
@@ -77,7 +77,9 @@ function shell(me: Me): Record<string, HTMLElement> {
     h('label', {}, h('span', { 'data-i18n': 'category' }, t('category')), categorySel),
     h('div', { class: 'statuses' }, ...Object.entries(STATUS_COLORS).slice(0, 6).map(([s, c]) =>
       h('span', { class: 'st' }, h('i', { style: undefined, class: `swatch st-${s}` }), h('span', { 'data-i18n': `st_${s}` }, tx(`st_${s}`)))),
-      h('span', { class: 'st' }, h('i', { class: 'swatch worker-swatch' }), h('span', { 'data-i18n': 'worker' }, t('worker')))));
+      h('span', { class: 'st' }, h('i', { class: 'swatch worker-swatch' }), h('span', { 'data-i18n': 'worker' }, t('worker'))),
+      h('span', { class: 'st' }, h('img', { class: 'cam-swatch', alt: '', src: cameraIcon('playing', 16).toDataURL() }),
+        h('span', { 'data-i18n': 'camera' }, t('camera')))));
   void STATUS_COLORS;
   const center = h('main', { class: 'center' }, el.kpis,
     h('div', { class: 'map-frame' }, el.map, legend, h('aside', { class: 'detail', id: 'detail' })));

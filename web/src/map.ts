@@ -15,8 +15,38 @@ export const STATUS_COLORS: Record<string, string> = {
   verified: '#7bdff2', closed: '#3ddc97', evaluated: '#2bb07f', rejected: '#7d8597',
 };
 // a camera's live state, as the video engine reports it (topic cameras)
-const CAMERA_STATE: any = ['match', ['get', 'state'], 'playing', '#3ddc97', 'connecting', '#74c0fc', 'retrying', '#ffd23f',
-  'stalled', '#ff9f43', 'failed', '#ff5a5f', '#7d8597'];
+export const CAMERA_COLORS: Record<string, string> = {
+  playing: '#3ddc97', connecting: '#74c0fc', retrying: '#ffd23f', stalled: '#ff9f43', failed: '#ff5a5f',
+};
+const CAMERA_OTHER = '#7d8597';
+const CAMERA_STATE: any = ['match', ['get', 'state'], ...Object.entries(CAMERA_COLORS).flat(), CAMERA_OTHER];
+
+/** A camera's mark, drawn here (no sprite sheet to serve): seen from above,
+ * a body and the lens widening the way it looks (up, so the map turns it to
+ * the camera's heading, as its view sector);
+ * filled with its state's colour, outlined dark so it reads on any ground,
+ * and unlike the round marks of the cases. px: its side in CSS pixels. */
+export function cameraIcon(state: string, px: number, ratio = 2): HTMLCanvasElement {
+  const c = document.createElement('canvas');
+  const n = Math.round(px * ratio);
+  c.width = c.height = n;
+  const g = c.getContext('2d')!;
+  g.scale(n / 24, n / 24);   // drawn on a 24 x 24 grid
+  g.lineJoin = 'round';
+  g.lineWidth = 2.2;
+  g.strokeStyle = '#06101a';
+  g.fillStyle = CAMERA_COLORS[state] ?? CAMERA_OTHER;
+  const shape = () => {
+    g.beginPath();
+    g.moveTo(7.5, 22); g.lineTo(16.5, 22); g.lineTo(16.5, 13);   // the body
+    g.lineTo(21, 3); g.lineTo(3, 3); g.lineTo(7.5, 13);            // the lens, widening as it looks
+    g.closePath();
+  };
+  shape(); g.stroke(); g.fill();
+  g.fillStyle = '#06101a';
+  g.beginPath(); g.arc(12, 17.5, 2.2, 0, 2 * Math.PI); g.fill();
+  return c;
+}
 const FONT = ['Noto Sans Regular'];
 const BOLD = ['Noto Sans Bold'];
 // the district's areas, from the top of the hierarchy down, in one tile per
@@ -81,9 +111,10 @@ function style(): StyleSpecification {
         paint: { 'fill-color': CAMERA_STATE, 'fill-opacity': ['interpolate', ['linear'], ['zoom'], 13, 0.08, 17, 0.18] } },
       { id: 'camera-sector-lines', type: 'line', source: 'camera-sectors', minzoom: 14,
         paint: { 'line-color': CAMERA_STATE, 'line-width': 0.8 * k, 'line-opacity': 0.6 } },
-      { id: 'cameras', type: 'circle', source: 'cameras',
-        paint: { 'circle-radius': ['interpolate', ['linear'], ['zoom'], 12, 3.5 * k, 17, 7 * k], 'circle-color': CAMERA_STATE,
-          'circle-stroke-color': '#06101a', 'circle-stroke-width': 1.5 * k } },
+      { id: 'cameras', type: 'symbol', source: 'cameras',
+        layout: { 'icon-image': ['concat', 'camera-', ['get', 'state']], 'icon-rotate': ['get', 'heading'],
+          'icon-rotation-alignment': 'map', 'icon-allow-overlap': true, 'icon-ignore-placement': true,
+          'icon-size': ['interpolate', ['linear'], ['zoom'], 12, 0.65 * k, 17, 1.2 * k] } },
       { id: 'incident-clusters', type: 'circle', source: 'incidents', filter: ['has', 'point_count'],
         paint: { 'circle-color': '#ff922b', 'circle-opacity': 0.85, 'circle-stroke-color': '#ffe8cc', 'circle-stroke-width': 1.5 * k,
           'circle-radius': ['step', ['get', 'point_count'], 12 * k, 10, 16 * k, 50, 22 * k, 200, 28 * k] } },
@@ -144,8 +175,15 @@ export function createMap(container: HTMLElement, center: [number, number], zoom
       return { url };
     },
   });
+  // a camera's mark, per state, the first time the map asks for it
+  map.on('styleimagemissing', (e: { id: string }) => {
+    if (!e.id.startsWith('camera-') || map.hasImage(e.id)) return;
+    const c = cameraIcon(e.id.slice('camera-'.length), 22);
+    map.addImage(e.id, c.getContext('2d')!.getImageData(0, 0, c.width, c.height), { pixelRatio: 2 });
+  });
   map.addControl(new maplibregl.NavigationControl({ showCompass: false }), 'bottom-right');
-  map.addControl(new maplibregl.ScaleControl({ unit: 'metric' }), 'bottom-left');
+  // as wide on a 4K wall as its text, which grows with the screen
+  map.addControl(new maplibregl.ScaleControl({ unit: 'metric', maxWidth: 100 * scale() }), 'bottom-left');
   return map;
 }
 

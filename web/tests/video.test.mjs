@@ -177,6 +177,15 @@ async function test_a_failing_camera_says_why_in_chinese() {
   await waitCamera('c3', (c) => c.reason === 'refused', 'refused');
   const page = ctx.page;
   await until(page, () => window.gridcc.state.cameras.get('c3')?.reason === 'refused', null, { what: 'the reason on the page' });
+  // on the map, a camera's mark in its state's colour (drawn by the page: not
+  // a round mark like a case's), and the legend names it
+  const mark = await until(page, () => {
+    const m = window.gridcc.map;
+    const f = m.queryRenderedFeatures({ layers: ['cameras'] }).find((x) => x.properties.id === 'c3');
+    return f && m.hasImage(`camera-${f.properties.state}`) ? f.properties.state : null;
+  }, null, { what: "c3's mark on the map" });
+  assert.notEqual(mark, 'playing');
+  assert.match(await page.textContent('#legend'), /摄像头/);
   await page.evaluate(() => window.gridcc.openCamera('c3'));
   const text = await until(page, () => document.querySelector('#detail .cam-status')?.textContent, null, { what: 'the camera panel' });
   assert.match(text, /无法连接/, text);
