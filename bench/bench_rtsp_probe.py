@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bench_video as bv  # noqa: E402
@@ -36,11 +37,18 @@ def probe(n, port, tmp):
                 f = line.split()
                 last["in"], last["out"] = int(f[3]), int(f[1])
         threading.Thread(target=read, daemon=True).start()
-        busy = bv.measure([p.pid])
+        time.sleep(bv.WARM)
+        in0, t0 = last.get("in", 0), time.monotonic()
+        saved, bv.WARM = bv.WARM, 0
+        try:
+            busy = bv.measure([p.pid])
+        finally:
+            bv.WARM = saved
+        mbit = (last.get("in", 0) - in0) * 8 / (time.monotonic() - t0) / 1e6
         threads = len(os.listdir(f"/proc/{p.pid}/task"))
     finally:
         bv.stop([p])
-    return busy, threads, last.get("out", 0)
+    return busy, threads, last.get("out", 0), mbit
 
 
 def main():
@@ -49,20 +57,23 @@ def main():
         sys.exit(f"bench_rtsp_probe: {PROBE} is not built")
     print(f"streams: 1080p25 H.264 {bv.BITRATE} kbit/s from camsim; CPU over {bv.SECS:.0f} s after {bv.WARM:.0f} s; "
           "% of one core per stream")
-    print(f"{'N':>5} {'ffmpeg':>8} {'gridcc':>8} {'probe':>8} {'probe/ffmpeg':>13} {'probe threads':>14}")
+    print(f"{'N':>5} {'ffmpeg':>8} {'gridcc':>8} {'probe':>8} {'probe/ffmpeg':>13} {'probe threads':>14} {'probe read':>12}")
     for n in ns:
         tmp = tempfile.mkdtemp(prefix="bench-probe-")
         cs, port = bv.camsim(n, tmp)
         try:
             f_busy, alive = bv.baseline(n, port, tmp)
             g_busy, _, _ = bv.gridcc(n, port, tmp)
-            p_busy, threads, out = probe(n, port, tmp)
+            p_busy, threads, out, mbit = probe(n, port, tmp)
         finally:
             bv.stop([cs])
         if not out:
             sys.exit(f"bench_rtsp_probe: the probe muxed nothing (logs in {tmp})")
+        # a probe that fell behind would read low: it must have kept up
+        if mbit < 0.9 * n * bv.BITRATE / 1000:
+            sys.exit(f"bench_rtsp_probe: the probe read only {mbit:.0f} Mbit/s of {n * bv.BITRATE / 1000:.0f}")
         print(f"{n:>5} {100 * f_busy / n:>7.2f}% {100 * g_busy / n:>7.2f}% {100 * p_busy / n:>7.2f}% "
-              f"{p_busy / f_busy:>13.2f} {threads:>14}" + ("" if alive == n else f"  ({n - alive} ffmpeg exited)"))
+              f"{p_busy / f_busy:>13.2f} {threads:>14} {mbit:>6.0f} Mbit/s" + ("" if alive == n else f"  ({n - alive} ffmpeg exited)"))
         sys.stdout.flush()
         shutil.rmtree(tmp, ignore_errors=True)
 

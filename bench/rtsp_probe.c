@@ -23,7 +23,7 @@ typedef struct cam {
     GstElement *pipe;
     GstPad *src;
     guint32 last_ts;
-    guint64 ext;
+    gint64 ext; /* RTP time since the first packet, unwrapped (may go below 0 with B-frames) */
     gboolean have_first;
     guint64 bytes_out, bytes_in, pkts;
 } cam;
@@ -96,7 +96,8 @@ static GstRTSPResult on_msg(GstRTSPWatch *w, GstRTSPMessage *m, gpointer ud)
     c->bytes_in += size;
     c->pkts++;
     GstBuffer *b = gst_buffer_new_wrapped(data, size);
-    GST_BUFFER_PTS(b) = gst_util_uint64_scale(c->ext, GST_SECOND, 90000);
+    /* a second of margin keeps B-frames' earlier times above 0 */
+    GST_BUFFER_PTS(b) = gst_util_uint64_scale((guint64)(c->ext + 90000), GST_SECOND, 90000);
     gst_pad_push(c->src, b);
     return GST_RTSP_OK;
 }
@@ -126,6 +127,10 @@ static void open_cam(cam *c, const char *uri, GMainContext *ctx)
     GstStructure *st = gst_caps_get_structure(caps, 0);
     gst_structure_set_name(st, "application/x-rtp");
     const char *control = gst_sdp_media_get_attribute_val(md, "control");
+    if (!md || !control || !caps) {
+        fprintf(stderr, "rtsp_probe: %s: no video stream with a control URL in its SDP\n", uri);
+        exit(1);
+    }
     gchar *base = NULL;
     gst_rtsp_message_get_header(r, GST_RTSP_HDR_CONTENT_BASE, &base, 0);
     gchar *setup_uri = g_str_has_prefix(control, "rtsp://") ? g_strdup(control)
@@ -134,6 +139,10 @@ static void open_cam(cam *c, const char *uri, GMainContext *ctx)
     r = req(c->conn, GST_RTSP_SETUP, setup_uri, NULL, "Transport", "RTP/AVP/TCP;unicast;interleaved=0-1");
     gchar *sess = NULL;
     gst_rtsp_message_get_header(r, GST_RTSP_HDR_SESSION, &sess, 0);
+    if (!sess) {
+        fprintf(stderr, "rtsp_probe: %s: SETUP gave no session\n", uri);
+        exit(1);
+    }
     gchar *session = g_strdup(sess);
     char *semi = strchr(session, ';');
     if (semi)

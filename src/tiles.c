@@ -79,6 +79,7 @@ struct tiles {
     GQueue lru;
     size_t bytes;
     GHashTable *inflight; /* metatile keys being made */
+    unsigned sets_dropped; /* how many refreshes have dropped the sets' tiles */
     tiles_stats st;
 
     GMutex store_mu; /* guards s */
@@ -754,6 +755,9 @@ int tiles_get_set(tiles *t, tiles_part *parts, size_t n, int z, int x, int y, ti
     }
     if (tiles_peek_set(t, parts, n, z, x, y, out))
         return 0;
+    g_mutex_lock(&t->mu);
+    unsigned gen = t->sets_dropped;
+    g_mutex_unlock(&t->mu);
     /* a Tile's layers are a repeated field: tiles written one after the
      * other are one tile holding all their layers (a protobuf parser merges
      * concatenated messages), so each layer's own cached tile is reused as is */
@@ -782,9 +786,15 @@ int tiles_get_set(tiles *t, tiles_part *parts, size_t n, int z, int x, int y, ti
     out->mvt = g_bytes_ref(mvt);
     out->gz = gz ? g_bytes_ref(gz) : NULL;
     out->version = parts[0].version;
-    char *key = set_key(parts, n, z, x, y);
     g_mutex_lock(&t->mu);
-    cache_put_key(t, key, SET_LAYER, 0, mvt, gz);
+    /* not kept when a refresh dropped the sets' tiles while it was made */
+    if (gen == t->sets_dropped) {
+        cache_put_key(t, set_key(parts, n, z, x, y), SET_LAYER, 0, mvt, gz);
+    } else {
+        g_bytes_unref(mvt);
+        if (gz)
+            g_bytes_unref(gz);
+    }
     g_mutex_unlock(&t->mu);
     return 0;
 }
@@ -842,7 +852,10 @@ int tiles_refresh(tiles *t, gc_err *err)
         if (version_now(now, k) >= 0)
             g_ptr_array_add(reload, g_strdup(k));
     }
-    /* sets' tiles, whichever of their layers changed */
+    /* sets' tiles, whichever of their layers changed (and any being made now
+     * is not kept) */
+    if (g_hash_table_size(changed))
+        t->sets_dropped++;
     for (GList *l = t->lru.head, *next; l && g_hash_table_size(changed); l = next) {
         next = l->next;
         centry *e = l->data;

@@ -4,7 +4,9 @@
  *   GET /tiles/{layer}.json         TileJSON 3.0.0
  *   GET /tiles/{layer}/{z}/{x}/{y}.pbf
  *
- * Both take ?with={layer} (repeated, up to 7): the tiles then hold those
+ * TileJSON's tile URL carries ?v=, the layers' version (a re-import gives
+ * new URLs); the tiles ignore it. Both take ?with={layer} (repeated, up to
+ * 7): the tiles then hold those
  * layers too, one tile for the lot (tiles_get_set), so a map draws its
  * district, streets, communities and grids from one source: one request and
  * one tile to parse per place, where four were.
@@ -68,11 +70,25 @@ static bool set_or_reply(http_req *r, api_env *e, const char *name, layer_set *l
         if (strcmp(r->qkeys->pdata[i], "with"))
             continue;
         const char *w = r->qvals->pdata[i];
-        for (size_t k = 0; k < ls->n; k++)
+        for (size_t k = 0; k < ls->n; k++) {
             if (!strcmp(ls->L[k].name, w)) {
                 http_reply_error(r, 400, "invalid", "with", "layer '%s' is named twice", w);
                 return false;
             }
+            /* one tile may not hold two layers of one name: an area layer
+             * brings {name}_label beside it */
+            const char *a = ls->L[k].name, *b = w;
+            for (int turn = 0; turn < 2; turn++, a = w, b = ls->L[k].name) {
+                size_t la = strlen(a);
+                if (!strncmp(b, a, la) && !strcmp(b + la, "_label")) {
+                    http_reply_error(r, 400, "invalid", "with",
+                                     "layers '%s' and '%s' cannot share a tile: the label "
+                                     "points of '%s' are named '%s' too",
+                                     a, b, a, b);
+                    return false;
+                }
+            }
+        }
         if (ls->n == TILES_SET_MAX) {
             http_reply_error(r, 400, "invalid", "with", "a tile holds at most %d layers",
                              TILES_SET_MAX);
@@ -133,7 +149,6 @@ static json_t *tilejson(const http_req *r, api_env *e, const layer_set *ls)
 {
     const store_layer *L = &ls->L[0];
     char *root = root_url(r), *id = url_escape(L->name), *with = with_query(ls);
-    char *tmpl = g_strdup_printf("%s/%s/{z}/{x}/{y}.pbf%s", root, id, with);
     GString *name = g_string_new(L->name);
     int minz = TILES_MAXZOOM, version = 0;
     bool has_bbox = false;
@@ -157,6 +172,10 @@ static json_t *tilejson(const http_req *r, api_env *e, const layer_set *ls)
             has_bbox = true;
         }
     }
+    /* the version in the tiles' URL: a re-import gives new URLs, so no
+     * browser shows a tile it kept (max-age) from before it */
+    char *tmpl = g_strdup_printf("%s/%s/{z}/{x}/{y}.pbf%s%sv=%d", root, id, with,
+                                 *with ? "&" : "?", version);
     char desc[400], ver[32];
     if (ls->n == 1)
         snprintf(desc, sizeof desc, "%s (level %s%s%s)", L->title, L->level,

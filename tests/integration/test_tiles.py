@@ -13,6 +13,7 @@ import os
 import re
 import subprocess
 import time
+import urllib.parse
 
 from harness import LAYERS, Daemon, TempDir, expect_error, main, q, run
 
@@ -86,7 +87,8 @@ def test_tilejson():
     st, tj = d.json("GET", "/tiles/building.json", token=ctx["tok"])
     assert st == 200, tj
     assert tj["tilejson"] == "3.0.0"
-    assert tj["tiles"] == [f"http://127.0.0.1:{d.port}/tiles/building/{{z}}/{{x}}/{{y}}.pbf"], tj
+    # the layer's version in the tiles' URL: a re-import gives new URLs
+    assert tj["tiles"] == [f"http://127.0.0.1:{d.port}/tiles/building/{{z}}/{{x}}/{{y}}.pbf?v={tj['version'].split('.')[0]}"], tj
     assert tj["minzoom"] == 13 and tj["maxzoom"] == 18, tj
     b = tj["bounds"]
     assert abs(b[0] - 116.278561) < 1e-6 and abs(b[3] - 40.0180368) < 1e-6, b
@@ -261,7 +263,7 @@ def test_areas_in_one_tile():
     d, tok = ctx["d"], ctx["tok"]
     st, tj = d.json("GET", "/tiles/district.json" + AREAS, token=tok)
     assert st == 200, tj
-    assert tj["tiles"] == [f"http://127.0.0.1:{d.port}/tiles/district/{{z}}/{{x}}/{{y}}.pbf{AREAS}"], tj
+    assert tj["tiles"] == [f"http://127.0.0.1:{d.port}/tiles/district/{{z}}/{{x}}/{{y}}.pbf{AREAS}&v=4"], tj
     ids = [v["id"] for v in tj["vector_layers"]]
     assert ids == ["district", "district_label", "street", "street_label", "community",
                    "community_label", "grid", "grid_label"], ids
@@ -303,9 +305,22 @@ def test_areas_in_one_tile():
     expect_error(d.json("GET", f"/tiles/district/{z}/{x}/{y}.pbf?with=grid&with=grid", token=tok), 400, "with")
     expect_error(d.json("GET", "/tiles/district.json?with=district", token=tok), 400, "with")
     expect_error(d.json("GET", f"/tiles/district/{z}/{x}/{y}.pbf?with=nope", token=tok), 404, "with")
-    many = "&".join(f"with={n}" for n in ("street", "community", "grid", "building", "unit",
-                                          "dept-%E5%9F%8E%E7%AE%A1", "district"))
-    expect_error(d.json("GET", f"/tiles/grid.json?{many}", token=tok), 400, "with")
+    # 8 layers in all are served, a ninth is refused
+    st, lst = d.json("GET", "/tiles", token=tok)
+    others = [urllib.parse.quote(e["layer"]) for e in lst["layers"] if e["layer"] != "grid"]
+    assert len(others) >= 8, others
+    st, tj8 = d.json("GET", "/tiles/grid.json?" + "&".join(f"with={n}" for n in others[:7]), token=tok)
+    assert st == 200 and len({v["id"] for v in tj8["vector_layers"]}) >= 8, tj8
+    expect_error(d.json("GET", "/tiles/grid.json?" + "&".join(f"with={n}" for n in others[:8]), token=tok),
+                 400, "with")
+    # nor two layers of one name in a tile: an area layer's label points are
+    # {layer}_label (a department's layer so named, imported for this)
+    run("import", os.path.join(LAYERS, "dept_城管.geojson"), "--level", "dept:城管二",
+        "--layer", "dept-城管_label", "--db", ctx["db"], check=0)
+    lab = urllib.parse.quote("dept-城管_label")
+    expect_error(d.json("GET", f"/tiles/dept-%E5%9F%8E%E7%AE%A1.json?with={lab}", token=tok), 400, "with")
+    expect_error(d.json("GET", f"/tiles/{lab}.json?with=dept-%E5%9F%8E%E7%AE%A1", token=tok), 400, "with")
+    assert d.json("GET", f"/tiles/{lab}.json?with=grid", token=tok)[0] == 200
     # who may read: as one layer's tiles
     st, _, _ = ctx["d"].request("GET", f"/tiles/district/{z}/{x}/{y}.pbf{AREAS}")
     assert st == 401, st

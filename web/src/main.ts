@@ -148,13 +148,17 @@ async function loadGridStats(fetched?: Promise<any>): Promise<void> {
 }
 
 /** Once the map's style has made its sources (GeoJSON sources take data
- * from then on, well before the map's load). */
-function sourcesMade(m: MlMap): Promise<void> {
+ * from then on, well before the map's load): true; false if the map fails
+ * first (a style it refused makes none). */
+function sourcesMade(m: MlMap): Promise<boolean> {
   return new Promise((resolve) => {
-    const made = () => { if (!m.getSource('incidents')) return false; resolve(); return true; };
-    if (made()) return;
-    const on = () => { if (made()) m.off('styledata', on); };
+    const made = () => !!m.getSource('incidents');
+    if (made()) { resolve(true); return; }
+    const done = (ok: boolean) => { m.off('styledata', on); m.off('error', failed); resolve(ok); };
+    const on = () => { if (made()) done(true); };
+    const failed = () => { if (!made()) done(false); };
     m.on('styledata', on);
+    m.on('error', failed);
   });
 }
 
@@ -343,11 +347,11 @@ async function start(me: Me): Promise<void> {
   live.onUnauthorized = async () => { live.stop(); await relogin(); live.start(live.seq); };
   // the cases and cameras are cut into tiles with the boundaries and drawn
   // in the same frames, not in frames of their own after the map's load
-  await sourcesMade(map);
-  drawCameras(map, state.cameras.values());
-  drawIncidents();
-  drawAlerts();
+  const drawn = await sourcesMade(map);
+  const drawAll = () => { drawCameras(map, state.cameras.values()); drawIncidents(); drawAlerts(); };
+  drawAll();
   void mapLoaded.then(async () => {
+    if (!drawn) drawAll();
     addBasemap(map, await basemap);
     await loadGridStats(gridStats).catch(() => {});
     // the feed starts with the last 100 changes before the snapshot
