@@ -227,23 +227,23 @@ function applyBatch(batch: Change[]): void {
     } else if (c.topic === 'incidents' && c.data) {
       const f = c.data;
       const no = f.properties?.case_no || f.id || c.id;
-      const known = state.incidents.get(no);
-      // the catch-up at start replays changes the snapshot already holds:
-      // they go to the feed, and never put a case back to an older state
-      const older = c.seq <= snapshotSeq && known && known.properties?.updated_at > f.properties?.updated_at;
-      if (!older) {
+      // the catch-up at start replays changes the snapshot already holds
+      // (it was read after their seq): they go to the feed only, neither
+      // putting a case back to an older state nor redrawing the map
+      if (c.seq > snapshotSeq) {
         if (CLOSED.includes(f.properties?.status)) state.incidents.delete(no);
         else state.incidents.set(no, f);
         incidents = true;
       }
       figures.feed(Date.parse(c.ts as any) || Date.now(), t('case'), `${no} ${tx(`st_${f.properties?.status}`)} · ${f.properties?.description || ''}`, () => void openCase(no));
     } else if (c.topic === 'alerts' && c.data) {
-      const key = String(c.data.id ?? c.id);
-      state.alerts.set(key, c.data);
-      alerts = true;
+      if (c.seq > snapshotSeq) {   // as the cases'
+        state.alerts.set(String(c.data.id ?? c.id), c.data);
+        alerts = true;
+      }
       figures.feed(Date.parse(c.ts as any) || Date.now(), t('alert'), alertText(c.data),
         c.data.case_no ? () => void openCase(c.data.case_no) : undefined);
-    } else if (c.topic === 'cameras') {
+    } else if (c.topic === 'cameras' && c.seq > snapshotSeq) {   // as the cases'
       // a camera's change carries the whole camera; a deleted one nothing to draw
       const cam = c.data?.deleted ? null : cameraFrom(c.data);
       if (cam) state.cameras.set(cam.id, { ...state.cameras.get(cam.id), ...cam });
