@@ -33,10 +33,11 @@ async function openWall() {
   const page = await ctx.newPage();
   const t0 = Date.now();
   await page.goto(d.url + '/');
-  await page.waitForSelector('body[data-ready="1"]', { timeout: 60000 });
+  // one poll for the lot (Playwright's waitForSelector polls on animation
+  // frames, which a busy software-GL page gives late: it added ~0.3 s)
   await until(page, () => {
-    const m = window.gridcc.map;
-    if (!m.loaded() || !m.areTilesLoaded()) return false;
+    const m = window.gridcc?.map;
+    if (document.body.dataset.ready !== '1' || !m || !m.loaded() || !m.areTilesLoaded()) return false;
     return new Set(m.queryRenderedFeatures({ layers: ['grid-fill'] }).map((f) => f.properties.id)).size === 234;
   }, null, { timeout: 60000, what: 'the complete map' });
   const ms = Date.now() - t0;
