@@ -11,7 +11,7 @@
 // The first load finds the daemon's tile cache cold; the second is printed.
 //   node bench/trace_cold_load.mjs
 // Run from the repository root after scripts/setup.sh.
-import { browser, Daemon } from '../web/tests/harness.mjs';
+import { browser, Daemon, until } from '../web/tests/harness.mjs';
 
 const d = await Daemon.start([['bench', 'operator']]);
 const b = await browser();
@@ -30,8 +30,7 @@ try {
       transferMode: 'ReportEvents',
     });
     await page.goto(d.url + '/');
-    await page.waitForSelector('body[data-ready="1"]', { timeout: 60000 });
-    await page.waitForFunction(() => performance.getEntriesByName('gridcc:map-complete').length > 0, null, { timeout: 60000 });
+    await until(page, () => performance.getEntriesByName('gridcc:map-complete').length > 0, null, { timeout: 60000 });
     await page.waitForTimeout(1000);
     const markAt = await page.evaluate(() => performance.getEntriesByName('gridcc:map-complete')[0].startTime);
     const marks = `gridcc:map-complete ${Math.round(markAt)} ms`;
