@@ -19,6 +19,26 @@ function midnight(daysAgo = 0): number {
   return Math.floor(d.getTime() / 1000) - daysAgo * DAY;
 }
 
+/** A stats answer's units taken as one (the district's and, beside it, the
+ * cases outside it or with no place, which are the center's cases too):
+ * counts added, each rate weighted by what it is a rate of. */
+export function whole(units: any[] = []): any {
+  const w: any = { total: 0, by_status: {} as Record<string, number>, overdue: 0, finished: 0, rated: 0 };
+  let onTime = 0, ratings = 0;
+  for (const u of units) {
+    w.total += u.total || 0;
+    w.overdue += u.overdue || 0;
+    w.finished += u.finished || 0;
+    w.rated += u.rated || 0;
+    for (const [k, v] of Object.entries(u.by_status || {})) w.by_status[k] = (w.by_status[k] || 0) + Number(v);
+    onTime += (u.on_time_rate ?? 0) * (u.finished || 0);
+    ratings += (u.satisfaction ?? 0) * (u.rated || 0);
+  }
+  w.on_time_rate = w.finished ? onTime / w.finished : null;
+  w.satisfaction = w.rated ? ratings / w.rated : null;
+  return w;
+}
+
 function sum(o: Record<string, number> | undefined, keys: string[]): number {
   return keys.reduce((a, k) => a + (o?.[k] || 0), 0);
 }
@@ -68,9 +88,11 @@ export class Figures {
       api<any>(`/api/incidents?source=hotline&from=${today}&limit=1`),
       api<any>('/api/incidents/ranking'),
     ]);
-    const u = (day.units || [])[0] || {};
+    // every unit of the answer: the first alone was the cases outside the
+    // district whenever there were any (its id "" sorts first)
+    const u = whole(day.units);
     // rates over 30 days: a day's few closures say little, and a morning none
-    const u30 = (d30.units || [])[0] || {};
+    const u30 = whole(d30.units);
     this.kpis = {
       new: u.total || 0,
       handled: sum(u.by_status, DONE),
@@ -116,8 +138,8 @@ export class Figures {
       const x = new Date((midnight(d)) * 1000);
       return `${x.getMonth() + 1}/${x.getDate()}`;
     });
-    const rep = per.map((p) => p.units?.[0]?.total || 0);
-    const done = per.map((p) => sum(p.units?.[0]?.by_status, DONE));
+    const rep = per.map((p) => whole(p.units).total);
+    const done = per.map((p) => sum(whole(p.units).by_status, DONE));
     const k = scale();
     const opt = (n: number) => ({
       animation: false,

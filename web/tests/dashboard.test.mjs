@@ -169,6 +169,24 @@ async function test_hostile_description_is_text() {
   await shot(page, '09-hostile-text');
 }
 
+/** The figures count every case of the day: one reported outside the
+ * district too (the first of the stats' units alone was once taken for the
+ * whole, and on a day with a case outside it the wall said 1). */
+async function test_figures_count_every_case() {
+  const page = ctx.op;
+  await report('井盖缺失 outside', { lon: 116.2, lat: 39.9 });
+  const midnight = new Date(); midnight.setHours(0, 0, 0, 0);
+  const st = await ctx.d.api('GET', `/api/incidents/stats?level=district&from=${midnight.getTime() / 1000}`, { token: ctx.d.tokens.op1 });
+  const units = st.json.units;
+  assert.ok(units.length >= 2 && units.some((u) => !u.id), JSON.stringify(units));   // the district's and the outside's
+  const want = units.reduce((a, u) => a + u.total, 0);
+  const shown = await until(page, (n) => {
+    const v = Number(document.querySelector('[data-kpi="today_new"] b')?.textContent);
+    return v === n ? v : null;
+  }, want, { timeout: 20000, what: `today's new cases to read ${want}` }).catch(() => null);
+  assert.equal(shown ?? Number(await page.textContent('[data-kpi="today_new"] b')), want);
+}
+
 async function test_served_with_csp() {
   const r = await fetch(ctx.d.url + '/');
   const csp = r.headers.get('content-security-policy');
@@ -353,6 +371,6 @@ async function test_logout() {
 await setup();
 await run([test_bad_login_then_login, test_map_shows_all_grids, test_reported_case_reaches_map_and_feed,
   test_operator_dispatches_from_the_page, test_cut_connection_loses_and_doubles_nothing, test_language_switch,
-  test_worker_sees_no_dispatch, test_hostile_description_is_text, test_served_with_csp, test_wall_at_4k,
+  test_worker_sees_no_dispatch, test_hostile_description_is_text, test_figures_count_every_case, test_served_with_csp, test_wall_at_4k,
   test_replay_shows_the_window, test_workers_move_over_the_map, test_sos_pulses_where_it_happens, test_logout],
 async () => { await ctx.b?.close(); await ctx.d?.stop(); });
