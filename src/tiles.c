@@ -34,7 +34,6 @@
  * control character */
 #define SET_LAYER "\x1e"
 
-
 typedef struct tfeat {
     OGRGeometryH g; /* EPSG:3857 */
     double lx, ly;  /* where its label goes: a point inside it */
@@ -618,10 +617,10 @@ void tiles_tile_clear(tiles_tile *tile)
     memset(tile, 0, sizeof *tile);
 }
 
-bool tiles_peek(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out)
+/* The cached tile under key (freed here), counted as a hit; out zeroed on a miss. */
+static bool peek_key(tiles *t, char *key, tiles_tile *out)
 {
     memset(out, 0, sizeof *out);
-    char *key = tile_key(layer, version, z, x, y);
     g_mutex_lock(&t->mu);
     bool hit = cache_lookup(t, key, out);
     if (hit)
@@ -629,6 +628,11 @@ bool tiles_peek(tiles *t, const char *layer, int version, int z, int x, int y, t
     g_mutex_unlock(&t->mu);
     g_free(key);
     return hit;
+}
+
+bool tiles_peek(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out)
+{
+    return peek_key(t, tile_key(layer, version, z, x, y), out);
 }
 
 int tiles_get(tiles *t, const char *layer, int version, int z, int x, int y, tiles_tile *out,
@@ -642,14 +646,7 @@ int tiles_get(tiles *t, const char *layer, int version, int z, int x, int y, til
         return gc_fail(err, GC_EINVAL, "x", "x %d is outside 0…%d at zoom %d", x, side - 1, z);
     if (y < 0 || y >= side)
         return gc_fail(err, GC_EINVAL, "y", "y %d is outside 0…%d at zoom %d", y, side - 1, z);
-    char *key = tile_key(layer, version, z, x, y);
-    g_mutex_lock(&t->mu);
-    bool hit = cache_lookup(t, key, out);
-    if (hit)
-        t->st.hits++;
-    g_mutex_unlock(&t->mu);
-    g_free(key);
-    if (hit)
+    if (peek_key(t, tile_key(layer, version, z, x, y), out))
         return 0;
 
     tsrc *s = src_acquire(t, layer, version, err);
@@ -661,7 +658,7 @@ int tiles_get(tiles *t, const char *layer, int version, int z, int x, int y, til
     int n = side < META ? side : META;
     int x0 = x - x % n, y0 = y - y % n;
     char *mkey = g_strdup_printf("%s\x1f%d\x1f%d/%d/%d", s->name, s->version, z, x0, y0);
-    key = tile_key(layer, s->version, z, x, y);
+    char *key = tile_key(layer, s->version, z, x, y);
     int rc = 0;
     g_mutex_lock(&t->mu);
     for (;;) {
@@ -727,14 +724,7 @@ bool tiles_peek_set(tiles *t, const tiles_part *parts, size_t n, int z, int x, i
 {
     if (n == 1)
         return tiles_peek(t, parts[0].layer, parts[0].version, z, x, y, out);
-    memset(out, 0, sizeof *out);
-    char *key = set_key(parts, n, z, x, y);
-    g_mutex_lock(&t->mu);
-    bool hit = cache_lookup(t, key, out);
-    if (hit)
-        t->st.hits++;
-    g_mutex_unlock(&t->mu);
-    g_free(key);
+    bool hit = peek_key(t, set_key(parts, n, z, x, y), out);
     if (hit)
         out->version = parts[0].version;
     return hit;

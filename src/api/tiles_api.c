@@ -4,12 +4,12 @@
  *   GET /tiles/{layer}.json         TileJSON 3.0.0
  *   GET /tiles/{layer}/{z}/{x}/{y}.pbf
  *
- * TileJSON's tile URL carries ?v=, the layers' version (a re-import gives
- * new URLs); the tiles ignore it. Both take ?with={layer} (repeated, up to
- * 7): the tiles then hold those
- * layers too, one tile for the lot (tiles_get_set), so a map draws its
- * district, streets, communities and grids from one source: one request and
- * one tile to parse per place, where four were.
+ * Both take ?with={layer}, repeated (TILES_SET_MAX layers in all): the
+ * tiles then hold those layers too, one tile for the lot (tiles_get_set), so
+ * a map draws its district, streets, communities and grids from one source:
+ * one request and one tile to parse per place, where four were. TileJSON's
+ * tile URL carries ?v=, the layers' version, so a re-import gives new URLs;
+ * the tiles ignore it.
  *
  * Who may read them: whoever may read the OGC API's collections. The loop
  * reads the layer's version (for the ETag and a 304) and sends a tile the
@@ -52,8 +52,17 @@ static bool layer_or_reply(http_req *r, api_env *e, const char *name, store_laye
     return false;
 }
 
+/* True when b is the name of a's label points ({a}_label): a tile cannot
+ * hold layers a and b, two layers of one name. */
+static bool label_name_of(const char *a, const char *b)
+{
+    size_t la = strlen(a);
+    return !strncmp(b, a, la) && !strcmp(b + la, "_label");
+}
+
 /* The layer named in the path and those of ?with=, or false once it has
- * replied (404 for a layer the store lacks, 400 for a repeat or too many). */
+ * replied (404 for a layer the store lacks, 400 for a repeat, a clash of
+ * names or too many). */
 typedef struct layer_set {
     store_layer L[TILES_SET_MAX];
     size_t n;
@@ -75,18 +84,13 @@ static bool set_or_reply(http_req *r, api_env *e, const char *name, layer_set *l
                 http_reply_error(r, 400, "invalid", "with", "layer '%s' is named twice", w);
                 return false;
             }
-            /* one tile may not hold two layers of one name: an area layer
-             * brings {name}_label beside it */
-            const char *a = ls->L[k].name, *b = w;
-            for (int turn = 0; turn < 2; turn++, a = w, b = ls->L[k].name) {
-                size_t la = strlen(a);
-                if (!strncmp(b, a, la) && !strcmp(b + la, "_label")) {
-                    http_reply_error(r, 400, "invalid", "with",
-                                     "layers '%s' and '%s' cannot share a tile: the label "
-                                     "points of '%s' are named '%s' too",
-                                     a, b, a, b);
-                    return false;
-                }
+            const char *k_name = ls->L[k].name;
+            if (label_name_of(k_name, w) || label_name_of(w, k_name)) {
+                http_reply_error(r, 400, "invalid", "with",
+                                 "layers '%s' and '%s' cannot share a tile: an area layer's "
+                                 "label points are a layer named {layer}_label",
+                                 k_name, w);
+                return false;
             }
         }
         if (ls->n == TILES_SET_MAX) {
