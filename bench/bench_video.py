@@ -5,7 +5,9 @@
   baseline: N `ffmpeg -rtsp_transport tcp -i rtsp://… -c copy` processes,
             each writing fragmented MP4 (what the live view sends) to /dev/null;
   gridcc:   one daemon ingesting the N cameras (registry import), with one
-            /video viewer on each, reading everything.
+            /video viewer on each, reading everything;
+  rtspsrc:  the same daemon with --video-ingest rtspsrc (every camera read by
+            GStreamer's rtspsrc, as before src/video_rtsp.c; RTSPSRC=0 skips it).
 
 Each side runs alone, warms up WARM s, then its CPU time (user + system,
 from /proc, every thread and process) is read over SECS s. Printed per N:
@@ -14,7 +16,7 @@ the machine (target: under 80 % of all cores at 100 streams) and how much
 the viewers received (to show the streams were really relayed).
 
   python3 bench/bench_video.py [N ...]      (default 25 50 100)
-  env: SECS (15), WARM (8), BITRATE (2000), GRIDCC_BIN, CAMSIM_BIN
+  env: SECS (15), WARM (8), BITRATE (2000), RTSPSRC (1), GRIDCC_BIN, CAMSIM_BIN
 """
 import json
 import os
@@ -109,8 +111,8 @@ def baseline(n, port, tmp):
     return busy, alive
 
 
-def gridcc(n, port, tmp):
-    db = os.path.join(tmp, "g.db")
+def gridcc(n, port, tmp, ingest="direct"):
+    db = os.path.join(tmp, f"g-{ingest}.db")
     csv = os.path.join(tmp, "cams.csv")
     with open(csv, "w") as f:
         f.write("id,name,url,lon,lat,heading,fov,range_m\n")
@@ -120,8 +122,9 @@ def gridcc(n, port, tmp):
     token = subprocess.run([BIN, "user", "add", "op", "--role", "operator", "--db", db],
                            check=True, capture_output=True, text=True).stdout.strip()
     hport = free_port()
-    d = subprocess.Popen([BIN, "serve", "--db", db, "--port", str(hport), "--osmand-port", str(free_port())],
-                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, "gridcc.log"), "w"))
+    d = subprocess.Popen([BIN, "serve", "--db", db, "--port", str(hport), "--osmand-port", str(free_port()),
+                          "--video-ingest", ingest],
+                         stdout=subprocess.DEVNULL, stderr=open(os.path.join(tmp, f"gridcc-{ingest}.log"), "w"))
     base = f"http://127.0.0.1:{hport}"
     for _ in range(600):
         try:
@@ -164,20 +167,24 @@ def main():
         sys.exit("bench_video: ffmpeg is missing (scripts/setup.sh installs it)")
     print(f"streams: 1080p25 H.264 {BITRATE} kbit/s from camsim; CPU over {SECS:.0f} s after {WARM:.0f} s; "
           f"{CORES} cores; % of one core per stream")
+    with_rtspsrc = os.environ.get("RTSPSRC", "1") != "0"
     print(f"{'N':>5} {'ffmpeg/stream':>14} {'gridcc/stream':>14} {'ratio':>6} {'gridcc total':>13} "
-          f"{'relayed':>14} {'skips':>6}")
+          f"{'relayed':>14} {'skips':>6}" + (f" {'rtspsrc/stream':>15} {'ratio':>6}" if with_rtspsrc else ""))
     for n in ns:
         tmp = tempfile.mkdtemp(prefix="bench-video-")
         cs, port = camsim(n, tmp)
         try:
             f_busy, alive = baseline(n, port, tmp)
             g_busy, mbit, st = gridcc(n, port, tmp)
+            r_busy = gridcc(n, port, tmp, "rtspsrc")[0] if with_rtspsrc else None
         finally:
             stop([cs])
         f_ps, g_ps = 100 * f_busy / n, 100 * g_busy / n
         share = 100 * g_busy / CORES
         print(f"{n:>5} {f_ps:>13.2f}% {g_ps:>13.2f}% {g_ps / f_ps if f_ps else float('nan'):>6.2f} "
               f"{share:>12.1f}% {mbit:>9.1f} Mbit/s {st['skips']:>6}" +
+              (f" {100 * r_busy / n:>14.2f}% {r_busy / f_busy if f_busy else float('nan'):>6.2f}"
+               if r_busy is not None else "") +
               ("" if alive == n else f"  ({n - alive} ffmpeg exited: {tmp})"))
         sys.stdout.flush()
         if alive == n:

@@ -8,14 +8,22 @@
  * (auth, UDP, RTCP, keep-alive, reconnecting, loss) makes it a floor, not a
  * client: it says what the stack's elements cost without rtspsrc.
  *   rtsp_probe PORT N    reads rtsp://127.0.0.1:PORT/cam1 … camN; prints
- *                        "ready", then each second the bytes in and out */
+ *                        "ready", then each second the bytes in and out
+ * PROBE_IO=epoll reads the sockets itself (epoll, 64 KiB reads) instead of
+ * GstRTSPWatch; PROBE_CHAIN=parse leaves mp4mux out, =none drops the
+ * packets read. What these showed (GstRTSPWatch's reading alone cost more
+ * than ffmpeg) is why src/video_rtsp.c reads as it does. */
 #include <gst/gst.h>
 #include <gst/app/gstappsink.h>
 #include <gst/rtsp/rtsp.h>
 #include <gst/sdp/sdp.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 typedef struct cam {
     GstRTSPConnection *conn;
@@ -26,7 +34,14 @@ typedef struct cam {
     gint64 ext; /* RTP time since the first packet, unwrapped (may go below 0 with B-frames) */
     gboolean have_first;
     guint64 bytes_out, bytes_in, pkts;
+    int fd;            /* PROBE_IO=epoll: the socket, read here in large reads */
+    guint8 *rbuf;
+    size_t rlen;
 } cam;
+
+/* PROBE_IO: watch (GstRTSPWatch, the default) or epoll (one epoll loop, 64 KiB reads);
+ * PROBE_CHAIN: full (default), parse (no mp4mux), none (packets read and dropped) */
+static const char *io_mode = "watch", *chain_mode = "full";
 
 static int cseq = 1;
 
@@ -70,21 +85,13 @@ static GstFlowReturn on_sample(GstAppSink *s, gpointer ud)
     return GST_FLOW_OK;
 }
 
-static GstRTSPResult on_msg(GstRTSPWatch *w, GstRTSPMessage *m, gpointer ud)
+static void on_packet(cam *c, guint8 *data, guint size)
 {
-    cam *c = ud;
-    if (gst_rtsp_message_get_type(m) != GST_RTSP_MESSAGE_DATA)
-        return GST_RTSP_OK;
-    guint8 ch;
-    gst_rtsp_message_parse_data(m, &ch);
-    if (ch != 0)
-        return GST_RTSP_OK;
-    guint8 *data;
-    guint size;
-    gst_rtsp_message_steal_body(m, &data, &size);
-    if (size < 12) {
+    if (size < 12 || chain_mode[0] == 'n') {
+        c->bytes_in += size;
+        c->pkts++;
         g_free(data);
-        return GST_RTSP_OK;
+        return;
     }
     guint32 ts = (guint32)data[4] << 24 | (guint32)data[5] << 16 | (guint32)data[6] << 8 | data[7];
     if (!c->have_first) {
@@ -99,10 +106,63 @@ static GstRTSPResult on_msg(GstRTSPWatch *w, GstRTSPMessage *m, gpointer ud)
     /* a second of margin keeps B-frames' earlier times above 0 */
     GST_BUFFER_PTS(b) = gst_util_uint64_scale((guint64)(c->ext + 90000), GST_SECOND, 90000);
     gst_pad_push(c->src, b);
+}
+
+static GstRTSPResult on_msg(GstRTSPWatch *w, GstRTSPMessage *m, gpointer ud)
+{
+    cam *c = ud;
+    if (gst_rtsp_message_get_type(m) != GST_RTSP_MESSAGE_DATA)
+        return GST_RTSP_OK;
+    guint8 ch;
+    gst_rtsp_message_parse_data(m, &ch);
+    if (ch != 0)
+        return GST_RTSP_OK;
+    guint8 *data;
+    guint size;
+    gst_rtsp_message_steal_body(m, &data, &size);
+    on_packet(c, data, size);
     return GST_RTSP_OK;
 }
 
+#define RBUF (64 * 1024)
+
+/* reads what the socket has and hands on every whole interleaved packet */
+static void epoll_read(cam *c)
+{
+    for (;;) {
+        ssize_t n = recv(c->fd, c->rbuf + c->rlen, RBUF - c->rlen, 0);
+        if (n < 0 && (errno == EAGAIN || errno == EINTR))
+            return;
+        if (n <= 0) {
+            fprintf(stderr, "rtsp_probe: a camera closed\n");
+            exit(1);
+        }
+        c->rlen += (size_t)n;
+        size_t at = 0;
+        while (c->rlen - at >= 4) {
+            guint8 *p = c->rbuf + at;
+            if (p[0] != '$') { /* an RTSP reply (keep-alive): skip to the next '$' */
+                guint8 *d = memchr(p, '$', c->rlen - at);
+                at = d ? (size_t)(d - c->rbuf) : c->rlen;
+                continue;
+            }
+            size_t len = (size_t)p[2] << 8 | p[3];
+            if (c->rlen - at < 4 + len)
+                break;
+            if (p[1] == 0)
+                on_packet(c, g_memdup2(p + 4, len), (guint)len);
+            at += 4 + len;
+        }
+        memmove(c->rbuf, c->rbuf + at, c->rlen - at);
+        c->rlen -= at;
+        if ((size_t)n < RBUF / 2)
+            return;
+    }
+}
+
 static GstRTSPWatchFuncs funcs = {.message_received = on_msg};
+
+static int epfd = -1;
 
 static void open_cam(cam *c, const char *uri, GMainContext *ctx)
 {
@@ -150,7 +210,11 @@ static void open_cam(cam *c, const char *uri, GMainContext *ctx)
     gst_rtsp_message_free(r);
 
     GError *e = NULL;
-    c->pipe = gst_parse_launch("rtph264depay name=d ! h264parse config-interval=-1 ! h264timestamper "
+    c->pipe = gst_parse_launch(chain_mode[0] == 'p' ?
+                               "rtph264depay name=d ! h264parse config-interval=-1 ! h264timestamper "
+                               "! capsfilter caps=video/x-h264,stream-format=avc,alignment=au "
+                               "! appsink name=s sync=false async=false emit-signals=false" :
+                               "rtph264depay name=d ! h264parse config-interval=-1 ! h264timestamper "
                                "! capsfilter caps=video/x-h264,stream-format=avc,alignment=au "
                                "! mp4mux fragment-duration=100 streamable=true ! appsink name=s sync=false async=false emit-signals=false", &e);
     if (!c->pipe) {
@@ -174,8 +238,16 @@ static void open_cam(cam *c, const char *uri, GMainContext *ctx)
 
     r = req(c->conn, GST_RTSP_PLAY, uri, session, "Range", "npt=0-");
     gst_rtsp_message_free(r);
-    c->watch = gst_rtsp_watch_new(c->conn, &funcs, c, NULL);
-    gst_rtsp_watch_attach(c->watch, ctx);
+    if (io_mode[0] == 'e') {
+        c->fd = g_socket_get_fd(gst_rtsp_connection_get_read_socket(c->conn));
+        c->rbuf = g_malloc(RBUF);
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        g_socket_set_blocking(gst_rtsp_connection_get_read_socket(c->conn), FALSE);
+        epoll_ctl(epfd, EPOLL_CTL_ADD, c->fd, &ev);
+    } else {
+        c->watch = gst_rtsp_watch_new(c->conn, &funcs, c, NULL);
+        gst_rtsp_watch_attach(c->watch, ctx);
+    }
     gst_sdp_message_free(sdp);
     g_free(setup_uri);
     g_free(session);
@@ -205,6 +277,11 @@ int main(int argc, char **argv)
         return 2;
     }
     int port = atoi(argv[1]);
+    if (getenv("PROBE_IO"))
+        io_mode = getenv("PROBE_IO");
+    if (getenv("PROBE_CHAIN"))
+        chain_mode = getenv("PROBE_CHAIN");
+    epfd = epoll_create1(0);
     ncams = atoi(argv[2]);
     GMainContext *ctx = g_main_context_default();
     cam *cs = g_new0(cam, ncams);
@@ -215,6 +292,19 @@ int main(int argc, char **argv)
     }
     printf("ready\n");
     fflush(stdout);
+    if (io_mode[0] == 'e') {
+        gint64 next = g_get_monotonic_time() + G_USEC_PER_SEC;
+        for (;;) {
+            struct epoll_event ev[64];
+            int n = epoll_wait(epfd, ev, 64, 100);
+            for (int i = 0; i < n; i++)
+                epoll_read(ev[i].data.ptr);
+            if (g_get_monotonic_time() >= next) {
+                report(cs);
+                next += G_USEC_PER_SEC;
+            }
+        }
+    }
     g_timeout_add_seconds(1, report, cs);
     GMainLoop *loop = g_main_loop_new(ctx, FALSE);
     g_main_loop_run(loop);

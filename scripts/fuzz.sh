@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-20}
 shift || true
 TARGETS=("$@")
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(photo time address hotline live numbers osmand geotag_body open311_form multipart accept_encoding fmp4 cameras)
+[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(photo time address hotline live numbers osmand geotag_body open311_form multipart accept_encoding fmp4 cameras rtsp)
 BUILD=${FUZZ_BUILD:-build-fuzz}
 WORK=${FUZZ_WORK:-$BUILD/work}
 

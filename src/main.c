@@ -32,6 +32,7 @@ static const char usage_text[] =
     "        [--osmand-port 5055] [--outside-minutes 10] [--silent-minutes 15]\n"
     "        [--live-max-lag 20000] [--live-stall 30] [--live-tick 10] [--max-conns-per-addr 64]\n"
     "        [--tile-minzoom building=13,unit=15] [--tile-cache-mb 64] [--basemap FILE.mbtiles]\n"
+    "        [--video-ingest direct|rtspsrc]\n"
     "  import FILE --level LEVEL --db FILE [--layer NAME] [--srs EPSG:N|gcj02|bd09]\n"
     "         [--encoding GBK] [--id-field F] [--name-field F] [--code-field F]\n"
     "         [--parent-field F] [--repair [--skip-unrepairable]] [--dry-run]\n"
@@ -482,7 +483,7 @@ static int cmd_serve(int argc, char **argv)
                                    {"max-conns-per-addr", 1, 0, 'C'}, {"web", 1, 0, 'w'},
                                    {"glyphs", 1, 0, 'g'}, {"tile-minzoom", 1, 0, 'Z'},
                                    {"tile-cache-mb", 1, 0, 'M'}, {"basemap", 1, 0, 'B'},
-                                   {0, 0, 0, 0}};
+                                   {"video-ingest", 1, 0, 'V'}, {0, 0, 0, 0}};
     app_opts o = {.bind = "127.0.0.1", .port = 8080};
     int ch, rc = 0;
     while (!rc && (ch = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -506,6 +507,11 @@ static int cmd_serve(int argc, char **argv)
         case 'k': rc = int_opt("live-tick", optarg, 1, 1000, &o.live.tick_ms); break;
         case 'Z': o.tile_minzoom = optarg; break;
         case 'B': o.basemap = optarg; break;
+        case 'V':
+            if (strcmp(optarg, "direct") && strcmp(optarg, "rtspsrc"))
+                return usage("--video-ingest takes direct or rtspsrc");
+            o.video_ingest = optarg;
+            break;
         case 'M': rc = int_opt("tile-cache-mb", optarg, 1, 65536, &o.tile_cache_mb); break;
         case 'C':
             rc = int_opt("max-conns-per-addr", optarg, 0, 1000000, &o.max_conns_per_addr);

@@ -32,6 +32,7 @@
 #include <string.h>
 
 #include "gridcc/log.h"
+#include "video_rtsp.h"
 #include "video_priv.h"
 
 #define MAX_GOP_FRAGMENTS 1024
@@ -39,7 +40,7 @@
 typedef struct vcam vcam;
 typedef struct vpipe vpipe;
 
-typedef enum { IT_AU, IT_CAPS, IT_INIT, IT_FRAG, IT_UNSUPPORTED, IT_BROKEN } item_kind;
+typedef enum { IT_AU, IT_CAPS, IT_INIT, IT_FRAG, IT_UNSUPPORTED, IT_BROKEN, IT_MSG } item_kind;
 typedef struct item {
     item_kind kind;
     bool key;
@@ -47,6 +48,7 @@ typedef struct item {
     GstBuffer *buf;
     GstCaps *caps;
     GBytes *bytes;
+    GstMessage *msg; /* the bus's error, end or warning */
     char what[64];
 } item;
 
@@ -55,10 +57,11 @@ struct vpipe {
     video *v;
     vcam *cam; /* loop only; NULL once stopped */
     GstElement *pipeline;
-    GSource *bus_src;
-    GMutex lock; /* guards items, idle, stopped */
+    video_rtsp_session *rtsp; /* the camera read by video_rtsp, not rtspsrc */
+    GstBusFunc bus_fn;        /* the bus's messages, on the loop */
+    GMutex lock; /* guards items, queued, stopped */
     GQueue items;
-    GSource *idle;
+    bool queued; /* in the video's dirty list */
     bool stopped;
     bool linked;      /* streaming thread: a video branch is in */
     bool transcode;   /* the camera's H.264 transcode, not its own stream */
@@ -130,6 +133,12 @@ struct video {
     GSource *tick;
     gint64 last_tick_us;
     int busy;
+    video_rtsp *rtsp; /* from the first camera read without rtspsrc */
+    /* the pipelines with items queued, drained together on the loop: one
+     * wake-up per DRAIN_MS for every camera, not one per frame of each */
+    GMutex dlock;
+    GPtrArray *dirty; /* vpipe*, a ref each */
+    GSource *drain;
 };
 
 static const char *TEMPLATES[] = {"rtsp",      "h264",      "h265",          "snapshot-h264",
@@ -151,6 +160,8 @@ static void item_free(item *it)
         gst_caps_unref(it->caps);
     if (it->bytes)
         g_bytes_unref(it->bytes);
+    if (it->msg)
+        gst_message_unref(it->msg);
     g_free(it);
 }
 
@@ -170,23 +181,38 @@ static void pipe_unref(gpointer ud)
 static void cam_handle(vcam *c, item *it);
 static void trans_handle(vcam *c, item *it);
 
-static gboolean pipe_drain(gpointer ud)
+/* The loop waits this long at most to take what the streaming threads
+ * handed over: a hundred cameras' frames and fragments wake it 100 times a
+ * second, not 3,500 (a wake-up polls every socket of the loop). */
+#define DRAIN_MS 10
+
+static gboolean video_drain(gpointer ud)
 {
-    vpipe *p = ud;
-    g_mutex_lock(&p->lock);
-    GQueue q = p->items;
-    g_queue_init(&p->items);
-    GSource *s = p->idle;
-    p->idle = NULL;
-    g_mutex_unlock(&p->lock);
-    if (s)
-        g_source_unref(s);
-    item *it;
-    while ((it = g_queue_pop_head(&q))) {
-        if (p->cam)
-            (p->transcode ? trans_handle : cam_handle)(p->cam, it);
-        item_free(it);
+    video *v = ud;
+    g_mutex_lock(&v->dlock);
+    GPtrArray *dirty = v->dirty;
+    v->dirty = g_ptr_array_new();
+    g_source_unref(v->drain);
+    v->drain = NULL;
+    g_mutex_unlock(&v->dlock);
+    for (guint i = 0; i < dirty->len; i++) {
+        vpipe *p = g_ptr_array_index(dirty, i);
+        g_mutex_lock(&p->lock);
+        GQueue q = p->items;
+        g_queue_init(&p->items);
+        p->queued = false;
+        g_mutex_unlock(&p->lock);
+        item *it;
+        while ((it = g_queue_pop_head(&q))) {
+            if (it->kind == IT_MSG)
+                p->bus_fn(NULL, it->msg, p);
+            else if (p->cam)
+                (p->transcode ? trans_handle : cam_handle)(p->cam, it);
+            item_free(it);
+        }
+        pipe_unref(p);
     }
+    g_ptr_array_free(dirty, TRUE);
     return G_SOURCE_REMOVE;
 }
 
@@ -199,13 +225,37 @@ static void pipe_push(vpipe *p, item *it)
         return;
     }
     g_queue_push_tail(&p->items, it);
-    if (!p->idle) {
-        p->idle = g_idle_source_new();
-        g_source_set_priority(p->idle, G_PRIORITY_DEFAULT);
-        g_source_set_callback(p->idle, pipe_drain, pipe_ref(p), pipe_unref);
-        g_source_attach(p->idle, p->v->ctx);
-    }
+    bool first = !p->queued;
+    p->queued = true;
     g_mutex_unlock(&p->lock);
+    if (!first)
+        return;
+    video *v = p->v;
+    g_mutex_lock(&v->dlock);
+    g_ptr_array_add(v->dirty, pipe_ref(p));
+    if (!v->drain) {
+        v->drain = g_timeout_source_new(DRAIN_MS);
+        g_source_set_callback(v->drain, video_drain, v, NULL);
+        g_source_attach(v->drain, v->ctx);
+    }
+    g_mutex_unlock(&v->dlock);
+}
+
+/* Any thread: the bus's errors, ends and warnings go to the pipeline's
+ * queue (a bus watch would add a socket per camera to every poll of the
+ * loop); the rest is dropped unread (and freed here: GstBusSyncHandler's
+ * contract for GST_BUS_DROP). */
+static GstBusSyncReply pipe_bus_sync(GstBus *bus, GstMessage *m, gpointer ud)
+{
+    GstMessageType t = GST_MESSAGE_TYPE(m);
+    if (t == GST_MESSAGE_ERROR || t == GST_MESSAGE_EOS || t == GST_MESSAGE_WARNING) {
+        item *it = g_new0(item, 1);
+        it->kind = IT_MSG;
+        it->msg = gst_message_ref(m);
+        pipe_push(ud, it);
+    }
+    gst_message_unref(m); /* a handler that drops the message frees it */
+    return GST_BUS_DROP;
 }
 
 /* ---- streaming threads ---- */
@@ -366,50 +416,89 @@ static void link_fakesink(GstElement *pipeline, GstPad *pad)
 
 static void pipe_taps(vpipe *p, GstElement *bin);
 
-/* rtspsrc's thread: its pad's caps name the codec; the branch is chosen now. */
-static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud)
+/* A streaming thread (rtspsrc's, or video_rtsp's worker): the RTP caps of
+ * the camera's video name the codec; its branch is parsed and linked to pad.
+ * FALSE when there is none (the pipeline's queue is told why). */
+static bool branch_link(vpipe *p, GstPad *pad, GstCaps *caps)
 {
-    vpipe *p = ud;
-    GstCaps *caps = gst_pad_get_current_caps(pad);
-    if (!caps)
-        caps = gst_pad_query_caps(pad, NULL);
     const GstStructure *st = gst_caps_get_structure(caps, 0);
-    const char *media = gst_structure_get_string(st, "media");
     const char *enc = gst_structure_get_string(st, "encoding-name");
     int which = -1;
     if (enc && !g_ascii_strcasecmp(enc, "H264"))
         which = 0;
     else if (enc && !g_ascii_strcasecmp(enc, "H265"))
         which = 1;
-    if (!media || strcmp(media, "video") || p->linked) {
-        link_fakesink(p->pipeline, pad); /* audio, metadata: read and dropped */
-    } else if (which < 0) {
+    if (which < 0) {
         item *it = g_new0(item, 1);
         it->kind = IT_UNSUPPORTED;
         g_strlcpy(it->what, enc ? enc : "?", sizeof it->what);
         pipe_push(p, it);
-        link_fakesink(p->pipeline, pad);
-    } else {
-        GError *e = NULL;
-        GstElement *bin = gst_parse_bin_from_description(p->v->branch[which], TRUE, &e);
-        if (!bin) {
-            item *it = g_new0(item, 1);
-            it->kind = IT_BROKEN;
-            g_strlcpy(it->what, e ? e->message : "branch", sizeof it->what);
-            pipe_push(p, it);
-            g_clear_error(&e);
-        } else {
-            g_clear_error(&e); /* a warning for a property left out, say */
-            pipe_taps(p, bin);
-            gst_bin_add(GST_BIN(p->pipeline), bin);
-            gst_element_sync_state_with_parent(bin);
-            GstPad *sink = gst_element_get_static_pad(bin, "sink");
-            if (gst_pad_link(pad, sink) == GST_PAD_LINK_OK)
-                p->linked = true;
-            gst_object_unref(sink);
-        }
+        return false;
     }
+    GError *e = NULL;
+    GstElement *bin = gst_parse_bin_from_description(p->v->branch[which], TRUE, &e);
+    if (!bin) {
+        item *it = g_new0(item, 1);
+        it->kind = IT_BROKEN;
+        g_strlcpy(it->what, e ? e->message : "branch", sizeof it->what);
+        pipe_push(p, it);
+        g_clear_error(&e);
+        return false;
+    }
+    g_clear_error(&e); /* a warning for a property left out, say */
+    pipe_taps(p, bin);
+    gst_bin_add(GST_BIN(p->pipeline), bin);
+    gst_element_sync_state_with_parent(bin);
+    GstPad *sink = gst_element_get_static_pad(bin, "sink");
+    bool ok = gst_pad_link(pad, sink) == GST_PAD_LINK_OK;
+    gst_object_unref(sink);
+    if (ok)
+        p->linked = true;
+    return ok;
+}
+
+/* rtspsrc's thread: a pad of the camera's; the first video one is read. */
+static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud)
+{
+    vpipe *p = ud;
+    GstCaps *caps = gst_pad_get_current_caps(pad);
+    if (!caps)
+        caps = gst_pad_query_caps(pad, NULL);
+    const char *media = gst_structure_get_string(gst_caps_get_structure(caps, 0), "media");
+    if (!media || strcmp(media, "video") || p->linked)
+        link_fakesink(p->pipeline, pad); /* audio, metadata: read and dropped */
+    else if (!branch_link(p, pad, caps) && !p->linked)
+        link_fakesink(p->pipeline, pad);
     gst_caps_unref(caps);
+}
+
+/* video_rtsp's worker: the camera's video from its SDP; the branch is
+ * linked to a pad of ours, which the reading thread pushes into. */
+static GstPad *on_rtsp_stream(void *ud, GstCaps *caps)
+{
+    vpipe *p = ud;
+    GstPad *src = gst_pad_new("rtp", GST_PAD_SRC);
+    gst_pad_set_active(src, TRUE);
+    if (!branch_link(p, src, caps)) {
+        gst_object_unref(src);
+        return NULL;
+    }
+    gst_pad_push_event(src, gst_event_new_stream_start("camera"));
+    gst_pad_push_event(src, gst_event_new_caps(caps));
+    GstSegment seg;
+    gst_segment_init(&seg, GST_FORMAT_TIME);
+    gst_pad_push_event(src, gst_event_new_segment(&seg));
+    return src;
+}
+
+/* video_rtsp's threads: the session ended; said on the bus as rtspsrc
+ * would have said it. */
+static void on_rtsp_error(void *ud, GstResourceError code, const char *text, const char *debug)
+{
+    vpipe *p = ud;
+    GError *e = g_error_new_literal(GST_RESOURCE_ERROR, code, text);
+    gst_element_post_message(p->pipeline, gst_message_new_error(GST_OBJECT(p->pipeline), e, debug));
+    g_error_free(e);
 }
 
 /* A camera is live: it has no end. A server that announces a finite range
@@ -493,23 +582,18 @@ static void pipe_stop(vpipe *p)
     if (!p)
         return;
     p->cam = NULL;
-    if (p->bus_src) {
-        g_source_destroy(p->bus_src);
-        g_source_unref(p->bus_src);
-        p->bus_src = NULL;
-    }
     g_mutex_lock(&p->lock);
-    p->stopped = true;
-    GSource *s = p->idle;
-    p->idle = NULL;
+    p->stopped = true; /* what is queued is dropped by the next drain */
     g_mutex_unlock(&p->lock);
-    if (s) {
-        g_source_destroy(s); /* drops the source's own ref of p */
-        g_source_unref(s);
-    }
+    /* synchronous: nothing pushes into the pipeline after this */
+    video_rtsp_close(p->rtsp);
+    p->rtsp = NULL;
     /* synchronous: rtspsrc joins its threads (teardown-timeout bounds the
      * TEARDOWN it sends on the way) */
     gst_element_set_state(p->pipeline, GST_STATE_NULL);
+    GstBus *bus = gst_element_get_bus(p->pipeline);
+    gst_bus_set_sync_handler(bus, NULL, NULL, NULL);
+    gst_object_unref(bus);
     gst_object_unref(p->pipeline);
     p->pipeline = NULL;
     pipe_unref(p);
@@ -654,10 +738,9 @@ static vpipe *pipe_new(vcam *c, GstElement *pl, GstBusFunc bus_fn, bool transcod
     g_mutex_init(&p->lock);
     g_queue_init(&p->items);
     p->fmp4 = video_fmp4_new(on_fmp4_unit, p);
+    p->bus_fn = bus_fn;
     GstBus *bus = gst_element_get_bus(pl);
-    p->bus_src = gst_bus_create_watch(bus);
-    g_source_set_callback(p->bus_src, (GSourceFunc)(void (*)(void))bus_fn, p, NULL);
-    g_source_attach(p->bus_src, c->v->ctx);
+    gst_bus_set_sync_handler(bus, pipe_bus_sync, p, NULL);
     gst_object_unref(bus);
     return p;
 }
@@ -677,9 +760,38 @@ static void pipe_taps(vpipe *p, GstElement *bin)
     sink_callbacks(bin, "fmp4", on_fmp4, p);
 }
 
+/* Over TCP the camera is read by video_rtsp (one thread for them all);
+ * over UDP, or with --video-ingest rtspsrc, by rtsp.pipeline's rtspsrc. */
+static bool cam_direct(const vcam *c)
+{
+    return strcmp(c->v->o.ingest, "rtspsrc") && (!c->transport || !strcmp(c->transport, "tcp"));
+}
+
+#define DIRECT_TIMEOUT_MS 10000
+
+static void cam_start_direct(vcam *c)
+{
+    video *v = c->v;
+    if (!v->rtsp)
+        v->rtsp = video_rtsp_new();
+    GstElement *pl = gst_pipeline_new("rtsp");
+    vpipe *p = pipe_new(c, pl, on_bus, false);
+    c->pipe = p;
+    c->last_data_us = 0;
+    cam_state(c, VIDEO_CONNECTING, c->attempt ? c->reason : "");
+    c->since_us = g_get_monotonic_time();
+    gst_element_set_state(pl, GST_STATE_PLAYING); /* empty: its branch joins when the SDP is read */
+    video_rtsp_cb cb = {.stream = on_rtsp_stream, .error = on_rtsp_error};
+    p->rtsp = video_rtsp_open(v->rtsp, c->url, DIRECT_TIMEOUT_MS, &cb, p);
+}
+
 static void cam_start(vcam *c)
 {
     video *v = c->v;
+    if (cam_direct(c)) {
+        cam_start_direct(c);
+        return;
+    }
     char latency[16];
     snprintf(latency, sizeof latency, "%d", v->o.latency_ms);
     const char *keys[] = {"url", "protocols", "latency"};
@@ -1111,6 +1223,7 @@ static void cam_handle(vcam *c, item *it)
         break;
     }
     case IT_BROKEN: cam_fail(c, "error", it->what); break;
+    case IT_MSG: break; /* the drain gives these to the bus function */
     }
 }
 
@@ -1205,6 +1318,7 @@ video *video_new(GMainContext *ctx, const video_opts *o, const video_events *cb,
     DEF(backoff_max_ms, 60000);
     DEF(stable_s, 30);
     DEF(failed_retry_s, 300);
+    DEF(ingest, "direct");
 #undef DEF
     v->tmpl = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, g_free);
     for (size_t i = 0; i < G_N_ELEMENTS(TEMPLATES); i++) {
@@ -1232,6 +1346,8 @@ video *video_new(GMainContext *ctx, const video_opts *o, const video_events *cb,
             return NULL;
         }
     v->cams = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, cam_free);
+    g_mutex_init(&v->dlock);
+    v->dirty = g_ptr_array_new();
     v->last_tick_us = g_get_monotonic_time();
     v->tick = g_timeout_source_new(1000);
     g_source_set_callback(v->tick, on_tick, v, NULL);
@@ -1251,6 +1367,16 @@ void video_free(video *v)
     if (v->tick) {
         g_source_destroy(v->tick);
         g_source_unref(v->tick);
+    }
+    video_rtsp_free(v->rtsp); /* every session closed with its camera */
+    if (v->dirty) { /* every pipeline is down: no more is queued */
+        if (v->drain) {
+            g_source_destroy(v->drain);
+            g_source_unref(v->drain);
+        }
+        g_ptr_array_foreach(v->dirty, (GFunc)(void (*)(void))pipe_unref, NULL);
+        g_ptr_array_free(v->dirty, TRUE);
+        g_mutex_clear(&v->dlock);
     }
     g_free(v->branch[0]);
     g_free(v->branch[1]);
@@ -1304,8 +1430,8 @@ int video_camera_set(video *v, const video_camera *in, gc_err *err)
     c->transport = g_strdup(in->transport);
     c->secret = url_secret(in->url);
     c->attempt = 0;
-    log_info("video", "camera set id=%s url=%s transport=%s", c->id, c->redacted,
-             c->transport ? c->transport : "tcp");
+    log_info("video", "camera set id=%s url=%s transport=%s ingest=%s", c->id, c->redacted,
+             c->transport ? c->transport : "tcp", cam_direct(c) ? "direct" : "rtspsrc");
     cam_start(c);
     return 0;
 }

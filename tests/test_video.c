@@ -1,7 +1,8 @@
 /* test_video: the video engine's pure parts. Templates substitute and quote
  * (a URL cannot add a filesink to the pipeline); the fMP4 reader on real
  * mp4mux output (a keyframe fragment first) and on malformed input; the
- * codec strings; the backoff schedule's doubling, cap and jitter bounds. */
+ * codec strings; the backoff schedule's doubling, cap and jitter bounds; the
+ * RTSP/TCP reader's cutting of a camera's stream and its Session header. */
 #include <gst/app/gstappsink.h>
 #include <gst/gst.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <cmocka.h>
 
 #include "gridcc/video.h"
+#include "video_rtsp.h"
 
 static void template_quotes_values(void **state)
 {
@@ -248,6 +250,68 @@ static void random_access_points(void **state)
     assert_int_equal(video_au_random_access(false, 3, idr, sizeof idr), GC_EINVAL);
 }
 
+static void on_packet(void *ud, guint8 channel, const guint8 *data, size_t len)
+{
+    g_string_append_printf(ud, "%u:%.*s,", channel, (int)len, (const char *)data);
+}
+
+static gssize cut(const char *in, size_t len, GString *log)
+{
+    g_string_truncate(log, 0);
+    return video_rtsp_cut((const guint8 *)in, len, on_packet, log);
+}
+
+static void rtsp_cuts_interleaved_stream(void **state)
+{
+    GString *log = g_string_new(NULL);
+    /* two packets, then the first 3 of a third's 5 bytes: that waits */
+    static const char two[] = "$\0\0\3abc$\1\0\2xy$\0\0\5" "12";
+    assert_int_equal(cut(two, sizeof two - 1, log), 13);
+    assert_string_equal(log->str, "0:abc,1:xy,");
+    /* a keep-alive's reply with a body between packets is read past, whole */
+    static const char reply[] = "$\0\0\1a"
+                                "RTSP/1.0 200 OK\r\nCSeq: 9\r\ncontent-length: 4\r\n\r\nbody"
+                                "$\0\0\1b";
+    assert_int_equal(cut(reply, sizeof reply - 1, log), (gssize)(sizeof reply - 1));
+    assert_string_equal(log->str, "0:a,0:b,");
+    /* the reply's body not all here yet: it waits, the packet before went */
+    static const char part[] = "$\0\0\1aRTSP/1.0 200 OK\r\nContent-Length: 9\r\n\r\nbod";
+    assert_int_equal(cut(part, sizeof part - 1, log), 5);
+    /* a header not ended yet waits; one that never ends, or garbage, is refused */
+    assert_int_equal(cut("RTSP/1.0 200 OK\r\n", 17, log), 0);
+    char *long_head = g_strnfill(9000, 'A');
+    assert_int_equal(cut(long_head, 9000, log), -1);
+    g_free(long_head);
+    assert_int_equal(cut("\x80\x60\0\1", 4, log), -1);
+    assert_int_equal(cut("rtsp", 4, log), -1);
+    static const char bad_len[] = "RTSP/1.0 200 OK\r\nContent-Length: -4\r\n\r\n";
+    assert_int_equal(cut(bad_len, sizeof bad_len - 1, log), -1);
+    static const char big_len[] = "RTSP/1.0 200 OK\r\nContent-Length: 99999\r\n\r\n";
+    assert_int_equal(cut(big_len, sizeof big_len - 1, log), -1);
+    /* fewer than 4 bytes: nothing yet */
+    assert_int_equal(cut("$\0\0", 3, log), 0);
+    g_string_free(log, TRUE);
+}
+
+static void rtsp_session_header(void **state)
+{
+    gint64 t = 0;
+    char *id = video_rtsp_session_header("12AB;timeout=30", &t);
+    assert_string_equal(id, "12AB");
+    assert_int_equal(t, 30);
+    g_free(id);
+    id = video_rtsp_session_header(" x9 ", &t);
+    assert_string_equal(id, "x9");
+    assert_int_equal(t, 60);
+    g_free(id);
+    id = video_rtsp_session_header("s; timeout=0", &t); /* not 1..86400: the default */
+    assert_string_equal(id, "s");
+    assert_int_equal(t, 60);
+    g_free(id);
+    assert_null(video_rtsp_session_header(";timeout=5", &t));
+    assert_null(video_rtsp_session_header("", &t));
+}
+
 int main(void)
 {
     gst_init(NULL, NULL);
@@ -259,6 +323,8 @@ int main(void)
         cmocka_unit_test(fmp4_rejects_malformed),
         cmocka_unit_test(codec_strings),
         cmocka_unit_test(random_access_points),
+        cmocka_unit_test(rtsp_cuts_interleaved_stream),
+        cmocka_unit_test(rtsp_session_header),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

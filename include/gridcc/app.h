@@ -31,6 +31,7 @@ typedef struct app_opts {
     const char *tile_minzoom; /* per level, "building=13,unit=15" (tiles.h) */
     int tile_cache_mb;      /* encoded vector tiles kept; 0: 64 */
     const char *basemap;    /* an MBTiles drawn under the grid; NULL: none */
+    const char *video_ingest; /* video_opts.ingest: "direct" (NULL) or "rtspsrc" */
     struct tracker_opts tracker;   /* the OsmAnd port and patrol rules */
 } app_opts;
 

@@ -34,6 +34,10 @@ typedef struct video_opts {
     int backoff_max_ms;        /* the delay doubles up to this; default 60000 */
     int stable_s;              /* playing this long resets the backoff; default 30 */
     int failed_retry_s;        /* a failed camera (unsupported codec) tries again after; 300 */
+    /* "direct" (the default): cameras over TCP are read by one thread for
+     * all (src/video_rtsp.c), over UDP by rtspsrc; "rtspsrc": every camera by
+     * rtspsrc (pipelines/rtsp.pipeline) */
+    const char *ingest;
 } video_opts;
 
 typedef struct video_events {

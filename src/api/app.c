@@ -544,7 +544,8 @@ int app_serve(const app_opts *o)
      * watches; one that is down now is retried like any other */
     video_events vev = {.state = on_video_state};
     a.cams_seq = store_last_seq(a.s);
-    a.env.video = video_new(NULL, NULL, &vev, &a, &err);
+    video_opts vo = {.ingest = o->video_ingest};
+    a.env.video = video_new(NULL, &vo, &vev, &a, &err);
     if (!a.env.video)
         log_error("video", "no camera will be ingested: %s", err.msg);
     else

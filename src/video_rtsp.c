@@ -1,0 +1,683 @@
+/* video_rtsp: cameras read over RTSP/TCP without rtspsrc (video_rtsp.h).
+ *
+ * Threads. A session's set-up runs on a worker of a pool: blocking calls of
+ * GstRTSPConnection, each bounded, cancelled by video_rtsp_close (flush).
+ * Then the reading thread owns it: under r->lock it reads, cuts and pushes,
+ * and sends the keep-alives; close takes the session out of the epoll set
+ * under the same lock, so once that is done nothing reads it any more. The
+ * epoll set names sessions by number, never by pointer: a session closed
+ * between epoll_wait and the lock is simply not found. */
+#include "video_rtsp.h"
+
+#include <errno.h>
+#include <gst/rtp/gstrtpbuffer.h>
+#include <gst/rtsp/rtsp.h>
+#include <gst/sdp/sdp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "gridcc/log.h"
+
+/* what one read takes at most; a buffer holds that and one whole packet */
+#define READ_SIZE (64 * 1024)
+#define BUF_SIZE (READ_SIZE + 4 + 65535)
+/* an RTSP message on the interleaved stream (a keep-alive's reply) whose
+ * header runs longer than this is not one */
+#define MAX_HEADER 8192
+#define WORKERS 32
+#define TEARDOWN_US (100 * 1000)
+/* After each round of reading, the thread sleeps ROUND_US a camera read,
+ * up to MAX_ROUND_US, so the next round finds many sockets with data and
+ * more in each: woken for every camera's every frame, the thread and
+ * mp4mux's (one a camera) spent their time being switched in and out. At
+ * 100 cameras: 50 ms, 25 ms more on a frame's way to the screen on average,
+ * and a third of the CPU (bench/bench_video.py). */
+#define ROUND_US 500
+#define MAX_ROUND_US 50000
+/* RTP time jumping more than this (a camera's restart) is a discontinuity */
+#define MAX_JUMP_S 10
+
+struct video_rtsp {
+    GMutex lock; /* reading, and the reading of every session in it */
+    GHashTable *reading; /* id → session */
+    guint64 next_id;
+    int ep, wake;
+    bool quit;
+    GThread *thread;
+    GThreadPool *workers;
+};
+
+typedef enum { W_QUEUED, W_RUNNING, W_DONE } work_state;
+
+struct video_rtsp_session {
+    video_rtsp *r;
+    guint64 id;
+    char *url;
+    gint64 timeout_us;
+    video_rtsp_cb cb;
+    void *ud;
+    /* lock guards work, closing, conn's being there for a flush */
+    GMutex lock;
+    GCond cond;
+    work_state work;
+    bool closing, failed;
+    GstRTSPConnection *conn;
+    GstRTSPUrl *u;
+    int cseq;
+    char *session, *play_uri;
+    gint64 keepalive_us, next_keepalive_us;
+    /* the reading thread's */
+    GstPad *pad;
+    int fd, channel;
+    guint clock_rate;
+    guint8 *buf;
+    size_t len;
+    bool have_ts, discont;
+    guint32 last_ts;
+    gint64 ext; /* RTP time since the first packet, unwrapped */
+    guint64 dropped;
+};
+
+static void session_free(video_rtsp_session *s)
+{
+    if (s->conn)
+        gst_rtsp_connection_free(s->conn); /* closes the socket */
+    if (s->u)
+        gst_rtsp_url_free(s->u);
+    if (s->pad) { /* a link holds each pad's peer: the branch goes only once unlinked */
+        GstPad *peer = gst_pad_get_peer(s->pad);
+        if (peer) {
+            gst_pad_unlink(s->pad, peer);
+            gst_object_unref(peer);
+        }
+        gst_pad_set_active(s->pad, FALSE);
+        gst_object_unref(s->pad);
+    }
+    g_mutex_clear(&s->lock);
+    g_cond_clear(&s->cond);
+    g_free(s->buf);
+    g_free(s->url);
+    g_free(s->session);
+    g_free(s->play_uri);
+    g_free(s);
+}
+
+/* The session is over: its owner hears once (never after close began). */
+static void fail(video_rtsp_session *s, GstResourceError code, const char *debug, const char *fmt,
+                 ...) G_GNUC_PRINTF(4, 5);
+static void fail(video_rtsp_session *s, GstResourceError code, const char *debug, const char *fmt,
+                 ...)
+{
+    g_mutex_lock(&s->lock);
+    bool tell = !s->closing && !s->failed;
+    s->failed = true;
+    g_mutex_unlock(&s->lock);
+    if (!tell)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    char *text = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    s->cb.error(s->ud, code, text, debug);
+    g_free(text);
+}
+
+/* ---- set-up (a worker) ---- */
+
+static GstRTSPMessage *request(video_rtsp_session *s, GstRTSPMethod m, const char *uri)
+{
+    GstRTSPMessage *req = NULL;
+    gst_rtsp_message_new_request(&req, m, uri);
+    char cseq[16];
+    snprintf(cseq, sizeof cseq, "%d", ++s->cseq);
+    gst_rtsp_message_add_header(req, GST_RTSP_HDR_CSEQ, cseq);
+    gst_rtsp_message_add_header(req, GST_RTSP_HDR_USER_AGENT, "gridcc");
+    if (s->session)
+        gst_rtsp_message_add_header(req, GST_RTSP_HDR_SESSION, s->session);
+    return req;
+}
+
+/* A credential of the camera's challenge, Digest before Basic; FALSE when
+ * it offers neither. */
+static gboolean take_challenge(video_rtsp_session *s, GstRTSPMessage *resp)
+{
+    GstRTSPAuthCredential **creds =
+        gst_rtsp_message_parse_auth_credentials(resp, GST_RTSP_HDR_WWW_AUTHENTICATE);
+    GstRTSPAuthCredential *pick = NULL;
+    for (GstRTSPAuthCredential **c = creds; c && *c; c++)
+        if ((*c)->scheme == GST_RTSP_AUTH_DIGEST ||
+            ((*c)->scheme == GST_RTSP_AUTH_BASIC && !pick))
+            pick = *c;
+    if (pick) {
+        gst_rtsp_connection_clear_auth_params(s->conn);
+        for (GstRTSPAuthParam **p = pick->params; p && *p; p++)
+            if ((*p)->name && (*p)->value)
+                gst_rtsp_connection_set_auth_param(s->conn, (*p)->name, (*p)->value);
+        gst_rtsp_connection_set_auth(s->conn, pick->scheme, s->u->user, s->u->passwd);
+    }
+    if (creds)
+        gst_rtsp_auth_credentials_free(creds);
+    return pick != NULL;
+}
+
+char *video_rtsp_session_header(const char *value, gint64 *timeout_s)
+{
+    char **parts = g_strsplit(value, ";", -1);
+    char *id = parts[0] ? g_strdup(g_strstrip(parts[0])) : NULL;
+    gint64 t = 60;
+    for (char **p = parts[0] ? parts + 1 : parts; *p; p++) {
+        char *v = g_strstrip(*p);
+        guint64 n;
+        if (!g_ascii_strncasecmp(v, "timeout=", 8) &&
+            g_ascii_string_to_unsigned(v + 8, 10, 1, 86400, &n, NULL))
+            t = (gint64)n;
+    }
+    g_strfreev(parts);
+    if (id && (!*id || strlen(id) > 256)) {
+        g_free(id);
+        id = NULL;
+    }
+    if (timeout_s)
+        *timeout_s = t;
+    return id;
+}
+
+static const char *rtsp_debug(GstRTSPResult res)
+{
+    return res == GST_RTSP_ETIMEOUT ? "Timeout" : "";
+}
+
+/* Sends req (taken) and waits for its reply: 200, or the session fails (a
+ * 401 is answered once with the URL's credentials). NULL when it failed. */
+static GstRTSPMessage *exchange(video_rtsp_session *s, GstRTSPMessage *req)
+{
+    const char *what = gst_rtsp_method_as_text(req->type_data.request.method);
+    bool authed = false;
+    for (;;) {
+        GstRTSPResult res = gst_rtsp_connection_send_usec(s->conn, req, s->timeout_us);
+        if (res != GST_RTSP_OK) {
+            fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, rtsp_debug(res), "%s not sent: %s", what,
+                 gst_rtsp_strresult(res));
+            break;
+        }
+        GstRTSPMessage *resp = NULL;
+        gst_rtsp_message_new(&resp);
+        do { /* data ahead of the reply is not ours yet */
+            gst_rtsp_message_unset(resp);
+            res = gst_rtsp_connection_receive_usec(s->conn, resp, s->timeout_us);
+        } while (res == GST_RTSP_OK && gst_rtsp_message_get_type(resp) == GST_RTSP_MESSAGE_DATA);
+        GstRTSPStatusCode code = 0;
+        if (res != GST_RTSP_OK || gst_rtsp_message_parse_response(resp, &code, NULL, NULL)) {
+            fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, rtsp_debug(res), "no reply to %s: %s", what,
+                 res != GST_RTSP_OK ? gst_rtsp_strresult(res) : "not a response");
+        } else if (code == GST_RTSP_STS_OK) {
+            gst_rtsp_message_free(req);
+            return resp;
+        } else if (code == GST_RTSP_STS_UNAUTHORIZED && !authed && s->u->user &&
+                   take_challenge(s, resp)) {
+            authed = true;
+            gst_rtsp_message_free(resp);
+            char cseq[16];
+            snprintf(cseq, sizeof cseq, "%d", ++s->cseq);
+            gst_rtsp_message_remove_header(req, GST_RTSP_HDR_CSEQ, -1);
+            gst_rtsp_message_add_header(req, GST_RTSP_HDR_CSEQ, cseq);
+            gst_rtsp_message_remove_header(req, GST_RTSP_HDR_AUTHORIZATION, -1);
+            continue;
+        } else {
+            GstResourceError e = code == GST_RTSP_STS_UNAUTHORIZED ? GST_RESOURCE_ERROR_NOT_AUTHORIZED
+                                 : code == GST_RTSP_STS_NOT_FOUND  ? GST_RESOURCE_ERROR_NOT_FOUND
+                                                                   : GST_RESOURCE_ERROR_OPEN_READ;
+            fail(s, e, "", "%s answered %d %s", what, code, gst_rtsp_status_as_text(code));
+        }
+        gst_rtsp_message_free(resp);
+        break;
+    }
+    gst_rtsp_message_free(req);
+    return NULL;
+}
+
+/* control resolved against base (RFC 2326 C.1.1: absolute, "*", relative) */
+static char *control_uri(const char *base, const char *control)
+{
+    if (!control || !*control || !strcmp(control, "*"))
+        return g_strdup(base);
+    if (strstr(control, "://"))
+        return g_strdup(control);
+    return g_strdup_printf("%s%s%s", base, g_str_has_suffix(base, "/") ? "" : "/", control);
+}
+
+/* The first video medium of the SDP that carries RTP. */
+static const GstSDPMedia *video_media(const GstSDPMessage *sdp)
+{
+    for (guint i = 0; i < gst_sdp_message_medias_len(sdp); i++) {
+        const GstSDPMedia *m = gst_sdp_message_get_media(sdp, i);
+        if (!g_strcmp0(gst_sdp_media_get_media(m), "video") && gst_sdp_media_formats_len(m) &&
+            g_str_has_prefix(gst_sdp_media_get_proto(m), "RTP/"))
+            return m;
+    }
+    return NULL;
+}
+
+static bool setup_stream(video_rtsp_session *s, GstRTSPMessage *described, const char *req_uri)
+{
+    guint8 *body = NULL;
+    guint blen = 0;
+    gst_rtsp_message_get_body(described, &body, &blen);
+    GstSDPMessage *sdp = NULL;
+    gst_sdp_message_new(&sdp);
+    const GstSDPMedia *m = NULL;
+    if (!body || gst_sdp_message_parse_buffer(body, blen, sdp) != GST_SDP_OK ||
+        !(m = video_media(sdp))) {
+        gst_sdp_message_free(sdp);
+        fail(s, GST_RESOURCE_ERROR_NOT_FOUND, "", "its SDP has no video stream");
+        return false;
+    }
+    int pt = atoi(gst_sdp_media_get_format(m, 0));
+    GstCaps *caps = gst_sdp_media_get_caps_from_media(m, pt);
+    if (!caps) {
+        gst_sdp_message_free(sdp);
+        fail(s, GST_RESOURCE_ERROR_NOT_FOUND, "", "its SDP's video has no rtpmap");
+        return false;
+    }
+    gst_sdp_message_attributes_to_caps(sdp, caps);
+    gst_sdp_media_attributes_to_caps(m, caps);
+    GstStructure *st = gst_caps_get_structure(caps, 0);
+    gst_structure_set_name(st, "application/x-rtp");
+    gint rate = 0;
+    gst_structure_get_int(st, "clock-rate", &rate);
+    s->clock_rate = rate > 0 ? (guint)rate : 90000;
+
+    gchar *base = NULL;
+    if (gst_rtsp_message_get_header(described, GST_RTSP_HDR_CONTENT_BASE, &base, 0) != GST_RTSP_OK &&
+        gst_rtsp_message_get_header(described, GST_RTSP_HDR_CONTENT_LOCATION, &base, 0) != GST_RTSP_OK)
+        base = (gchar *)req_uri;
+    char *setup_uri = control_uri(base, gst_sdp_media_get_attribute_val(m, "control"));
+    s->play_uri = control_uri(base, gst_sdp_message_get_attribute_val(sdp, "control"));
+    if (!gst_sdp_message_get_attribute_val(sdp, "control")) {
+        g_free(s->play_uri);
+        s->play_uri = g_strdup(req_uri);
+    }
+    gst_sdp_message_free(sdp);
+
+    /* the owner says whether it reads this codec before anything is set up */
+    s->pad = s->cb.stream(s->ud, caps);
+    gst_caps_unref(caps);
+    if (!s->pad) {
+        g_free(setup_uri);
+        g_mutex_lock(&s->lock);
+        s->failed = true; /* the owner said why */
+        g_mutex_unlock(&s->lock);
+        return false;
+    }
+
+    GstRTSPMessage *req = request(s, GST_RTSP_SETUP, setup_uri);
+    g_free(setup_uri);
+    gst_rtsp_message_add_header(req, GST_RTSP_HDR_TRANSPORT, "RTP/AVP/TCP;unicast;interleaved=0-1");
+    GstRTSPMessage *resp = exchange(s, req);
+    if (!resp)
+        return false;
+    gchar *tr = NULL, *sess = NULL;
+    GstRTSPTransport *t = NULL;
+    gst_rtsp_transport_new(&t);
+    bool ok = gst_rtsp_message_get_header(resp, GST_RTSP_HDR_TRANSPORT, &tr, 0) == GST_RTSP_OK &&
+              gst_rtsp_transport_parse(tr, t) == GST_RTSP_OK &&
+              t->lower_transport == GST_RTSP_LOWER_TRANS_TCP && t->interleaved.min <= 255 &&
+              gst_rtsp_message_get_header(resp, GST_RTSP_HDR_SESSION, &sess, 0) == GST_RTSP_OK;
+    gint64 timeout_s = 60;
+    if (ok && !(s->session = video_rtsp_session_header(sess, &timeout_s)))
+        ok = false;
+    if (ok) {
+        s->channel = t->interleaved.min >= 0 ? t->interleaved.min : 0;
+        s->keepalive_us = CLAMP(timeout_s, 2, 3600) * G_USEC_PER_SEC / 2;
+    }
+    gst_rtsp_transport_free(t);
+    gst_rtsp_message_free(resp);
+    if (!ok) {
+        fail(s, GST_RESOURCE_ERROR_OPEN_READ, "", "SETUP gave no interleaved TCP transport or no session");
+        return false;
+    }
+    req = request(s, GST_RTSP_PLAY, s->play_uri);
+    gst_rtsp_message_add_header(req, GST_RTSP_HDR_RANGE, "npt=0-");
+    resp = exchange(s, req);
+    if (!resp)
+        return false;
+    gst_rtsp_message_free(resp);
+    return true;
+}
+
+static bool set_up(video_rtsp_session *s)
+{
+    GstRTSPConnection *conn = NULL;
+    if (gst_rtsp_url_parse(s->url, &s->u) != GST_RTSP_OK ||
+        gst_rtsp_connection_create(s->u, &conn) != GST_RTSP_OK) {
+        fail(s, GST_RESOURCE_ERROR_NOT_FOUND, "", "not an rtsp:// URL");
+        return false;
+    }
+    g_mutex_lock(&s->lock);
+    s->conn = conn;
+    bool closing = s->closing;
+    g_mutex_unlock(&s->lock);
+    if (closing)
+        return false;
+    GstRTSPResult res = gst_rtsp_connection_connect_usec(conn, s->timeout_us);
+    if (res != GST_RTSP_OK) {
+        fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, rtsp_debug(res), "cannot connect: %s",
+             gst_rtsp_strresult(res));
+        return false;
+    }
+    char *uri = gst_rtsp_url_get_request_uri(s->u); /* no credentials in it */
+    GstRTSPMessage *req = request(s, GST_RTSP_DESCRIBE, uri);
+    gst_rtsp_message_add_header(req, GST_RTSP_HDR_ACCEPT, "application/sdp");
+    GstRTSPMessage *resp = exchange(s, req);
+    bool ok = resp && setup_stream(s, resp, uri);
+    if (resp)
+        gst_rtsp_message_free(resp);
+    g_free(uri);
+    return ok;
+}
+
+static void reader_add(video_rtsp_session *s);
+
+static void work(gpointer data, gpointer user)
+{
+    video_rtsp_session *s = data;
+    g_mutex_lock(&s->lock);
+    if (s->closing) { /* closed while queued: it was left to us */
+        g_mutex_unlock(&s->lock);
+        session_free(s);
+        return;
+    }
+    s->work = W_RUNNING;
+    g_mutex_unlock(&s->lock);
+    bool ok = set_up(s);
+    g_mutex_lock(&s->lock);
+    if (ok && !s->closing)
+        reader_add(s);
+    s->work = W_DONE;
+    g_cond_broadcast(&s->cond);
+    g_mutex_unlock(&s->lock);
+}
+
+/* ---- reading (the reading thread, under r->lock) ---- */
+
+static void reader_add(video_rtsp_session *s)
+{
+    video_rtsp *r = s->r;
+    s->fd = g_socket_get_fd(gst_rtsp_connection_get_read_socket(s->conn));
+    s->buf = g_malloc(BUF_SIZE);
+    s->next_keepalive_us = g_get_monotonic_time() + s->keepalive_us;
+    g_mutex_lock(&r->lock);
+    g_hash_table_insert(r->reading, &s->id, s);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = s->id};
+    if (epoll_ctl(r->ep, EPOLL_CTL_ADD, s->fd, &ev))
+        log_warn("video", "epoll_ctl: %s", g_strerror(errno));
+    g_mutex_unlock(&r->lock);
+}
+
+static void reader_drop(video_rtsp_session *s)
+{
+    epoll_ctl(s->r->ep, EPOLL_CTL_DEL, s->fd, NULL);
+    g_hash_table_remove(s->r->reading, &s->id);
+}
+
+static void push_rtp(video_rtsp_session *s, const guint8 *p, size_t len)
+{
+    GstBuffer *b = gst_buffer_new_memdup(p, len);
+    GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
+    if (!gst_rtp_buffer_map(b, GST_MAP_READ, &rtp)) {
+        if (!s->dropped++)
+            log_debug("video", "rtsp: a packet on the video channel is not RTP; dropped");
+        gst_buffer_unref(b);
+        return;
+    }
+    guint32 ts = gst_rtp_buffer_get_timestamp(&rtp);
+    gst_rtp_buffer_unmap(&rtp);
+    gint64 d = s->have_ts ? (gint32)(ts - s->last_ts) : 0;
+    if (d > (gint64)s->clock_rate * MAX_JUMP_S || d < -(gint64)s->clock_rate * MAX_JUMP_S) {
+        d = s->clock_rate / 25; /* the camera started again: on from here */
+        s->discont = true;
+    }
+    s->have_ts = true;
+    s->last_ts = ts;
+    s->ext += d;
+    /* a second ahead of the first packet keeps B-frames' earlier times above 0 */
+    gint64 t = s->ext + s->clock_rate;
+    GST_BUFFER_PTS(b) = gst_util_uint64_scale((guint64)MAX(t, 0), GST_SECOND, s->clock_rate);
+    if (s->discont) {
+        GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
+        s->discont = false;
+    }
+    gst_pad_push(s->pad, b); /* the branch's elements tell their own errors on the bus */
+}
+
+gssize video_rtsp_cut(const guint8 *buf, size_t len, video_rtsp_packet_fn fn, void *ud)
+{
+    size_t at = 0;
+    while (len - at >= 4) {
+        const guint8 *p = buf + at;
+        if (p[0] == '$') {
+            size_t n = (size_t)p[2] << 8 | p[3];
+            if (len - at < 4 + n)
+                break;
+            fn(ud, p[1], p + 4, n);
+            at += 4 + n;
+            continue;
+        }
+        /* an RTSP message: a keep-alive's reply, or the camera's request */
+        size_t avail = len - at;
+        if (!g_ascii_isupper(p[0]))
+            return -1;
+        const char *end = g_strstr_len((const char *)p, (gssize)MIN(avail, MAX_HEADER), "\r\n\r\n");
+        if (!end) {
+            if (avail >= MAX_HEADER)
+                return -1;
+            break;
+        }
+        size_t hlen = (size_t)(end - (const char *)p) + 4;
+        guint64 body = 0;
+        char *head = g_strndup((const char *)p, hlen);
+        char **lines = g_strsplit(head, "\r\n", -1);
+        bool bad = false;
+        for (char **l = lines; *l; l++)
+            if (!g_ascii_strncasecmp(*l, "Content-Length:", 15)) {
+                const char *v = *l + 15;
+                while (*v == ' ' || *v == '\t')
+                    v++;
+                bad = !g_ascii_string_to_unsigned(g_strchomp((char *)v), 10, 0, MAX_HEADER, &body, NULL);
+            }
+        g_strfreev(lines);
+        g_free(head);
+        if (bad)
+            return -1;
+        if (avail < hlen + body)
+            break;
+        at += hlen + (size_t)body;
+    }
+    return (gssize)at;
+}
+
+static void on_cut(void *ud, guint8 channel, const guint8 *p, size_t len)
+{
+    video_rtsp_session *s = ud;
+    if (channel == s->channel)
+        push_rtp(s, p, len); /* RTCP and other channels are read past */
+}
+
+/* Cuts what buf holds: FALSE when the stream is not RTSP's. */
+static bool cut(video_rtsp_session *s)
+{
+    gssize at = video_rtsp_cut(s->buf, s->len, on_cut, s);
+    if (at < 0)
+        return false;
+    memmove(s->buf, s->buf + at, s->len - (size_t)at);
+    s->len -= (size_t)at;
+    return true;
+}
+
+static void session_read(video_rtsp_session *s)
+{
+    for (;;) {
+        size_t room = MIN((size_t)READ_SIZE, BUF_SIZE - s->len);
+        ssize_t n = recv(s->fd, s->buf + s->len, room, MSG_DONTWAIT);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+            return;
+        if (n <= 0) {
+            reader_drop(s);
+            fail(s, GST_RESOURCE_ERROR_READ, "", "%s",
+                 n == 0 ? "the camera closed the connection" : g_strerror(errno));
+            return;
+        }
+        s->len += (size_t)n;
+        if (!cut(s)) {
+            reader_drop(s);
+            fail(s, GST_RESOURCE_ERROR_READ, "", "the camera sent what is neither RTP nor RTSP");
+            return;
+        }
+        if ((size_t)n < room)
+            return; /* the socket had no more */
+    }
+}
+
+static void keepalive(video_rtsp_session *s, gint64 now)
+{
+    if (now < s->next_keepalive_us)
+        return;
+    s->next_keepalive_us = now + s->keepalive_us;
+    GstRTSPMessage *req = request(s, GST_RTSP_OPTIONS, s->play_uri);
+    GstRTSPResult res = gst_rtsp_connection_send_usec(s->conn, req, TEARDOWN_US);
+    gst_rtsp_message_free(req);
+    if (res != GST_RTSP_OK) {
+        reader_drop(s);
+        fail(s, GST_RESOURCE_ERROR_WRITE, rtsp_debug(res), "keep-alive not sent: %s",
+             gst_rtsp_strresult(res));
+    }
+}
+
+static gpointer reader_main(gpointer ud)
+{
+    video_rtsp *r = ud;
+    gint64 next_check = 0;
+    for (;;) {
+        struct epoll_event ev[256];
+        int n = epoll_wait(r->ep, ev, G_N_ELEMENTS(ev), 1000);
+        g_mutex_lock(&r->lock);
+        if (r->quit) {
+            g_mutex_unlock(&r->lock);
+            return NULL;
+        }
+        for (int i = 0; i < n; i++) {
+            guint64 id = ev[i].data.u64;
+            if (!id) {
+                guint64 x;
+                if (read(r->wake, &x, sizeof x) < 0)
+                    continue;
+                continue;
+            }
+            video_rtsp_session *s = g_hash_table_lookup(r->reading, &id);
+            if (s)
+                session_read(s);
+        }
+        gint64 now = g_get_monotonic_time();
+        if (now >= next_check) {
+            next_check = now + G_USEC_PER_SEC;
+            GList *all = g_hash_table_get_values(r->reading);
+            for (GList *l = all; l; l = l->next)
+                keepalive(l->data, now);
+            g_list_free(all);
+        }
+        guint reading = g_hash_table_size(r->reading);
+        g_mutex_unlock(&r->lock);
+        if (n > 0 && n < (int)G_N_ELEMENTS(ev) && reading) /* a full array: more wait */
+            g_usleep(MIN(reading * ROUND_US, MAX_ROUND_US));
+    }
+}
+
+/* ---- the face ---- */
+
+video_rtsp *video_rtsp_new(void)
+{
+    video_rtsp *r = g_new0(video_rtsp, 1);
+    g_mutex_init(&r->lock);
+    r->reading = g_hash_table_new(g_int64_hash, g_int64_equal);
+    r->ep = epoll_create1(EPOLL_CLOEXEC);
+    r->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
+    epoll_ctl(r->ep, EPOLL_CTL_ADD, r->wake, &ev);
+    r->thread = g_thread_new("rtsp-read", reader_main, r);
+    r->workers = g_thread_pool_new(work, r, WORKERS, FALSE, NULL);
+    return r;
+}
+
+void video_rtsp_free(video_rtsp *r)
+{
+    if (!r)
+        return;
+    /* waits for the queued set-ups (closed: they only free themselves) */
+    g_thread_pool_free(r->workers, FALSE, TRUE);
+    g_mutex_lock(&r->lock);
+    r->quit = true;
+    g_mutex_unlock(&r->lock);
+    guint64 one = 1;
+    if (write(r->wake, &one, sizeof one) < 0)
+        log_warn("video", "rtsp: cannot wake the reading thread: %s", g_strerror(errno));
+    g_thread_join(r->thread);
+    close(r->ep);
+    close(r->wake);
+    g_hash_table_destroy(r->reading);
+    g_mutex_clear(&r->lock);
+    g_free(r);
+}
+
+video_rtsp_session *video_rtsp_open(video_rtsp *r, const char *url, int timeout_ms,
+                                    const video_rtsp_cb *cb, void *ud)
+{
+    video_rtsp_session *s = g_new0(video_rtsp_session, 1);
+    s->r = r;
+    s->url = g_strdup(url);
+    s->timeout_us = (gint64)timeout_ms * 1000;
+    s->cb = *cb;
+    s->ud = ud;
+    s->fd = -1;
+    g_mutex_init(&s->lock);
+    g_cond_init(&s->cond);
+    g_mutex_lock(&r->lock);
+    s->id = ++r->next_id;
+    g_mutex_unlock(&r->lock);
+    g_thread_pool_push(r->workers, s, NULL);
+    return s;
+}
+
+void video_rtsp_close(video_rtsp_session *s)
+{
+    if (!s)
+        return;
+    video_rtsp *r = s->r;
+    g_mutex_lock(&s->lock);
+    s->closing = true;
+    if (s->work == W_QUEUED) { /* the worker frees it when it comes to it */
+        g_mutex_unlock(&s->lock);
+        return;
+    }
+    if (s->work == W_RUNNING && s->conn)
+        gst_rtsp_connection_flush(s->conn, TRUE); /* its waits end now */
+    while (s->work != W_DONE)
+        g_cond_wait(&s->cond, &s->lock);
+    g_mutex_unlock(&s->lock);
+    g_mutex_lock(&r->lock);
+    bool reading = g_hash_table_lookup(r->reading, &s->id) != NULL;
+    if (reading)
+        reader_drop(s);
+    g_mutex_unlock(&r->lock);
+    if (reading) { /* still playing: say goodbye, briefly */
+        GstRTSPMessage *req = request(s, GST_RTSP_TEARDOWN, s->play_uri);
+        gst_rtsp_connection_send_usec(s->conn, req, TEARDOWN_US);
+        gst_rtsp_message_free(req);
+    }
+    session_free(s);
+}
