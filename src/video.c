@@ -416,6 +416,15 @@ static void link_fakesink(GstElement *pipeline, GstPad *pad)
 
 static void pipe_taps(vpipe *p, GstElement *bin);
 
+/* Any thread: the pipeline cannot go on (the camera fails with "error"). */
+static void pipe_broken(vpipe *p, const char *what)
+{
+    item *it = g_new0(item, 1);
+    it->kind = IT_BROKEN;
+    g_strlcpy(it->what, what, sizeof it->what);
+    pipe_push(p, it);
+}
+
 /* A streaming thread (rtspsrc's, or video_rtsp's worker): the RTP caps of
  * the camera's video name the codec; its branch is parsed and linked to pad.
  * FALSE when there is none (the pipeline's queue is told why). */
@@ -438,10 +447,7 @@ static bool branch_link(vpipe *p, GstPad *pad, GstCaps *caps)
     GError *e = NULL;
     GstElement *bin = gst_parse_bin_from_description(p->v->branch[which], TRUE, &e);
     if (!bin) {
-        item *it = g_new0(item, 1);
-        it->kind = IT_BROKEN;
-        g_strlcpy(it->what, e ? e->message : "branch", sizeof it->what);
-        pipe_push(p, it);
+        pipe_broken(p, e ? e->message : "branch");
         g_clear_error(&e);
         return false;
     }
@@ -454,6 +460,8 @@ static bool branch_link(vpipe *p, GstPad *pad, GstCaps *caps)
     gst_object_unref(sink);
     if (ok)
         p->linked = true;
+    else
+        pipe_broken(p, "the codec branch cannot be linked to the camera");
     return ok;
 }
 
@@ -483,11 +491,20 @@ static GstPad *on_rtsp_stream(void *ud, GstCaps *caps)
         gst_object_unref(src);
         return NULL;
     }
-    gst_pad_push_event(src, gst_event_new_stream_start("camera"));
-    gst_pad_push_event(src, gst_event_new_caps(caps));
     GstSegment seg;
     gst_segment_init(&seg, GST_FORMAT_TIME);
-    gst_pad_push_event(src, gst_event_new_segment(&seg));
+    if (!gst_pad_push_event(src, gst_event_new_stream_start("camera")) ||
+        !gst_pad_push_event(src, gst_event_new_caps(caps)) ||
+        !gst_pad_push_event(src, gst_event_new_segment(&seg))) {
+        pipe_broken(p, "the codec branch refused the camera's caps");
+        GstPad *peer = gst_pad_get_peer(src);
+        if (peer) {
+            gst_pad_unlink(src, peer);
+            gst_object_unref(peer);
+        }
+        gst_object_unref(src);
+        return NULL;
+    }
     return src;
 }
 

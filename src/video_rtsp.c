@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
@@ -30,22 +31,28 @@
 /* an RTSP message on the interleaved stream (a keep-alive's reply) whose
  * header runs longer than this is not one */
 #define MAX_HEADER 8192
-#define WORKERS 32
+#define WORKERS 64
+/* the whole set-up (connect to PLAY) ends by then, however a camera
+ * trickles its replies (the reading thread shuts its socket down) */
+#define SETUP_DEADLINE_S 15
+/* a reply's body (the SDP) at most; interleaved packets ahead of a reply */
+#define MAX_BODY (64 * 1024)
+#define MAX_AHEAD 1000
 #define TEARDOWN_US (100 * 1000)
-/* After each round of reading, the thread sleeps ROUND_US a camera read,
- * up to MAX_ROUND_US, so the next round finds many sockets with data and
- * more in each: woken for every camera's every frame, the thread and
- * mp4mux's (one a camera) spent their time being switched in and out. At
- * 100 cameras: 50 ms, 25 ms more on a frame's way to the screen on average,
- * and a third of the CPU (bench/bench_video.py). */
-#define ROUND_US 500
-#define MAX_ROUND_US 50000
+/* After each round of reading, the thread sleeps this long, so the next
+ * round finds every camera's socket with a frame or so in it (a frame's
+ * time at 25 fps): woken for every camera's every frame, the thread and
+ * mp4mux's (one a camera) spent their time being switched in and out. It
+ * adds 20 ms on average to a frame's way to the screen, and saves a third
+ * of the CPU at 100 cameras (bench/bench_video.py). */
+#define ROUND_US 40000
 /* RTP time jumping more than this (a camera's restart) is a discontinuity */
 #define MAX_JUMP_S 10
 
 struct video_rtsp {
-    GMutex lock; /* reading, and the reading of every session in it */
-    GHashTable *reading; /* id → session */
+    GMutex lock; /* reading, starting, and the reading of any session in it */
+    GHashTable *reading; /* id → session, those in the epoll set */
+    GHashTable *starting; /* id → session, those a worker sets up */
     guint64 next_id;
     int ep, wake;
     bool quit;
@@ -68,6 +75,8 @@ struct video_rtsp_session {
     work_state work;
     bool closing, failed;
     GstRTSPConnection *conn;
+    GSocket *sock;      /* the connection's, once connected: shut down to end a wait */
+    gint64 deadline_us; /* the set-up's end, whatever its waits' */
     GstRTSPUrl *u;
     int cseq;
     char *session, *play_uri;
@@ -82,10 +91,13 @@ struct video_rtsp_session {
     guint32 last_ts;
     gint64 ext; /* RTP time since the first packet, unwrapped */
     guint64 dropped;
+    bool refused; /* the branch refused a packet: the session is over */
 };
 
 static void session_free(video_rtsp_session *s)
 {
+    if (s->sock)
+        g_object_unref(s->sock);
     if (s->conn)
         gst_rtsp_connection_free(s->conn); /* closes the socket */
     if (s->u)
@@ -208,10 +220,12 @@ static GstRTSPMessage *exchange(video_rtsp_session *s, GstRTSPMessage *req)
         }
         GstRTSPMessage *resp = NULL;
         gst_rtsp_message_new(&resp);
+        int ahead = 0;
         do { /* data ahead of the reply is not ours yet */
             gst_rtsp_message_unset(resp);
             res = gst_rtsp_connection_receive_usec(s->conn, resp, s->timeout_us);
-        } while (res == GST_RTSP_OK && gst_rtsp_message_get_type(resp) == GST_RTSP_MESSAGE_DATA);
+        } while (res == GST_RTSP_OK && gst_rtsp_message_get_type(resp) == GST_RTSP_MESSAGE_DATA &&
+                 ++ahead < MAX_AHEAD);
         GstRTSPStatusCode code = 0;
         if (res != GST_RTSP_OK || gst_rtsp_message_parse_response(resp, &code, NULL, NULL)) {
             fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, rtsp_debug(res), "no reply to %s: %s", what,
@@ -359,6 +373,7 @@ static bool set_up(video_rtsp_session *s)
         fail(s, GST_RESOURCE_ERROR_NOT_FOUND, "", "not an rtsp:// URL");
         return false;
     }
+    gst_rtsp_connection_set_content_length_limit(conn, MAX_BODY);
     g_mutex_lock(&s->lock);
     s->conn = conn;
     bool closing = s->closing;
@@ -371,6 +386,14 @@ static bool set_up(video_rtsp_session *s)
              gst_rtsp_strresult(res));
         return false;
     }
+    /* GstRTSPConnection stops heeding its cancellable once a message has
+     * begun: the socket itself is shut down to end a wait (close, deadline) */
+    g_mutex_lock(&s->lock);
+    s->sock = g_object_ref(gst_rtsp_connection_get_read_socket(conn));
+    closing = s->closing;
+    g_mutex_unlock(&s->lock);
+    if (closing)
+        return false;
     char *uri = gst_rtsp_url_get_request_uri(s->u); /* no credentials in it */
     GstRTSPMessage *req = request(s, GST_RTSP_DESCRIBE, uri);
     gst_rtsp_message_add_header(req, GST_RTSP_HDR_ACCEPT, "application/sdp");
@@ -394,14 +417,36 @@ static void work(gpointer data, gpointer user)
         return;
     }
     s->work = W_RUNNING;
+    s->deadline_us = g_get_monotonic_time() + SETUP_DEADLINE_S * G_USEC_PER_SEC;
     g_mutex_unlock(&s->lock);
+    video_rtsp *r = s->r;
+    g_mutex_lock(&r->lock);
+    g_hash_table_insert(r->starting, &s->id, s);
+    g_mutex_unlock(&r->lock);
     bool ok = set_up(s);
+    g_mutex_lock(&r->lock);
+    g_hash_table_remove(r->starting, &s->id);
+    g_mutex_unlock(&r->lock);
     g_mutex_lock(&s->lock);
-    if (ok && !s->closing)
+    bool closing = s->closing;
+    g_mutex_unlock(&s->lock);
+    /* not under s->lock: never s->lock, then r->lock (the reading thread
+     * takes them the other way); close waits for W_DONE, then takes it out */
+    if (ok && !closing)
         reader_add(s);
+    g_mutex_lock(&s->lock);
     s->work = W_DONE;
     g_cond_broadcast(&s->cond);
     g_mutex_unlock(&s->lock);
+}
+
+/* s->lock held: ends whatever wait the set-up is in */
+static void interrupt(video_rtsp_session *s)
+{
+    if (s->conn)
+        gst_rtsp_connection_flush(s->conn, TRUE);
+    if (s->sock)
+        g_socket_shutdown(s->sock, TRUE, TRUE, NULL);
 }
 
 /* ---- reading (the reading thread, under r->lock) ---- */
@@ -426,21 +471,26 @@ static void reader_drop(video_rtsp_session *s)
     g_hash_table_remove(s->r->reading, &s->id);
 }
 
-static void push_rtp(video_rtsp_session *s, const guint8 *p, size_t len)
+/* FALSE when the branch refused the stream (the session is over) */
+static bool push_rtp(video_rtsp_session *s, const guint8 *p, size_t len)
 {
+    if (len < 12) { /* not even an RTP header */
+        s->dropped++;
+        return true;
+    }
     GstBuffer *b = gst_buffer_new_memdup(p, len);
     GstRTPBuffer rtp = GST_RTP_BUFFER_INIT;
     if (!gst_rtp_buffer_map(b, GST_MAP_READ, &rtp)) {
         if (!s->dropped++)
             log_debug("video", "rtsp: a packet on the video channel is not RTP; dropped");
         gst_buffer_unref(b);
-        return;
+        return true;
     }
     guint32 ts = gst_rtp_buffer_get_timestamp(&rtp);
     gst_rtp_buffer_unmap(&rtp);
     gint64 d = s->have_ts ? (gint32)(ts - s->last_ts) : 0;
     if (d > (gint64)s->clock_rate * MAX_JUMP_S || d < -(gint64)s->clock_rate * MAX_JUMP_S) {
-        d = s->clock_rate / 25; /* the camera started again: on from here */
+        d = MAX(s->clock_rate / 25, 1); /* the camera started again: on from here */
         s->discont = true;
     }
     s->have_ts = true;
@@ -453,14 +503,40 @@ static void push_rtp(video_rtsp_session *s, const guint8 *p, size_t len)
         GST_BUFFER_FLAG_SET(b, GST_BUFFER_FLAG_DISCONT);
         s->discont = false;
     }
-    gst_pad_push(s->pad, b); /* the branch's elements tell their own errors on the bus */
+    /* the branch's elements tell their own errors on the bus; a refusal
+     * that nothing else reports (caps it cannot take) ends the session */
+    GstFlowReturn flow = gst_pad_push(s->pad, b);
+    if (flow >= GST_FLOW_EOS || flow == GST_FLOW_FLUSHING)
+        return true;
+    fail(s, GST_RESOURCE_ERROR_FAILED, "", "the codec branch refused the stream: %s",
+         gst_flow_get_name(flow));
+    return false;
+}
+
+/* The end of an RTSP message's header at p (avail bytes, at most
+ * MAX_HEADER looked at): past its blank line ("\r\n\r\n" or "\n\n"), 0 when
+ * not yet there. */
+static size_t header_end(const guint8 *p, size_t avail)
+{
+    gssize n = (gssize)MIN(avail, MAX_HEADER);
+    const char *crlf = g_strstr_len((const char *)p, n, "\r\n\r\n");
+    const char *lf = g_strstr_len((const char *)p, n, "\n\n");
+    if (lf && (!crlf || lf < crlf))
+        return (size_t)(lf - (const char *)p) + 2;
+    return crlf ? (size_t)(crlf - (const char *)p) + 4 : 0;
 }
 
 gssize video_rtsp_cut(const guint8 *buf, size_t len, video_rtsp_packet_fn fn, void *ud)
 {
     size_t at = 0;
-    while (len - at >= 4) {
+    while (at < len) {
         const guint8 *p = buf + at;
+        if (p[0] == '\r' || p[0] == '\n') { /* between messages, as GStreamer's parser allows */
+            at++;
+            continue;
+        }
+        if (len - at < 4)
+            break;
         if (p[0] == '$') {
             size_t n = (size_t)p[2] << 8 | p[3];
             if (len - at < 4 + n)
@@ -473,23 +549,20 @@ gssize video_rtsp_cut(const guint8 *buf, size_t len, video_rtsp_packet_fn fn, vo
         size_t avail = len - at;
         if (!g_ascii_isupper(p[0]))
             return -1;
-        const char *end = g_strstr_len((const char *)p, (gssize)MIN(avail, MAX_HEADER), "\r\n\r\n");
-        if (!end) {
+        size_t hlen = header_end(p, avail);
+        if (!hlen) {
             if (avail >= MAX_HEADER)
                 return -1;
             break;
         }
-        size_t hlen = (size_t)(end - (const char *)p) + 4;
         guint64 body = 0;
         char *head = g_strndup((const char *)p, hlen);
-        char **lines = g_strsplit(head, "\r\n", -1);
+        char **lines = g_strsplit(head, "\n", -1);
         bool bad = false;
         for (char **l = lines; *l; l++)
             if (!g_ascii_strncasecmp(*l, "Content-Length:", 15)) {
-                const char *v = *l + 15;
-                while (*v == ' ' || *v == '\t')
-                    v++;
-                bad = !g_ascii_string_to_unsigned(g_strchomp((char *)v), 10, 0, MAX_HEADER, &body, NULL);
+                char *v = g_strstrip(*l + 15);
+                bad = !g_ascii_string_to_unsigned(v, 10, 0, MAX_HEADER, &body, NULL);
             }
         g_strfreev(lines);
         g_free(head);
@@ -505,57 +578,93 @@ gssize video_rtsp_cut(const guint8 *buf, size_t len, video_rtsp_packet_fn fn, vo
 static void on_cut(void *ud, guint8 channel, const guint8 *p, size_t len)
 {
     video_rtsp_session *s = ud;
-    if (channel == s->channel)
-        push_rtp(s, p, len); /* RTCP and other channels are read past */
+    if (channel == s->channel && !s->refused && !push_rtp(s, p, len))
+        s->refused = true; /* RTCP and other channels are read past */
 }
 
-/* Cuts what buf holds: FALSE when the stream is not RTSP's. */
-static bool cut(video_rtsp_session *s)
-{
-    gssize at = video_rtsp_cut(s->buf, s->len, on_cut, s);
-    if (at < 0)
-        return false;
-    memmove(s->buf, s->buf + at, s->len - (size_t)at);
-    s->len -= (size_t)at;
-    return true;
-}
+/* reads a socket takes at most in a round: a camera that sends faster than
+ * it is read waits for the next round, the others are read first (256 KiB
+ * a round: 50 Mbit/s a camera at 40 ms rounds, more when the rounds follow
+ * each other without a sleep, as they do while any camera has more) */
+#define MAX_READS 4
 
-static void session_read(video_rtsp_session *s)
+/* Reads what the socket has, up to MAX_READS: TRUE when it has more. */
+static bool session_read(video_rtsp_session *s)
 {
-    for (;;) {
+    for (int reads = 0; reads < MAX_READS; reads++) {
         size_t room = MIN((size_t)READ_SIZE, BUF_SIZE - s->len);
         ssize_t n = recv(s->fd, s->buf + s->len, room, MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
-            return;
+            return false;
         if (n <= 0) {
             reader_drop(s);
             fail(s, GST_RESOURCE_ERROR_READ, "", "%s",
                  n == 0 ? "the camera closed the connection" : g_strerror(errno));
-            return;
+            return false;
         }
         s->len += (size_t)n;
-        if (!cut(s)) {
+        gssize at = video_rtsp_cut(s->buf, s->len, on_cut, s);
+        if (s->refused) { /* push_rtp said why */
+            reader_drop(s);
+            return false;
+        }
+        if (at < 0) {
             reader_drop(s);
             fail(s, GST_RESOURCE_ERROR_READ, "", "the camera sent what is neither RTP nor RTSP");
-            return;
+            return false;
         }
+        memmove(s->buf, s->buf + at, s->len - (size_t)at);
+        s->len -= (size_t)at;
         if ((size_t)n < room)
-            return; /* the socket had no more */
+            return false; /* the socket had no more */
     }
+    return true;
+}
+
+/* A request sent only when the socket has room for it: the thread that
+ * reads every camera never waits on one that does not read (GstRTSPConnection
+ * rounds a send's timeout up to whole seconds). FALSE when it was not sent. */
+static bool send_if_room(video_rtsp_session *s, GstRTSPMethod m)
+{
+    struct pollfd pf = {.fd = s->fd, .events = POLLOUT};
+    if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLOUT))
+        return false;
+    GstRTSPMessage *req = request(s, m, s->play_uri);
+    GstRTSPResult res = gst_rtsp_connection_send_usec(s->conn, req, TEARDOWN_US);
+    gst_rtsp_message_free(req);
+    return res == GST_RTSP_OK;
 }
 
 static void keepalive(video_rtsp_session *s, gint64 now)
 {
     if (now < s->next_keepalive_us)
         return;
-    s->next_keepalive_us = now + s->keepalive_us;
-    GstRTSPMessage *req = request(s, GST_RTSP_OPTIONS, s->play_uri);
-    GstRTSPResult res = gst_rtsp_connection_send_usec(s->conn, req, TEARDOWN_US);
-    gst_rtsp_message_free(req);
-    if (res != GST_RTSP_OK) {
-        reader_drop(s);
-        fail(s, GST_RESOURCE_ERROR_WRITE, rtsp_debug(res), "keep-alive not sent: %s",
-             gst_rtsp_strresult(res));
+    /* not writable now: tried again in a second, well within the timeout */
+    if (send_if_room(s, GST_RTSP_OPTIONS))
+        s->next_keepalive_us = now + s->keepalive_us;
+}
+
+/* Once a second: keep-alives, and set-ups past their deadline ended. */
+static void housekeeping(video_rtsp *r, gint64 now)
+{
+    GHashTableIter it;
+    gpointer k, v;
+    g_hash_table_iter_init(&it, r->reading);
+    while (g_hash_table_iter_next(&it, &k, &v))
+        keepalive(v, now);
+    g_hash_table_iter_init(&it, r->starting);
+    while (g_hash_table_iter_next(&it, &k, &v)) {
+        video_rtsp_session *s = v;
+        g_mutex_lock(&s->lock);
+        if (now > s->deadline_us && !s->failed) {
+            s->deadline_us = G_MAXINT64;
+            interrupt(s);
+            g_mutex_unlock(&s->lock);
+            fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, "Timeout",
+                 "the set-up took more than %d s", SETUP_DEADLINE_S);
+            continue;
+        }
+        g_mutex_unlock(&s->lock);
     }
 }
 
@@ -566,11 +675,8 @@ static gpointer reader_main(gpointer ud)
     for (;;) {
         struct epoll_event ev[256];
         int n = epoll_wait(r->ep, ev, G_N_ELEMENTS(ev), 1000);
-        g_mutex_lock(&r->lock);
-        if (r->quit) {
-            g_mutex_unlock(&r->lock);
-            return NULL;
-        }
+        bool more = n == (int)G_N_ELEMENTS(ev);
+        /* the lock a session at a time: a close waits for one read, not a round */
         for (int i = 0; i < n; i++) {
             guint64 id = ev[i].data.u64;
             if (!id) {
@@ -579,22 +685,25 @@ static gpointer reader_main(gpointer ud)
                     continue;
                 continue;
             }
+            g_mutex_lock(&r->lock);
             video_rtsp_session *s = g_hash_table_lookup(r->reading, &id);
-            if (s)
-                session_read(s);
+            if (s && session_read(s))
+                more = true;
+            g_mutex_unlock(&r->lock);
+        }
+        g_mutex_lock(&r->lock);
+        if (r->quit) {
+            g_mutex_unlock(&r->lock);
+            return NULL;
         }
         gint64 now = g_get_monotonic_time();
         if (now >= next_check) {
             next_check = now + G_USEC_PER_SEC;
-            GList *all = g_hash_table_get_values(r->reading);
-            for (GList *l = all; l; l = l->next)
-                keepalive(l->data, now);
-            g_list_free(all);
+            housekeeping(r, now);
         }
-        guint reading = g_hash_table_size(r->reading);
         g_mutex_unlock(&r->lock);
-        if (n > 0 && n < (int)G_N_ELEMENTS(ev) && reading) /* a full array: more wait */
-            g_usleep(MIN(reading * ROUND_US, MAX_ROUND_US));
+        if (n > 0 && !more)
+            g_usleep(ROUND_US);
     }
 }
 
@@ -605,6 +714,7 @@ video_rtsp *video_rtsp_new(void)
     video_rtsp *r = g_new0(video_rtsp, 1);
     g_mutex_init(&r->lock);
     r->reading = g_hash_table_new(g_int64_hash, g_int64_equal);
+    r->starting = g_hash_table_new(g_int64_hash, g_int64_equal);
     r->ep = epoll_create1(EPOLL_CLOEXEC);
     r->wake = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct epoll_event ev = {.events = EPOLLIN, .data.u64 = 0};
@@ -630,6 +740,7 @@ void video_rtsp_free(video_rtsp *r)
     close(r->ep);
     close(r->wake);
     g_hash_table_destroy(r->reading);
+    g_hash_table_destroy(r->starting);
     g_mutex_clear(&r->lock);
     g_free(r);
 }
@@ -664,8 +775,8 @@ void video_rtsp_close(video_rtsp_session *s)
         g_mutex_unlock(&s->lock);
         return;
     }
-    if (s->work == W_RUNNING && s->conn)
-        gst_rtsp_connection_flush(s->conn, TRUE); /* its waits end now */
+    if (s->work == W_RUNNING)
+        interrupt(s); /* its waits end now */
     while (s->work != W_DONE)
         g_cond_wait(&s->cond, &s->lock);
     g_mutex_unlock(&s->lock);
@@ -674,10 +785,7 @@ void video_rtsp_close(video_rtsp_session *s)
     if (reading)
         reader_drop(s);
     g_mutex_unlock(&r->lock);
-    if (reading) { /* still playing: say goodbye, briefly */
-        GstRTSPMessage *req = request(s, GST_RTSP_TEARDOWN, s->play_uri);
-        gst_rtsp_connection_send_usec(s->conn, req, TEARDOWN_US);
-        gst_rtsp_message_free(req);
-    }
+    if (reading) /* still playing: goodbye, if the socket has room for it */
+        send_if_room(s, GST_RTSP_TEARDOWN);
     session_free(s);
 }

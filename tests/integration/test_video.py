@@ -18,6 +18,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
@@ -693,6 +694,144 @@ def test_delete_tells_the_viewer():
     wait_for(lambda: ctx["cs"].clients("cam9") == 0, "the RTSP connection closed")
 
 
+class HostileCamera:
+    """An RTSP server that misbehaves as mode says, for the RTSP/TCP reader
+    (src/video_rtsp.c), on a thread: garbage after PLAY, an SDP with no
+    video, an interleaved channel that cannot be, an RTSP header without
+    end on the data stream, silence, a reply trickled a byte at a time,
+    valid framing around RTP that is not H.264 sent on and on, or tiny
+    packets as fast as the socket takes them."""
+    SDP = ("v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=x\r\nt=0 0\r\n"
+           "m={m} 0 RTP/AVP 96\r\na=rtpmap:96 {enc}/90000\r\na=control:stream=0\r\n")
+
+    def __init__(self, mode):
+        self.mode, self.stop = mode, threading.Event()
+        self.ls = socket.socket()
+        self.ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.ls.bind(("127.0.0.1", 0))
+        self.ls.listen(8)
+        self.ls.settimeout(0.2)
+        self.url = f"rtsp://127.0.0.1:{self.ls.getsockname()[1]}/x"
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+
+    def serve(self):
+        while not self.stop.is_set():
+            try:
+                c, _ = self.ls.accept()
+            except OSError:
+                continue
+            threading.Thread(target=self.talk, args=(c,), daemon=True).start()
+
+    def reply(self, c, cseq, extra="", body=""):
+        c.sendall((f"RTSP/1.0 200 OK\r\nCSeq: {cseq}\r\n{extra}"
+                   f"Content-Length: {len(body)}\r\n\r\n{body}").encode())
+
+    def talk(self, c):
+        c.settimeout(1)
+        buf = b""
+        try:
+            while not self.stop.is_set():
+                try:
+                    got = c.recv(4096)
+                except socket.timeout:
+                    continue
+                if not got:
+                    return
+                buf += got
+                while b"\r\n\r\n" in buf:
+                    head, buf = buf.split(b"\r\n\r\n", 1)
+                    method = head.split(b" ", 1)[0].decode()
+                    cseq = re.search(rb"(?i)cseq: *(\d+)", head)[1].decode()
+                    if self.mode == "silent":
+                        continue
+                    if self.mode == "trickle" and method == "DESCRIBE":
+                        # a reply begun and never ended: a byte every 2 s
+                        c.sendall(b"RTSP/1.0 200 OK\r\nX-Slow: ")
+                        while not self.stop.wait(2):
+                            c.sendall(b"a")
+                        return
+                    if method == "DESCRIBE":
+                        sdp = self.SDP.format(m="audio" if self.mode == "no_video" else "video",
+                                              enc="H264")
+                        self.reply(c, cseq, f"Content-Base: {self.url}/\r\n"
+                                   "Content-Type: application/sdp\r\n", sdp)
+                    elif method == "SETUP":
+                        ch = "300-301" if self.mode == "bad_channel" else "0-1"
+                        self.reply(c, cseq, f"Transport: RTP/AVP/TCP;unicast;interleaved={ch}\r\n"
+                                   "Session: hostile1;timeout=60\r\n")
+                    elif method == "PLAY":
+                        self.reply(c, cseq, "Session: hostile1\r\n")
+                        self.after_play(c)
+                    else:
+                        self.reply(c, cseq)
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def after_play(self, c):
+        if self.mode == "garbage":
+            c.sendall(bytes(range(128, 256)) * 8)
+        elif self.mode == "endless_header":
+            c.sendall(b"RTSP/1.0 200 OK\r\nX-Pad: " + b"a" * 20000)
+        elif self.mode == "flood":
+            # 16-byte RTP packets as fast as the socket takes them
+            rtp = bytes([0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0x7f, 1, 2, 3])
+            chunk = (b"$\0\0\x10" + rtp) * 4096
+            while not self.stop.is_set():
+                c.sendall(chunk)
+        elif self.mode == "bad_rtp":
+            seq = 0
+            while not self.stop.is_set():
+                rtp = bytes([0x80, 96, seq >> 8 & 255, seq & 255]) + (seq * 3600).to_bytes(4, "big") + \
+                    b"\0\0\0\1" + bytes([0x7f]) + os.urandom(1200)
+                c.sendall(b"$\0" + len(rtp).to_bytes(2, "big") + rtp)
+                seq = (seq + 1) & 0xffff
+                time.sleep(0.005)
+
+    def close(self):
+        self.stop.set()
+        self.t.join(5)
+        self.ls.close()
+
+
+def test_hostile_cameras_are_refused_and_the_others_play_on():
+    """Each misbehaving camera ends in retrying with the reason named (or,
+    sending what is not video, never plays), while a good camera read by
+    the same thread keeps playing; the daemon stays up (the ASan run)."""
+    def frames():
+        return camera("c1")["fps"]
+    cams = {m: HostileCamera(m) for m in
+            ("garbage", "no_video", "bad_channel", "endless_header", "silent", "bad_rtp",
+             "trickle", "flood")}
+    try:
+        for m, h in cams.items():
+            add_camera(f"h_{m}", h.url)
+        wait_state("h_garbage", "retrying", "disconnected")
+        wait_state("h_endless_header", "retrying", "disconnected")
+        wait_state("h_no_video", "retrying", "not_found")
+        wait_state("h_bad_channel", "retrying", "refused")
+        wait_state("h_silent", "retrying", "timeout")   # every wait of the set-up is bounded
+        # and so is the whole set-up, however slowly a reply comes
+        wait_state("h_trickle", "retrying", "timeout")
+        # 200 packets a second of framed RTP that is no H.264 picture, and
+        # a flood of tiny packets: neither plays, and the reader's thread
+        # still serves camsim's c1
+        assert camera("h_bad_rtp")["state"] == "connecting", camera("h_bad_rtp")
+        assert camera("h_flood")["state"] != "playing", camera("h_flood")
+        before = camera("c1")
+        assert before["state"] == "playing", before
+        wait_for(lambda: camera("c1")["last_keyframe_ms"] > before["last_keyframe_ms"] and frames() > 10,
+                 "c1 plays on beside the hostile cameras")
+        for m in cams:
+            st, _, _ = ctx["d"].request("DELETE", f"/api/cameras/h_{m}", token=ctx["admin"])
+            assert st == 204
+    finally:
+        for h in cams.values():
+            h.close()
+
+
 def teardown():
     if os.environ.get("VIDEO_LOG"):
         print("\n".join(l for l in ctx["d"].logs().splitlines() if " video:" in l or " media:" in l))
@@ -718,6 +857,7 @@ if __name__ == "__main__":
               test_case_seen_by_two_cameras_gets_their_snapshots_and_clips, test_roles_and_tokens,
               test_down_and_back_is_playing_again, test_down_at_start_comes_up_when_it_appears,
               test_wrong_password_is_unauthorized_and_never_logged,
+              test_hostile_cameras_are_refused_and_the_others_play_on,
               test_stall_is_stalled_then_playing, test_delete_tells_the_viewer, teardown])
     finally:
         if "cs" in ctx and ctx["cs"].p.poll() is None:
