@@ -200,9 +200,13 @@ char *video_rtsp_session_header(const char *value, gint64 *timeout_s)
     return id;
 }
 
-static const char *rtsp_debug(GstRTSPResult res)
+/* fail() for a GstRTSPResult (its text is allocated) */
+static void fail_res(video_rtsp_session *s, GstResourceError code, GstRTSPResult res,
+                     const char *what)
 {
-    return res == GST_RTSP_ETIMEOUT ? "Timeout" : "";
+    char *text = gst_rtsp_strresult(res);
+    fail(s, code, res == GST_RTSP_ETIMEOUT ? "Timeout" : "", "%s: %s", what, text);
+    g_free(text);
 }
 
 /* Sends req (taken) and waits for its reply: 200, or the session fails (a
@@ -214,8 +218,9 @@ static GstRTSPMessage *exchange(video_rtsp_session *s, GstRTSPMessage *req)
     for (;;) {
         GstRTSPResult res = gst_rtsp_connection_send_usec(s->conn, req, s->timeout_us);
         if (res != GST_RTSP_OK) {
-            fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, rtsp_debug(res), "%s not sent: %s", what,
-                 gst_rtsp_strresult(res));
+            char *w = g_strdup_printf("%s not sent", what);
+            fail_res(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, res, w);
+            g_free(w);
             break;
         }
         GstRTSPMessage *resp = NULL;
@@ -227,9 +232,12 @@ static GstRTSPMessage *exchange(video_rtsp_session *s, GstRTSPMessage *req)
         } while (res == GST_RTSP_OK && gst_rtsp_message_get_type(resp) == GST_RTSP_MESSAGE_DATA &&
                  ++ahead < MAX_AHEAD);
         GstRTSPStatusCode code = 0;
-        if (res != GST_RTSP_OK || gst_rtsp_message_parse_response(resp, &code, NULL, NULL)) {
-            fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, rtsp_debug(res), "no reply to %s: %s", what,
-                 res != GST_RTSP_OK ? gst_rtsp_strresult(res) : "not a response");
+        if (res != GST_RTSP_OK) {
+            char *w = g_strdup_printf("no reply to %s", what);
+            fail_res(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, res, w);
+            g_free(w);
+        } else if (gst_rtsp_message_parse_response(resp, &code, NULL, NULL)) {
+            fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, "", "no reply to %s: not a response", what);
         } else if (code == GST_RTSP_STS_OK) {
             gst_rtsp_message_free(req);
             return resp;
@@ -382,8 +390,7 @@ static bool set_up(video_rtsp_session *s)
         return false;
     GstRTSPResult res = gst_rtsp_connection_connect_usec(conn, s->timeout_us);
     if (res != GST_RTSP_OK) {
-        fail(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, rtsp_debug(res), "cannot connect: %s",
-             gst_rtsp_strresult(res));
+        fail_res(s, GST_RESOURCE_ERROR_OPEN_READ_WRITE, res, "cannot connect");
         return false;
     }
     /* GstRTSPConnection stops heeding its cancellable once a message has
