@@ -491,11 +491,8 @@ static GstPad *on_rtsp_stream(void *ud, GstCaps *caps)
         gst_object_unref(src);
         return NULL;
     }
-    GstSegment seg;
-    gst_segment_init(&seg, GST_FORMAT_TIME);
-    if (!gst_pad_push_event(src, gst_event_new_stream_start("camera")) ||
-        !gst_pad_push_event(src, gst_event_new_caps(caps)) ||
-        !gst_pad_push_event(src, gst_event_new_segment(&seg))) {
+    /* sticky events are "accepted" whatever the branch makes of them: ask */
+    if (!gst_pad_peer_query_accept_caps(src, caps)) {
         pipe_broken(p, "the codec branch refused the camera's caps");
         GstPad *peer = gst_pad_get_peer(src);
         if (peer) {
@@ -505,6 +502,11 @@ static GstPad *on_rtsp_stream(void *ud, GstCaps *caps)
         gst_object_unref(src);
         return NULL;
     }
+    GstSegment seg;
+    gst_segment_init(&seg, GST_FORMAT_TIME);
+    gst_pad_push_event(src, gst_event_new_stream_start("camera"));
+    gst_pad_push_event(src, gst_event_new_caps(caps));
+    gst_pad_push_event(src, gst_event_new_segment(&seg));
     return src;
 }
 

@@ -397,7 +397,7 @@ static bool set_up(video_rtsp_session *s)
      * begun: the socket itself is shut down to end a wait (close, deadline) */
     g_mutex_lock(&s->lock);
     s->sock = g_object_ref(gst_rtsp_connection_get_read_socket(conn));
-    closing = s->closing;
+    closing = s->closing || s->failed; /* the deadline may have passed meanwhile */
     g_mutex_unlock(&s->lock);
     if (closing)
         return false;
@@ -601,12 +601,13 @@ static bool session_read(video_rtsp_session *s)
     for (int reads = 0; reads < MAX_READS; reads++) {
         size_t room = MIN((size_t)READ_SIZE, BUF_SIZE - s->len);
         ssize_t n = recv(s->fd, s->buf + s->len, room, MSG_DONTWAIT);
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        int err = errno;
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK || err == EINTR))
             return false;
         if (n <= 0) {
             reader_drop(s);
             fail(s, GST_RESOURCE_ERROR_READ, "", "%s",
-                 n == 0 ? "the camera closed the connection" : g_strerror(errno));
+                 n == 0 ? "the camera closed the connection" : g_strerror(err));
             return false;
         }
         s->len += (size_t)n;
