@@ -475,7 +475,7 @@ static void on_pad_added(GstElement *src, GstPad *pad, gpointer ud)
     const char *media = gst_structure_get_string(gst_caps_get_structure(caps, 0), "media");
     if (!media || strcmp(media, "video") || p->linked)
         link_fakesink(p->pipeline, pad); /* audio, metadata: read and dropped */
-    else if (!branch_link(p, pad, caps) && !p->linked)
+    else if (!branch_link(p, pad, caps))
         link_fakesink(p->pipeline, pad);
     gst_caps_unref(caps);
 }
@@ -779,6 +779,17 @@ static void pipe_taps(vpipe *p, GstElement *bin)
     sink_callbacks(bin, "fmp4", on_fmp4, p);
 }
 
+/* The camera's pipeline p is in: connecting, and it goes to PLAYING. */
+static void cam_connecting(vcam *c, vpipe *p)
+{
+    c->pipe = p;
+    c->last_data_us = 0;
+    cam_state(c, VIDEO_CONNECTING, c->attempt ? c->reason : "");
+    c->since_us = g_get_monotonic_time();
+    if (gst_element_set_state(p->pipeline, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
+        log_debug("video", "set_state PLAYING failed id=%s; the bus says why", c->id);
+}
+
 /* Over TCP the camera is read by video_rtsp (one thread for them all);
  * over UDP, or with --video-ingest rtspsrc, by rtsp.pipeline's rtspsrc. */
 static bool cam_direct(const vcam *c)
@@ -793,13 +804,9 @@ static void cam_start_direct(vcam *c)
     video *v = c->v;
     if (!v->rtsp)
         v->rtsp = video_rtsp_new();
-    GstElement *pl = gst_pipeline_new("rtsp");
-    vpipe *p = pipe_new(c, pl, on_bus, false);
-    c->pipe = p;
-    c->last_data_us = 0;
-    cam_state(c, VIDEO_CONNECTING, c->attempt ? c->reason : "");
-    c->since_us = g_get_monotonic_time();
-    gst_element_set_state(pl, GST_STATE_PLAYING); /* empty: its branch joins when the SDP is read */
+    /* empty: its branch joins when the camera's SDP is read */
+    vpipe *p = pipe_new(c, gst_pipeline_new("rtsp"), on_bus, false);
+    cam_connecting(c, p);
     video_rtsp_cb cb = {.stream = on_rtsp_stream, .error = on_rtsp_error};
     p->rtsp = video_rtsp_open(v->rtsp, c->url, DIRECT_TIMEOUT_MS, &cb, p);
 }
@@ -845,12 +852,7 @@ static void cam_start(vcam *c)
     g_signal_connect(src, "pad-added", G_CALLBACK(on_pad_added), p);
     g_signal_connect(src, "new-manager", G_CALLBACK(on_new_manager), NULL);
     gst_object_unref(src);
-    c->pipe = p;
-    c->last_data_us = 0;
-    cam_state(c, VIDEO_CONNECTING, c->attempt ? c->reason : "");
-    c->since_us = g_get_monotonic_time();
-    if (gst_element_set_state(pl, GST_STATE_PLAYING) == GST_STATE_CHANGE_FAILURE)
-        log_debug("video", "set_state PLAYING failed id=%s; the bus says why", c->id);
+    cam_connecting(c, p);
 }
 
 /* ---- what the pipeline hands over (the loop) ---- */

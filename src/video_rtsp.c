@@ -1,12 +1,14 @@
 /* video_rtsp: cameras read over RTSP/TCP without rtspsrc (video_rtsp.h).
  *
  * Threads. A session's set-up runs on a worker of a pool: blocking calls of
- * GstRTSPConnection, each bounded, cancelled by video_rtsp_close (flush).
- * Then the reading thread owns it: under r->lock it reads, cuts and pushes,
- * and sends the keep-alives; close takes the session out of the epoll set
- * under the same lock, so once that is done nothing reads it any more. The
- * epoll set names sessions by number, never by pointer: a session closed
- * between epoll_wait and the lock is simply not found. */
+ * GstRTSPConnection, each bounded, the whole within SETUP_DEADLINE_S; close
+ * and the deadline end a wait by shutting the socket down. Then the reading
+ * thread owns it: holding r->lock for one session at a time it reads, cuts
+ * and pushes, and sends the keep-alives; close takes the session out of the
+ * epoll set under the same lock, so once that is done nothing reads it any
+ * more. The epoll set names sessions by number, never by pointer: a session
+ * closed between epoll_wait and the lock is simply not found. Lock order:
+ * r->lock, then s->lock; never the other way. */
 #include "video_rtsp.h"
 
 #include <errno.h>
@@ -38,7 +40,8 @@
 /* a reply's body (the SDP) at most; interleaved packets ahead of a reply */
 #define MAX_BODY (64 * 1024)
 #define MAX_AHEAD 1000
-#define TEARDOWN_US (100 * 1000)
+/* a keep-alive's or TEARDOWN's send (made only when the socket has room) */
+#define SEND_US (100 * 1000)
 /* After each round of reading, the thread sleeps this long, so the next
  * round finds every camera's socket with a frame or so in it (a frame's
  * time at 25 fps): woken for every camera's every frame, the thread and
@@ -69,7 +72,7 @@ struct video_rtsp_session {
     gint64 timeout_us;
     video_rtsp_cb cb;
     void *ud;
-    /* lock guards work, closing, conn's being there for a flush */
+    /* lock guards work, closing, failed, and conn and sock for interrupt() */
     GMutex lock;
     GCond cond;
     work_state work;
@@ -102,7 +105,7 @@ static void session_free(video_rtsp_session *s)
         gst_rtsp_connection_free(s->conn); /* closes the socket */
     if (s->u)
         gst_rtsp_url_free(s->u);
-    if (s->pad) { /* a link holds each pad's peer: the branch goes only once unlinked */
+    if (s->pad) { /* unlinked first: the branch keeps no pointer to a pad gone */
         GstPad *peer = gst_pad_get_peer(s->pad);
         if (peer) {
             gst_pad_unlink(s->pad, peer);
@@ -456,12 +459,12 @@ static void interrupt(video_rtsp_session *s)
         g_socket_shutdown(s->sock, TRUE, TRUE, NULL);
 }
 
-/* ---- reading (the reading thread, under r->lock) ---- */
+/* ---- reading (the reading thread, under r->lock but for reader_add) ---- */
 
 static void reader_add(video_rtsp_session *s)
 {
     video_rtsp *r = s->r;
-    s->fd = g_socket_get_fd(gst_rtsp_connection_get_read_socket(s->conn));
+    s->fd = g_socket_get_fd(s->sock);
     s->buf = g_malloc(BUF_SIZE);
     s->next_keepalive_us = g_get_monotonic_time() + s->keepalive_us;
     g_mutex_lock(&r->lock);
@@ -638,7 +641,7 @@ static bool send_if_room(video_rtsp_session *s, GstRTSPMethod m)
     if (poll(&pf, 1, 0) != 1 || !(pf.revents & POLLOUT))
         return false;
     GstRTSPMessage *req = request(s, m, s->play_uri);
-    GstRTSPResult res = gst_rtsp_connection_send_usec(s->conn, req, TEARDOWN_US);
+    GstRTSPResult res = gst_rtsp_connection_send_usec(s->conn, req, SEND_US);
     gst_rtsp_message_free(req);
     return res == GST_RTSP_OK;
 }
